@@ -1,0 +1,73 @@
+"""The `publish` command line: parse arguments, call one function, map errors to exit codes.
+
+Commands live one per module in `publisher.commands`; this file only registers them, so a new
+command touches one line here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from publisher import __version__, console
+from publisher.commands.validate import validate
+from publisher.errors import PublisherError
+
+app = typer.Typer(
+    name="publish",
+    help="Verify a ladder of GGUF quants and publish it to Ollama and the Hugging Face Hub "
+    "from one TOML manifest.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.out.print(f"publish {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results.")] = False,
+) -> None:
+    """Set the global output switches."""
+    console.state.debug = debug
+    console.state.quiet = quiet
+
+
+def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn PublisherError into one clear line and its exit code; tracebacks only with --debug."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except PublisherError as exc:
+            if console.state.debug:
+                console.err.print_exception()
+            console.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def register(name: str, function: Callable[..., Any], example: str) -> None:
+    """Add a command with its error mapping and an example shown under --help."""
+    app.command(name, epilog=f"Example: {example}")(user_errors(function))
+
+
+register("validate", validate, "publish validate manifests/v3.toml manifests/v4.toml")

@@ -1,0 +1,1 @@
+"""One small module per command (twine style); `publisher.cli` only registers them."""

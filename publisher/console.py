@@ -1,0 +1,44 @@
+"""One place for terminal output: the rich consoles, JSON printing and the error presentation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _State:
+    """Global output switches set once by the CLI's callback."""
+
+    debug: bool = False
+    quiet: bool = False
+
+
+state = _State()
+
+
+def print_json(payload: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, nothing else on it."""
+    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def info(message: str) -> None:
+    """A progress line for people; silent under --quiet and never on stdout (stdout is for data)."""
+    if not state.quiet:
+        err.print(message)
+
+
+def error(message: str) -> None:
+    """An error line for people, on stderr."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A warning for people, on stderr, even under --quiet: warnings must not be missed."""
+    err.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)

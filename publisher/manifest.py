@@ -1,0 +1,734 @@
+"""The release manifest: a TOML file (optionally `extends` a base) validated into a typed `Release`.
+
+Everything downstream (verify, render, targets) receives these objects and never parses TOML itself.
+Errors name the file, the TOML line, the dotted field, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from publisher.errors import ManifestError, UsageError
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
+
+# Default eos token id per architecture: Gemma 4 closes a turn with <turn|> (id 106).
+DEFAULT_EOS = {"gemma4": 106}
+
+# Ollama's name rules (types/model/name.go): parts start with a letter, digit or "_".
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
+_MODEL_OR_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+_HF_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?$")
+
+Target = Literal["ollama", "huggingface"]
+ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors and values are not coerced: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class OllamaParameters(_Strict):
+    """Every PARAMETER Ollama accepts, with its type (parser/parser.go, api/types.go Options)."""
+
+    num_keep: int | None = None
+    seed: int | None = None
+    num_predict: int | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    typical_p: float | None = None
+    repeat_last_n: int | None = None
+    temperature: float | None = None
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    num_ctx: int | None = None
+    num_batch: int | None = None
+    num_gpu: int | None = None
+    main_gpu: int | None = None
+    num_thread: int | None = None
+    use_mmap: bool | None = None
+    draft_num_predict: int | None = None
+    stop: list[str] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_values_nonempty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not s for s in value):
+            raise ValueError("stop sequences must be non-empty strings")
+        return value
+
+
+ParameterValue = int | float | bool | list[str]
+
+
+def _validated_parameters(raw: Any) -> dict[str, ParameterValue]:
+    """Validate a parameters table and return it in declaration order (the Modelfile's order)."""
+    if not isinstance(raw, dict):
+        raise ValueError("expected a table of Ollama parameters")
+    checked = OllamaParameters.model_validate(raw)
+    return {name: getattr(checked, name) for name in raw}
+
+
+class Model(_Strict):
+    """What the model is: identity, lineage and the facts every GGUF must carry."""
+
+    family: str
+    variant: str
+    title: str
+    base_model: str
+    parameters: str | None = None
+    architecture: str = "gemma4"
+    experts: int = Field(gt=0)
+    experts_base: int | None = Field(default=None, gt=0)
+    drop_map: str | None = None
+    summary: str = ""
+    recipe: str = ""
+    pick_for: str = ""
+
+    @model_validator(mode="after")
+    def _experts_within_base(self) -> Model:
+        if self.experts_base is not None and self.experts > self.experts_base:
+            raise ValueError(
+                f"experts ({self.experts}) cannot exceed experts_base ({self.experts_base})"
+            )
+        return self
+
+
+class Files(_Strict):
+    """Where the GGUFs live and how a tag maps to a file name."""
+
+    gguf_dir: str = "."
+    name: str = "{tag}.gguf"
+
+    @field_validator("name")
+    @classmethod
+    def _name_has_tag(cls, value: str) -> str:
+        if "{tag}" not in value:
+            raise ValueError(f"the file name pattern must contain {{tag}}, found {value!r}")
+        if "/" in value or "\\" in value:
+            raise ValueError(f"the file name pattern must be a bare file name, found {value!r}")
+        return value
+
+
+class Checks(_Strict):
+    """Release-wide pins checked in every GGUF (failure 9 of the prior workflow)."""
+
+    eos_token_id: int | None = None
+    chat_template_sha256: str | None = None
+    require_chat_template: bool = True
+
+    @field_validator("chat_template_sha256")
+    @classmethod
+    def _is_sha256(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError(f"expected 64 lower-case hex digits, found {value!r}")
+        return value
+
+
+class Ollama(_Strict):
+    """The Ollama side of the release: model name, Modelfile inputs and where to push."""
+
+    model: str
+    latest: str | None = None
+    template: str | None = None
+    renderer: str | None = None
+    parser: str | None = None
+    license: str | None = None
+    system: str | None = None
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    registry: str | None = None
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters(cls, value: Any) -> dict[str, ParameterValue]:
+        return _validated_parameters(value)
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        check_ollama_model_name(value)
+        return value
+
+    @field_validator("latest")
+    @classmethod
+    def _latest_name(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_OR_TAG_RE.match(value):
+            raise ValueError(f"not a valid Ollama tag: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _template_xor_renderer(self) -> Ollama:
+        # Ollama ignores TEMPLATE when a RENDERER is set (server/prompt.go): shipping both is a lie.
+        if self.template and self.renderer:
+            raise ValueError(
+                "set either template or renderer, not both: Ollama ignores TEMPLATE when a "
+                "RENDERER is set"
+            )
+        return self
+
+
+class HuggingFace(_Strict):
+    """The Hugging Face side: the GGUF repo and the source weights it quantizes."""
+
+    repo: str
+    source_repo: str | None = None
+    private: bool = False
+    endpoint: str | None = None
+    license_link: str | None = None
+    quantized_by: str | None = None
+
+    @field_validator("repo", "source_repo")
+    @classmethod
+    def _repo_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hf_repo_id(value)
+        return value
+
+
+class TagSpec(_Strict):
+    """One rung of the quant ladder: the tag is declared, never parsed from a file name."""
+
+    tag: str
+    file: str | None = None
+    kind: Literal["standard", "contrib-dynamic"] = "standard"
+    vram: str | None = None
+    note: str | None = None
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    targets: list[Target] = Field(default_factory=lambda: list(ALL_TARGETS))
+
+    @field_validator("tag")
+    @classmethod
+    def _tag_name(cls, value: str) -> str:
+        if not _MODEL_OR_TAG_RE.match(value):
+            raise ValueError(
+                f"not a valid Ollama tag: {value!r} (letters, digits, '_', '.', '-'; "
+                "starting with a letter, digit or '_'; at most 80)"
+            )
+        return value
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters(cls, value: Any) -> dict[str, ParameterValue]:
+        return _validated_parameters(value)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_nonempty(cls, value: list[Target]) -> list[Target]:
+        if not value:
+            raise ValueError("a tag must go to at least one target")
+        return value
+
+
+class BenchmarkRow(_Strict):
+    """One benchmark line; numbers come from the model owner, never invented."""
+
+    name: str
+    n: int | None = None
+    mode: str | None = None
+    precision: str | None = None
+    reference: float | None = None
+    score: float
+
+
+class Benchmarks(_Strict):
+    """The benchmark table and the notes that make it honest."""
+
+    setup: str = ""
+    reference_label: str = "reference"
+    score_label: str | None = None
+    reading: str = ""
+    rows: list[BenchmarkRow] = Field(default_factory=list)
+
+
+class Related(_Strict):
+    """A sibling variant of the same family, linked from cards and pages."""
+
+    variant: str
+    ollama: str | None = None
+    huggingface: str | None = None
+    pick_for: str = ""
+
+
+class ManifestDocument(_Strict):
+    """The merged TOML document, exactly as written (paths still relative)."""
+
+    model: Model
+    files: Files = Files()
+    checks: Checks = Checks()
+    ollama: Ollama | None = None
+    huggingface: HuggingFace | None = None
+    tags: list[TagSpec]
+    benchmarks: Benchmarks | None = None
+    related: list[Related] = Field(default_factory=list)
+
+
+class Tag(BaseModel):
+    """A tag with its file resolved to an absolute path."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tag: str
+    file: str
+    path: Path
+    kind: Literal["standard", "contrib-dynamic"]
+    vram: str | None
+    note: str | None
+    parameters: dict[str, ParameterValue]
+    targets: list[Target]
+
+
+class OllamaConfig(BaseModel):
+    """The `[ollama]` table with the template path resolved and the licence read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    latest: str | None
+    template: Path | None
+    renderer: str | None
+    parser: str | None
+    license: str | None
+    system: str | None
+    parameters: dict[str, ParameterValue]
+    registry: str | None
+
+
+class Release(BaseModel):
+    """A loaded, validated release: what every other module works from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Path
+    root: Path
+    model: Model
+    files: Files
+    gguf_dir: Path
+    checks: Checks
+    ollama: OllamaConfig | None
+    huggingface: HuggingFace | None
+    tags: list[Tag]
+    benchmarks: Benchmarks | None
+    related: list[Related]
+
+    @property
+    def expected_eos_token_id(self) -> int | None:
+        """The eos id every GGUF must carry: the pinned one, else the architecture's default."""
+        if self.checks.eos_token_id is not None:
+            return self.checks.eos_token_id
+        return DEFAULT_EOS.get(self.model.architecture)
+
+    def tag(self, name: str) -> Tag:
+        """The tag called `name` (case-insensitive, as Ollama matches names)."""
+        for tag in self.tags:
+            if tag.tag.lower() == name.lower():
+                return tag
+        raise UsageError(
+            f"{self.source}: no tag {name!r}; the manifest declares "
+            f"{', '.join(t.tag for t in self.tags)}"
+            + _did_you_mean(name, [t.tag for t in self.tags])
+        )
+
+    def select(self, names: list[str] | None) -> list[Tag]:
+        """The tags named on the command line (all when none), in manifest order."""
+        if not names:
+            return list(self.tags)
+        wanted = {self.tag(name).tag for name in names}
+        return [tag for tag in self.tags if tag.tag in wanted]
+
+    def parameters_for(self, tag: Tag) -> dict[str, ParameterValue]:
+        """The release's Ollama parameters with the tag's override merged in, order kept."""
+        base = dict(self.ollama.parameters) if self.ollama else {}
+        base.update(tag.parameters)
+        return base
+
+
+# ---------------------------------------------------------------------------------------------
+# Name rules
+
+
+def check_ollama_model_name(name: str) -> None:
+    """Raise ValueError unless `name` is `[host/][namespace/]model` per Ollama's rules (no tag)."""
+    if ":" in name.split("/")[-1]:
+        raise ValueError(f"the model name must not carry a tag, found {name!r}")
+    parts = name.split("/")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(f"expected [host/][namespace/]model, found {name!r}")
+    if len(parts) == 3 and not _HOST_RE.match(parts[0]):
+        raise ValueError(f"not a valid registry host: {parts[0]!r}")
+    if len(parts) >= 2 and not _NAMESPACE_RE.match(parts[-2]):
+        raise ValueError(
+            f"not a valid Ollama namespace: {parts[-2]!r} (letters, digits, '_', '-'; at most 80)"
+        )
+    if not _MODEL_OR_TAG_RE.match(parts[-1]):
+        raise ValueError(
+            f"not a valid Ollama model name: {parts[-1]!r} (letters, digits, '_', '.', '-'; "
+            "starting with a letter, digit or '_'; at most 80)"
+        )
+
+
+def check_hf_repo_id(repo_id: str) -> None:
+    """Raise ValueError unless `repo_id` is `owner/name` as the Hub accepts it."""
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(_HF_PART_RE.match(p) for p in parts):
+        raise ValueError(f"expected a Hugging Face repo id 'owner/name', found {repo_id!r}")
+    if any(".." in p or "--" in p or p.endswith(".") for p in parts):
+        raise ValueError(f"'..', '--' and a trailing '.' are not allowed in repo ids: {repo_id!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+class _Source:
+    """One TOML file read: its text (to locate lines) and its parsed data."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ManifestError("manifest not found", file=str(path)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"cannot read manifest: {exc}", file=str(path)) from None
+        try:
+            self.data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            line = getattr(exc, "lineno", None)
+            column = getattr(exc, "colno", None)
+            message = getattr(exc, "msg", str(exc))
+            raise ManifestError(
+                f"TOML syntax error: {message}", file=str(path), line=line, column=column
+            ) from None
+
+
+def _read_chain(path: Path) -> list[_Source]:
+    """The manifest and every base it extends, base first; cycles and missing bases are errors."""
+    chain: list[_Source] = []
+    seen: list[Path] = []
+    current: Path | None = path.resolve()
+    child: _Source | None = None
+    while current is not None:
+        if current in seen:
+            cycle = " -> ".join(str(p) for p in [*seen, current])
+            raise ManifestError(f"circular extends: {cycle}", file=str(seen[-1]), field="extends")
+        if child is not None and not current.is_file():
+            raise ManifestError(
+                f"extends names {current}, which does not exist",
+                file=str(child.path),
+                line=_locate(child.text, ["extends"]),
+                field="extends",
+            )
+        source = _Source(current)
+        seen.append(current)
+        chain.append(source)
+        base = source.data.pop("extends", None)
+        if base is not None and not isinstance(base, str):
+            raise ManifestError(
+                f"expected a path string, found {type(base).__name__}",
+                file=str(current),
+                line=_locate(source.text, ["extends"]),
+                field="extends",
+            )
+        current = (current.parent / base).resolve() if base else None
+        child = source
+    return list(reversed(chain))
+
+
+def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; arrays and scalars of the child replace the base's."""
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_RELATIVE_PATH_FIELDS = (("files", "gguf_dir"), ("ollama", "template"), ("ollama", "license"))
+
+
+def _anchor_paths(source: _Source) -> None:
+    """Make relative paths relative to the file that declared them, before merging."""
+    for table, key in _RELATIVE_PATH_FIELDS:
+        section = source.data.get(table)
+        if isinstance(section, dict) and isinstance(section.get(key), str):
+            value = section[key]
+            candidate = source.path.parent / value
+            if key == "gguf_dir" or candidate.exists():
+                section[key] = str(candidate)
+
+
+def load(path: str | Path, *, gguf_dir: str | Path | None = None) -> Release:
+    """Load, merge and validate a manifest; `gguf_dir` (from --gguf-dir) beats the environment."""
+    manifest_path = Path(path)
+    chain = _read_chain(manifest_path)
+    merged: dict[str, Any] = {}
+    for source in chain:
+        _anchor_paths(source)
+        merged = _deep_merge(merged, source.data)
+    try:
+        document = ManifestDocument.model_validate(merged)
+    except ValidationError as exc:
+        raise _manifest_error(exc, chain) from None
+    _cross_check(document, chain)
+    return _resolve(document, chain, gguf_dir)
+
+
+def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
+    """Rules that span tables: unique tags, `latest` among them, every target configured."""
+
+    def fail(message: str, loc: list[str]) -> ManifestError:
+        return _located(message, loc, chain)
+
+    seen: dict[str, int] = {}
+    for index, spec in enumerate(document.tags):
+        key = spec.tag.lower()  # Ollama matches names case-insensitively
+        if key in seen:
+            raise fail(
+                f"duplicate tag {spec.tag!r}: already declared as tags[{seen[key]}]",
+                ["tags", str(index), "tag"],
+            )
+        seen[key] = index
+        for target in spec.targets:
+            if getattr(document, target) is None:
+                raise fail(
+                    f"tag {spec.tag!r} goes to {target} but the manifest has no [{target}] table",
+                    ["tags", str(index), "targets"],
+                )
+    latest = document.ollama.latest if document.ollama else None
+    if latest is None:
+        return
+    if latest.lower() not in seen:
+        raise fail(
+            f"expected one of the declared tags ({', '.join(t.tag for t in document.tags)}), "
+            f"found {latest!r}",
+            ["ollama", "latest"],
+        )
+    spec = document.tags[seen[latest.lower()]]
+    if "ollama" not in spec.targets:
+        raise fail(f"{spec.tag!r} is a tag that is not sent to ollama", ["ollama", "latest"])
+
+
+def _resolve(
+    document: ManifestDocument, chain: list[_Source], gguf_dir: str | Path | None
+) -> Release:
+    """Turn the validated document into a Release: absolute paths, licence text read."""
+    top = chain[-1]
+    chosen = gguf_dir or os.environ.get(GGUF_DIR_ENV) or document.files.gguf_dir
+    root = top.path.parent
+    directory = (root / Path(chosen).expanduser()).resolve()
+    tags = [
+        Tag(
+            tag=spec.tag,
+            file=spec.file or document.files.name.format(tag=spec.tag),
+            path=directory / (spec.file or document.files.name.format(tag=spec.tag)),
+            kind=spec.kind,
+            vram=spec.vram,
+            note=spec.note,
+            parameters=spec.parameters,
+            targets=spec.targets,
+        )
+        for spec in document.tags
+    ]
+    ollama = _resolve_ollama(document.ollama, chain) if document.ollama else None
+    return Release(
+        source=top.path,
+        root=root,
+        model=document.model,
+        files=document.files,
+        gguf_dir=directory,
+        checks=document.checks,
+        ollama=ollama,
+        huggingface=document.huggingface,
+        tags=tags,
+        benchmarks=document.benchmarks,
+        related=document.related,
+    )
+
+
+def _resolve_ollama(section: Ollama, chain: list[_Source]) -> OllamaConfig:
+    """Find the template file and read the licence: a local path first, then a built-in name."""
+    template = None
+    if section.template:
+        template = _find_file(section.template, TEMPLATES_DIR / "ollama", chain, "ollama.template")
+    license_text = None
+    if section.license:
+        license_text = _license_text(section.license, chain)
+    return OllamaConfig(
+        model=section.model,
+        latest=section.latest,
+        template=template,
+        renderer=section.renderer,
+        parser=section.parser,
+        license=license_text,
+        system=section.system,
+        parameters=section.parameters,
+        registry=section.registry,
+    )
+
+
+def _find_file(value: str, builtin_dir: Path, chain: list[_Source], field: str) -> Path:
+    """A file named by the manifest: as a path (already anchored) or a built-in of the package."""
+    for candidate in (Path(value), builtin_dir / value):
+        if candidate.is_absolute() and candidate.is_file():
+            return candidate.resolve()
+    builtins = sorted(p.name for p in builtin_dir.glob("*") if p.is_file())
+    raise _located(
+        f"no file {value!r}: expected a path relative to the manifest or one of the built-ins "
+        f"({', '.join(builtins) or 'none'})",
+        field.split("."),
+        chain,
+    )
+
+
+def _license_text(value: str, chain: list[_Source]) -> str:
+    """`license` is a path, a built-in licence name, or the licence text itself."""
+    builtin_dir = TEMPLATES_DIR / "licenses"
+    for candidate in (Path(value), builtin_dir / value, builtin_dir / f"{value}.txt"):
+        if "\n" not in value and len(value) < 256 and candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    if re.fullmatch(r"[\w./-]+", value):
+        # A single word that names no file is a typo, not a licence.
+        _find_file(value, builtin_dir, chain, "ollama.license")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Error reporting
+
+
+def _manifest_error(exc: ValidationError, chain: list[_Source]) -> ManifestError:
+    """The first validation error, located in the file and line that declared it."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+    loc = [p for p in loc if p not in {"int", "float", "bool", "list[str]", "str"}]
+    return _located(_describe(error, loc), loc, chain)
+
+
+def _located(message: str, loc: list[str], chain: list[_Source]) -> ManifestError:
+    """An error at `loc`, pinned to the nearest line that declares it, child file first."""
+    field = _dotted(loc) or None
+    for depth in range(len(loc), 0, -1):
+        for source in reversed(chain):
+            line = _locate(source.text, loc[:depth])
+            if line is not None:
+                return ManifestError(message, file=str(source.path), line=line, field=field)
+    return ManifestError(message, file=str(chain[-1].path), field=field)
+
+
+def _dotted(loc: list[str]) -> str:
+    """`['tags', '3', 'vram']` → `tags[3].vram`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _describe(error: dict[str, Any], loc: list[str]) -> str:
+    """Say what was expected and what was found, with a suggestion for misspelt keys."""
+    kind = error["type"]
+    found = error.get("input")
+    if kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        return f"unknown key {loc[-1]!r}" + _did_you_mean(loc[-1], known)
+    if kind == "missing":
+        return "required key is missing"
+    expected = error["msg"]
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        expected = "expected " + kind.removesuffix("_type").removesuffix("_parsing").replace(
+            "_", " "
+        )
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{expected}, found {found!r} ({type(found).__name__})"
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_TABLE_MODELS: dict[str, type[BaseModel]] = {
+    "": ManifestDocument,
+    "model": Model,
+    "files": Files,
+    "checks": Checks,
+    "ollama": Ollama,
+    "ollama.parameters": OllamaParameters,
+    "huggingface": HuggingFace,
+    "tags": TagSpec,
+    "tags.parameters": OllamaParameters,
+    "benchmarks": Benchmarks,
+    "benchmarks.rows": BenchmarkRow,
+    "related": Related,
+}
+
+
+def _known_keys(table_loc: list[str]) -> list[str]:
+    """The keys allowed in the table at `table_loc` (array indices ignored)."""
+    key = ".".join(p for p in table_loc if not p.isdigit())
+    model = _TABLE_MODELS.get(key)
+    known = list(model.model_fields) if model else []
+    return [*known, "extends"] if key == "" else known
+
+
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=")
+
+
+def _locate(text: str, loc: list[str]) -> int | None:
+    """Best-effort TOML line of a dotted location (`tags`, `3`, `vram`) in one file's text."""
+    table: str = ""
+    counts: dict[str, int] = {}
+    target_tables, key = _split_location(loc)
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER_RE.match(raw)
+        if header:
+            name = header.group(2).replace(" ", "")
+            if header.group(1) == "[[":
+                counts[name] = counts.get(name, -1) + 1
+                table = f"{name}[{counts[name]}]"
+            else:
+                table = name
+            if table in target_tables and key is None:
+                return number
+            continue
+        match = _KEY_RE.match(raw)
+        if match and key is not None:
+            name = match.group(1).strip("\"'")
+            full = f"{table}.{name}" if table else name
+            if full in {f"{t}.{key}" if t else key for t in target_tables}:
+                return number
+    return None
+
+
+def _split_location(loc: list[str]) -> tuple[set[str], str | None]:
+    """Candidate table spellings and the key for a location; `[[tags]]` index `3` → `tags[3]`."""
+    parts: list[str] = []
+    for part in loc:
+        if part.isdigit() and parts:
+            parts[-1] = f"{parts[-1]}[{part}]"
+        else:
+            parts.append(part)
+    if not parts:
+        return {""}, None
+    if len(parts) == 1:
+        return ({parts[0]}, None) if "[" in parts[0] else ({""}, parts[0])
+    tables = {".".join(parts[:-1])}
+    # An inline sub-table (`parameters = {…}`) is written as a key of its parent table.
+    key = parts[-1]
+    return tables, key
