@@ -1,0 +1,1 @@
+"""Destinations: one module per target, each implementing `publisher.targets.base.Target`."""

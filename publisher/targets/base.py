@@ -1,0 +1,145 @@
+"""The one small interface every destination implements (hatch-style publisher plugins).
+
+A target never parses manifests or files: it receives a `ReleasePayload` (typed, measured,
+rendered), answers a plan of typed `Operation`s (huggingface_hub commit-API style: built first,
+executed second), and executes that plan, recording each finished step through `Record`.
+Adding a destination means one new module with one class implementing `Target`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from publisher.manifest import ParameterValue, Release, Tag
+
+Action = Literal[
+    "upload-blob",  # send bytes the remote lacks
+    "skip-blob",  # already there with the same digest
+    "create-tag",  # create/update a tag (Ollama model, registry manifest)
+    "push-tag",  # push a created tag to its registry
+    "move-latest",  # point `latest` at a new digest
+    "delete-local",  # free what this run put in a local store
+    "upload-file",  # add or replace a file in a repo (HF)
+    "skip-file",  # file already there with the same content
+    "delete-file",  # remove a file the manifest no longer lists (HF, --prune)
+    "update-card",  # the model card, always last
+    "verify",  # read back and compare digests
+]
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """One file on disk as measured before publishing (a GGUF or one shard of a split set)."""
+
+    path: Path
+    size: int
+    sha256: str | None  # None only in a dry run over files that were not hashed
+
+    @property
+    def digest(self) -> str | None:
+        """The OCI/Ollama spelling `sha256:<hex>`."""
+        return f"sha256:{self.sha256}" if self.sha256 else None
+
+
+@dataclass(frozen=True)
+class TagPayload:
+    """Everything a target needs to publish one tag."""
+
+    tag: Tag
+    files: list[LocalFile]  # empty when the GGUF is missing (dry run only)
+    parameters: dict[str, ParameterValue]  # manifest parameters merged with the tag's override
+    modelfile: str  # the rendered Modelfile (FROM points at files[0])
+    template: str | None  # the Go chat template text, or None when a renderer is used
+    renderer: str | None
+    parser: str | None
+    license: str | None
+    system: str | None
+
+    @property
+    def present(self) -> bool:
+        """The GGUF (every shard) exists locally."""
+        return bool(self.files)
+
+
+@dataclass(frozen=True)
+class ReleasePayload:
+    """The whole release, ready to publish: the manifest, each tag, the rendered repo files."""
+
+    release: Release
+    tags: list[TagPayload]
+    hf_files: dict[str, str] = field(default_factory=dict)  # README.md, template, params, system
+    ollama_page: str = ""
+
+    def payload(self, tag_name: str) -> TagPayload:
+        """The payload of one tag."""
+        return next(p for p in self.tags if p.tag.tag == tag_name)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One step of a plan, with the reason a person reads in the plan table."""
+
+    target: str
+    action: Action
+    subject: str  # a digest, a path in a repo, a model:tag
+    reason: str
+    tag: str | None = None
+    size: int = 0  # bytes this step sends (0 for metadata-only steps)
+    sha256: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for --json."""
+        return asdict(self)
+
+
+Record = Callable[[str, dict[str, Any]], None]
+"""`record(step_key, data)`: persist a finished step in the ledger (no secrets in `data`)."""
+
+
+@dataclass
+class ApplyResult:
+    """What an apply did: bytes sent, per-tag failures (the run goes on), remote facts to record."""
+
+    bytes_uploaded: int = 0
+    failures: dict[str, str] = field(default_factory=dict)  # tag (or "*") -> one clear line
+    facts: dict[str, Any] = field(default_factory=dict)  # e.g. manifest digests per tag
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class TagStatus:
+    """Where one tag stands on a target, for `publish status`."""
+
+    target: str
+    tag: str
+    state: Literal["up-to-date", "missing", "drifted", "extra", "unknown"]
+    detail: str = ""
+
+
+class Target(Protocol):
+    """A destination. `plan` may read the remote (never write); `apply` executes a plan."""
+
+    name: str
+
+    def preflight(self) -> None:
+        """Raise TargetUnavailable (exit 3) unless the target is reachable and we may write."""
+        ...
+
+    def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """The operations that would bring the remote to the payload; offline: assume nothing."""
+        ...
+
+    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+        """Execute `plan` in a safe order, calling `record` after each finished step."""
+        ...
+
+    def status(self, payload: ReleasePayload) -> list[TagStatus]:
+        """Compare the remote with the payload, tag by tag."""
+        ...
