@@ -1,4 +1,4 @@
-"""Ollama's ed25519-signed registry token request, so we can push to and read private models on ollama.com.
+"""Ollama's ed25519-signed registry token request: needed to push to and read private models.
 
 The flow mirrors ollama/ollama `server/auth.go` (`registryChallenge.URL`,
 `getAuthorizationToken`) and `auth/auth.go` (`Sign`, `NewNonce`):
@@ -93,9 +93,7 @@ def load_key(path: str | Path | None = None) -> Ed25519PrivateKey:
             f"{key_path}: not an unencrypted OpenSSH private key ({exc})"
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise TargetUnavailable(
-            f"{key_path}: expected an ed25519 key, found {type(key).__name__}"
-        )
+        raise TargetUnavailable(f"{key_path}: expected an ed25519 key, found {type(key).__name__}")
     return key
 
 
@@ -109,9 +107,11 @@ def public_key_b64(key: Ed25519PrivateKey) -> str:
 
 def authorized_key(key: Ed25519PrivateKey) -> str:
     """The `ssh-ed25519 AAAA…` line users paste into ollama.com/settings/keys."""
-    return key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> str:

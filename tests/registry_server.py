@@ -1,4 +1,4 @@
-"""A real Docker distribution registry on 127.0.0.1 for tests, so registry code is tested against the real thing.
+"""A real Docker distribution registry on 127.0.0.1, so registry code meets the real thing.
 
 Use it from any test module or conftest:
 
@@ -84,7 +84,7 @@ def _wait_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float) ->
 
 @contextlib.contextmanager
 def start_registry(storage_dir: Path, *, timeout: float = 15.0) -> Iterator[str]:
-    """Run docker-registry on a free loopback port with storage in storage_dir; yield its base URL."""
+    """Run docker-registry on a free loopback port, storage in storage_dir; yield its base URL."""
     storage_dir.mkdir(parents=True, exist_ok=True)
     last_error: Exception | None = None
     for _ in range(3):  # the free port may be taken between probe and bind: try again

@@ -1,4 +1,4 @@
-"""The ed25519 token-request signing matches what Ollama's Go code (server/auth.go, auth/auth.go) produces."""
+"""Our token-request signing equals what Ollama's Go code (server/auth.go, auth/auth.go) makes."""
 
 from __future__ import annotations
 
@@ -76,19 +76,22 @@ func main() {
 	u, _ := url.Parse("https://registry.ollama.ai/v2/token?extra=a b")
 	values := u.Query()
 	values.Add("service", "registry.ollama.ai")
-	for _, s := range strings.Split("repository:mannix/gemma4-98e:pull,push repository:library/x:pull", " ") {
+	scope := "repository:mannix/gemma4-98e:pull,push repository:library/x:pull"
+	for _, s := range strings.Split(scope, " ") {
 		values.Add("scope", s)
 	}
 	values.Add("ts", strconv.FormatInt(1700000000, 10))
 	values.Add("nonce", nonce)
 	u.RawQuery = values.Encode()
 	sum := sha256.Sum256(nil)
-	data := fmt.Sprintf("%s,%s,%s", "GET", u.String(), base64.StdEncoding.EncodeToString([]byte(hex.EncodeToString(sum[:]))))
+	body := base64.StdEncoding.EncodeToString([]byte(hex.EncodeToString(sum[:])))
+	data := fmt.Sprintf("%s,%s,%s", "GET", u.String(), body)
 	sig := ed25519.Sign(priv, []byte(data))
 	fmt.Println(nonce)
 	fmt.Println(u.String())
 	fmt.Println(data)
-	fmt.Printf("%s:%s\n", base64.StdEncoding.EncodeToString(wire), base64.StdEncoding.EncodeToString(sig))
+	fmt.Printf("%s:%s\n", base64.StdEncoding.EncodeToString(wire),
+		base64.StdEncoding.EncodeToString(sig))
 }
 """
 
@@ -137,8 +140,13 @@ def test_go_program_still_produces_the_vector(tmp_path: Path, key_file: Path) ->
     src = tmp_path / "main.go"
     src.write_text(GO_VECTOR)
     out = subprocess.run(
-        ["go", "run", str(src)], capture_output=True, text=True, check=True, timeout=120,
-        cwd=tmp_path, env={**os.environ, "GO111MODULE": "off"},
+        ["go", "run", str(src)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "GO111MODULE": "off"},
     ).stdout.splitlines()
     url, headers = _request(key_file)
     assert out == [GO_NONCE, url, f"GET,{url},{GO_EMPTY_DIGEST}", headers["Authorization"]]
