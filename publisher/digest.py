@@ -1,0 +1,198 @@
+"""sha256 of large files with a persistent cache, so an unchanged file is never hashed twice.
+
+The cache maps a file's real path to (size, mtime_ns, inode, sha256); an entry counts only when
+all three stat fields still match. It is one JSON file, written atomically (temp file + rename),
+merged with what other processes wrote meanwhile; concurrent writers can lose each other's newest
+entries (last writer wins) but never corrupt the file. `DigestCache.bytes_hashed` counts the bytes
+actually read and hashed, so callers can prove that a re-run hashed nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import CheckFailed
+
+CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
+CACHE_DIR_ENV = "PUBLISHER_CACHE_DIR"
+CACHE_FILE = "digests.json"
+_FORMAT = 1
+
+Progress = Callable[[int], None]
+
+
+def default_cache_path() -> Path:
+    """$PUBLISHER_CACHE_DIR, else $XDG_CACHE_HOME/publisher, else ~/.cache/publisher."""
+    override = os.environ.get(CACHE_DIR_ENV)
+    if override:
+        return Path(override) / CACHE_FILE
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "publisher" / CACHE_FILE
+
+
+def _stat_key(path: Path) -> tuple[str, dict[str, int]]:
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return real, {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+
+
+class DigestCache:
+    """A persistent map from (realpath, size, mtime_ns, inode) to sha256, shared by all targets."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.bytes_hashed = 0  # bytes read and hashed by this object (0 on a no-op re-run)
+        self.hits = 0
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict[str, Any]] = self._read()
+        self._dirty: dict[str, dict[str, Any]] = {}
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # absent or unreadable: start empty, the next save rewrites it whole
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            return {}
+        entries = data.get("entries")
+        return entries if isinstance(entries, dict) else {}
+
+    def lookup(self, path: str | Path) -> str | None:
+        """The cached sha256 of `path` if its size, mtime and inode are unchanged, else None."""
+        real, stat = _stat_key(Path(path))
+        with self._lock:
+            entry = self._entries.get(real)
+        if isinstance(entry, dict) and all(entry.get(k) == v for k, v in stat.items()):
+            digest = entry.get("sha256")
+            if isinstance(digest, str):
+                return digest
+        return None
+
+    def _store(self, real: str, stat: dict[str, int], digest: str) -> None:
+        entry = {**stat, "sha256": digest}
+        with self._lock:
+            self._entries[real] = entry
+            self._dirty[real] = entry
+
+    def add_bytes(self, n: int) -> None:
+        """Count `n` freshly hashed bytes (thread-safe)."""
+        with self._lock:
+            self.bytes_hashed += n
+
+    def save(self) -> None:
+        """Merge our new entries into the file on disk and replace it atomically."""
+        with self._lock:
+            if not self._dirty:
+                return
+            dirty = dict(self._dirty)
+        merged = self._read()
+        merged.update(dirty)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".digests-", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"format": _FORMAT, "entries": merged}, handle, indent=0)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with self._lock:
+            self._entries.update(merged)
+            for key in dirty:
+                self._dirty.pop(key, None)
+
+
+def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    total = 0
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buffer):
+            digest.update(view[:n])
+            total += n
+            if progress is not None:
+                progress(n)
+    return digest.hexdigest(), total
+
+
+def sha256_file(
+    path: str | Path, cache: DigestCache | None = None, progress: Progress | None = None
+) -> str:
+    """The hex sha256 of `path`, from `cache` when the file is unchanged, else streamed and cached.
+
+    `progress(n)` is called with each chunk's byte count while hashing. The cache is not saved
+    here; call `cache.save()` (or use `sha256_files`, which does).
+    """
+    path = Path(path)
+    try:
+        if cache is not None and (hit := cache.lookup(path)) is not None:
+            cache.hits += 1
+            return hit
+        real, before = _stat_key(path)
+        digest, n = _hash_stream(path, progress)
+        _, after = _stat_key(path)
+    except OSError as exc:
+        raise CheckFailed(f"{path}: cannot hash: {exc.strerror or exc}") from None
+    if cache is not None:
+        cache.add_bytes(n)
+        if before == after:  # a file changed while being read is hashed again next time
+            cache._store(real, after, digest)
+    return digest
+
+
+def sha256_files(
+    paths: Iterable[str | Path],
+    cache: DigestCache | None = None,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict[Path, str]:
+    """sha256 of many files, hashed in parallel threads, cached, with a bytes/s bar on a terminal.
+
+    The bar (publisher.progress) shows only on a terminal and never under --quiet or
+    `progress=False`. The cache is saved at the end.
+    """
+    unique = list(dict.fromkeys(Path(p) for p in paths))
+    results: dict[Path, str] = {}
+    todo: list[Path] = []
+    for path in unique:
+        hit = cache.lookup(path) if cache is not None and path.exists() else None
+        if hit is not None:
+            assert cache is not None
+            cache.hits += 1
+            results[path] = hit
+        else:
+            todo.append(path)
+    if todo:
+        total = sum(path.stat().st_size for path in todo if path.exists())
+        with _bar(total, progress) as advance:
+            count = workers or min(len(todo), os.cpu_count() or 1)
+            with ThreadPoolExecutor(max_workers=max(1, count)) as pool:
+                hashed = pool.map(lambda p: sha256_file(p, cache, advance), todo)
+                results.update(zip(todo, hashed, strict=True))
+    if cache is not None:
+        cache.save()
+    return {path: results[path] for path in unique}
+
+
+def _bar(total: int, show: bool) -> contextlib.AbstractContextManager[Progress | None]:
+    """The shared bytes/s progress bar, or nothing."""
+    if not show:
+        return contextlib.nullcontext(None)
+    from publisher.progress import byte_progress
+
+    return byte_progress("sha256", total)

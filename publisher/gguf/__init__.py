@@ -1,0 +1,1 @@
+"""GGUF reading and release checks: a fast header reader and named verification results."""

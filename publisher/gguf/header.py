@@ -1,0 +1,430 @@
+"""A fast, hostile-input-safe GGUF header reader: metadata and tensor table, never tensor data.
+
+`gguf.GGUFReader` builds numpy objects for every array element (seconds and hundreds of MB on a
+262,144-token vocabulary); this walks the header with buffered reads, skips array bodies (keeping
+their offsets for lazy element access) and checks every length and count against the bytes left
+in the file before reading or allocating anything.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gguf.constants import (
+    GGML_QUANT_SIZES,
+    GGUF_DEFAULT_ALIGNMENT,
+    GGMLQuantizationType,
+    GGUFValueType,
+)
+
+from publisher.errors import CheckFailed
+
+MAGIC = b"GGUF"
+SUPPORTED_VERSIONS = (2, 3)
+MAX_HEADER_BYTES = 256 * 1024 * 1024  # metadata + tensor table; real headers are a few MB
+MAX_DIMS = 4  # GGML_MAX_DIMS
+_CHUNK = 1024 * 1024
+
+# value type -> (struct format, byte size) for fixed-size scalars
+_SCALARS: dict[GGUFValueType, tuple[str, int]] = {
+    GGUFValueType.UINT8: ("<B", 1),
+    GGUFValueType.INT8: ("<b", 1),
+    GGUFValueType.UINT16: ("<H", 2),
+    GGUFValueType.INT16: ("<h", 2),
+    GGUFValueType.UINT32: ("<I", 4),
+    GGUFValueType.INT32: ("<i", 4),
+    GGUFValueType.FLOAT32: ("<f", 4),
+    GGUFValueType.BOOL: ("<?", 1),
+    GGUFValueType.UINT64: ("<Q", 8),
+    GGUFValueType.INT64: ("<q", 8),
+    GGUFValueType.FLOAT64: ("<d", 8),
+}
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+# the smallest encoding of one key/value pair: key length, type, one byte of value
+_MIN_KV_BYTES = 8 + 4 + 1
+# the smallest tensor info: name length, n_dims, type, offset
+_MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8
+
+
+class GgufFormatError(CheckFailed):
+    """A file that is not a well-formed GGUF header: names the file and the byte offset."""
+
+    def __init__(self, path: Path | str, offset: int, message: str) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.reason = message
+        super().__init__(f"{path}: byte {offset}: {message}")
+
+
+@dataclass(frozen=True)
+class GgufArray:
+    """A metadata array whose body was skipped: read elements lazily from the file."""
+
+    path: Path
+    offset: int  # file offset of the first element
+    count: int
+    type: GGUFValueType  # element type
+    end: int  # file offset just past the last element
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Any:
+        """Element `index` (strings are found by walking the lengths before it)."""
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError(f"{self.path}: array index {index} out of range 0..{self.count - 1}")
+        for i, value in enumerate(self.iter(stop=index + 1)):
+            if i == index:
+                return value
+        raise IndexError(index)  # pragma: no cover - iter yields index + 1 items
+
+    def iter(self, stop: int | None = None) -> Iterator[Any]:
+        """Yield the first `stop` elements (all when None) with bounded buffered reads."""
+        stop = self.count if stop is None else min(stop, self.count)
+        with open(self.path, "rb") as handle:
+            cursor = _Cursor(handle, self.path, self.end, start=self.offset)
+            for _ in range(stop):
+                yield cursor.value(self.type)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One row of the tensor table: ne order (fastest axis first), ggml type, data extent."""
+
+    name: str
+    shape: tuple[int, ...]  # ne[0..n_dims), as stored; the expert axis of MoE tensors is last
+    type: GGMLQuantizationType
+    offset: int  # relative to GgufHeader.data_start
+    nbytes: int
+
+    @property
+    def n_elements(self) -> int:
+        """Number of weights in the tensor."""
+        total = 1
+        for dim in self.shape:
+            total *= dim
+        return total
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Storage bits per weight of this tensor's ggml type."""
+        block, size = GGML_QUANT_SIZES[self.type]
+        return size * 8 / block
+
+
+@dataclass
+class GgufHeader:
+    """Everything in a GGUF header: metadata, tensor table, data start and implied minimum size."""
+
+    path: Path
+    version: int
+    file_size: int
+    kv: dict[str, Any]  # scalars as Python values, strings as str, arrays as GgufArray
+    kv_types: dict[str, GGUFValueType]
+    tensors: list[TensorInfo]
+    alignment: int
+    header_size: int  # bytes up to the end of the tensor table
+    data_start: int  # aligned start of tensor data
+    min_file_size: int  # data_start + the end of the furthest tensor
+    _by_name: dict[str, TensorInfo] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = {tensor.name: tensor for tensor in self.tensors}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A metadata value, or `default` when the key is absent."""
+        return self.kv.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.kv[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.kv
+
+    @property
+    def architecture(self) -> str | None:
+        """`general.architecture` when it is a string."""
+        value = self.kv.get("general.architecture")
+        return value if isinstance(value, str) else None
+
+    def tensor(self, name: str) -> TensorInfo | None:
+        """The tensor called `name`, if present."""
+        return self._by_name.get(name)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the file is shorter than its tensor table says."""
+        return self.file_size < self.min_file_size
+
+    def token(self, token_id: int) -> str | None:
+        """The vocabulary string of `token_id`, read lazily; None when absent or out of range."""
+        tokens = self.kv.get("tokenizer.ggml.tokens")
+        if not isinstance(tokens, GgufArray) or tokens.type != GGUFValueType.STRING:
+            return None
+        if not 0 <= token_id < tokens.count:
+            return None
+        try:
+            return tokens[token_id]
+        except (GgufFormatError, OSError):
+            return None
+
+
+class _Cursor:
+    """Buffered sequential reads that never go past `limit` and fail with a GgufFormatError."""
+
+    def __init__(self, handle: BinaryIO, path: Path, limit: int, start: int = 0) -> None:
+        self.handle = handle
+        self.path = path
+        self.limit = limit  # bytes of the file we may read (file size or an array's end)
+        self.base = start  # file offset of buf[0]
+        self.buf = b""
+        self.pos = 0  # index into buf
+        handle.seek(start)
+
+    @property
+    def offset(self) -> int:
+        """The current file offset."""
+        return self.base + self.pos
+
+    def fail(self, message: str, offset: int | None = None) -> GgufFormatError:
+        """An error at the current (or given) offset."""
+        return GgufFormatError(self.path, self.offset if offset is None else offset, message)
+
+    def left(self) -> int:
+        """Bytes between the current offset and the readable end."""
+        return self.limit - self.offset
+
+    def ensure(self, n: int, what: str) -> None:
+        """Make `n` bytes from the current position available in `buf`, or fail."""
+        if self.pos + n <= len(self.buf):
+            return
+        if n > self.left():
+            raise self.fail(f"{what} needs {n} bytes but only {self.left()} remain in the file")
+        if self.offset + n > MAX_HEADER_BYTES:
+            raise self.fail(
+                f"{what} ends beyond {MAX_HEADER_BYTES // (1024 * 1024)} MiB; "
+                "no GGUF header is that large"
+            )
+        rest = self.buf[self.pos :]
+        unread = self.limit - (self.base + len(self.buf))
+        want = min(max(n - len(rest), _CHUNK), unread)
+        data = self.handle.read(want)
+        if len(data) < n - len(rest):
+            raise self.fail(f"{what}: the file ended early (it changed while being read?)")
+        self.base += self.pos
+        self.buf = rest + data
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        """The next `n` raw bytes."""
+        self.ensure(n, what)
+        chunk = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u32(self, what: str) -> int:
+        """A little-endian u32."""
+        self.ensure(4, what)
+        (value,) = _U32.unpack_from(self.buf, self.pos)
+        self.pos += 4
+        return int(value)
+
+    def u64(self, what: str) -> int:
+        """A little-endian u64."""
+        self.ensure(8, what)
+        (value,) = _U64.unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return int(value)
+
+    def string(self, what: str) -> str:
+        """A GGUF string: u64 length then bytes (invalid UTF-8 kept via surrogateescape)."""
+        start = self.offset
+        length = self.u64(f"{what} length")
+        if length > self.left():
+            raise self.fail(
+                f"{what} claims {length} bytes but only {self.left()} remain in the file", start
+            )
+        return self.take(length, what).decode("utf-8", "surrogateescape")
+
+    def value(self, vtype: GGUFValueType) -> Any:
+        """One scalar or string value."""
+        if vtype == GGUFValueType.STRING:
+            return self.string("string value")
+        fmt, size = _SCALARS[vtype]
+        self.ensure(size, f"{vtype.name} value")
+        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return value
+
+    def skip(self, n: int, what: str) -> None:
+        """Advance `n` bytes without keeping them."""
+        if n > self.left():
+            raise self.fail(f"{what} needs {n} bytes but only {self.left()} remain in the file")
+        if self.pos + n <= len(self.buf):
+            self.pos += n
+            return
+        target = self.offset + n
+        self.handle.seek(target)
+        self.base, self.buf, self.pos = target, b"", 0
+
+    def skip_strings(self, count: int, what: str) -> None:
+        """Skip `count` strings, reading only their lengths (the hot loop of a vocabulary)."""
+        unpack = _U64.unpack_from
+        done = 0
+        while done < count:
+            self.ensure(8, f"{what} element {done} length")
+            buf, pos, end = self.buf, self.pos, len(self.buf)
+            while done < count and pos + 8 <= end:
+                pos += 8 + unpack(buf, pos)[0]
+                done += 1
+            if pos <= end:
+                self.pos = pos
+            else:  # the last string's bytes run past the buffer: seek over them
+                self.pos = end
+                self.skip(pos - end, f"{what} element {done - 1}")
+
+
+def _value_type(raw: int, cursor: _Cursor, offset: int, what: str) -> GGUFValueType:
+    try:
+        return GGUFValueType(raw)
+    except ValueError:
+        raise cursor.fail(f"{what}: unknown value type {raw}", offset) from None
+
+
+def _read_value(cursor: _Cursor, vtype: GGUFValueType, key: str) -> Any:
+    """A value of `key`: scalars read, array bodies skipped and described."""
+    if vtype != GGUFValueType.ARRAY:
+        return cursor.value(vtype)
+    at = cursor.offset
+    etype = _value_type(cursor.u32(f"{key}: array type"), cursor, at, f"{key}: array")
+    count_at = cursor.offset
+    count = cursor.u64(f"{key}: array count")
+    if etype == GGUFValueType.ARRAY:
+        raise cursor.fail(f"{key}: nested arrays are not supported", at)
+    min_size = 8 if etype == GGUFValueType.STRING else _SCALARS[etype][1]
+    if count * min_size > cursor.left():
+        raise cursor.fail(
+            f"{key}: array of {count} {etype.name} needs at least {count * min_size} bytes "
+            f"but only {cursor.left()} remain in the file",
+            count_at,
+        )
+    start = cursor.offset
+    if etype == GGUFValueType.STRING:
+        cursor.skip_strings(count, f"{key}: array")
+    else:
+        cursor.skip(count * min_size, f"{key}: array")
+    return GgufArray(cursor.path, start, count, etype, cursor.offset)
+
+
+def _read_tensor_info(cursor: _Cursor, index: int, alignment: int) -> TensorInfo:
+    name = cursor.string(f"tensor {index} name")
+    dims_at = cursor.offset
+    n_dims = cursor.u32(f"tensor {name!r} n_dims")
+    if not 1 <= n_dims <= MAX_DIMS:
+        raise cursor.fail(f"tensor {name!r}: n_dims {n_dims} is outside 1..{MAX_DIMS}", dims_at)
+    shape = tuple(cursor.u64(f"tensor {name!r} ne") for _ in range(n_dims))
+    type_at = cursor.offset
+    raw_type = cursor.u32(f"tensor {name!r} type")
+    try:
+        ggml_type = GGMLQuantizationType(raw_type)
+    except ValueError:
+        raise cursor.fail(f"tensor {name!r}: unknown ggml type {raw_type}", type_at) from None
+    offset_at = cursor.offset
+    offset = cursor.u64(f"tensor {name!r} offset")
+    block, block_bytes = GGML_QUANT_SIZES[ggml_type]
+    if shape[0] % block:
+        raise cursor.fail(
+            f"tensor {name!r}: ne[0]={shape[0]} is not a multiple of the "
+            f"{ggml_type.name} block size {block}",
+            dims_at,
+        )
+    if offset % alignment:
+        raise cursor.fail(
+            f"tensor {name!r}: data offset {offset} is not aligned to {alignment}", offset_at
+        )
+    n_elements = 1
+    for dim in shape:
+        n_elements *= dim
+    return TensorInfo(name, shape, ggml_type, offset, n_elements // block * block_bytes)
+
+
+def _alignment(cursor: _Cursor, kv: dict[str, Any]) -> int:
+    value = kv.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value & (value - 1):
+        raise cursor.fail(f"general.alignment must be a power of two, found {value!r}")
+    return value
+
+
+def read_header(path: str | Path) -> GgufHeader:
+    """Read and validate the header of the GGUF at `path` (tensor data is never read)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            return _parse(_Cursor(handle, path, size), size)
+    except IsADirectoryError:
+        raise GgufFormatError(path, 0, "is a directory, not a GGUF file") from None
+    except OSError as exc:
+        raise GgufFormatError(path, 0, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _parse(cursor: _Cursor, size: int) -> GgufHeader:
+    path = cursor.path
+    magic = cursor.take(4, "magic") if size >= 4 else b""
+    if magic != MAGIC:
+        raise cursor.fail(f"not a GGUF file: magic {magic!r}, expected {MAGIC!r}", 0)
+    version = cursor.u32("version")
+    if version not in SUPPORTED_VERSIONS:
+        hint = " (a big-endian GGUF?)" if version & 0xFFFF == 0 else ""
+        raise cursor.fail(f"unsupported GGUF version {version}{hint}; expected 2 or 3", 4)
+    n_tensors = cursor.u64("tensor count")
+    n_kv = cursor.u64("metadata count")
+    if n_kv * _MIN_KV_BYTES > cursor.left():
+        raise cursor.fail(f"metadata count {n_kv} cannot fit in the {cursor.left()} bytes left", 16)
+    if n_tensors * _MIN_TENSOR_INFO_BYTES > cursor.left():
+        raise cursor.fail(
+            f"tensor count {n_tensors} cannot fit in the {cursor.left()} bytes left", 8
+        )
+    kv: dict[str, Any] = {}
+    kv_types: dict[str, GGUFValueType] = {}
+    for index in range(n_kv):
+        at = cursor.offset
+        key = cursor.string(f"metadata key {index}")
+        if key in kv:
+            raise cursor.fail(f"duplicate metadata key {key!r}", at)
+        type_at = cursor.offset
+        vtype = _value_type(cursor.u32(f"{key}: type"), cursor, type_at, key)
+        kv[key] = _read_value(cursor, vtype, key)
+        kv_types[key] = vtype
+    alignment = _alignment(cursor, kv)
+    tensors: list[TensorInfo] = []
+    seen: set[str] = set()
+    for index in range(n_tensors):
+        at = cursor.offset
+        info = _read_tensor_info(cursor, index, alignment)
+        if info.name in seen:
+            raise cursor.fail(f"duplicate tensor name {info.name!r}", at)
+        seen.add(info.name)
+        tensors.append(info)
+    header_size = cursor.offset
+    data_start = -(-header_size // alignment) * alignment
+    data_end = max((t.offset + t.nbytes for t in tensors), default=0)
+    return GgufHeader(
+        path=path,
+        version=version,
+        file_size=size,
+        kv=kv,
+        kv_types=kv_types,
+        tensors=tensors,
+        alignment=alignment,
+        header_size=header_size,
+        data_start=data_start,
+        min_file_size=data_start + data_end,
+    )
