@@ -406,9 +406,11 @@ class _Source:
         try:
             self.data = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
-            line = getattr(exc, "lineno", None)
-            column = getattr(exc, "colno", None)
-            message = getattr(exc, "msg", str(exc))
+            # tomllib puts the position in the message before Python 3.14 ("… (at line 3, column 9)")
+            where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            line = getattr(exc, "lineno", None) or (int(where.group(1)) if where else None)
+            column = getattr(exc, "colno", None) or (int(where.group(2)) if where else None)
+            message = getattr(exc, "msg", None) or re.sub(r"\s*\(at line.*\)$", "", str(exc))
             raise ManifestError(
                 f"TOML syntax error: {message}", file=str(path), line=line, column=column
             ) from None

@@ -1,0 +1,102 @@
+"""The `publish` command line as a user meets it: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from publisher import __version__
+from publisher.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = [ROOT / "manifests" / f"{name}.toml" for name in ("v3", "v4", "v5-coder")]
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_help_lists_every_command_with_a_description() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "validate" in result.output and "Check manifests" in result.output
+
+
+def test_command_help_shows_an_example() -> None:
+    result = runner.invoke(app, ["validate", "--help"])
+    assert result.exit_code == 0 and "Example: publish validate manifests/v3.toml" in result.output
+
+
+def test_validate_all_three_release_manifests() -> None:
+    result = runner.invoke(app, ["validate", "--json", *map(str, MANIFESTS)])
+    assert result.exit_code == 0, result.output
+    summaries = json.loads(result.stdout)
+    assert [s["variant"] for s in summaries] == ["v3", "v4", "v5-coder"]
+    v3 = summaries[0]
+    assert v3["ollama_model"] == "mannix/gemma4-98e" and v3["latest"] == "Q4_K_M"
+    assert v3["huggingface_repo"] == "ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF"
+    assert {"Q4_K_M", "Q5_K_M", "Q6_K", "CD-Q3_K_M", "F16"} <= set(v3["tags"])
+    assert summaries[1]["ollama_model"] == "mannix/gemma4-98e-v4"
+    assert summaries[2]["ollama_model"] == "mannix/gemma4-98e-v5-coder"
+
+
+def test_v3_manifest_carries_the_seed_page_facts() -> None:
+    from publisher.manifest import load
+
+    release = load(MANIFESTS[0])
+    assert release.ollama is not None
+    assert release.ollama.parameters == {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "repeat_penalty": 1.15,
+        "repeat_last_n": 256,
+        "num_ctx": 256000,
+        "stop": ["<turn|>", "<|tool_response>"],
+    }
+    assert release.tag("Q4_K_M").vram == "≈14 GB" and release.tag("Q6_K").vram == "≈17 GB"
+    assert release.tag("CD-Q3_K_M").vram == "≈8 GB"
+    assert release.tag("CD-Q3_K_M").kind == "contrib-dynamic"
+    assert release.tag("F16").targets == ["huggingface"]
+    assert release.benchmarks is not None
+    assert [(r.reference, r.score) for r in release.benchmarks.rows] == [
+        (75.25, 75.25),
+        (76.83, 73.78),
+        (89.60, 85.60),
+    ]
+    # only the page's VRAM figures exist: nothing invented for the other tags
+    assert {t.tag for t in release.tags if t.vram} == {"Q4_K_M", "Q6_K", "CD-Q3_K_M"}
+
+
+def test_bad_manifest_exits_2_with_location_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MANIFESTS[0].read_text().replace("extends = ", 'extends = "x"\n#'))
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    assert "extends" in result.output and "Traceback" not in result.output
+
+
+def test_console_script_exit_code_for_user_error(tmp_path: Path) -> None:
+    """The installed entry point itself, as a user runs it (not the in-process runner)."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[model\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from publisher.cli import app; app()", "validate", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert f"{broken}:1:" in proc.stderr and "TOML syntax error" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["validate"], ["nosuchcommand"]])
+def test_bad_usage_exits_2(args: list[str]) -> None:
+    assert runner.invoke(app, args).exit_code == 2
