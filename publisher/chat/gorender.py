@@ -1,0 +1,190 @@
+"""Render Ollama TEMPLATEs with real Go: builds publisher/chat/go once per source hash, then
+talks JSON to it — one process for a whole batch, because starting Go per conversation is slow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import CheckFailed, UsageError
+
+GO_SOURCE_DIR = Path(__file__).parent / "go"
+BINARY_NAME = "gotmpl"
+_TYPE_NAMES = {
+    "main.templateMessage": "api.Message",
+    "main.templateToolCallFunction": "api.ToolCallFunction",
+    "main.templateToolCall": "api.ToolCall",
+    "main.templateToolFunctionParameters": "api.ToolFunctionParameters",
+    "main.templateToolFunction": "api.ToolFunction",
+    "main.templateTool": "api.Tool",
+    "main.ToolProperty": "api.ToolProperty",
+}
+
+
+class GoUnavailable(UsageError):
+    """Go is needed to build the template renderer and is not installed (a setup problem)."""
+
+
+class TemplateRenderError(CheckFailed):
+    """A template failed to parse or to execute for a conversation."""
+
+    def __init__(self, stage: str, message: str, partial: str = "") -> None:
+        self.stage = stage
+        self.detail = message
+        self.partial = partial
+        super().__init__(f"template {stage} error: {message}")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """The outcome of one render: the prompt, or where it failed (parse/execute/input)."""
+
+    ok: bool
+    output: str = ""
+    stage: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class LintProblem:
+    """A field the template reads that Ollama's data does not have; `where` is line:column."""
+
+    where: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """Static findings for a template: parse error, identifiers used, unknown fields."""
+
+    parse_error: str = ""
+    vars: list[str] = field(default_factory=list)
+    problems: list[LintProblem] = field(default_factory=list)
+
+
+def _friendly(message: str) -> str:
+    for go_name, ollama_name in _TYPE_NAMES.items():
+        message = message.replace(go_name, ollama_name)
+    return message
+
+
+def source_hash() -> str:
+    """Hash of the Go sources: a new hash means a new build directory."""
+    digest = hashlib.sha256()
+    for path in sorted(GO_SOURCE_DIR.glob("*.go")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    """`$PUBLISHER_CACHE_DIR`, else ~/.cache/publisher."""
+    env = os.environ.get("PUBLISHER_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "publisher"
+
+
+def _go_executable() -> str:
+    go = os.environ.get("PUBLISHER_GO") or shutil.which("go")
+    if not go or not Path(go).exists():
+        raise GoUnavailable(
+            "checking an Ollama template needs Go (>= 1.19) to build the renderer in "
+            f"{GO_SOURCE_DIR}: no `go` on PATH. Install it (Debian/Ubuntu: apt-get install "
+            "golang-go) or point PUBLISHER_GO at a go binary."
+        )
+    return go
+
+
+def binary_path() -> Path:
+    """The built renderer, building it first if this source hash has no binary yet."""
+    target_dir = cache_root() / f"gotmpl-{source_hash()}"
+    binary = target_dir / BINARY_NAME
+    if binary.is_file():
+        return binary
+    go = _go_executable()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("GOCACHE", str(cache_root() / "go-build"))
+    env.setdefault("GOPATH", str(cache_root() / "gopath"))
+    env.update({"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
+    sources = [str(p) for p in sorted(GO_SOURCE_DIR.glob("*.go"))]
+    fd, tmp = tempfile.mkstemp(prefix=".build-", dir=target_dir)
+    os.close(fd)
+    try:
+        proc = subprocess.run(
+            [go, "build", "-trimpath", "-o", tmp, *sources],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise GoUnavailable(
+                f"building the template renderer from {GO_SOURCE_DIR} with {go} failed "
+                f"(Go >= 1.19 expected):\n{proc.stderr.strip()}"
+            )
+        os.replace(tmp, binary)  # atomic: a concurrent build never sees half a binary
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return binary
+
+
+def _run(mode: str, request: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [str(binary_path()), mode],
+        input=json.dumps(request).encode("utf-8"),
+        capture_output=True,
+        check=False,
+    )
+
+
+def run_batch(jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run raw jobs ({"op": "render"|"lint", "template", "values"}) in one Go process."""
+    if not jobs:
+        return []
+    proc = _run("batch", {"jobs": list(jobs)})
+    if proc.returncode != 0:
+        raise CheckFailed(f"the Go template renderer failed: {proc.stderr.decode().strip()}")
+    results: list[dict[str, Any]] = json.loads(proc.stdout)["results"]
+    return results
+
+
+def render_many(template_text: str, values: Sequence[dict[str, Any]]) -> list[RenderResult]:
+    """Render one template over many data dicts with a single process start."""
+    jobs = [{"op": "render", "template": template_text, "values": v} for v in values]
+    return [
+        RenderResult(
+            ok=r["ok"],
+            output=r.get("output", ""),
+            stage=r.get("stage", ""),
+            error=_friendly(r.get("error", "")),
+        )
+        for r in run_batch(jobs)
+    ]
+
+
+def render(template_text: str, data: dict[str, Any]) -> str:
+    """Render one prompt exactly as Ollama would; raises TemplateRenderError on a fault.
+
+    `data` uses /api/chat shapes: {"messages": [...], "tools": [...], "think": bool|str}.
+    """
+    result = render_many(template_text, [data])[0]
+    if not result.ok:
+        raise TemplateRenderError(result.stage, result.error, result.output)
+    return result.output
+
+
+def lint(template_text: str) -> LintResult:
+    """Parse the template with Go and resolve every field it reads against Ollama's types."""
+    raw = run_batch([{"op": "lint", "template": template_text}])[0]
+    if raw.get("stage") == "parse":
+        return LintResult(parse_error=raw.get("error", ""))
+    problems = [LintProblem(p["where"], _friendly(p["message"])) for p in raw.get("problems", [])]
+    return LintResult(vars=raw.get("vars", []), problems=problems)
