@@ -14,6 +14,7 @@ import typer
 
 from publisher import __version__, console
 from publisher.commands.validate import validate
+from publisher.commands.verify import verify
 from publisher.errors import PublisherError
 
 app = typer.Typer(
@@ -71,3 +72,4 @@ def register(name: str, function: Callable[..., Any], example: str) -> None:
 
 
 register("validate", validate, "publish validate manifests/v3.toml manifests/v4.toml")
+register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")

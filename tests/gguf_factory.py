@@ -116,6 +116,7 @@ def gemma4_tensors(
         ]
         router = b + "ffn_gate_inp.weight"
         rows.append((router, (n_embd, n_exp(router)), T.F32))
+        rows.append((b + "ffn_gate_inp.scale", (n_embd,), T.F32))  # per-dim, not per-expert
         if fused_gate_up:
             name = b + "ffn_gate_up_exps.weight"
             rows.append((name, (n_embd, 2 * n_ff_exp, n_exp(name)), expert_type))
