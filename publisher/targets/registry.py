@@ -1,0 +1,696 @@
+"""OCI distribution registry client: read pushed manifests back; push Ollama images with no daemon.
+
+Client choice (issue 10 item 0): oras-py 0.2 was evaluated first. It streams a chunked upload
+from a file, but its auth backends are a fixed name→class table (no hook for Ollama's signed
+token request), its retry re-sends the same PATCH without asking the registry for its offset,
+it has no progress callback, no cross-repo mount, no HEAD-for-digest and builds OCI manifests
+with its own annotations. So this module is our own, on httpx (one Client per RegistryClient).
+
+Protocol as Ollama speaks it (ollama/ollama server/upload.go `uploadBlob`, `blobUpload.Prepare`,
+`Run`, `uploadPart`; server/images.go `PushModel`, `makeRequestWithRetry`,
+`parseRegistryChallenge`):
+HEAD blob → POST uploads/ (optionally `?mount=&from=`) → PATCH parts with `Content-Range:
+start-end` and `X-Redirect-Uploads: 1`, following `Docker-Upload-Location`/`Location` (a 307
+means "PUT this part to the redirect URL", ollama.com's presigned storage) → PUT `?digest=&etag=`
+→ PUT manifests/<tag>. Part size follows Ollama: size/16 clamped to [100 MB, 1000 MB].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.ollama_auth import Challenge, load_key, parse_challenge, token_request
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from publisher.ollama_image import OllamaImage
+
+DEFAULT_HOST = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+DOCKER_MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST_V1 = "application/vnd.oci.image.manifest.v1+json"
+MANIFEST_ACCEPT = f"{DOCKER_MANIFEST_V2}, {OCI_MANIFEST_V1}"
+OLLAMA_HOSTS = ("registry.ollama.ai", "ollama.com")
+MAX_SMALL_BLOB = 32 * 1024 * 1024
+READ_PIECE = 1024 * 1024
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MIN_PART, MAX_PART, NUM_PARTS = 100 * 1000**2, 1000 * 1000**2, 16  # server/upload.go constants
+
+EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
+    "direct push to ollama.com is EXPERIMENTAL: it speaks the registry protocol of `ollama push` "
+    "(signed token, chunked upload) but has not yet passed a live test; verify the tags "
+    "afterwards or push through the Ollama daemon"
+)
+
+Progress = Callable[[int, int], None]  # (bytes of this blob confirmed or in flight, blob size)
+
+_PART_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
+_NAME_RE = re.compile(
+    r"^(?:(?P<scheme>https?)://)?"
+    r"(?:(?P<host>[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349})/)??"
+    r"(?:(?P<ns>[A-Za-z0-9_][A-Za-z0-9_-]{0,79})/)?"
+    rf"(?P<model>{_PART_RE})(?::(?P<tag>{_PART_RE}))?$"
+)
+
+
+@dataclass(frozen=True)
+class OllamaName:
+    """A parsed `[host/][namespace/]model[:tag]` (types/model/name.go ParseName)."""
+
+    host: str
+    namespace: str
+    model: str
+    tag: str
+    scheme: str = "https"
+
+    @property
+    def repository(self) -> str:
+        """`namespace/model`, the registry repository (Name.DisplayNamespaceModel)."""
+        return f"{self.namespace}/{self.model}"
+
+    @property
+    def base_url(self) -> str:
+        """`scheme://host` of the registry (Name.BaseURL)."""
+        return f"{self.scheme}://{self.host}"
+
+
+def parse_ollama_name(name: str, default_host: str = DEFAULT_HOST) -> OllamaName:
+    """Split an Ollama model name, filling Ollama's defaults; UsageError names the bad part."""
+    match = _NAME_RE.match(name.strip())
+    if not match:
+        raise UsageError(
+            f"model name {name!r}: expected [host/][namespace/]model[:tag] where each part starts "
+            "with a letter, digit or '_' and holds only letters, digits, '_', '-', '.' "
+            "(no '.' in the namespace), at most 80 characters"
+        )
+    return OllamaName(
+        host=match["host"] or default_host,
+        namespace=match["ns"] or DEFAULT_NAMESPACE,
+        model=match["model"],
+        tag=match["tag"] or DEFAULT_TAG,
+        scheme=match["scheme"] or "https",
+    )
+
+
+def is_ollama_host(base_url: str) -> bool:
+    """True for ollama.com's registry, where direct push is still experimental."""
+    host = (urlsplit(base_url if "//" in base_url else f"//{base_url}").hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in OLLAMA_HOSTS)
+
+
+def ollama_part_size(total: int) -> int:
+    """Ollama's part size for a blob: total/16 clamped to [100 MB, 1000 MB] (server/upload.go)."""
+    return min(max(total // NUM_PARTS, MIN_PART), MAX_PART)
+
+
+class TokenAuth(Protocol):
+    """Turns a Bearer challenge into a token (or raises TargetUnavailable)."""
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """Return a Bearer token for the challenge's scope."""
+        ...
+
+
+class AnonymousAuth:
+    """The standard anonymous token request (`GET realm?service=&scope=`), for public repos."""
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """Ask the realm for an anonymous token."""
+        params = [("service", challenge.service)] if challenge.service else []
+        params += [("scope", s) for s in challenge.scope.split(" ") if s]
+        resp = client.get(challenge.realm, params=params)
+        return _token_from(resp, challenge.realm)
+
+
+class OllamaKeyAuth:
+    """Ollama's signed token request with the user's ~/.ollama/id_ed25519 (server/auth.go)."""
+
+    def __init__(self, key_path: str | Path | None = None) -> None:
+        self.key_path = key_path
+        self._key: Ed25519PrivateKey | None = None
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """Sign the token request; refuse a realm on another host, as getAuthorizationToken does."""
+        realm_host = urlsplit(challenge.realm).netloc
+        if realm_host.lower() != registry_host.lower():
+            raise TargetUnavailable(
+                f"registry {registry_host}: token realm {challenge.realm!r} is on another host "
+                f"({realm_host!r}); refusing to send a signed request there"
+            )
+        if self._key is None:
+            self._key = load_key(self.key_path)
+        url, headers = token_request(challenge, self._key)
+        # the signature covers the exact URL string: send it verbatim, no re-encoding
+        resp = client.send(client.build_request("GET", httpx.URL(url), headers=headers))
+        return _token_from(resp, challenge.realm)
+
+
+def _token_from(resp: httpx.Response, realm: str) -> str:
+    if resp.status_code >= 400:
+        raise TargetUnavailable(
+            f"token request to {realm} refused: HTTP {resp.status_code} {resp.text[:200].strip()}"
+            " (for ollama.com: is the public key of ~/.ollama/id_ed25519.pub added to your "
+            "account at https://ollama.com/settings/keys?)"
+        )
+    try:
+        data = resp.json()
+        return str(data.get("token") or data["access_token"])
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise TargetUnavailable(f"token reply from {realm} has no token: {exc}") from exc
+
+
+class UploadSessions:
+    """Upload sessions (registry Location + parts done) kept across runs so a push resumes."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self._lock = threading.Lock()
+        self._data: dict[str, dict] = {}
+        if self.path and self.path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                self._data = json.loads(self.path.read_text())
+
+    def get(self, key: str) -> dict | None:
+        """The saved session for key, if any."""
+        return self._data.get(key)
+
+    def put(self, key: str, value: dict | None) -> None:
+        """Save (or with None, forget) the session for key."""
+        with self._lock:
+            if value is None:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = value
+            if self.path:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self._data, indent=1))
+                tmp.replace(self.path)
+
+
+@dataclass
+class _Upload:
+    location: str
+    offset: int
+    parts: list[list]  # [offset, size, md5hex|None] of parts the registry acknowledged
+
+
+class RegistryClient:
+    """One registry repository over one httpx.Client: manifests, blobs, resumable uploads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        repository: str,
+        *,
+        auth: TokenAuth | None = None,
+        insecure: bool = False,
+        chunk_size: int | None = None,
+        retries: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 60.0,
+        sessions: UploadSessions | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if "://" not in base_url:
+            base_url = ("http://" if insecure else "https://") + base_url
+        parts = urlsplit(base_url)
+        if parts.scheme == "http" and not insecure:
+            raise UsageError(
+                f"registry {base_url}: plain http needs insecure=True (--insecure), as in ollama"
+            )
+        self.base_url = urlunsplit((parts.scheme, parts.netloc, "", "", "")).rstrip("/")
+        self.host = parts.netloc
+        self.repository = repository
+        self.auth: TokenAuth = auth or AnonymousAuth()
+        self.chunk_size = chunk_size
+        self.retries = retries
+        self.backoff = backoff
+        self.sessions = sessions or UploadSessions()
+        self.etag = is_ollama_host(self.base_url)  # ollama.com wants S3-style part etags
+        self._token: str | None = None
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=15.0),
+            follow_redirects=False,
+            headers={"User-Agent": "publisher-registry/0.1"},
+        )
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/v2/{self.repository}/{path}"
+
+    def _abs(self, location: str) -> str:
+        return urljoin(self.base_url + "/", location)
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _sleep(self, attempt: int) -> None:
+        time.sleep(min(self.backoff * 2**attempt, 30.0))
+
+    def _authenticate(self, resp: httpx.Response) -> None:
+        challenge = parse_challenge(resp.headers.get("www-authenticate", ""))
+        if challenge is None:
+            raise TargetUnavailable(
+                f"registry {self.host}: HTTP 401 without a Bearer challenge for "
+                f"{resp.request.method} {resp.request.url.path}"
+            )
+        self._token = self.auth.token(self._http, challenge, self.host)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | Callable[[], Iterator[bytes]] | None = None,
+        follow: bool = False,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Send with auth, retrying 5xx/429/dropped connections with backoff (if retry)."""
+        auth_tries = 0
+        attempt = 0
+        while True:
+            body = content() if callable(content) else content
+            try:
+                resp = self._http.request(
+                    method,
+                    url,
+                    headers=self._headers(headers),
+                    content=body,
+                    follow_redirects=follow,
+                )
+            except httpx.TransportError as exc:
+                if not retry or attempt >= self.retries:
+                    raise TargetUnavailable(
+                        f"registry {self.host}: {method} {httpx.URL(url).path} failed: {exc!r}"
+                    ) from exc
+                self._sleep(attempt)
+                attempt += 1
+                continue
+            if resp.status_code == 401 and auth_tries < 2:
+                auth_tries += 1
+                self._authenticate(resp)
+                continue
+            if resp.status_code in RETRY_STATUS and retry and attempt < self.retries:
+                self._sleep(attempt)
+                attempt += 1
+                continue
+            return resp
+
+    def _fail(self, resp: httpx.Response, what: str) -> PublisherError:
+        text = resp.text[:300].strip()
+        cls = TargetUnavailable if resp.status_code in (401, 403) else CheckFailed
+        where = f"registry {self.host}/{self.repository}"
+        return cls(f"{where}: {what}: HTTP {resp.status_code} {text}")
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def manifest_digest(self, tag: str) -> str | None:
+        """Digest of the manifest a tag points to (HEAD), or None if the tag does not exist."""
+        resp = self._request(
+            "HEAD", self._url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
+        )
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, f"HEAD manifest {tag}")
+        digest = resp.headers.get("docker-content-digest")
+        if digest:
+            return digest
+        got = self.get_manifest(tag)  # some registries omit the header on HEAD
+        return got[1] if got else None
+
+    def get_manifest(self, tag: str) -> tuple[dict, str] | None:
+        """The manifest JSON and its digest (sha256 of the bytes served), or None if absent."""
+        resp = self._request(
+            "GET", self._url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
+        )
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, f"GET manifest {tag}")
+        try:
+            manifest = resp.json()
+        except ValueError as exc:
+            raise CheckFailed(
+                f"registry {self.host}/{self.repository}: manifest {tag} is not JSON"
+            ) from exc
+        return manifest, "sha256:" + hashlib.sha256(resp.content).hexdigest()
+
+    def get_blob(self, digest: str, *, max_size: int = MAX_SMALL_BLOB) -> bytes:
+        """A small blob (config, params, template…), verified against its digest."""
+        with self._http.stream(
+            "GET", self._url(f"blobs/{digest}"), headers=self._headers(), follow_redirects=True
+        ) as resp:
+            if resp.status_code == 401:
+                resp.read()
+                self._authenticate(resp)
+                return self.get_blob(digest, max_size=max_size)
+            if resp.status_code != 200:
+                resp.read()
+                raise self._fail(resp, f"GET blob {digest}")
+            data = bytearray()
+            for piece in resp.iter_bytes():
+                data += piece
+                if len(data) > max_size:
+                    raise CheckFailed(
+                        f"registry {self.host}/{self.repository}: blob {digest} is larger than "
+                        f"{max_size} bytes; get_blob is for small blobs only"
+                    )
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise CheckFailed(f"registry {self.host}/{self.repository}: blob {digest} corrupt")
+        return bytes(data)
+
+    def has_blob(self, digest: str) -> bool:
+        """True if the repository has the blob (HEAD …/blobs/<digest>)."""
+        resp = self._request("HEAD", self._url(f"blobs/{digest}"), follow=True)
+        if resp.status_code == 404:
+            return False
+        if resp.status_code == 200:
+            return True
+        raise self._fail(resp, f"HEAD blob {digest}")
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    def mount_blob(self, digest: str, from_repository: str) -> bool:
+        """Cross-repository mount: True if the registry linked the blob without an upload."""
+        query = urlencode({"mount": digest, "from": from_repository})
+        resp = self._request("POST", self._url(f"blobs/uploads/?{query}"))
+        if resp.status_code == 201:
+            return True
+        if resp.status_code == 202:  # not mountable: an upload session was opened; drop it
+            with contextlib.suppress(httpx.HTTPError, PublisherError):
+                loc = self._abs(self._upload_location(resp))
+                self._request("DELETE", loc, retry=False)
+            return False
+        raise self._fail(resp, f"mount {digest} from {from_repository}")
+
+    def put_manifest(
+        self, tag: str, manifest_bytes: bytes, media_type: str = DOCKER_MANIFEST_V2
+    ) -> str:
+        """PUT the exact manifest bytes under tag; return the digest the registry reports."""
+        resp = self._request(
+            "PUT",
+            self._url(f"manifests/{tag}"),
+            headers={"Content-Type": media_type},
+            content=manifest_bytes,
+        )
+        if resp.status_code not in (200, 201):
+            raise self._fail(resp, f"PUT manifest {tag}")
+        digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+        reported = resp.headers.get("docker-content-digest")
+        if reported and reported != digest:
+            raise CheckFailed(
+                f"registry {self.host}/{self.repository}: manifest {tag} stored as {reported}, "
+                f"expected {digest}"
+            )
+        return digest
+
+    def upload_blob(
+        self,
+        source: str | Path | bytes,
+        digest: str,
+        size: int,
+        progress: Progress | None = None,
+        *,
+        mount_from: str | None = None,
+    ) -> int:
+        """Upload a blob the registry lacks, streamed in parts, resuming; return bytes sent."""
+        if self.has_blob(digest):
+            if progress:
+                progress(size, size)
+            return 0
+        if mount_from and self.mount_blob(digest, mount_from):
+            if progress:
+                progress(size, size)
+            return 0
+        key = f"{self.base_url}/{self.repository}@{digest}"
+        up = self._resume(key) or self._start()
+        reader = _Source(source, size)
+        sent = 0
+        part = self.chunk_size or ollama_part_size(size)
+        failures = 0
+        try:
+            while up.offset < size:
+                n = min(part, size - up.offset)
+                try:
+                    sent_now, up = self._send_part(reader, up, n, size, progress)
+                    sent += sent_now
+                    failures = 0
+                    self.sessions.put(
+                        key, {"location": up.location, "offset": up.offset, "parts": up.parts}
+                    )
+                except _PartFailed as exc:
+                    sent += exc.sent
+                    failures += 1
+                    if failures > self.retries:
+                        raise TargetUnavailable(
+                            f"registry {self.host}/{self.repository}: upload of {digest} failed "
+                            f"at offset {up.offset} of {size} after {failures} tries: {exc}; "
+                            "run again to resume"
+                        ) from exc
+                    self._sleep(failures - 1)
+                    up = self._resume(key, fallback=up) or self._start()
+            self._finish(up, digest, reader)
+        finally:
+            reader.close()
+        self.sessions.put(key, None)
+        return sent
+
+    # ---- upload internals ------------------------------------------------------------------
+
+    @staticmethod
+    def _upload_location(resp: httpx.Response) -> str:
+        loc = resp.headers.get("docker-upload-location") or resp.headers.get("location")
+        if not loc:
+            raise CheckFailed(f"registry answered {resp.status_code} without an upload Location")
+        return loc
+
+    def _start(self) -> _Upload:
+        resp = self._request("POST", self._url("blobs/uploads/"), headers={"Content-Length": "0"})
+        if resp.status_code != 202:
+            raise self._fail(resp, "start blob upload")
+        return _Upload(self._abs(self._upload_location(resp)), 0, [])
+
+    def _resume(self, key: str, fallback: _Upload | None = None) -> _Upload | None:
+        """Ask the registry where a saved/current upload session stands (GET upload status)."""
+        saved = self.sessions.get(key)
+        up = fallback or (
+            _Upload(saved["location"], saved["offset"], saved.get("parts", [])) if saved else None
+        )
+        if up is None:
+            return None
+        try:
+            resp = self._request("GET", up.location)
+        except TargetUnavailable:
+            return None
+        if resp.status_code != 204:  # session unknown/invalidated (e.g. a partial PATCH): restart
+            self.sessions.put(key, None)
+            return None
+        offset = _range_end(resp.headers.get("range"))
+        parts = [p for p in up.parts if p[0] + p[1] <= offset]
+        if sum(p[1] for p in parts) != offset:  # parts we did not see land: one part covers them
+            parts = [[0, offset, None]] if offset else []
+        return _Upload(self._abs(self._upload_location(resp)), offset, parts)
+
+    def _send_part(
+        self, reader: _Source, up: _Upload, n: int, size: int, progress: Progress | None
+    ) -> tuple[int, _Upload]:
+        start = up.offset
+        counter = _Counter(start, size, progress)
+        md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(n),
+            "Content-Range": f"{start}-{start + n - 1}",
+            "X-Redirect-Uploads": "1",
+        }
+        try:
+            resp = self._http.request(
+                "PATCH",
+                up.location,
+                headers=self._headers(headers),
+                content=reader.iter(start, n, counter, md5),
+            )
+        except httpx.TransportError as exc:
+            raise _PartFailed(repr(exc), counter.sent) from exc
+        if resp.status_code == 307:  # ollama.com: PUT this part to presigned storage
+            next_loc = self._abs(resp.headers.get("docker-upload-location", ""))
+            target = resp.headers["location"]
+            counter = _Counter(start, size, progress, counter.sent)
+            md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
+            try:
+                put = self._http.request(
+                    "PUT",
+                    target,
+                    content=reader.iter(start, n, counter, md5),
+                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(n)},
+                )
+            except httpx.TransportError as exc:
+                raise _PartFailed(repr(exc), counter.sent) from exc
+            if put.status_code >= 400:
+                raise _PartFailed(f"redirected part PUT: HTTP {put.status_code}", counter.sent)
+            parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
+            return counter.sent, _Upload(next_loc, start + n, parts)
+        if resp.status_code == 401:
+            self._authenticate(resp)
+            raise _PartFailed("token expired", counter.sent)
+        if resp.status_code != 202:
+            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200]}", counter.sent)
+        offset = _range_end(resp.headers.get("range"), default=start + n)
+        parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
+        if offset != start + n:
+            raise _PartFailed(f"registry holds {offset} bytes, expected {start + n}", counter.sent)
+        return counter.sent, _Upload(self._abs(self._upload_location(resp)), offset, parts)
+
+    def _finish(self, up: _Upload, digest: str, reader: _Source) -> None:
+        params = {"digest": digest}
+        if self.etag:
+            params["etag"] = _multipart_etag(up.parts, reader)
+        sep = "&" if urlsplit(up.location).query else "?"
+        url = f"{up.location}{sep}{urlencode(params)}"
+        resp = self._request(
+            "PUT",
+            url,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
+            content=b"",
+        )
+        if resp.status_code not in (201, 204):
+            raise self._fail(resp, f"complete upload of {digest}")
+
+
+class _PartFailed(Exception):
+    def __init__(self, message: str, sent: int) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class _Counter:
+    """Counts bytes handed to the transport and reports absolute progress."""
+
+    def __init__(self, start: int, total: int, progress: Progress | None, sent: int = 0) -> None:
+        self.start, self.total, self.progress, self.sent = start, total, progress, sent
+        self.part_sent = 0
+
+    def add(self, n: int) -> None:
+        self.sent += n
+        self.part_sent += n
+        if self.progress:
+            self.progress(self.start + self.part_sent, self.total)
+
+
+class _Source:
+    """A file (read with pread, 1 MiB at a time) or bytes, served as part iterators."""
+
+    def __init__(self, source: str | Path | bytes, size: int) -> None:
+        self.data = source if isinstance(source, bytes) else None
+        self.fd = os.open(source, os.O_RDONLY) if self.data is None else -1
+        actual = len(self.data) if self.data is not None else os.fstat(self.fd).st_size
+        if actual != size:
+            self.close()
+            raise CheckFailed(f"{source!r:.200}: size {actual} bytes, expected {size}")
+
+    def iter(self, start: int, n: int, counter: _Counter, md5: object = None) -> Iterator[bytes]:
+        pos, end = start, start + n
+        while pos < end:
+            k = min(READ_PIECE, end - pos)
+            piece = self.data[pos : pos + k] if self.data is not None else os.pread(self.fd, k, pos)
+            if not piece:
+                raise CheckFailed(f"source ended at byte {pos}, expected {end}")
+            if md5 is not None:
+                md5.update(piece)  # type: ignore[attr-defined]
+            counter.add(len(piece))
+            pos += len(piece)
+            yield piece
+
+    def md5(self, start: int, n: int) -> str:
+        h = hashlib.md5(usedforsecurity=False)
+        for piece in self.iter(start, n, _Counter(0, 0, None)):
+            h.update(piece)
+        return h.hexdigest()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _range_end(header: str | None, default: int = 0) -> int:
+    """Bytes held per a `Range: 0-<last>` header (distribution reports 0-0 for 0 bytes)."""
+    if not header:
+        return default
+    m = re.match(r"^(?:bytes=)?(\d+)-(\d+)$", header.strip())
+    if not m:
+        return default
+    last = int(m[2])
+    return 0 if last == 0 and default == 0 else last + 1
+
+
+def _multipart_etag(parts: list[list], reader: _Source) -> str:
+    """md5 of the parts' md5s + "-<count>", as server/upload.go `Run` sends in `etag`."""
+    h = hashlib.md5(usedforsecurity=False)
+    for offset, size, md5hex in parts:
+        h.update(bytes.fromhex(md5hex or reader.md5(offset, size)))
+    return f"{h.hexdigest()}-{len(parts)}"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: bytes sent over the wire and the manifest digest every tag now has."""
+
+    bytes_uploaded: int
+    manifest_digest: str
+    tags: tuple[str, ...] = ()
+
+
+def push_image(
+    client: RegistryClient,
+    image: OllamaImage,
+    tags: list[str],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PushResult:
+    """Upload the blobs the registry lacks, then PUT the manifest under each tag, in order."""
+    sent = 0
+    for layer in [image.config, *image.layers]:
+
+        def report(done: int, total: int, digest: str = layer.digest) -> None:
+            if progress:
+                progress(digest, done, total)
+
+        sent += client.upload_blob(layer.source, layer.digest, layer.size, report)
+    for tag in tags:
+        digest = client.put_manifest(tag, image.manifest_bytes)
+        if digest != image.manifest_digest:
+            raise CheckFailed(f"{tag}: manifest digest {digest} != {image.manifest_digest}")
+    return PushResult(sent, image.manifest_digest, tuple(tags))
