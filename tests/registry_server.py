@@ -2,7 +2,8 @@
 
 Use it from any test module or conftest:
 
-    from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+    # importing under another name registers the fixture without ruff's F811
+    from registry_server import docker_registry as docker_registry_fixture  # noqa: F401
 
     def test_x(docker_registry):       # "http://127.0.0.1:<port>", plain HTTP, no auth
         ...

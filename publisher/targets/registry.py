@@ -61,10 +61,10 @@ EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
 Progress = Callable[[int, int], None]  # (bytes of this blob confirmed or in flight, blob size)
 
 _PART_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
-_NAME_RE = re.compile(
+_NAME_RE = re.compile(  # as ParseNameBare: one '/' splits namespace/model, a second one the host
     r"^(?:(?P<scheme>https?)://)?"
-    r"(?:(?P<host>[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349})/)??"
-    r"(?:(?P<ns>[A-Za-z0-9_][A-Za-z0-9_-]{0,79})/)?"
+    r"(?:(?:(?P<host>[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349})/)?"
+    r"(?P<ns>[A-Za-z0-9_][A-Za-z0-9_-]{0,79})/)?"
     rf"(?P<model>{_PART_RE})(?::(?P<tag>{_PART_RE}))?$"
 )
 
