@@ -80,10 +80,14 @@ class GgufArray:
             index += self.count
         if not 0 <= index < self.count:
             raise IndexError(f"{self.path}: array index {index} out of range 0..{self.count - 1}")
-        for i, value in enumerate(self.iter(stop=index + 1)):
-            if i == index:
-                return value
-        raise IndexError(index)  # pragma: no cover - iter yields index + 1 items
+        with open(self.path, "rb") as handle:
+            if self.type == GGUFValueType.STRING:
+                cursor = _Cursor(handle, self.path, self.end, start=self.offset)
+                cursor.skip_strings(index, "array")
+            else:
+                size = _SCALARS[self.type][1]
+                cursor = _Cursor(handle, self.path, self.end, start=self.offset + index * size)
+            return cursor.value(self.type)
 
     def iter(self, stop: int | None = None) -> Iterator[Any]:
         """Yield the first `stop` elements (all when None) with bounded buffered reads."""
@@ -281,9 +285,13 @@ class _Cursor:
         while done < count:
             self.ensure(8, f"{what} element {done} length")
             buf, pos, end = self.buf, self.pos, len(self.buf)
-            while done < count and pos + 8 <= end:
+            last = end - 8  # a length field must start at or before this index
+            start, done = done, count
+            for index in range(start, count):
+                if pos > last:
+                    done = index
+                    break
                 pos += 8 + unpack(buf, pos)[0]
-                done += 1
             if pos <= end:
                 self.pos = pos
             else:  # the last string's bytes run past the buffer: seek over them
