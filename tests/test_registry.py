@@ -1,5 +1,6 @@
 """The registry client against a real docker-registry on loopback: push, read back, resume."""
 
+# ruff: noqa: F811  (test parameters named like the imported docker_registry fixture)
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from registry_server import docker_registry as docker_registry_fixture  # noqa: F401
+from registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
 from publisher import ollama_image as oi
 from publisher.errors import TargetUnavailable, UsageError
