@@ -21,9 +21,11 @@ from publisher.errors import TargetUnavailable, UsageError
 from publisher.targets.registry import (
     RegistryClient,
     UploadSessions,
+    client_for_model,
     is_ollama_host,
     parse_ollama_name,
     push_image,
+    push_warning,
 )
 
 CHUNK = 256 * 1024
@@ -277,3 +279,15 @@ def test_parse_ollama_name() -> None:
 def test_plain_http_needs_insecure() -> None:
     with pytest.raises(UsageError, match="insecure"):
         RegistryClient("http://127.0.0.1:1", "a/b")
+
+
+def test_client_for_model_and_warning(docker_registry: str, tmp_path: Path) -> None:
+    host = docker_registry.removeprefix("http://")
+    image = oi.build_image(_inputs(tmp_path, "IQ4_XS"))
+    client, name = client_for_model(f"{host}/mannix/by-name:IQ4_XS", insecure=True)
+    with client:
+        push_image(client, image, [name.tag])
+        assert client.manifest_digest(name.tag) == image.manifest_digest
+    assert push_warning(client.base_url) is None
+    warning = push_warning("https://registry.ollama.ai")
+    assert warning is not None and "EXPERIMENTAL" in warning

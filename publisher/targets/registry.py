@@ -694,3 +694,33 @@ def push_image(
         if digest != image.manifest_digest:
             raise CheckFailed(f"{tag}: manifest digest {digest} != {image.manifest_digest}")
     return PushResult(sent, image.manifest_digest, tuple(tags))
+
+
+def push_warning(base_url: str) -> str | None:
+    """The warning the CLI prints before a direct push, or None where direct push is proven."""
+    return EXPERIMENTAL_OLLAMA_PUSH_WARNING if is_ollama_host(base_url) else None
+
+
+def client_for_model(
+    name: str,
+    *,
+    default_host: str = DEFAULT_HOST,
+    insecure: bool = False,
+    key_path: str | Path | None = None,
+    **kwargs: object,
+) -> tuple[RegistryClient, OllamaName]:
+    """A client for an Ollama model name: ollama.com gets the signed-key token flow (needed
+    only for private models; public reads go anonymous), other registries anonymous tokens."""
+    parsed = parse_ollama_name(name, default_host=default_host)
+    scheme = "http" if insecure and parsed.scheme == "https" else parsed.scheme
+    auth: TokenAuth = (
+        OllamaKeyAuth(key_path) if is_ollama_host(parsed.host) or key_path else AnonymousAuth()
+    )
+    client = RegistryClient(
+        f"{scheme}://{parsed.host}",
+        parsed.repository,
+        auth=auth,
+        insecure=insecure,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return client, parsed
