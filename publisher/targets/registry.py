@@ -368,15 +368,15 @@ class RegistryClient:
             ) from exc
         return manifest, "sha256:" + hashlib.sha256(resp.content).hexdigest()
 
-    def get_blob(self, digest: str, *, max_size: int = MAX_SMALL_BLOB) -> bytes:
+    def get_blob(self, digest: str, *, max_size: int = MAX_SMALL_BLOB, _auth: bool = True) -> bytes:
         """A small blob (config, params, template…), verified against its digest."""
         with self._http.stream(
             "GET", self._url(f"blobs/{digest}"), headers=self._headers(), follow_redirects=True
         ) as resp:
-            if resp.status_code == 401:
+            if resp.status_code == 401 and _auth:
                 resp.read()
                 self._authenticate(resp)
-                return self.get_blob(digest, max_size=max_size)
+                return self.get_blob(digest, max_size=max_size, _auth=False)
             if resp.status_code != 200:
                 resp.read()
                 raise self._fail(resp, f"GET blob {digest}")
