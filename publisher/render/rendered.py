@@ -1,0 +1,134 @@
+"""Render a whole release in memory, then write it to a build folder (`build/<variant>/`).
+
+Layout written by `write_rendered`:
+  ollama/<TAG>.Modelfile        one per tag sent to Ollama
+  ollama/page.md                the ollama.com page
+  huggingface/README.md         the model card (merged over an existing one, markers kept)
+  huggingface/template|params|system   the repo's side files for `ollama run hf.co/…`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import UsageError
+from publisher.manifest import Release
+from publisher.render.cards import render_card
+from publisher.render.facts import TagFacts, facts_by_tag
+from publisher.render.markers import merge_sections
+from publisher.render.modelfile import render_modelfile
+from publisher.render.page import render_page
+from publisher.render.sidefiles import hf_side_files, override_warnings
+
+OLLAMA_DIR = "ollama"
+HF_DIR = "huggingface"
+CARD_NAME = "README.md"
+PAGE_NAME = "page.md"
+MODELFILE_SUFFIX = ".Modelfile"
+SIDE_FILE_NAMES = ("template", "params", "system")
+
+
+@dataclass(frozen=True)
+class RenderedRelease:
+    """Everything `render` produces, in memory; None/empty where the release has no such target."""
+
+    variant: str
+    modelfiles: dict[str, str]  # tag -> Modelfile text (tags sent to Ollama)
+    hf_card: str | None  # README.md; None without [huggingface]
+    hf_side_files: dict[str, str]  # "template", "params", "system" (each only when present)
+    ollama_page: str | None  # None without [ollama]
+    facts: dict[str, TagFacts] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def hf_files(self) -> dict[str, str]:
+        """The Hub repo's rendered files by path in the repo: README.md and the side files."""
+        files = dict(self.hf_side_files)
+        if self.hf_card is not None:
+            files[CARD_NAME] = self.hf_card
+        return files
+
+
+def render_release(
+    release: Release,
+    reports: Iterable[Any] | None = None,
+    *,
+    modelfile_dir: Path | None = None,
+) -> RenderedRelease:
+    """Render every artifact of `release`; `reports` (verify's TagReports) fill measured values.
+
+    `modelfile_dir` makes each Modelfile's FROM relative to that directory (else absolute).
+    """
+    facts = facts_by_tag(reports)
+    modelfiles: dict[str, str] = {}
+    page = None
+    if release.ollama is not None:
+        for tag in release.tags:
+            if "ollama" in tag.targets:
+                modelfiles[tag.tag] = render_modelfile(release, tag, relative_to=modelfile_dir)
+        page = render_page(release)
+    card = render_card(release, facts) if release.huggingface is not None else None
+    return RenderedRelease(
+        variant=release.model.variant,
+        modelfiles=modelfiles,
+        hf_card=card,
+        hf_side_files=hf_side_files(release),
+        ollama_page=page,
+        facts=facts,
+        warnings=override_warnings(release),
+    )
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write `text` exactly (no newline translation)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    return path
+
+
+def _read_existing(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the existing card to merge into: {exc}") from None
+
+
+def _remove_stale(directory: Path, keep: set[str], names: Iterable[str]) -> None:
+    """Delete generated files of an earlier render that this render no longer produces."""
+    for name in names:
+        if name not in keep:
+            (directory / name).unlink(missing_ok=True)
+
+
+def write_rendered(
+    rendered: RenderedRelease, out_dir: Path, *, existing_card_merge: bool = True
+) -> list[Path]:
+    """Write the rendered files under `out_dir`; an existing README.md is merged, not replaced."""
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    ollama_dir, hf_dir = out_dir / OLLAMA_DIR, out_dir / HF_DIR
+    if rendered.ollama_page is not None:
+        names = {f"{tag}{MODELFILE_SUFFIX}" for tag in rendered.modelfiles}
+        if ollama_dir.is_dir():
+            old = [p.name for p in ollama_dir.glob(f"*{MODELFILE_SUFFIX}")]
+            _remove_stale(ollama_dir, names, old)
+        for tag, text in rendered.modelfiles.items():
+            written.append(_write(ollama_dir / f"{tag}{MODELFILE_SUFFIX}", text))
+        written.append(_write(ollama_dir / PAGE_NAME, rendered.ollama_page))
+    if rendered.hf_card is not None:
+        card = rendered.hf_card
+        existing = _read_existing(hf_dir / CARD_NAME) if existing_card_merge else None
+        if existing is not None:
+            card = merge_sections(existing, card, source=str(hf_dir / CARD_NAME))
+        written.append(_write(hf_dir / CARD_NAME, card))
+        if hf_dir.is_dir():
+            _remove_stale(hf_dir, set(rendered.hf_side_files), SIDE_FILE_NAMES)
+        for name, text in rendered.hf_side_files.items():
+            written.append(_write(hf_dir / name, text))
+    return written
