@@ -623,3 +623,33 @@ def test_local_helper_matches_payload(tmp_path):
     release = release_with_files(tmp_path, ["Q4_K_M"])
     measured = local(release.tag("Q4_K_M").path)
     assert measured.sha256 == sha(release.tag("Q4_K_M").path.read_bytes())
+
+
+def test_second_run_with_a_fresh_target_sends_nothing(tmp_path):
+    pytest.importorskip("publisher.render.markers")
+    release = release_with_files(tmp_path)
+    hub = new_hub()
+    card = "# Tiny\n\n<!-- publisher:begin files -->\nfiles\n<!-- publisher:end files -->\n"
+    data = payload(release, {**SIDE, "README.md": card})
+    planner, _ = target(release, hub)
+    plan = planner.plan(data, online=True)
+    applier, _ = target(release, hub)  # a plan made elsewhere (e.g. resumed from the ledger)
+    assert applier.apply(data, plan, Records()).ok
+    assert hub.files(REPO)["README.md"] == card.encode()
+    commits = len(hub.commits(REPO))
+    fresh, _ = target(release, hub)
+    again = fresh.plan(data, online=True)
+    assert {op.action for op in again} == {"skip-file"}
+    result = fresh.apply(data, again, Records())
+    assert result.ok and result.bytes_uploaded == 0 and len(hub.commits(REPO)) == commits
+
+
+def test_reading_a_private_repo_without_token_is_exit_3(tmp_path):
+    release = release_with_files(tmp_path)
+    hub = new_hub()
+    seed_published(hub, release)
+    tgt, _ = target(release, hub, token_provider=lambda: None)
+    with pytest.raises(TargetUnavailable, match="HTTP 401") as caught:
+        tgt.plan(payload(release), online=True)
+    assert caught.value.exit_code == 3
+    assert hub.clients[0].init_kwargs["token"] is False  # no implicit token lookup either
