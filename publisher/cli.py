@@ -14,6 +14,7 @@ import typer
 
 from publisher import __version__, console
 from publisher.commands.check_template import check_template
+from publisher.commands.render import render
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
 from publisher.errors import PublisherError
@@ -75,3 +76,4 @@ def register(name: str, function: Callable[..., Any], example: str) -> None:
 register("validate", validate, "publish validate manifests/v3.toml manifests/v4.toml")
 register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")
 register("check-template", check_template, "publish check-template manifests/v3.toml --json")
+register("render", render, "publish render manifests/v3.toml --out build/v3")
