@@ -15,6 +15,7 @@ import typer
 from publisher import __version__, console
 from publisher.commands.check_template import check_template
 from publisher.commands.render import render
+from publisher.commands.smoke import smoke
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
 from publisher.errors import PublisherError
@@ -77,3 +78,4 @@ register("validate", validate, "publish validate manifests/v3.toml manifests/v4.
 register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")
 register("check-template", check_template, "publish check-template manifests/v3.toml --json")
 register("render", render, "publish render manifests/v3.toml --out build/v3")
+register("smoke", smoke, "publish smoke manifests/v3.toml --tag Q4_K_M --create --repeat 3")
