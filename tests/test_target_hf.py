@@ -653,3 +653,18 @@ def test_reading_a_private_repo_without_token_is_exit_3(tmp_path):
         tgt.plan(payload(release), online=True)
     assert caught.value.exit_code == 3
     assert hub.clients[0].init_kwargs["token"] is False  # no implicit token lookup either
+
+
+def test_prune_waits_until_every_upload_has_landed(tmp_path):
+    release = release_with_files(tmp_path)
+    hub = new_hub()
+    old = names("Q2_K")[0]
+    seed_published(hub, release, {old: b"GGUF\0old"})
+    write_gguf(release, "Q4_K_M", b"changed")
+    hub.fail("create_commit", 500)
+    tgt, _ = target(release, hub, prune=True)
+    data = payload(release, SIDE)
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert set(result.failures) == {"Q4_K_M"}
+    assert old in hub.files(REPO)
+    assert all(not c.deleted for c in hub.commits(REPO))

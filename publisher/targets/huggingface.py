@@ -11,6 +11,7 @@ goes nowhere but the HTTP client (failure 12); preflight asks `whoami` before an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -207,7 +208,7 @@ class HuggingFaceTarget:
         self._check_owner(me)
         try:
             self._retrying("auth check", lambda: api.auth_check(self.repo_id, write=True))
-        except Exception as exc:
+        except _remote_errors() as exc:
             if _status(exc) == 404 or _is_repo_not_found(exc):
                 return  # the repo does not exist yet: create_repo makes it (owner checked above)
             raise TargetUnavailable(self._explain(exc, f"write check on {self.repo_id}")) from None
@@ -216,7 +217,7 @@ class HuggingFaceTarget:
         if self._me is None:
             try:
                 self._me = self._retrying("whoami", lambda: api.whoami(cache=True))
-            except Exception as exc:
+            except _remote_errors() as exc:
                 raise TargetUnavailable(self._explain(exc, "whoami")) from None
         return self._me
 
@@ -278,7 +279,7 @@ class HuggingFaceTarget:
         for attempt in range(MAX_RETRIES + 1):
             try:
                 return call()
-            except Exception as exc:
+            except _remote_errors() as exc:
                 if _status(exc) != 429 or attempt == MAX_RETRIES:
                     raise
                 wait = _retry_after(exc)
@@ -397,7 +398,7 @@ class HuggingFaceTarget:
                 "listing the repo",
                 lambda: list(api.list_repo_tree(self.repo_id, recursive=True, revision=revision)),
             )
-        except Exception as exc:
+        except _remote_errors() as exc:
             if _is_repo_not_found(exc) and self._token:
                 return _Remote(exists=False)
             raise TargetUnavailable(self._explain(exc, f"reading {self.repo_id}")) from None
@@ -416,7 +417,7 @@ class HuggingFaceTarget:
                         self.repo_id, chunk, expand=True, revision=revision
                     ),
                 )
-            except Exception as exc:
+            except _remote_errors() as exc:
                 raise TargetUnavailable(self._explain(exc, f"reading {self.repo_id}")) from None
             info.update({e.path: e for e in entries if hasattr(e, "blob_id")})
         return info
@@ -429,7 +430,7 @@ class HuggingFaceTarget:
                     "reading README.md",
                     lambda: api.hf_hub_download(self.repo_id, CARD, cache_dir=scratch),
                 )
-            except Exception as exc:
+            except _remote_errors() as exc:
                 raise TargetUnavailable(self._explain(exc, f"reading {CARD}")) from None
             return Path(local).read_text(encoding="utf-8")
 
@@ -623,7 +624,7 @@ class HuggingFaceTarget:
                     self.repo_id, private=self.config.private, exist_ok=True, repo_type="model"
                 ),
             )
-        except Exception as exc:
+        except _remote_errors() as exc:
             result.failures["*"] = self._explain(exc, f"creating {self.repo_id}")
             return result
         if not self._planned:  # a plan made by another instance: regenerate, merging the card
@@ -631,8 +632,16 @@ class HuggingFaceTarget:
             if any(op.action == "update-card" for op in uploads):
                 wants = self._merge_card(api, wants, self._remote(api, [CARD]))
             self._remember(wants)
-        batches = self._batches(uploads) + _chunks(deletes, self._max_ops)
-        revision = self._commit_all(api, batches, result, record)
+        revision = self._commit_all(api, self._batches(uploads), result, record, None)
+        if deletes and result.failures:
+            console.warn(
+                f"huggingface: --prune skipped: {len(deletes)} obsolete file(s) stay on "
+                f"{self.repo_id} until every upload has landed"
+            )
+        elif deletes:
+            revision = self._commit_all(
+                api, _chunks(deletes, self._max_ops), result, record, revision
+            )
         self._read_back(mine, revision, result, record)
         return result
 
@@ -658,13 +667,18 @@ class HuggingFaceTarget:
         return batches + _chunks(late, self._max_ops)
 
     def _commit_all(
-        self, api: Any, batches: list[list[Operation]], result: ApplyResult, record: Record
+        self,
+        api: Any,
+        batches: list[list[Operation]],
+        result: ApplyResult,
+        record: Record,
+        revision: str | None,
     ) -> str | None:
-        """Run each batch as one commit; a credential failure stops the rest, others go on."""
+        """Run each batch as one commit; a credential failure stops the rest, others go on.
+        Returns the PR revision the commits went to (None: main)."""
         total = sum(op.size for batch in batches for op in batch)
-        revision: str | None = None
-        commits: list[dict[str, Any]] = []
-        result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": commits, "files": {}})
+        facts = result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
+        commits: list[dict[str, Any]] = facts["commits"]
         with byte_progress(f"huggingface: {self.repo_id}", total) as advance:
             for number, batch in enumerate(batches, start=1):
                 message, description = commit_message(batch)
@@ -673,7 +687,7 @@ class HuggingFaceTarget:
                 except _LocalChange as exc:
                     _fail(result, batch, f"huggingface: {exc}")
                     continue
-                except Exception as exc:
+                except _remote_errors() as exc:
                     line = self._explain(exc, f"commit {number}/{len(batches)} ({message})")
                     _fail(result, batch, line)
                     if _status(exc) in (401, 403, 404) or _is_repo_not_found(exc):
@@ -943,6 +957,14 @@ def _names(labels: list[str], limit: int = 6) -> str:
     if len(labels) <= limit:
         return ", ".join(labels)
     return ", ".join(labels[:limit]) + f" and {len(labels) - limit} more"
+
+
+@functools.cache
+def _remote_errors() -> tuple[type[BaseException], ...]:
+    """What a Hub call raises for the Hub's or the network's reasons (not for our bugs)."""
+    from huggingface_hub.errors import HFValidationError, HTTPError
+
+    return (HTTPError, OSError, HFValidationError)
 
 
 def _status(exc: BaseException) -> int | None:
