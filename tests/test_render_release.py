@@ -274,3 +274,19 @@ def test_cli_render_bad_manifest_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", str(tmp_path / "absent.toml"), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "manifest not found" in result.output
+
+
+@pytest.mark.parametrize("variant", ["v4", "v5-coder"])
+def test_siblings_render_without_invented_numbers(variant: str) -> None:
+    rendered = render_release(load(ROOT / "manifests" / f"{variant}.toml"))
+    for text in (rendered.hf_card, rendered.ollama_page):
+        assert "≈" not in text  # the manifests give no VRAM figure for these variants
+        assert "## Benchmarks" not in text and "Δ" not in text
+    assert "<!-- publisher:begin benchmarks -->\n<!-- publisher:end benchmarks -->" in (
+        rendered.hf_card
+    )  # kept as an empty section, so a later render can fill it in place
+
+
+def test_render_help_shows_an_example() -> None:
+    result = runner.invoke(app, ["render", "--help"])
+    assert result.exit_code == 0 and "publish render manifests/v3.toml" in result.output
