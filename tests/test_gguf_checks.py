@@ -334,3 +334,26 @@ def test_verify_release_uses_the_manifest(tmp_path: Path) -> None:
     assert failed == {"expert_count", "expert_tensors", "quant"}
     only = verify_release(load(manifest), ["q4_k_m"], digest=False)
     assert [r.tag for r in only] == ["Q4_K_M"] and only[0].sha256 == {}
+
+
+def test_checks_on_mutated_headers_report_never_raise(tmp_path: Path) -> None:
+    import random
+
+    from publisher.gguf.checks import check_tag
+    from publisher.gguf.header import read_header
+
+    source = write_gemma4_gguf(tmp_path / "src.gguf", vocab=120, layers=1)
+    data = source.read_bytes()
+    end = read_header(source).header_size
+    rng = random.Random(7)
+    target = tmp_path / "m.gguf"
+    statuses = set()
+    for _ in range(400):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            mutated[rng.randrange(0, end)] = rng.randrange(256)
+        target.write_bytes(mutated)
+        report = check_tag("Q4_K_M", [target], Expectations(experts=98))
+        statuses.add(report.status)
+        assert all(isinstance(r.found, str) for r in report.results)
+    assert statuses == {"ok", "failed"}
