@@ -5,7 +5,7 @@ conversation (e.g. `<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call
 stand-in then does what the daemon does with it: cuts at the first stop sequence of the
 request's options (else the model's PARAMETER stop) with `done_reason` "stop", cuts at
 `num_predict` whitespace-separated tokens with "length", and — when the model has `PARSER gemma4`
-or a gemma4 renderer — turns `<|channel>thought…<channel|>` into `thinking` and
+— turns `<|channel>thought…<channel|>` into `thinking` and
 `<|tool_call>call:NAME{…}<tool_call|>` into `tool_calls`. Without a parser the raw text stays in
 `content`, as it would on a real daemon.
 
@@ -160,6 +160,28 @@ class ChatStandIn(OllamaStandIn):
         self.chats: list[dict[str, Any]] = []  # every accepted chat request, in order
         self.route("POST", "/api/chat", self.handle_chat)
 
+    def dispatch(self, request: Request) -> Response:
+        """The base dispatch, leaving only the unread part of the body for the drain after it.
+
+        (The base `_Handler` drains `request.iter_body()` after the handler, and `iter_body`
+        restarts from Content-Length, so a body the handler already read would be waited for
+        again until the client times out. Counting here keeps the drain to what is left.)
+        """
+        consumed = 0
+        read = request._read
+
+        def counting(size: int) -> bytes:
+            nonlocal consumed
+            data = read(size)
+            consumed += len(data)
+            return data
+
+        request._read = counting
+        response = super().dispatch(request)
+        if request._length is not None and not request._chunked:
+            request._length = max(0, request._length - consumed)
+        return response
+
     def handle_chat(self, request: Request) -> Response:
         """Route adapter: HTTP request in, JSON response out."""
         try:
@@ -184,7 +206,7 @@ class ChatStandIn(OllamaStandIn):
         options = {**model.parameters, **(body.get("options") or {})}
         text, reason = generate(raw, list(options.get("stop") or []),
                                 int(options.get("num_predict", -1)))
-        if model.parser == "gemma4" or model.renderer == "gemma4":
+        if model.parser == "gemma4":
             message = gemma4_parse(text)
         else:
             message = {"role": "assistant", "content": text}
