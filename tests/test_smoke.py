@@ -96,13 +96,20 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
 
 
+@pytest.fixture(scope="module")
+def gguf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two GGUFs, written once for the module (tests never modify them)."""
+    directory = tmp_path_factory.mktemp("gguf")
+    write_gemma4_gguf(directory / "fam-v1-Q4_K_M.gguf", file_type=15)
+    write_gemma4_gguf(directory / "fam-v1-Q8_0.gguf", file_type=7)
+    return directory
+
+
 @pytest.fixture
-def manifest(tmp_path: Path) -> Path:
-    (tmp_path / "gguf").mkdir()
-    write_gemma4_gguf(tmp_path / "gguf/fam-v1-Q4_K_M.gguf", file_type=15)
-    write_gemma4_gguf(tmp_path / "gguf/fam-v1-Q8_0.gguf", file_type=7)
+def manifest(tmp_path: Path, gguf_dir: Path) -> Path:
     path = tmp_path / "fam-v1.toml"
-    path.write_text(MANIFEST, encoding="utf-8")
+    path.write_text(MANIFEST.replace('gguf_dir = "gguf"', f'gguf_dir = "{gguf_dir}"'),
+                    encoding="utf-8")
     return path
 
 
@@ -150,6 +157,12 @@ def cases_of(report: dict[str, Any], tag: str = "Q4_K_M") -> dict[str, dict[str,
     return {case["name"]: case for case in entry["cases"]}
 
 
+def failing(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Failing cases and the failures of their first failing run (for assertion messages)."""
+    return {n: next(r["failures"] for r in c["results"] if r["failures"])
+            for n, c in cases_of(report).items() if not c["ok"]}
+
+
 def only_failure(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The single failing case of a run and its first failure."""
     failing = {n: c for n, c in cases_of(report).items() if not c["ok"]}
@@ -165,7 +178,7 @@ def only_failure(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def test_good_model_passes_every_case_with_the_release_parameters(manifest, daemon) -> None:
     create(daemon, manifest)
     code, report = smoke(manifest, daemon)
-    assert code == 0 and report["ok"], [(n, c["results"][0]["failures"]) for n, c in cases_of(report).items() if not c["ok"]]
+    assert code == 0 and report["ok"], failing(report)
     cases = cases_of(report)
     assert set(cases) == {"show", "plain-question", "system-one-word", "single-tool-call",
                           "tool-result-answer", "nested-second-call", "termination"}
@@ -220,7 +233,7 @@ def test_repeat_reports_pass_rates_over_seeds(manifest, daemon) -> None:
     assert case["results"][1]["failures"][0]["code"] == "system-ignored"
     assert cases_of(report)["show"]["runs"] == 1  # deterministic: not repeated
     code, report = smoke(manifest, daemon, "--repeat", "3", "--min-pass-rate", "0.6")
-    assert code == 0 and report["ok"], [(n, c["results"][0]["failures"]) for n, c in cases_of(report).items() if not c["ok"]]
+    assert code == 0 and report["ok"], failing(report)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +263,8 @@ def test_repeat_reports_pass_rates_over_seeds(manifest, daemon) -> None:
                      "tool-result-answer", "answer-content", "mentions none of ['14', 'rain']",
                      id="result-not-used"),
         pytest.param("Red Planet", ["The answer is Mars.<turn|>"],
-                     "system-one-word", "system-ignored", "4 words where the system prompt allows 1",
+                     "system-one-word", "system-ignored",
+                     "4 words where the system prompt allows 1",
                      id="system-ignored"),
     ],
 )
