@@ -349,6 +349,7 @@ def chat_once(
     think: bool | None,
 ) -> dict[str, Any]:
     """One non-streaming /api/chat call; Ollama's refusals become ChatError with its words."""
+    import httpx
     import ollama
 
     kwargs: dict[str, Any] = {"model": model, "messages": messages, "options": options,
@@ -361,6 +362,8 @@ def chat_once(
         return dict(_plain(client.chat(**kwargs)))
     except ollama.ResponseError as exc:
         raise ChatError(f"Ollama answered {exc.status_code}: {exc.error}") from None
+    except (ConnectionError, httpx.HTTPError) as exc:  # the daemon went away mid-run
+        raise ChatError(f"no answer from Ollama: {type(exc).__name__}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
