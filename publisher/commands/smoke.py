@@ -177,6 +177,8 @@ def _print_transcript(model: str, case: str, run: Any) -> None:
         if "show" in entry:
             continue
         role = entry.get("role", "error")
+        if entry.get("tool_name"):
+            role += f" ({entry['tool_name']})"
         text = entry.get("content") or entry.get("error") or ""
         calls = [f"{c['function']['name']}({c['function']['arguments']})"
                  for c in entry.get("tool_calls") or []]
