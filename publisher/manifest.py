@@ -406,7 +406,7 @@ class _Source:
         try:
             self.data = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
-            # tomllib puts the position in the message before Python 3.14 ("… (at line 3, column 9)")
+            # Before Python 3.14 tomllib gives the position only in the message: "(at line 3, …)"
             where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
             line = getattr(exc, "lineno", None) or (int(where.group(1)) if where else None)
             column = getattr(exc, "colno", None) or (int(where.group(2)) if where else None)

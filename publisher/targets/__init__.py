@@ -1,1 +1,36 @@
-"""Destinations: one module per target, each implementing `publisher.targets.base.Target`."""
+"""Destinations: one module per target, each implementing `publisher.targets.base.Target`.
+
+`registry_of_targets` maps a manifest table to the factory of its target; a new destination is
+its own module plus one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release
+    from publisher.targets.base import Target
+
+
+def _ollama(release: Release, options: Any) -> Target:
+    """Direct registry push when a registry is named, else the local daemon."""
+    if options.ollama_registry or (release.ollama and release.ollama.registry):
+        from publisher.targets.ollama_registry import OllamaRegistryTarget
+
+        return OllamaRegistryTarget.from_options(release, options)
+    from publisher.targets.ollama import OllamaTarget
+
+    return OllamaTarget.from_options(release, options)
+
+
+def _huggingface(release: Release, options: Any) -> Target:
+    from publisher.targets.huggingface import HuggingFaceTarget
+
+    return HuggingFaceTarget.from_options(release, options)
+
+
+def registry_of_targets() -> dict[str, Callable[[Release, Any], Target]]:
+    """Target factories by name, imported lazily so `validate` never loads HTTP clients."""
+    return {"ollama": _ollama, "huggingface": _huggingface}

@@ -18,6 +18,7 @@ from publisher.manifest import ParameterValue, Release, Tag
 Action = Literal[
     "upload-blob",  # send bytes the remote lacks
     "skip-blob",  # already there with the same digest
+    "skip-tag",  # the tag is already published with the same manifest digest
     "create-tag",  # create/update a tag (Ollama model, registry manifest)
     "push-tag",  # push a created tag to its registry
     "move-latest",  # point `latest` at a new digest
@@ -57,6 +58,7 @@ class TagPayload:
     parser: str | None
     license: str | None
     system: str | None
+    quant: str | None = None  # the quant type verify measured in the GGUF (e.g. "Q4_K_M")
 
     @property
     def present(self) -> bool:

@@ -1,0 +1,363 @@
+"""`publish release` as a pipeline of small named steps (GoReleaser style).
+
+load → verify → check-template → render → preflight → plan → confirm → apply → record.
+Nothing is sent before every check of every selected tag has passed; the plan is a list of typed
+operations built first and executed second; every finished step lands in the ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher import console
+from publisher.digest import DigestCache
+from publisher.errors import EXIT_FAILED, CheckFailed, PublisherError, UsageError
+from publisher.gguf.checks import TagReport, verify_release
+from publisher.ledger import Ledger, ledger_path
+from publisher.lock import release_lock
+from publisher.manifest import Release, load
+from publisher.render import RenderedRelease, render_release, write_rendered
+from publisher.targets import registry_of_targets
+from publisher.targets.base import (
+    ApplyResult,
+    LocalFile,
+    Operation,
+    ReleasePayload,
+    TagPayload,
+    Target,
+)
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """Everything the command line can say about one run."""
+
+    dry_run: bool = False
+    only: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    gguf_dir: Path | None = None
+    yes: bool = False
+    force: bool = False
+    digest: bool = True
+    skip_remote_verify: bool = False
+    keep_local: bool = False
+    prune: bool = False
+    create_pr: bool = False
+    ollama_registry: str | None = None
+    out_dir: Path | None = None
+    confirm: Callable[[str], bool] | None = None
+
+
+@dataclass
+class StepResult:
+    """One named step of the pipeline as it ran."""
+
+    name: str
+    status: str = "ok"  # ok | failed | skipped
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class VariantRun:
+    """The outcome of one manifest's release: steps, reports, plan and what apply did."""
+
+    manifest: Path
+    release: Release | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    reports: list[TagReport] = field(default_factory=list)
+    plan: dict[str, list[Operation]] = field(default_factory=dict)
+    results: dict[str, ApplyResult] = field(default_factory=dict)
+    error: str | None = None
+    error_exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.ok for r in self.results.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0, or the exit code of what stopped the run (1 when a publish step failed)."""
+        return self.error_exit_code or (0 if self.ok else EXIT_FAILED)
+
+    @property
+    def bytes_uploaded(self) -> int:
+        return sum(r.bytes_uploaded for r in self.results.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable summary (`--json`)."""
+        plan = {name: [op.to_json() for op in ops] for name, ops in self.plan.items()}
+        hf_files = [
+            {
+                "path_in_repo": op.subject,
+                "size": op.size,
+                "sha256": op.sha256,
+                "action": op.action,
+                "reason": op.reason,
+            }
+            for op in self.plan.get("huggingface", [])
+        ]
+        return {
+            "manifest": str(self.manifest),
+            "variant": self.release.model.variant if self.release else None,
+            "ok": self.ok,
+            "error": self.error,
+            "steps": [vars(step) for step in self.steps],
+            "tags": [_tag_json(report) for report in self.reports],
+            "ollama": {"model": _ollama_model(self.release), "operations": plan.get("ollama", [])},
+            "huggingface": {"repo": _hf_repo(self.release), "files": hf_files},
+            "plan": plan,
+            "failures": {n: r.failures for n, r in self.results.items() if r.failures},
+            "bytes_uploaded": self.bytes_uploaded,
+        }
+
+
+def run_releases(manifests: list[Path], options: ReleaseOptions) -> list[VariantRun]:
+    """Release each manifest in turn; one digest cache is shared by all of them."""
+    cache = DigestCache()
+    return [run_release(path, options, cache) for path in manifests]
+
+
+def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> VariantRun:
+    """The whole pipeline for one manifest; user errors end the run with a message, not a crash."""
+    run = VariantRun(manifest=manifest)
+    try:
+        _pipeline(run, options, cache)
+    except PublisherError as exc:
+        run.error = str(exc)
+        run.error_exit_code = exc.exit_code
+    return run
+
+
+def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
+    with _step(run, "load"):
+        release = load(run.manifest, gguf_dir=options.gguf_dir)
+        run.release = release
+        selected = release.select(list(options.tags) or None)
+        _check_only(options.only)
+    with _step(run, "verify") as step:
+        run.reports = verify_release(
+            release, [t.tag for t in selected], digest=options.digest, cache=cache
+        )
+        step.detail = _verify_summary(run.reports)
+        failed = [r for r in run.reports if r.status == "failed"]
+        missing = [r for r in run.reports if r.status == "missing"]
+        if failed:
+            raise CheckFailed(_failures_text(failed))
+        if missing and not options.dry_run:
+            raise CheckFailed(
+                f"{len(missing)} GGUF file(s) missing: "
+                + ", ".join(f"{r.tag} ({_first_path(r)})" for r in missing)
+            )
+    with _step(run, "check-template") as step:
+        step.detail = _check_template(release)
+    with _step(run, "render") as step:
+        rendered = render_release(release, run.reports)
+        out_dir = options.out_dir or Path("build") / release.model.variant
+        written = write_rendered(rendered, out_dir)
+        step.detail = f"{len(written)} files in {out_dir}"
+    payload = build_payload(release, run.reports, rendered)
+    targets = make_targets(release, options)
+    if not options.dry_run:
+        with _step(run, "preflight") as step:
+            for target in targets:
+                target.preflight()
+            step.detail = ", ".join(t.name for t in targets) or "no target"
+    with _step(run, "plan") as step:
+        for target in targets:
+            run.plan[target.name] = target.plan(payload, online=not options.dry_run)
+        step.detail = _plan_summary(run.plan)
+    if options.dry_run:
+        run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
+        return
+    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
+    lock_file = ledger.path.with_name(f".{release.model.variant}.publish.lock")
+    with release_lock(lock_file):
+        _confirm(run, options)
+        with _step(run, "apply") as step:
+            for target in targets:
+                run.results[target.name] = _apply_target(target, payload, run.plan, ledger)
+            step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
+            failures = {n: r.failures for n, r in run.results.items() if r.failures}
+            if failures:
+                step.status = "failed"
+        with _step(run, "record") as step:
+            for report in run.reports:
+                ledger.record_tag(report.tag, _tag_json(report))
+            step.detail = str(ledger.path)
+
+
+def _apply_target(
+    target: Target, payload: ReleasePayload, plan: dict[str, list[Operation]], ledger: Ledger
+) -> ApplyResult:
+    """Apply one target's plan; each finished step is written to the ledger as it happens."""
+
+    def record(key: str, facts: dict[str, Any]) -> None:
+        ledger.record(target.name, key, facts)
+
+    return target.apply(payload, plan.get(target.name, []), record)
+
+
+def build_payload(
+    release: Release, reports: list[TagReport], rendered: RenderedRelease
+) -> ReleasePayload:
+    """Join what was measured (reports) and rendered (artifacts) into what targets publish."""
+    by_tag = {report.tag: report for report in reports}
+    ollama = release.ollama
+    template = ollama.template.read_text(encoding="utf-8") if ollama and ollama.template else None
+    tags = []
+    for tag_name, report in by_tag.items():
+        tag = release.tag(tag_name)
+        tags.append(
+            TagPayload(
+                tag=tag,
+                files=_local_files(report),
+                parameters=release.parameters_for(tag),
+                modelfile=rendered.modelfiles.get(tag.tag, ""),
+                template=template,
+                renderer=ollama.renderer if ollama else None,
+                parser=ollama.parser if ollama else None,
+                license=ollama.license if ollama else None,
+                system=ollama.system if ollama else None,
+                quant=report.quant,
+            )
+        )
+    return ReleasePayload(
+        release=release,
+        tags=tags,
+        hf_files={"README.md": rendered.hf_card, **rendered.hf_side_files},
+        ollama_page=rendered.ollama_page,
+    )
+
+
+def make_targets(release: Release, options: ReleaseOptions) -> list[Target]:
+    """The destinations this run publishes to: the manifest's tables, narrowed by --only."""
+    factories = registry_of_targets()
+    wanted = [name for name in ("ollama", "huggingface") if getattr(release, name) is not None]
+    if options.only:
+        wanted = [name for name in wanted if name in options.only]
+    return [factories[name](release, options) for name in wanted]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+@contextmanager
+def _step(run: VariantRun, name: str) -> Iterator[StepResult]:
+    """Time a named step, report it as it finishes, and mark it failed if it raises."""
+    step = StepResult(name)
+    run.steps.append(step)
+    started = time.perf_counter()
+    try:
+        yield step
+    except PublisherError as exc:
+        step.status = "failed"
+        step.detail = step.detail or str(exc).splitlines()[0]
+        raise
+    finally:
+        step.seconds = round(time.perf_counter() - started, 3)
+        _report_step(step)
+
+
+def _report_step(step: StepResult) -> None:
+    colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[step.status]
+    console.info(
+        f"  [{colour}]•[/] {step.name:<15} [{colour}]{step.status}[/]"
+        f"  {step.detail}  [dim]({step.seconds:.2f} s)[/]"
+    )
+
+
+def _check_only(only: tuple[str, ...]) -> None:
+    unknown = [name for name in only if name not in ("ollama", "huggingface")]
+    if unknown:
+        raise UsageError(f"--only takes ollama or huggingface (hf), found {', '.join(unknown)}")
+
+
+def _check_template(release: Release) -> str:
+    """The release's chat template through Go's own text/template, as a pre-flight step."""
+    if release.ollama is None or release.ollama.template is None:
+        return "no TEMPLATE (renderer or no Ollama target)"
+    from publisher.chat.preflight import check_release_template
+
+    report = check_release_template(release, with_parity=False)
+    if not report.ok:
+        raise CheckFailed("the chat template failed its checks:\n" + "\n".join(report.messages))
+    return f"{len(report.renders)} conversations rendered by Go's text/template"
+
+
+def _confirm(run: VariantRun, options: ReleaseOptions) -> None:
+    """Ask before sending bytes unless --yes; never hang waiting on a closed stdin."""
+    if options.yes:
+        return
+    question = (
+        f"Publish {run.release.model.variant if run.release else ''}? {_plan_summary(run.plan)}"
+    )
+    if options.confirm is None:
+        raise UsageError("no terminal to confirm on: pass --yes to publish without a prompt")
+    if not options.confirm(question):
+        raise UsageError("not confirmed; nothing was sent")
+
+
+def _local_files(report: TagReport) -> list[LocalFile]:
+    if report.missing:
+        return []
+    return [
+        LocalFile(path=path, size=path.stat().st_size, sha256=report.sha256.get(path.name))
+        for path in report.files
+    ]
+
+
+def _first_path(report: TagReport) -> str:
+    return str(report.files[0]) if report.files else report.tag
+
+
+def _tag_json(report: TagReport) -> dict[str, Any]:
+    files = _local_files(report)
+    return {
+        "tag": report.tag,
+        "file": _first_path(report),
+        "files": [{"path": str(f.path), "size": f.size, "sha256": f.sha256} for f in files],
+        "size": report.size if not report.missing else None,
+        "sha256": files[0].sha256 if len(files) == 1 else None,
+        "quant": report.quant,
+        "experts": report.experts,
+        "status": report.status,
+    }
+
+
+def _verify_summary(reports: list[TagReport]) -> str:
+    counts: dict[str, int] = {}
+    for report in reports:
+        counts[report.status] = counts.get(report.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _failures_text(reports: list[TagReport]) -> str:
+    lines = [f"{len(reports)} tag(s) failed verification; nothing was sent:"]
+    for report in reports:
+        lines.extend(f"  {report.tag}: {failure}" for failure in report.failures)
+    return "\n".join(lines)
+
+
+def _plan_summary(plan: dict[str, list[Operation]]) -> str:
+    parts = []
+    for name, ops in plan.items():
+        sending = [op for op in ops if op.size and op.action in ("upload-blob", "upload-file")]
+        parts.append(
+            f"{name}: {len(ops)} operations, {sum(op.size for op in sending):,} bytes to send"
+        )
+    return "; ".join(parts) or "nothing to do"
+
+
+def _ollama_model(release: Release | None) -> str | None:
+    return release.ollama.model if release and release.ollama else None
+
+
+def _hf_repo(release: Release | None) -> str | None:
+    return release.huggingface.repo if release and release.huggingface else None

@@ -1,0 +1,276 @@
+"""Publishing Ollama tags by pushing straight to an OCI registry: no daemon, no copy of the GGUF.
+
+Why this path exists beside the daemon target: Ollama's create copies every GGUF into its blob
+store (a 25-tag ladder is ~250 GB of extra disk), may rewrite the file, and — for gemma4 —
+always sets its built-in renderer, which makes it ignore the release's TEMPLATE
+(server/create.go). A direct push uploads the GGUF unchanged and a config blob that says exactly
+what the manifest says, so the published tag is the release, byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from publisher import console
+from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.manifest import Release
+from publisher.ollama_image import ImageInputs, OllamaImage, build_image
+from publisher.progress import byte_progress
+from publisher.targets.base import (
+    ApplyResult,
+    Operation,
+    Record,
+    ReleasePayload,
+    TagPayload,
+    TagStatus,
+)
+from publisher.targets.registry import (
+    AnonymousAuth,
+    OllamaKeyAuth,
+    RegistryClient,
+    is_ollama_host,
+    push_warning,
+)
+
+
+@dataclass
+class _Tagged:
+    """One tag to push: its payload and the image built from it (None when the GGUF is absent)."""
+
+    payload: TagPayload
+    image: OllamaImage | None
+    problem: str | None = None
+
+
+class OllamaRegistryTarget:
+    """The `ollama` destination reached through its registry instead of a local daemon."""
+
+    name = "ollama"
+
+    def __init__(self, release: Release, registry: str, *, force: bool = False) -> None:
+        if release.ollama is None:
+            raise UsageError(f"{release.source}: no [ollama] table to publish")
+        self.release = release
+        self.ollama = release.ollama
+        self.force = force
+        self.registry = registry if "://" in registry else f"https://{registry}"
+        self.repository = _repository(self.ollama.model)
+        auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousAuth()
+        self.client = RegistryClient(
+            self.registry,
+            self.repository,
+            auth=auth,
+            insecure=self.registry.startswith("http://"),
+        )
+
+    @classmethod
+    def from_options(cls, release: Release, options: Any) -> OllamaRegistryTarget:
+        """Built by the release pipeline when `--ollama-registry` or `[ollama] registry` is set."""
+        registry = options.ollama_registry or (release.ollama.registry if release.ollama else None)
+        if not registry:
+            raise UsageError("direct push needs --ollama-registry URL or [ollama] registry")
+        return cls(release, registry, force=options.force)
+
+    # ---- preflight -----------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """The registry answers and, for ollama.com, the signing key exists."""
+        warning = push_warning(self.registry)
+        if warning:
+            console.warn(warning)
+        try:
+            self.client.manifest_digest(self.ollama.latest or "latest")
+        except PublisherError:
+            raise
+        except Exception as exc:  # a connection error: name the registry, not the stack
+            raise TargetUnavailable(
+                f"ollama registry {self.registry} is unreachable: {exc}"
+            ) from None
+
+    # ---- plan ----------------------------------------------------------------------------------
+
+    def _tagged(self, payload: ReleasePayload) -> list[_Tagged]:
+        """The release's Ollama tags with their images built (cheap: no GGUF byte is read)."""
+        tagged = []
+        for tp in payload.tags:
+            if "ollama" not in tp.tag.targets:
+                continue
+            tagged.append(_build(self.release, tp))
+        return tagged
+
+    def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """Blobs the registry lacks, each tag's manifest, then `latest`; offline: assume nothing."""
+        ops: list[Operation] = []
+        by_tag: dict[str, _Tagged] = {}
+        for item in self._tagged(payload):
+            tag = item.payload.tag.tag
+            by_tag[tag] = item
+            ops.extend(self._plan_tag(tag, item, online))
+        latest = self.ollama.latest
+        if latest and latest in by_tag:
+            ops.extend(self._plan_tag("latest", by_tag[latest], online, source=latest))
+        return ops
+
+    def _plan_tag(
+        self, tag: str, item: _Tagged, online: bool, *, source: str | None = None
+    ) -> list[Operation]:
+        ref = f"{self.ollama.model}:{tag}"
+        if item.image is None:
+            return [self._op("create-tag", tag, ref, item.problem or "GGUF not measured")]
+        image = item.image
+        details = {"manifest_digest": image.manifest_digest, "source": source}
+        current = self.client.manifest_digest(tag) if online else None
+        if online and current == image.manifest_digest and not self.force:
+            return [self._op("skip-tag", tag, ref, "already published: same manifest digest")]
+        ops: list[Operation] = []
+        if source is None:
+            for layer in [image.config, *image.layers]:
+                if online and self.client.has_blob(layer.digest):
+                    ops.append(self._op("skip-blob", tag, layer.digest, "already in the registry"))
+                else:
+                    reason = "missing in the registry" if online else "remote not checked"
+                    ops.append(self._op("upload-blob", tag, layer.digest, reason, size=layer.size))
+        action = "move-latest" if source else "create-tag"
+        if source:
+            reason = f"point latest at {source} ({image.manifest_digest[:19]})"
+            if current:
+                reason += f", was {current[:19]}"
+        else:
+            reason = "new tag" if current is None else f"replaces {current[:19]}"
+            if not online:
+                reason = "put manifest (remote not checked)"
+        ops.append(self._op(action, tag, ref, reason, details=details))
+        return ops
+
+    def _op(self, action: Any, tag: str, subject: str, reason: str, **kw: Any) -> Operation:
+        return Operation(
+            target=self.name, action=action, subject=subject, reason=reason, tag=tag, **kw
+        )
+
+    # ---- apply ---------------------------------------------------------------------------------
+
+    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+        """Push tag by tag (blobs, manifest, read back); `latest` only after its source."""
+        result = ApplyResult()
+        items = {item.payload.tag.tag: item for item in self._tagged(payload)}
+        planned = {op.tag for op in plan if op.action in ("create-tag", "move-latest")}
+        order = [t for t in items if t in planned]
+        if "latest" in planned and self.ollama.latest in items:
+            order.append("latest")
+        for tag in order:
+            source = self.ollama.latest if tag == "latest" else tag
+            if tag == "latest" and source in result.failures:
+                result.failures["latest"] = f"not moved: its source {source} failed"
+                continue
+            item = items[source]  # type: ignore[index]
+            try:
+                result.bytes_uploaded += self._push_tag(tag, item, record)
+            except PublisherError as exc:
+                result.failures[tag] = str(exc)
+            except Exception as exc:  # one clear line per tag; the run goes on
+                result.failures[tag] = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def _push_tag(self, tag: str, item: _Tagged, record: Record) -> int:
+        if item.image is None:
+            raise CheckFailed(item.problem or "GGUF not measured")
+        image = item.image
+        sent = 0
+        if tag != "latest":
+            for layer in [image.config, *image.layers]:
+                with byte_progress(f"{tag} {layer.digest[7:19]}", layer.size) as advance:
+                    seen = [0]
+
+                    def progress(done: int, _total: int, seen: list[int] = seen) -> None:
+                        advance(max(0, done - seen[0]))
+                        seen[0] = max(seen[0], done)
+
+                    sent += self.client.upload_blob(
+                        layer.source, layer.digest, layer.size, progress
+                    )
+        digest = self.client.put_manifest(tag, image.manifest_bytes)
+        remote = self.client.manifest_digest(tag)  # ask the service, never the flag
+        if digest != image.manifest_digest or remote != image.manifest_digest:
+            raise CheckFailed(
+                f"registry holds {remote} for {tag}, expected {image.manifest_digest}"
+            )
+        record(
+            f"push:{tag}",
+            {
+                "ref": f"{self.ollama.model}:{tag}",
+                "registry": self.registry,
+                "manifest_digest": image.manifest_digest,
+                "layers": {layer.media_type: layer.digest for layer in image.layers},
+                "config_digest": image.config.digest,
+                "bytes_uploaded": sent,
+            },
+        )
+        return sent
+
+    # ---- status --------------------------------------------------------------------------------
+
+    def status(self, payload: ReleasePayload) -> list[TagStatus]:
+        """Each tag's manifest digest in the registry against the one we would push."""
+        statuses = []
+        items = self._tagged(payload)
+        for item in items:
+            tag = item.payload.tag.tag
+            statuses.append(self._status(tag, item))
+        latest = self.ollama.latest
+        source = next((i for i in items if i.payload.tag.tag == latest), None)
+        if source is not None:
+            statuses.append(self._status("latest", source))
+        return statuses
+
+    def _status(self, tag: str, item: _Tagged) -> TagStatus:
+        remote = self.client.manifest_digest(tag)
+        if remote is None:
+            return TagStatus(self.name, tag, "missing", "no manifest in the registry")
+        if item.image is None:
+            return TagStatus(self.name, tag, "unknown", item.problem or "GGUF not measured")
+        if remote == item.image.manifest_digest:
+            return TagStatus(self.name, tag, "up-to-date", remote)
+        return TagStatus(
+            self.name,
+            tag,
+            "drifted",
+            f"registry {remote[:19]}, release {item.image.manifest_digest[:19]}",
+        )
+
+
+def _repository(model: str) -> str:
+    """`ns/model` of the registry repository; a bare model lives in Ollama's `library`."""
+    parts = model.split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else f"library/{model}"
+
+
+def _build(release: Release, tp: TagPayload) -> _Tagged:
+    """The Ollama image of one tag, or why it cannot be built yet."""
+    if not tp.files:
+        return _Tagged(tp, None, "GGUF missing: nothing to push until it is present")
+    if len(tp.files) > 1:
+        return _Tagged(
+            tp,
+            None,
+            "split GGUF: Ollama merges shards on create, so a direct push of shards cannot "
+            "match; merge it (llama-gguf-split --merge) or publish through the daemon",
+        )
+    gguf = tp.files[0]
+    if gguf.sha256 is None:
+        return _Tagged(tp, None, "GGUF not hashed (--no-digest)")
+    inputs = ImageInputs(
+        gguf_path=gguf.path,
+        gguf_sha256=gguf.sha256,
+        gguf_size=gguf.size,
+        model_family=release.model.architecture,
+        model_type=release.model.parameters or "",
+        file_type=tp.quant or tp.tag.tag,
+        template=tp.template,
+        params=tp.parameters,
+        license=tp.license,
+        system=tp.system,
+        renderer=tp.renderer,
+        parser=tp.parser,
+    )
+    return _Tagged(tp, build_image(inputs))
