@@ -1,0 +1,965 @@
+"""Publishing to Ollama through the local daemon: upload blobs, create, read back, push, verify.
+
+Each tag goes through: the GGUF's sha256 (from the payload, computed by the digest cache) →
+`HEAD /api/blobs` and a streamed upload of what is missing → `POST /api/create` with exactly the
+manifest's template/renderer/parser/parameters/license/system → read back with `/api/show` and
+an exact comparison (Ollama adds `stop <turn|>` and a gemma4 renderer by itself — prior failures
+6 and 7) → `POST /api/push`, successful only when the stream ends in `success` → the pushed
+manifest read back from the registry and compared layer by layer → `DELETE /api/delete` of what
+this run created (bounded disk, prior failure 5). `latest` moves right after its source tag.
+
+The `ollama` client is used where it covers the call (push, copy, delete); plain HTTP on the same
+httpx client where it falls short (version, HEAD/POST blobs, create with renderer/parser, show
+with renderer/parser/system).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import ollama
+
+from publisher import console
+from publisher.errors import PublisherError, TargetUnavailable, UsageError
+from publisher.manifest import check_ollama_model_name
+from publisher.progress import byte_progress
+from publisher.targets.base import (
+    ApplyResult,
+    LocalFile,
+    Operation,
+    Record,
+    ReleasePayload,
+    TagPayload,
+    TagStatus,
+)
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+DEFAULT_REGISTRY = "registry.ollama.ai"
+OLLAMA_REGISTRY_HOSTS = ("registry.ollama.ai", "ollama.com")
+UPLOAD_CHUNK = 1024 * 1024
+# /api/create takes `renderer`/`parser` since v0.12.0 (api/types.go, "add qwen3-coder tool
+# support"); gemma4 GGUFs are understood since v0.20.0 ("Add support for gemma4").
+MIN_VERSION_RENDERER_PARSER = (0, 12, 0)
+MIN_VERSION_ARCH = {"gemma4": (0, 20, 0)}
+LIST_PARAMETERS = frozenset({"stop"})
+KEY_HINT = (
+    "pushes are signed with the key of the user running `ollama serve` "
+    "(~/.ollama/id_ed25519 of that user; /usr/share/ollama/.ollama/id_ed25519.pub for the Linux "
+    "service), and that public key must be added at https://ollama.com/settings/keys"
+)
+
+
+class StepFailed(Exception):
+    """One step of one tag failed; the message is the one clear line the report shows."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the daemon says
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    """`0.20.1-rc0` → (0, 20, 1); None when the daemon reports something else."""
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", text.strip())
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+_GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _go_unquote(text: str) -> str:
+    """Decode a Go `%#v` string literal (strconv.Quote syntax) back to its value."""
+    body = text[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        kind = body[i + 1] if i + 1 < len(body) else ""
+        if kind in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[kind])
+            i += 2
+        elif kind == "x":
+            out.append(chr(int(body[i + 2 : i + 4], 16)))
+            i += 4
+        elif kind == "u":
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            i += 6
+        elif kind == "U":
+            out.append(chr(int(body[i + 2 : i + 10], 16)))
+            i += 10
+        else:  # \\ \" \'
+            out.append(kind)
+            i += 2
+    return "".join(out)
+
+
+def _go_value(text: str) -> Any:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return _go_unquote(text)
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "e" not in text and "." not in text else number
+
+
+def parse_show_parameters(text: str) -> dict[str, Any]:
+    """The `parameters` text of /api/show (`%-30s %#v` lines, one per stop value) as a dict."""
+    params: dict[str, Any] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        key, _, raw = line.strip().partition(" ")
+        value = _go_value(raw.strip())
+        if key in LIST_PARAMETERS:
+            params.setdefault(key, []).append(value)
+        elif key in params:  # a repeated scalar: keep every value, a comparison will flag it
+            prior = params[key]
+            params[key] = [*prior, value] if isinstance(prior, list) else [prior, value]
+        else:
+            params[key] = value
+    return params
+
+
+def _same_value(got: Any, want: Any) -> bool:
+    if isinstance(want, bool) or isinstance(got, bool):
+        return type(got) is type(want) and got == want
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(
+            _same_value(g, w) for g, w in zip(got, want, strict=True)
+        )
+    if isinstance(want, int | float):
+        return isinstance(got, int | float) and float(got) == float(want)
+    return bool(got == want)
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    if text is None:
+        return "nothing"
+    flat = text.replace("\n", "\\n")
+    return repr(flat if len(flat) <= limit else flat[:limit] + "…") + f" ({len(text)} chars)"
+
+
+def compare_show(
+    show: dict[str, Any], payload: TagPayload, *, architecture: str, experts: int
+) -> list[str]:
+    """Differences between what /api/show reports and what the payload meant (empty = equal)."""
+    problems: list[str] = []
+    got = parse_show_parameters(show.get("parameters") or "")
+    want = payload.parameters
+    for key in got.keys() - want.keys():
+        problems.append(
+            f"parameter {key} = {got[key]!r} is not in the manifest (Ollama added it by itself)"
+        )
+    for key in want.keys() - got.keys():
+        problems.append(f"parameter {key} = {want[key]!r} is missing")
+    for key in want.keys() & got.keys():
+        if not _same_value(got[key], want[key]):
+            problems.append(f"parameter {key} is {got[key]!r}, the manifest says {want[key]!r}")
+    if payload.template is not None and (show.get("template") or "") != payload.template:
+        problems.append(
+            f"template differs: daemon has {_short(show.get('template'))}, rendered "
+            f"{_short(payload.template)}"
+        )
+    for field_name in ("renderer", "parser"):
+        have = show.get(field_name) or None
+        meant = getattr(payload, field_name) or None
+        if have != meant:
+            hint = ""
+            if field_name == "renderer" and have and payload.template:
+                hint = " — Ollama ignores the TEMPLATE when a renderer is set"
+            problems.append(f"{field_name} is {have!r}, declared {meant!r}{hint}")
+    if (show.get("system") or None) != (payload.system or None):
+        problems.append(
+            f"system differs: daemon has {_short(show.get('system'))}, "
+            f"manifest {_short(payload.system)}"
+        )
+    if payload.license and (show.get("license") or "") != payload.license:
+        problems.append(
+            f"license differs: daemon has {_short(show.get('license'))}, "
+            f"manifest {_short(payload.license)}"
+        )
+    info = show.get("model_info") or {}
+    key = f"{architecture}.expert_count"
+    if info.get(key) != experts:
+        problems.append(f"{key} is {info.get(key)!r}, the release declares {experts}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry side (publisher/targets/registry.py + publisher/ollama_image.py)
+
+
+@dataclass
+class RemoteCheck:
+    """How one tag stands on the registry."""
+
+    state: str  # up-to-date | missing | drifted
+    detail: str = ""
+    manifest_digest: str | None = None
+
+
+class _AnonymousThenKey:
+    """Anonymous token first (public models); Ollama's signed request when that is refused."""
+
+    def __init__(self) -> None:
+        from publisher.targets.registry import AnonymousAuth, OllamaKeyAuth
+
+        self._anonymous = AnonymousAuth()
+        self._key = OllamaKeyAuth()
+        self._use_key = False
+
+    def token(self, client: httpx.Client, challenge: Any, registry_host: str) -> str:
+        """A Bearer token for the challenge."""
+        if not self._use_key:
+            try:
+                return self._anonymous.token(client, challenge, registry_host)
+            except TargetUnavailable:
+                if not Path("~/.ollama/id_ed25519").expanduser().exists():
+                    raise
+                self._use_key = True
+        return self._key.token(client, challenge, registry_host)
+
+
+class RemoteReader:
+    """Reads pushed manifests back from the registry and compares them with the payload."""
+
+    def __init__(self, base_url: str, repository: str, *, insecure: bool, release: Release):
+        from publisher.targets.registry import RegistryClient
+
+        self.base_url = base_url
+        self.repository = repository
+        self.release = release
+        self.client = RegistryClient(
+            base_url, repository, auth=_AnonymousThenKey(), insecure=insecure, retries=2
+        )
+
+    def close(self) -> None:
+        """Close the registry connection pool."""
+        self.client.close()
+
+    def reachable(self) -> str | None:
+        """None when the registry answers (any HTTP reply), else why it cannot be read."""
+        try:
+            self.client.manifest_digest("latest")
+        except TargetUnavailable as exc:
+            return str(exc)
+        except PublisherError:
+            return None  # it answered, with something other than a manifest or a 404
+        return None
+
+    def check(self, payload: TagPayload, tag: str | None = None) -> RemoteCheck:
+        """Compare the registry's manifest of `tag` (default: the payload's) with the payload."""
+        from publisher.ollama_image import MEDIA_CONFIG, ImageInputs, build_image
+
+        got = self.client.get_manifest(tag or payload.tag.tag)
+        if got is None:
+            return RemoteCheck("missing", "no manifest in the registry")
+        manifest, digest = got
+        first = payload.files[0]
+        image = build_image(
+            ImageInputs(
+                gguf_path=first.path,
+                gguf_sha256=first.sha256 or "",
+                gguf_size=first.size,
+                model_family=self.release.model.architecture,
+                model_type=self.release.model.parameters or "",
+                file_type=payload.tag.tag,
+                template=payload.template,
+                params=payload.parameters,
+                license=payload.license,
+                system=payload.system,
+                renderer=payload.renderer,
+                parser=payload.parser,
+            )
+        )
+        problems = _layer_differences(manifest, image.layers, payload.files)
+        config = manifest.get("config") or {}
+        if config.get("mediaType") != MEDIA_CONFIG or not config.get("digest"):
+            problems.append(f"config descriptor is {config!r}")
+        else:
+            problems += self._config_problems(str(config["digest"]), payload)
+        if problems:
+            return RemoteCheck("drifted", "; ".join(problems), digest)
+        return RemoteCheck("up-to-date", f"manifest {digest}", digest)
+
+    def _config_problems(self, digest: str, payload: TagPayload) -> list[str]:
+        try:
+            config = json.loads(self.client.get_blob(digest))
+        except ValueError:
+            return [f"config blob {digest} is not JSON"]
+        problems = []
+        for key in ("renderer", "parser"):  # prior failure 7: missing from the config blob
+            have, meant = config.get(key) or None, getattr(payload, key) or None
+            if have != meant:
+                problems.append(f"config {key} is {have!r}, declared {meant!r}")
+        if config.get("model_family") != self.release.model.architecture:
+            problems.append(
+                f"config model_family is {config.get('model_family')!r}, "
+                f"expected {self.release.model.architecture!r}"
+            )
+        return problems
+
+    def manifest_digest(self, tag: str) -> str | None:
+        """The digest `tag` points to, or None."""
+        got = self.client.get_manifest(tag)
+        return got[1] if got else None
+
+
+def _layer_differences(
+    manifest: dict[str, Any], expected: Any, files: list[LocalFile]
+) -> list[str]:
+    """Layers by media type (digest, size), config excluded; the model layer = the GGUF(s)."""
+    from publisher.ollama_image import MEDIA_MODEL
+
+    def index(descs: Any) -> dict[str, list[tuple[str, int]]]:
+        out: dict[str, list[tuple[str, int]]] = {}
+        for d in descs if isinstance(descs, list) else []:
+            if isinstance(d, dict):
+                out.setdefault(str(d.get("mediaType")), []).append(
+                    (str(d.get("digest")), int(d.get("size") or 0))
+                )
+        return {k: sorted(v) for k, v in out.items()}
+
+    have = index(manifest.get("layers"))
+    want = index([x.descriptor() for x in expected])
+    want[MEDIA_MODEL] = sorted((f.digest or "", f.size) for f in files)
+    problems = []
+    for media in sorted(set(have) | set(want)):
+        if have.get(media, []) != want.get(media, []):
+            short = media.rsplit(".", 1)[-1]
+            problems.append(
+                f"{short} layer: registry has {_descs(have.get(media))}, "
+                f"expected {_descs(want.get(media))}"
+            )
+    return problems
+
+
+def _descs(entries: list[tuple[str, int]] | None) -> str:
+    return ", ".join(f"{d[:19]}… ({s} B)" for d, s in entries) if entries else "none"
+
+
+# ---------------------------------------------------------------------------------------------
+# The target
+
+
+@dataclass
+class _TagState:
+    failed: bool = False
+    created: bool = False
+    pushed: bool = False
+    remote_digest: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class OllamaTarget:
+    """The Ollama destination: one local daemon (`OLLAMA_HOST`), one model, many tags."""
+
+    name = "ollama"
+
+    def __init__(
+        self,
+        release: Release,
+        *,
+        host: str | None = None,
+        keep_local: bool = False,
+        skip_remote_verify: bool = False,
+        registry: str | None = None,
+        insecure: bool | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if release.ollama is None:
+            raise UsageError(f"{release.source}: the manifest has no [ollama] table")
+        self.release = release
+        self.config = release.ollama
+        self.host = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        self.keep_local = keep_local
+        self.skip_remote_verify = skip_remote_verify
+        self.registry_url, self.model = _registry_and_model(
+            self.config.model, registry or self.config.registry, insecure
+        )
+        self.insecure = self.registry_url.startswith("http://")
+        self.timeout = timeout
+        # one httpx client per target: the one inside the ollama client, reused for plain HTTP
+        self.client = ollama.Client(
+            host=self.host, timeout=httpx.Timeout(timeout, read=None, connect=10.0)
+        )
+        self.http: httpx.Client = self.client._client
+        self._remote: RemoteReader | None = None
+        self._created: set[str] = set()
+        self._preexisting: set[str] | None = None
+
+    @classmethod
+    def from_options(cls, release: Release, options: Any) -> OllamaTarget:
+        """The factory `publish release` uses (`options` is a release.ReleaseOptions)."""
+        return cls(
+            release,
+            keep_local=bool(getattr(options, "keep_local", False)),
+            skip_remote_verify=bool(getattr(options, "skip_remote_verify", False)),
+            registry=getattr(options, "ollama_registry", None),
+        )
+
+    def close(self) -> None:
+        """Close the daemon and registry connections."""
+        self.client.close()
+        if self._remote is not None:
+            self._remote.close()
+
+    def ref(self, tag: str) -> str:
+        """The full daemon name of a tag, e.g. `mannix/gemma4-98e:Q4_K_M`."""
+        return f"{self.model}:{tag}"
+
+    # ---- preflight --------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Raise TargetUnavailable (exit 3) unless daemon, version, name and registry are fit."""
+        self._check_name()
+        version = self._daemon_version()
+        self._check_version(version)
+        if self.skip_remote_verify:
+            console.warn(
+                f"ollama: --skip-remote-verify: pushed tags of {self.model} will NOT be read back "
+                "from the registry, and tags already published cannot be skipped"
+            )
+        else:
+            problem = self.remote().reachable()
+            if problem:
+                raise TargetUnavailable(
+                    f"registry {self.registry_url} is not reachable ({problem}); it is read to "
+                    "verify every push — use --skip-remote-verify for offline use"
+                )
+        console.info(f"ollama: daemon {self.host} (v{version}), model {self.model}; {KEY_HINT}")
+
+    def _check_name(self) -> None:
+        try:
+            check_ollama_model_name(self.model)
+        except ValueError as exc:
+            raise TargetUnavailable(f"{self.release.source}: ollama.model: {exc}") from None
+        parts = self.model.split("/")
+        host = urlsplit(self.registry_url).netloc
+        if host in OLLAMA_REGISTRY_HOSTS and len(parts) < 2:
+            raise TargetUnavailable(
+                f"{self.release.source}: ollama.model = {self.config.model!r} has no namespace; "
+                "ollama.com only accepts pushes to <your-namespace>/<model>"
+            )
+
+    def _daemon_version(self) -> str:
+        try:
+            resp = self.http.get("/api/version", timeout=10.0)
+            resp.raise_for_status()
+            return str(resp.json().get("version", ""))
+        except (httpx.HTTPError, ValueError) as exc:
+            raise TargetUnavailable(
+                f"Ollama daemon not reachable at {self.host} ({type(exc).__name__}: {exc}); start "
+                f"it with `ollama serve` or set OLLAMA_HOST=http://host:port. Note: {KEY_HINT}"
+            ) from None
+
+    def _check_version(self, version: str) -> None:
+        parsed = parse_version(version)
+        needed: list[tuple[tuple[int, int, int], str]] = []
+        if self.config.renderer or self.config.parser:
+            needed.append((MIN_VERSION_RENDERER_PARSER, "RENDERER/PARSER in /api/create"))
+        arch = self.release.model.architecture
+        if arch in MIN_VERSION_ARCH:
+            needed.append((MIN_VERSION_ARCH[arch], f"{arch} GGUFs"))
+        if parsed is None or parsed == (0, 0, 0):
+            console.warn(f"ollama: daemon at {self.host} reports version {version!r}; not checked")
+            return
+        for minimum, why in needed:
+            if parsed < minimum:
+                raise TargetUnavailable(
+                    f"Ollama at {self.host} is v{version}; this release needs "
+                    f"v{'.'.join(map(str, minimum))} or newer for {why} — upgrade Ollama"
+                )
+
+    def remote(self) -> RemoteReader:
+        """The registry reader for this model (created on first use)."""
+        if self._remote is None:
+            parts = self.model.split("/")[-2:]  # drop the host; Ollama's default namespace
+            repository = "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
+            self._remote = RemoteReader(
+                self.registry_url, repository, insecure=self.insecure, release=self.release
+            )
+        return self._remote
+
+    # ---- plan -------------------------------------------------------------------------------
+
+    def _tags(self, payload: ReleasePayload) -> list[TagPayload]:
+        return [p for p in payload.tags if "ollama" in p.tag.targets]
+
+    def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """Operations per tag in apply order; online it asks the daemon and the registry."""
+        ops: list[Operation] = []
+        remote = online and not self.skip_remote_verify
+        latest = self.config.latest
+        tags = self._tags(payload)
+        for tp in tags:
+            check = self._remote_check(tp) if remote and tp.present else None
+            published = check is not None and check.state == "up-to-date"
+            if published:
+                ops.append(self._op("verify", tp.tag.tag, f"already published: {check.detail}"))
+            else:
+                why = f"registry: {check.detail}" if check else "not checked"
+                ops += self._publish_ops(tp, online=online, why=why)
+            latest_ops = self._latest_ops(tp, check, online=online, remote=remote) if (
+                tp.tag.tag == latest and tp.present
+            ) else []
+            ops += latest_ops
+            if not self.keep_local:
+                if any(op.action == "move-latest" for op in latest_ops):
+                    ops.append(self._op("delete-local", "latest", "free the daemon's store"))
+                if not published and tp.present:
+                    ops.append(self._op("delete-local", tp.tag.tag,
+                                        "free the daemon's store (--keep-local keeps it)"))
+        if latest and latest not in {t.tag.tag for t in tags}:
+            console.warn(f"ollama: latest = {latest!r} is not among this run's Ollama tags")
+        return ops
+
+    def _op(self, action: Any, tag: str, reason: str, **kw: Any) -> Operation:
+        return Operation(self.name, action, kw.pop("subject", self.ref(tag)), reason, tag, **kw)
+
+    def _remote_check(self, tp: TagPayload, tag: str | None = None) -> RemoteCheck:
+        try:
+            return self.remote().check(tp, tag)
+        except PublisherError as exc:
+            return RemoteCheck("unknown", f"could not read: {exc}")
+
+    def _blob_ops(self, tp: TagPayload, tag: str, *, online: bool) -> list[Operation]:
+        ops = []
+        for f in tp.files:
+            if online and f.digest and self._has_blob(f.digest):
+                ops.append(self._op("skip-blob", tag, "the daemon already has it",
+                                    subject=f.digest, sha256=f.sha256,
+                                    details={"path": str(f.path)}))
+            else:
+                ops.append(self._op("upload-blob", tag, f"{f.path.name} → daemon",
+                                    subject=f.digest or str(f.path), size=f.size, sha256=f.sha256,
+                                    details={"path": str(f.path)}))
+        return ops
+
+    def _publish_ops(self, tp: TagPayload, *, online: bool, why: str) -> list[Operation]:
+        tag = tp.tag.tag
+        if not tp.present:
+            return [self._op("create-tag", tag, "GGUF missing: cannot publish (dry run only)")]
+        ops = self._blob_ops(tp, tag, online=online)
+        ops.append(self._op("create-tag", tag, f"create from {tp.files[0].path.name} ({why})"))
+        ops.append(self._op("verify", tag, "read back /api/show and compare exactly",
+                            details={"stage": "local"}))
+        ops.append(self._op("push-tag", tag, f"push to {self.registry_url}",
+                            size=sum(f.size for f in tp.files)))
+        if not self.skip_remote_verify:
+            ops.append(self._op("verify", tag, "read the pushed manifest back from the registry",
+                                details={"stage": "remote"}))
+        return ops
+
+    def _latest_ops(
+        self, tp: TagPayload, check: RemoteCheck | None, *, online: bool, remote: bool
+    ) -> list[Operation]:
+        source = tp.tag.tag
+        details = {"source": source, "mode": "copy"}
+        if check is not None and check.state == "up-to-date":
+            if remote and self.remote().manifest_digest("latest") == check.manifest_digest:
+                return [self._op("verify", "latest", f"latest already points at {source}")]
+            details["mode"] = "create"  # the source is not re-created: build latest from files
+            ops = self._blob_ops(tp, "latest", online=online)
+            return [*ops, self._op("move-latest", "latest", f"latest → {source}", details=details)]
+        return [self._op("move-latest", "latest", f"latest → {source} after its push",
+                         details=details)]
+
+    # ---- apply ------------------------------------------------------------------------------
+
+    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+        """Execute the plan in order; a failed tag skips its remaining steps, the run goes on."""
+        result = ApplyResult()
+        states: dict[str, _TagState] = {}
+        self._preexisting = self._local_models()
+        held: dict[str, int] = {}
+        peak = 0
+        handlers: dict[str, Callable[[Operation, _TagState, ReleasePayload], int]] = {
+            "upload-blob": self._do_blob,
+            "create-tag": self._do_create,
+            "verify": self._do_verify,
+            "push-tag": self._do_push,
+            "move-latest": self._do_latest,
+            "delete-local": self._do_delete,
+        }
+        for op in plan:
+            tag = op.tag or "*"
+            state = states.setdefault(tag, _TagState())
+            handler = handlers.get(op.action)
+            if handler is None or (state.failed and op.action != "delete-local"):
+                continue
+            if op.action == "move-latest":
+                source = states.get(op.details.get("source", ""), _TagState())
+                if source.failed:
+                    state.failed = True
+                    result.failures[tag] = f"not moved: its source {op.details['source']} failed"
+                    continue
+                state.facts["source_digest"] = source.remote_digest
+            try:
+                result.bytes_uploaded += handler(op, state, payload)
+            except StepFailed as exc:
+                state.failed = True
+                result.failures[tag] = str(exc)
+                console.error(f"ollama {self.ref(tag)}: {exc}")
+                continue
+            except PublisherError as exc:
+                state.failed = True
+                result.failures[tag] = f"{op.action}: {exc}"
+                console.error(f"ollama {self.ref(tag)}: {op.action}: {exc}")
+                continue
+            if op.action in ("create-tag", "move-latest") and state.created:
+                held[tag] = _payload_bytes(payload, op.details.get("source") or tag)
+                peak = max(peak, _distinct_bytes(held, payload, self.config.latest))
+            elif op.action == "delete-local":
+                held.pop(tag, None)
+            record(_step_key(op), _record_facts(op, state))
+        result.facts = {
+            "tags": {t: s.facts for t, s in states.items() if s.facts},
+            "local_store_peak_bytes": peak,
+            "local_store_bytes_left": _distinct_bytes(held, payload, self.config.latest),
+            "remote_verify": "skipped" if self.skip_remote_verify else "on",
+        }
+        if self.skip_remote_verify:
+            console.warn("ollama: remote verification was SKIPPED (--skip-remote-verify)")
+        return result
+
+    # blobs ---------------------------------------------------------------------------------
+
+    def _has_blob(self, digest: str) -> bool:
+        try:
+            resp = self.http.head(f"/api/blobs/{digest}")
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"HEAD /api/blobs/{digest}: {type(exc).__name__}: {exc}") from None
+        return resp.status_code == 200
+
+    def _ensure_blobs(self, tp: TagPayload, label: str) -> int:
+        sent = 0
+        for f in tp.files:
+            if f.digest is None:
+                raise StepFailed(f"{f.path}: no sha256 (not hashed): cannot publish")
+            if not self._has_blob(f.digest):
+                sent += self._upload(f, label)
+        return sent
+
+    def _upload(self, f: LocalFile, label: str) -> int:
+        sent = 0
+
+        with byte_progress(f"ollama {label}: {f.path.name}", f.size) as advance:
+
+            def chunks() -> Iterator[bytes]:
+                nonlocal sent
+                with open(f.path, "rb") as handle:
+                    while piece := handle.read(UPLOAD_CHUNK):
+                        sent += len(piece)
+                        advance(len(piece))
+                        yield piece
+
+            try:
+                resp = self.http.post(
+                    f"/api/blobs/{f.digest}",
+                    content=chunks(),
+                    headers={"Content-Length": str(f.size),
+                             "Content-Type": "application/octet-stream"},
+                )
+            except (httpx.HTTPError, OSError) as exc:
+                raise StepFailed(
+                    f"upload of {f.path.name} failed after {sent} of {f.size} bytes: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+        if resp.status_code not in (200, 201):
+            raise StepFailed(f"upload of {f.path.name}: HTTP {resp.status_code} {_error_of(resp)}")
+        return sent
+
+    def _do_blob(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
+        tp = payload.payload(op.details.get("source") or _tag_of(op, self.config.latest))
+        f = next(x for x in tp.files if x.digest == op.subject)
+        if self._has_blob(op.subject):
+            state.facts.setdefault("blobs", {})[op.subject] = "present"
+            return 0
+        sent = self._upload(f, op.tag or "")
+        state.facts.setdefault("blobs", {})[op.subject] = f"uploaded {sent} bytes"
+        return sent
+
+    # create + read back --------------------------------------------------------------------
+
+    def _create_request(self, tp: TagPayload, ref: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": ref,
+            "files": {f.path.name: f.digest for f in tp.files},
+            "parameters": dict(tp.parameters),
+            "stream": True,
+        }
+        for key in ("template", "renderer", "parser", "license", "system"):
+            value = getattr(tp, key)
+            if value:
+                body[key] = value
+        return body
+
+    def _create(self, tp: TagPayload, ref: str, state: _TagState) -> int:
+        sent = self._ensure_blobs(tp, ref)  # the plan said so, but ask again: cheap and safe
+        if self._preexisting is not None and ref.lower() in self._preexisting:
+            console.warn(f"ollama: {ref} existed before this run: it is replaced and kept")
+        last = self._stream("create", "/api/create", self._create_request(tp, ref))
+        if last != "success":
+            raise StepFailed(f"create: stream ended with {last!r}, not 'success'")
+        self._created.add(ref)
+        state.created = True
+        state.facts["local_digest"] = self._local_models().get(ref.lower())
+        return sent
+
+    def _do_create(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
+        tp = payload.payload(op.tag or "")
+        if not tp.present:
+            raise StepFailed("create: the GGUF is missing")
+        return self._create(tp, self.ref(tp.tag.tag), state)
+
+    def _read_back(self, tp: TagPayload, ref: str) -> None:
+        try:
+            resp = self.http.post("/api/show", json={"model": ref}, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"read back: {type(exc).__name__}: {exc}") from None
+        if resp.status_code != 200:
+            raise StepFailed(f"read back: HTTP {resp.status_code} {_error_of(resp)}")
+        problems = compare_show(
+            resp.json(), tp, architecture=self.release.model.architecture,
+            experts=self.release.model.experts,
+        )
+        if problems:
+            raise StepFailed("read back differs: " + "; ".join(problems))
+
+    def _do_verify(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
+        stage = op.details.get("stage")
+        if stage == "local":
+            self._read_back(payload.payload(op.tag or ""), op.subject)
+            state.facts["read_back"] = "equal"
+        elif stage == "remote":
+            self._verify_remote(payload.payload(op.tag or ""), op.tag or "", state)
+        return 0
+
+    def _verify_remote(self, tp: TagPayload, tag: str, state: _TagState) -> None:
+        check = self.remote().check(tp, tag)
+        if check.state != "up-to-date":
+            raise StepFailed(f"registry check after push: {check.state}: {check.detail}")
+        state.remote_digest = check.manifest_digest
+        state.facts["remote_manifest"] = check.manifest_digest
+
+    # push ----------------------------------------------------------------------------------
+
+    def _push(self, ref: str, state: _TagState) -> None:
+        last: str | None = None
+        layers: dict[str, int] = {}
+        done: dict[str, int] = {}
+        with byte_progress(f"ollama push {ref}", None) as advance:
+            try:
+                for part in self.client.push(ref, insecure=self.insecure, stream=True):
+                    last = part.status
+                    if part.digest and part.total:
+                        layers[part.digest] = part.total
+                        delta = (part.completed or 0) - done.get(part.digest, 0)
+                        done[part.digest] = part.completed or 0
+                        advance(max(delta, 0))
+            except ollama.ResponseError as exc:
+                raise StepFailed(f"push: the daemon reported: {exc.error}") from None
+            except (httpx.HTTPError, ConnectionError, ValueError) as exc:
+                raise StepFailed(
+                    f"push: the stream broke off after {last!r}: {type(exc).__name__}: {exc}"
+                ) from None
+        if last != "success":
+            raise StepFailed(f"push: stream ended with {last!r}, not 'success'")
+        state.pushed = True
+        state.facts["pushed_layers"] = layers
+
+    def _do_push(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
+        self._push(op.subject, state)
+        return 0
+
+    # latest --------------------------------------------------------------------------------
+
+    def _do_latest(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
+        source = op.details["source"]
+        tp = payload.payload(source)
+        ref, src_ref = self.ref("latest"), self.ref(source)
+        sent = 0
+        if op.details.get("mode") == "copy" and src_ref in self._created:
+            try:
+                self.client.copy(src_ref, ref)
+            except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+                raise StepFailed(f"copy {src_ref} → {ref}: {_exc_line(exc)}") from None
+            self._created.add(ref)
+            state.created = True
+        else:
+            sent = self._create(tp, ref, state)
+        self._read_back(tp, ref)
+        self._push(ref, state)
+        if not self.skip_remote_verify:
+            self._verify_remote(tp, "latest", state)
+            want = state.facts.pop("source_digest", None) or self.remote().manifest_digest(source)
+            if state.remote_digest != want:
+                raise StepFailed(f"latest is {state.remote_digest}, {source} is {want}")
+        state.facts.pop("source_digest", None)
+        state.facts["source"] = source
+        return sent
+
+    # delete --------------------------------------------------------------------------------
+
+    def _do_delete(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
+        ref = op.subject
+        if ref not in self._created:
+            return 0  # never touch what this run did not create
+        if self._preexisting is not None and ref.lower() in self._preexisting:
+            state.facts["kept"] = "existed before this run"
+            return 0
+        try:
+            self.client.delete(ref)
+        except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+            raise StepFailed(f"delete {ref}: {_exc_line(exc)}") from None
+        self._created.discard(ref)
+        state.facts["deleted_local"] = True
+        return 0
+
+    # daemon plumbing -----------------------------------------------------------------------
+
+    def _local_models(self) -> dict[str, str]:
+        """Local model name → manifest digest (GET /api/tags); names as the daemon spells them."""
+        try:
+            resp = self.http.get("/api/tags", timeout=self.timeout)
+            resp.raise_for_status()
+            models = resp.json().get("models") or []
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return {
+            str(m.get("name") or m.get("model")).lower(): str(m.get("digest", "")) for m in models
+        }
+
+    def _stream(self, what: str, path: str, body: dict[str, Any]) -> str | None:
+        """POST and read NDJSON status lines; an `{"error"}` line or HTTP error → StepFailed."""
+        last: str | None = None
+        try:
+            with self.http.stream("POST", path, json=body) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise StepFailed(f"{what}: HTTP {resp.status_code} {_error_of(resp)}")
+                for line in resp.iter_lines():
+                    if not line.strip():
+                        continue
+                    part = json.loads(line)
+                    if part.get("error"):
+                        raise StepFailed(f"{what}: the daemon reported: {part['error']}")
+                    last = part.get("status", last)
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"{what}: stream broke off after {last!r}: {_exc_line(exc)}") from None
+        except ValueError as exc:
+            raise StepFailed(f"{what}: unreadable reply line: {exc}") from None
+        return last
+
+    # ---- status -----------------------------------------------------------------------------
+
+    def status(self, payload: ReleasePayload) -> list[TagStatus]:
+        """Each tag (and latest) as the registry has it; `unknown` when it cannot be read."""
+        out: list[TagStatus] = []
+        for tp in self._tags(payload):
+            out.append(self._status_one(tp, tp.tag.tag))
+            if tp.tag.tag == self.config.latest:
+                out.append(self._status_one(tp, "latest"))
+        return out
+
+    def _status_one(self, tp: TagPayload, tag: str) -> TagStatus:
+        if self.skip_remote_verify:
+            return TagStatus(self.name, tag, "unknown", "remote reading is off")
+        if not tp.present:
+            return TagStatus(self.name, tag, "unknown", "GGUF missing locally: nothing to compare")
+        check = self._remote_check(tp, tag)
+        state = check.state if check.state in ("up-to-date", "missing", "drifted") else "unknown"
+        return TagStatus(self.name, tag, state, check.detail)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _registry_and_model(model: str, registry: str | None, insecure: bool | None) -> tuple[str, str]:
+    """(registry base URL, daemon model name): an explicit registry becomes the name's host."""
+    parts = model.split("/")
+    if registry:
+        scheme = "http" if insecure else "https"
+        url = registry if "://" in registry else f"{scheme}://{registry}"
+        host = urlsplit(url).netloc
+        if len(parts) == 3 and parts[0] != host:
+            raise UsageError(f"ollama.model {model!r} names host {parts[0]!r}, registry {url!r}")
+        name = model if len(parts) == 3 else f"{host}/{model}"
+        return url.rstrip("/"), name
+    if len(parts) == 3:
+        return f"{'http' if insecure else 'https'}://{parts[0]}", model
+    return f"https://{DEFAULT_REGISTRY}", model
+
+
+def _tag_of(op: Operation, latest: str | None) -> str:
+    return latest if op.tag == "latest" and latest else op.tag or ""
+
+
+def _payload_bytes(payload: ReleasePayload, tag: str) -> int:
+    try:
+        return sum(f.size for f in payload.payload(tag).files)
+    except StopIteration:
+        return 0
+
+
+def _distinct_bytes(held: dict[str, int], payload: ReleasePayload, latest: str | None) -> int:
+    """Bytes of distinct GGUF blobs held (latest shares its source's blob)."""
+    tags = {latest if t == "latest" and latest else t for t in held}
+    return sum(_payload_bytes(payload, t) for t in tags)
+
+
+def _error_of(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("error") or resp.text).strip()[:300]
+    except ValueError:
+        return resp.text.strip()[:300]
+
+
+def _exc_line(exc: BaseException) -> str:
+    if isinstance(exc, ollama.ResponseError):
+        return str(exc.error)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _step_key(op: Operation) -> str:
+    step = {"upload-blob": "blob", "create-tag": "create", "push-tag": "push",
+            "move-latest": "latest", "delete-local": "delete"}.get(op.action, op.action)
+    if op.action == "verify":
+        step = f"verify-{op.details.get('stage', 'remote')}" if op.details.get("stage") else "skip"
+    suffix = f":{op.sha256}" if op.action == "upload-blob" else ""
+    return f"{step}:{op.tag}{suffix}"
+
+
+def _record_facts(op: Operation, state: _TagState) -> dict[str, Any]:
+    facts: dict[str, Any] = {"model": op.subject if ":" in op.subject else None}
+    if op.action == "upload-blob":
+        facts = {"digest": op.subject, "size": op.size}
+    elif op.action == "create-tag":
+        facts["local_manifest"] = state.facts.get("local_digest")
+    elif op.action == "push-tag":
+        facts["layers"] = sorted(state.facts.get("pushed_layers", {}))
+    elif op.action == "move-latest":
+        facts.update(source=op.details.get("source"), manifest=state.remote_digest)
+    elif op.action == "verify":
+        facts.update(stage=op.details.get("stage"), manifest=state.remote_digest,
+                     reason=op.reason)
+    return facts

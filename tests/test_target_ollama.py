@@ -1,0 +1,312 @@
+"""OllamaTarget against the strict daemon stand-in: order, read-back, faults, bounded disk."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ollama_standin import Fault, OllamaStandIn, make_payload
+
+from publisher.errors import TargetUnavailable
+from publisher.targets.base import ApplyResult, ReleasePayload
+from publisher.targets.ollama import OllamaTarget, compare_show, parse_show_parameters
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[OllamaStandIn]:
+    with OllamaStandIn(tmp_path / "daemon").serve() as app:
+        yield app
+
+
+class Recorder:
+    """Collects ledger records in order."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, key: str, data: dict[str, Any]) -> None:
+        self.steps.append((key, data))
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for k, _ in self.steps]
+
+
+def target(standin: OllamaStandIn, payload: ReleasePayload, **kw: Any) -> OllamaTarget:
+    kw.setdefault("skip_remote_verify", True)
+    return OllamaTarget(payload.release, host=standin.url, **kw)
+
+
+def run(t: OllamaTarget, payload: ReleasePayload) -> tuple[ApplyResult, Recorder]:
+    t.preflight()
+    plan = t.plan(payload, online=True)
+    rec = Recorder()
+    return t.apply(payload, plan, rec), rec
+
+
+def gguf_bytes(payload: ReleasePayload) -> int:
+    return sum(f.size for p in payload.tags for f in p.files)
+
+
+# ---- the happy path ---------------------------------------------------------------------------
+
+
+def test_publishes_every_tag_in_order_and_leaves_the_store_empty(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path)
+    result, rec = run(target(standin, payload), payload)
+
+    assert result.failures == {}
+    assert result.bytes_uploaded == gguf_bytes(payload) == standin.bytes_received
+    pushed = [p["model"] for p in standin.pushes]
+    assert pushed == ["ns/fam:Q4_K_M", "ns/fam:latest", "ns/fam:Q6_K"]
+    # latest carries exactly the source's manifest
+    by_model = {p["model"]: p for p in standin.pushes}
+    assert by_model["ns/fam:latest"]["manifest"] == by_model["ns/fam:Q4_K_M"]["manifest"]
+    # bounded disk: nothing this run created is left, and no blob either
+    assert standin.models == {}
+    assert list(standin.blobs.iterdir()) == []
+    assert result.facts["local_store_bytes_left"] == 0
+    q4 = payload.payload("Q4_K_M").files[0].size
+    assert result.facts["local_store_peak_bytes"] == q4  # one GGUF at a time (+ latest shares it)
+    # the ledger: each finished step, in order, latest after its source's push
+    keys = rec.keys
+    assert keys.index("push:Q4_K_M") < keys.index("latest:latest") < keys.index("delete:Q4_K_M")
+    assert "create:Q6_K" in keys and "verify-local:Q6_K" in keys
+    sha = payload.payload("Q4_K_M").files[0].sha256
+    assert f"blob:Q4_K_M:{sha}" in keys
+    assert result.facts["remote_verify"] == "skipped"
+
+
+def test_create_sends_exactly_the_payload_parameters(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path)
+    result, _ = run(target(standin, payload, keep_local=True), payload)
+    assert result.failures == {}
+    q6 = standin.find("ns/fam:Q6_K")
+    assert q6 is not None
+    assert q6.parameters == {**payload.payload("Q6_K").parameters}
+    assert q6.parameters["temperature"] == 0.8  # the tag override, not normalised
+    assert (q6.renderer, q6.parser) == ("gemma4", "gemma4")
+    assert q6.licenses == ["Some licence text, inline."]
+    # keep_local: nothing deleted, latest present too
+    assert standin.find("ns/fam:latest") is not None
+
+
+def test_second_run_of_unchanged_release_sends_zero_blob_bytes(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path)
+    first, _ = run(target(standin, payload, keep_local=True), payload)
+    assert first.failures == {} and first.bytes_uploaded == gguf_bytes(payload)
+    received = standin.bytes_received
+
+    t = target(standin, payload, keep_local=True)
+    plan = t.plan(payload, online=True)
+    assert [op for op in plan if op.action == "upload-blob"] == []
+    assert {op.subject for op in plan if op.action == "skip-blob"} == {
+        f.digest for p in payload.tags for f in p.files
+    }
+    second = t.apply(payload, plan, Recorder())
+    assert second.failures == {}
+    assert second.bytes_uploaded == 0
+    assert standin.bytes_received == received
+
+
+def test_offline_plan_assumes_nothing_and_lists_every_step(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path)
+    t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)
+    plan = t.plan(payload, online=False)
+    actions = [(op.action, op.tag) for op in plan]
+    assert actions[:5] == [
+        ("upload-blob", "Q4_K_M"), ("create-tag", "Q4_K_M"), ("verify", "Q4_K_M"),
+        ("push-tag", "Q4_K_M"), ("move-latest", "latest"),
+    ]
+    assert actions.index(("delete-local", "latest")) < actions.index(("delete-local", "Q4_K_M"))
+    assert sum(op.size for op in plan if op.action == "upload-blob") == gguf_bytes(payload)
+
+
+# ---- what read-back must catch ------------------------------------------------------------------
+
+
+def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path, renderer=None, template="{{ .Prompt }}<turn|>", tags={
+        "Q4_K_M": {}})
+    result, _ = run(target(standin, payload), payload)
+    line = result.failures["Q4_K_M"]
+    assert "renderer is 'gemma4', declared None" in line
+    assert "ignores the TEMPLATE" in line
+    assert result.failures["latest"] == "not moved: its source Q4_K_M failed"
+    assert standin.pushes == []  # a mismatch never reaches the registry
+    assert standin.models == {}  # and what was created is cleaned up
+
+
+def test_stop_added_by_ollama_is_caught(standin: OllamaStandIn, tmp_path: Path) -> None:
+    payload = make_payload(
+        tmp_path, renderer=None, parser=None, template="{{ .Prompt }}",
+        parameters={"temperature": 0.6}, tags={"Q4_K_M": {}}, latest=None,
+    )
+    result, _ = run(target(standin, payload), payload)
+    line = result.failures["Q4_K_M"]
+    assert "parameter stop = ['<turn|>'] is not in the manifest (Ollama added it" in line
+    assert "parser is 'gemma4', declared None" in line
+
+
+def test_expert_count_is_checked(standin: OllamaStandIn, tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, gguf_experts=128, tags={"Q4_K_M": {}}, latest=None)
+    result, _ = run(target(standin, payload), payload)
+    assert "gemma4.expert_count is 128, the release declares 98" in result.failures["Q4_K_M"]
+    assert standin.pushes == []
+
+
+def test_parse_show_parameters_reads_go_formatting() -> None:
+    text = "\n".join([
+        f"{'num_ctx':<30} 1.048576e+06", f"{'stop':<30} \"<turn|>\"",
+        f"{'stop':<30} \"say \\\"hi\\\"\\n\"", f"{'temperature':<30} 0.6",
+        f"{'use_mmap':<30} false", f"{'top_k':<30} 40",
+    ])
+    assert parse_show_parameters(text) == {
+        "num_ctx": 1048576.0, "stop": ["<turn|>", 'say "hi"\n'], "temperature": 0.6,
+        "use_mmap": False, "top_k": 40,
+    }
+
+
+def test_compare_show_flags_type_and_value_differences(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None)
+    tp = payload.payload("Q4_K_M")
+    show = {
+        "parameters": "\n".join([f"{'temperature':<30} 0.7", f"{'top_p':<30} 0.95",
+                                 f"{'num_ctx':<30} 256000", f"{'stop':<30} \"<turn|>\""]),
+        "renderer": "gemma4", "parser": "gemma4", "license": tp.license,
+        "model_info": {"gemma4.expert_count": 98},
+    }
+    problems = compare_show(show, tp, architecture="gemma4", experts=98)
+    assert sorted(problems) == [
+        "parameter stop is ['<turn|>'], the manifest says ['<turn|>', '<|tool_response>']",
+        "parameter temperature is 0.7, the manifest says 0.6",
+    ]
+
+
+# ---- faults: one clear line per tag, the run goes on ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault("push_error", match="Q4_K_M", after=1), "push: the daemon reported: max retries"),
+        (Fault("push_500", match="Q4_K_M"), "push: the daemon reported: max retries"),
+        (Fault("push_truncate", match="Q4_K_M"), "push: stream ended with 'pushing "),
+        (Fault("create_error", match="Q4_K_M", message="boom"),
+         "create: the daemon reported: boom"),
+    ],
+)
+def test_a_failing_tag_is_reported_and_the_others_go_on(
+    standin: OllamaStandIn, tmp_path: Path, fault: Fault, expected: str
+) -> None:
+    payload = make_payload(tmp_path)
+    standin.inject(fault)
+    result, rec = run(target(standin, payload), payload)
+    assert set(result.failures) == {"Q4_K_M", "latest"}
+    assert result.failures["Q4_K_M"].startswith(expected), result.failures["Q4_K_M"]
+    assert "\n" not in result.failures["Q4_K_M"]
+    assert "push:Q6_K" in rec.keys and "push:Q4_K_M" not in rec.keys
+    assert [p["model"] for p in standin.pushes] == ["ns/fam:Q6_K"]
+    assert standin.models == {}  # the failed tag's local model is deleted too
+
+
+def test_connection_reset_mid_upload(standin: OllamaStandIn, tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, latest=None)
+    sha = payload.payload("Q6_K").files[0].sha256
+    standin.inject(Fault("upload_reset", match=sha, after=1))
+    result, _ = run(target(standin, payload), payload)
+    assert set(result.failures) == {"Q6_K"}
+    assert result.failures["Q6_K"].startswith("upload of fam-Q6_K.gguf failed after")
+    assert [p["model"] for p in standin.pushes] == ["ns/fam:Q4_K_M"]
+
+
+def test_models_this_run_did_not_create_are_never_touched(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None)
+    other = payload.payload("Q4_K_M").files[0]
+    with httpx.Client(base_url=standin.url) as http:
+        http.post(f"/api/blobs/{other.digest}", content=other.path.read_bytes())
+        lines = http.post("/api/create", json={"model": "someone/else:v1",
+                                               "files": {"m.gguf": other.digest}}).text
+    assert '"success"' in lines
+    result, _ = run(target(standin, payload), payload)
+    assert result.failures == {}
+    assert standin.find("someone/else:v1") is not None
+    assert standin.blob_path(other.digest).exists()  # still referenced by their model
+
+
+# ---- preflight ----------------------------------------------------------------------------
+
+
+def test_preflight_unreachable_daemon_says_what_to_do(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}})
+    t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)
+    with pytest.raises(TargetUnavailable) as info:
+        t.preflight()
+    message = str(info.value)
+    assert "not reachable at http://127.0.0.1:9" in message
+    assert "ollama serve" in message and "signed with the key of the user running" in message
+    assert info.value.exit_code == 3
+
+
+def test_preflight_refuses_a_daemon_too_old_for_renderer_and_gemma4(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}})
+    for version, needed in (("0.11.4", "0.12.0"), ("0.19.9", "0.20.0")):
+        with OllamaStandIn(tmp_path / version, version=version).serve() as old:
+            t = OllamaTarget(payload.release, host=old.url, skip_remote_verify=True)
+            with pytest.raises(TargetUnavailable, match=f"needs v{needed} or newer"):
+                t.preflight()
+
+
+def test_preflight_wants_a_namespace_for_ollama_com(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path, model="fam", tags={"Q4_K_M": {}})
+    t = OllamaTarget(payload.release, host=standin.url, skip_remote_verify=True)
+    with pytest.raises(TargetUnavailable, match="has no namespace"):
+        t.preflight()
+
+
+# ---- the stand-in is strict ---------------------------------------------------------------
+
+
+def test_standin_is_strict(standin: OllamaStandIn, tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}})
+    f = payload.payload("Q4_K_M").files[0]
+    data = f.path.read_bytes()
+    wrong = "sha256:" + hashlib.sha256(b"x").hexdigest()
+    with httpx.Client(base_url=standin.url) as http:
+        assert http.post(f"/api/blobs/{wrong}", content=data).status_code == 400
+        assert http.head(f"/api/blobs/{f.digest}").status_code == 404
+        unknown_blob = http.post("/api/create", json={"model": "a/b:c", "files": {"m": f.digest}})
+        assert "no such file" in unknown_blob.text
+        assert http.post(f"/api/blobs/{f.digest}", content=data).status_code == 201
+        base = {"model": "a/b:c", "files": {"m.gguf": f.digest}}
+        cases = [
+            ({**base, "parameters": {"temprature": 0.6}}, "unknown parameter 'temprature'"),
+            ({**base, "parameters": {"num_ctx": "4096"}}, "invalid type for parameter 'num_ctx'"),
+            ({**base, "parameters": {"stop": "<turn|>"}}, "invalid type for parameter 'stop'"),
+            ({**base, "parameters": {"use_mmap": 1}}, "invalid type for parameter 'use_mmap'"),
+            ({**base, "model": "a/-b:c"}, "invalid model name"),
+            ({**base, "renderer": 5}, "renderer: expected a string"),
+            ({**base, "modelfile": "FROM x"}, "unknown fields"),
+        ]
+        for body, message in cases:
+            resp = http.post("/api/create", json=body)
+            assert resp.status_code == 400 and message in resp.json()["error"], body
+        pushed = http.post("/api/push", json={"model": "a/missing:c"}).text
+        assert '"error"' in pushed and "success" not in pushed
+        assert http.request("DELETE", "/api/delete", json={"model": "a/b:c"}).status_code == 404
