@@ -11,7 +11,7 @@ import httpx
 import pytest
 from ollama_standin import Fault, OllamaStandIn, make_payload
 
-from publisher.errors import TargetUnavailable
+from publisher.errors import TargetUnavailable, UsageError
 from publisher.targets.base import ApplyResult, ReleasePayload
 from publisher.targets.ollama import OllamaTarget, compare_show, parse_show_parameters
 
@@ -41,9 +41,12 @@ def target(standin: OllamaStandIn, payload: ReleasePayload, **kw: Any) -> Ollama
     return OllamaTarget(payload.release, host=standin.url, **kw)
 
 
-def run(t: OllamaTarget, payload: ReleasePayload) -> tuple[ApplyResult, Recorder]:
+def run(
+    t: OllamaTarget, payload: ReleasePayload, *, unchecked: bool = False
+) -> tuple[ApplyResult, Recorder]:
     t.preflight()
-    plan = t.plan(payload, online=True)
+    # unchecked: bypass plan's refusal to prove the read-back catches the same thing by itself
+    plan = t._plan(payload, online=True) if unchecked else t.plan(payload, online=True)
     rec = Recorder()
     return t.apply(payload, plan, rec), rec
 
@@ -140,7 +143,10 @@ def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
 ) -> None:
     payload = make_payload(tmp_path, renderer=None, template="{{ .Prompt }}<turn|>", tags={
         "Q4_K_M": {}})
-    result, _ = run(target(standin, payload), payload)
+    t = target(standin, payload)
+    with pytest.raises(UsageError, match="the TEMPLATE would be ignored"):
+        t.plan(payload, online=False)
+    result, _ = run(t, payload, unchecked=True)
     line = result.failures["Q4_K_M"]
     assert "renderer is 'gemma4', declared None" in line
     assert "ignores the TEMPLATE" in line
@@ -154,7 +160,7 @@ def test_stop_added_by_ollama_is_caught(standin: OllamaStandIn, tmp_path: Path) 
         tmp_path, renderer=None, parser=None, template="{{ .Prompt }}",
         parameters={"temperature": 0.6}, tags={"Q4_K_M": {}}, latest=None,
     )
-    result, _ = run(target(standin, payload), payload)
+    result, _ = run(target(standin, payload), payload, unchecked=True)
     line = result.failures["Q4_K_M"]
     assert "parameter stop = ['<turn|>'] is not in the manifest (Ollama added it" in line
     assert "parser is 'gemma4', declared None" in line

@@ -53,6 +53,8 @@ UPLOAD_CHUNK = 1024 * 1024
 MIN_VERSION_RENDERER_PARSER = (0, 12, 0)
 MIN_VERSION_ARCH = {"gemma4": (0, 20, 0)}
 LIST_PARAMETERS = frozenset({"stop"})
+# architectures whose renderer/parser `ollama create` fills in by itself (server/create.go)
+FORCED_DEFAULTS = frozenset({"gemma4", "laguna", "nemotron_h", "nemotron_h_moe", "nemotron_h_omni"})
 KEY_HINT = (
     "pushes are signed with the key of the user running `ollama serve` "
     "(~/.ollama/id_ed25519 of that user; /usr/share/ollama/.ollama/id_ed25519.pub for the Linux "
@@ -505,6 +507,28 @@ class OllamaTarget:
 
     def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
         """Operations per tag in apply order; online it asks the daemon and the registry."""
+        self.check_daemon_can_honour(payload)
+        return self._plan(payload, online=online)
+
+    def check_daemon_can_honour(self, payload: ReleasePayload) -> None:
+        """Refuse a release the daemon would silently change: it forces its own renderer, parser
+        and `stop <turn|>` on architectures in FORCED_DEFAULTS when renderer or parser is empty
+        (server/create.go), and a renderer makes Ollama ignore the TEMPLATE (server/prompt.go)."""
+        arch = self.release.model.architecture
+        if arch not in FORCED_DEFAULTS or not self._tags(payload):
+            return
+        if self.config.renderer and self.config.parser:
+            return
+        what = "the TEMPLATE would be ignored" if self.config.template else "the published model"
+        raise UsageError(
+            f"{self.release.source}: [ollama] declares renderer={self.config.renderer!r}, "
+            f"parser={self.config.parser!r}: `ollama create` fills both in with {arch!r} for "
+            f"{arch} GGUFs (and adds `stop <turn|>` when no stop is given), so {what} would not "
+            "be what the manifest says. Set [ollama] registry to push directly, or declare "
+            f'renderer = "{arch}" and parser = "{arch}"'
+        )
+
+    def _plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
         ops: list[Operation] = []
         remote = online and not self.skip_remote_verify
         latest = self.config.latest

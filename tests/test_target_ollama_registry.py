@@ -1,0 +1,108 @@
+"""Remote verification: the stand-in daemon pushes into Debian's docker-registry, the target reads
+each pushed manifest back, skips what is already published, and notices drift."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ollama_standin import OllamaStandIn, make_payload
+from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+
+from publisher.targets.ollama import OllamaTarget
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Iterator[OllamaStandIn]:
+    with OllamaStandIn(tmp_path / "daemon").serve() as app:
+        yield app
+
+
+def _noop(_key: str, _data: dict[str, Any]) -> None:
+    pass
+
+
+def publish(standin: OllamaStandIn, payload: Any, registry: str) -> tuple[Any, list[Any]]:
+    t = OllamaTarget(payload.release, host=standin.url, registry=registry)
+    t.preflight()
+    plan = t.plan(payload, online=True)
+    return t.apply(payload, plan, _noop), plan
+
+
+def test_push_is_read_back_and_a_second_run_sends_nothing(
+    standin: OllamaStandIn, docker_registry: str, tmp_path: Path  # noqa: F811
+) -> None:
+    payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
+    first, _ = publish(standin, payload, docker_registry)
+    assert first.failures == {}
+    facts = first.facts["tags"]
+    assert facts["latest"]["remote_manifest"] == facts["Q4_K_M"]["remote_manifest"]
+    assert facts["Q6_K"]["remote_manifest"] != facts["Q4_K_M"]["remote_manifest"]
+    assert first.facts["remote_verify"] == "on"
+    pushes, received = len(standin.pushes), standin.bytes_received
+
+    second, plan = publish(standin, payload, docker_registry)
+    assert second.failures == {}
+    assert {op.action for op in plan} == {"verify"}
+    assert all(op.reason.startswith(("already published", "latest already points")) for op in plan)
+    assert second.bytes_uploaded == 0 and standin.bytes_received == received
+    assert len(standin.pushes) == pushes
+
+
+def test_changed_parameters_are_drift_and_get_republished(
+    standin: OllamaStandIn, docker_registry: str, tmp_path: Path  # noqa: F811
+) -> None:
+    model = f"ns/fam{next(_names)}"
+    first, _ = publish(standin, make_payload(tmp_path / "a", model=model), docker_registry)
+    assert first.failures == {}
+    changed = make_payload(tmp_path / "a", model=model, tags={"Q4_K_M": {}, "Q6_K": {
+        "temperature": 0.9}})
+    t = OllamaTarget(changed.release, host=standin.url, registry=docker_registry)
+    status = {s.tag: s for s in t.status(changed)}
+    assert status["Q4_K_M"].state == status["latest"].state == "up-to-date"
+    assert status["Q6_K"].state == "drifted" and "params layer" in status["Q6_K"].detail
+    plan = t.plan(changed, online=True)
+    assert {op.tag for op in plan if op.action == "push-tag"} == {"Q6_K"}
+    result = t.apply(changed, plan, _noop)
+    assert result.failures == {}
+    assert t.status(changed)[2].state == "up-to-date"
+
+
+def test_a_registry_manifest_that_differs_fails_the_tag(
+    standin: OllamaStandIn, docker_registry: str, tmp_path: Path  # noqa: F811
+) -> None:
+    model = f"ns/fam{next(_names)}"
+    payload = make_payload(tmp_path, model=model, latest=None)
+    first, _ = publish(standin, payload, docker_registry)
+    assert first.failures == {}
+    # someone re-tags Q6_K with Q4_K_M's manifest behind our back
+    repo = f"{docker_registry}/v2/{model}/manifests"
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    body = httpx.get(f"{repo}/Q4_K_M", headers=accept).content
+    put = httpx.put(f"{repo}/Q6_K", content=body, headers={
+        "Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert put.status_code == 201
+    t = OllamaTarget(payload.release, host=standin.url, registry=docker_registry)
+    status = {s.tag: s for s in t.status(payload)}
+    assert status["Q6_K"].state == "drifted"
+    assert "model layer" in status["Q6_K"].detail and "params layer" in status["Q6_K"].detail
+    assert status["Q4_K_M"].state == "up-to-date"
+
+
+def test_unreachable_registry_stops_preflight_unless_skipped(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}})
+    t = OllamaTarget(payload.release, host=standin.url, registry="http://127.0.0.1:9")
+    with pytest.raises(Exception, match="--skip-remote-verify") as info:
+        t.preflight()
+    assert getattr(info.value, "exit_code", None) == 3
+    OllamaTarget(
+        payload.release, host=standin.url, registry="http://127.0.0.1:9", skip_remote_verify=True
+    ).preflight()
