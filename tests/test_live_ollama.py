@@ -1,0 +1,50 @@
+"""Opt-in: a real Ollama daemon (`pytest -m live`, OLLAMA_HOST set and reachable).
+
+Creates a tiny synthetic gemma4 GGUF under a throw-away test name, reads it back through the
+target's exact comparison, and deletes it. Nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from ollama_standin import make_payload
+
+from publisher.targets.ollama import OllamaTarget, _TagState
+
+pytestmark = pytest.mark.live
+
+
+def _daemon() -> str:
+    host = os.environ.get("OLLAMA_HOST")
+    if not host:
+        pytest.skip("OLLAMA_HOST is not set")
+    url = host if "://" in host else f"http://{host}"
+    try:
+        httpx.get(f"{url}/api/version", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        pytest.skip(f"no Ollama daemon at {url}: {exc}")
+    return url
+
+
+def test_create_read_back_delete_on_a_real_daemon(tmp_path: Path) -> None:
+    host = _daemon()
+    name = f"publisher-live-test/fam{uuid.uuid4().hex[:8]}"
+    payload = make_payload(tmp_path, model=name, tags={"Q4_K_M": {}}, latest=None)
+    t = OllamaTarget(payload.release, host=host, skip_remote_verify=True)
+    t.preflight()
+    tp = payload.payload("Q4_K_M")
+    ref = t.ref("Q4_K_M")
+    try:
+        t._create(tp, ref, _TagState())
+        t._read_back(tp, ref)  # raises StepFailed with every difference
+    finally:
+        if ref in t._created:
+            t.client.delete(ref)
+        t.close()
+    tags = httpx.get(f"{host}/api/tags", timeout=10).json().get("models") or []
+    assert ref.lower() not in {str(m.get("name", "")).lower() for m in tags}
