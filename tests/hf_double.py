@@ -278,6 +278,12 @@ class FakeHfApi:
         if a["write"] and not self._can_write(me, repo_id):
             raise_http(403, f"{self.hub.endpoint}/api/models/{repo_id}/auth-check/write")
 
+    @_strict
+    def repo_exists(self, a: dict[str, Any]) -> bool:
+        repo = self.hub.repos.get(a["repo_id"])
+        me = self._identity(a["token"])
+        return repo is not None and (not repo.private or self._can_write(me, a["repo_id"]))
+
     # --- repos and files ----------------------------------------------------------------------
 
     @_strict

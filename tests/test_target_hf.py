@@ -668,3 +668,17 @@ def test_prune_waits_until_every_upload_has_landed(tmp_path):
     assert set(result.failures) == {"Q4_K_M"}
     assert old in hub.files(REPO)
     assert all(not c.deleted for c in hub.commits(REPO))
+
+
+def test_preflight_new_repo_passes_even_if_the_write_check_says_403(tmp_path):
+    release = release_with_files(tmp_path)
+    hub = new_hub()
+    hub.fail("auth_check", 403)
+    tgt, _ = target(release, hub)
+    tgt.preflight()  # whoami showed write access to acme; the repo does not exist yet
+    assert hub.called("repo_exists") == [{"repo_id": REPO, "repo_type": None, "token": None}]
+    hub.seed(REPO, {}, private=True)
+    hub.fail("auth_check", 403)
+    again, _ = target(release, hub)
+    with pytest.raises(TargetUnavailable, match="HTTP 403, the token may not write"):
+        again.preflight()

@@ -211,7 +211,15 @@ class HuggingFaceTarget:
         except _remote_errors() as exc:
             if _status(exc) == 404 or _is_repo_not_found(exc):
                 return  # the repo does not exist yet: create_repo makes it (owner checked above)
+            if _status(exc) == 403 and not self._exists(api):
+                return  # some hubs refuse a write check on a repo that is not there yet
             raise TargetUnavailable(self._explain(exc, f"write check on {self.repo_id}")) from None
+
+    def _exists(self, api: Any) -> bool:
+        try:
+            return bool(self._retrying("repo_exists", lambda: api.repo_exists(self.repo_id)))
+        except _remote_errors():
+            return True  # unknown: keep the write check's refusal
 
     def _whoami(self, api: Any) -> dict[str, Any]:
         if self._me is None:
