@@ -189,6 +189,7 @@ class HuggingFace(_Strict):
     endpoint: str | None = None
     license_link: str | None = None
     quantized_by: str | None = None
+    extra_files: list[str] = Field(default_factory=list)  # e.g. imatrix.dat, beside the GGUFs
 
     @field_validator("repo", "source_repo")
     @classmethod

@@ -92,16 +92,9 @@ class VariantRun:
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary (`--json`)."""
         plan = {name: [op.to_json() for op in ops] for name, ops in self.plan.items()}
-        hf_files = [
-            {
-                "path_in_repo": op.subject,
-                "size": op.size,
-                "sha256": op.sha256,
-                "action": op.action,
-                "reason": op.reason,
-            }
-            for op in self.plan.get("huggingface", [])
-        ]
+        from publisher.targets.huggingface import plan_files
+
+        hf_files = plan_files(self.plan.get("huggingface", []))
         return {
             "manifest": str(self.manifest),
             "variant": self.release.model.variant if self.release else None,

@@ -28,7 +28,7 @@ def _ollama(release: Release, options: Any) -> Target:
 def _huggingface(release: Release, options: Any) -> Target:
     from publisher.targets.huggingface import HuggingFaceTarget
 
-    return HuggingFaceTarget.from_options(release, options)
+    return HuggingFaceTarget(release, prune=options.prune, create_pr=options.create_pr)
 
 
 def registry_of_targets() -> dict[str, Callable[[Release, Any], Target]]:

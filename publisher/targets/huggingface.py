@@ -160,9 +160,9 @@ class HuggingFaceTarget:
         self.endpoint = resolve_endpoint(release.huggingface.endpoint)
         self.prune = prune
         self.create_pr = create_pr
-        # `[huggingface].extra_files` (e.g. imatrix.dat) once the manifest has the key; relative
-        # paths are taken from the GGUF folder, where llama-imatrix writes them beside the GGUFs
-        declared = extra_files or getattr(release.huggingface, "extra_files", None) or ()
+        # `[huggingface].extra_files` (e.g. imatrix.dat): relative paths are taken from the GGUF
+        # folder, where llama-imatrix writes them beside the GGUFs
+        declared = extra_files or release.huggingface.extra_files
         self.extra_files = [release.gguf_dir / Path(p) for p in declared]
         self._api_factory = api_factory
         self._token_provider = token_provider
