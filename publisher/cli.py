@@ -16,6 +16,7 @@ from publisher import __version__, console
 from publisher.commands.check_template import check_template
 from publisher.commands.render import render
 from publisher.commands.smoke import smoke
+from publisher.commands.release import release
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
 from publisher.errors import PublisherError
@@ -74,6 +75,7 @@ def register(name: str, function: Callable[..., Any], example: str) -> None:
     app.command(name, epilog=f"Example: {example}")(user_errors(function))
 
 
+register("release", release, "publish release manifests/v3.toml --dry-run")
 register("validate", validate, "publish validate manifests/v3.toml manifests/v4.toml")
 register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")
 register("check-template", check_template, "publish check-template manifests/v3.toml --json")
