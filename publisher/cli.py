@@ -14,9 +14,10 @@ import typer
 
 from publisher import __version__, console
 from publisher.commands.check_template import check_template
+from publisher.commands.release import release
 from publisher.commands.render import render
 from publisher.commands.smoke import smoke
-from publisher.commands.release import release
+from publisher.commands.status import status
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
 from publisher.errors import PublisherError
@@ -70,9 +71,14 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_EXAMPLES: list[str] = []
+
+
 def register(name: str, function: Callable[..., Any], example: str) -> None:
-    """Add a command with its error mapping and an example shown under --help."""
+    """Add a command with its error mapping and an example, shown under its --help and the app's."""
     app.command(name, epilog=f"Example: {example}")(user_errors(function))
+    _EXAMPLES.append(example)
+    app.info.epilog = "Examples:\n\n" + "\n\n".join(f"  {line}" for line in _EXAMPLES)
 
 
 register("release", release, "publish release manifests/v3.toml --dry-run")
@@ -80,4 +86,5 @@ register("validate", validate, "publish validate manifests/v3.toml manifests/v4.
 register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")
 register("check-template", check_template, "publish check-template manifests/v3.toml --json")
 register("render", render, "publish render manifests/v3.toml --out build/v3")
+register("status", status, "publish status manifests/v3.toml --json")
 register("smoke", smoke, "publish smoke manifests/v3.toml --tag Q4_K_M --create --repeat 3")

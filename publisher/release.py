@@ -128,6 +128,41 @@ def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> 
 
 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
+    payload = prepare(run, options, cache)
+    release = payload.release
+    targets = make_targets(release, options)
+    if not options.dry_run:
+        with _step(run, "preflight") as step:
+            for target in targets:
+                target.preflight()
+            step.detail = ", ".join(t.name for t in targets) or "no target"
+    with _step(run, "plan") as step:
+        for target in targets:
+            run.plan[target.name] = target.plan(payload, online=not options.dry_run)
+        step.detail = _plan_summary(run.plan)
+    if options.dry_run:
+        run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
+        return
+    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
+    lock_file = ledger.path.with_name(f".{release.model.variant}.publish.lock")
+    with release_lock(lock_file):
+        _confirm(run, options)
+        with _step(run, "apply") as step:
+            for target in targets:
+                run.results[target.name] = _apply_target(target, payload, run.plan, ledger)
+            step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
+            if any(not result.ok for result in run.results.values()):
+                step.status = "failed"
+        with _step(run, "record") as step:
+            for report in run.reports:
+                ledger.record_tag(report.tag, _tag_json(report))
+            step.detail = str(ledger.path)
+
+
+def prepare(
+    run: VariantRun, options: ReleaseOptions, cache: DigestCache, *, write: bool = True
+) -> ReleasePayload:
+    """The local half of a release: load, verify, check the template, render — no remote."""
     with _step(run, "load"):
         release = load(run.manifest, gguf_dir=options.gguf_dir)
         run.release = release
@@ -151,38 +186,11 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
         step.detail = _check_template(release)
     with _step(run, "render") as step:
         rendered = render_release(release, run.reports)
-        out_dir = options.out_dir or Path("build") / release.model.variant
-        written = write_rendered(rendered, out_dir)
-        step.detail = f"{len(written)} files in {out_dir}"
-    payload = build_payload(release, run.reports, rendered)
-    targets = make_targets(release, options)
-    if not options.dry_run:
-        with _step(run, "preflight") as step:
-            for target in targets:
-                target.preflight()
-            step.detail = ", ".join(t.name for t in targets) or "no target"
-    with _step(run, "plan") as step:
-        for target in targets:
-            run.plan[target.name] = target.plan(payload, online=not options.dry_run)
-        step.detail = _plan_summary(run.plan)
-    if options.dry_run:
-        run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
-        return
-    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
-    lock_file = ledger.path.with_name(f".{release.model.variant}.publish.lock")
-    with release_lock(lock_file):
-        _confirm(run, options)
-        with _step(run, "apply") as step:
-            for target in targets:
-                run.results[target.name] = _apply_target(target, payload, run.plan, ledger)
-            step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
-            failures = {n: r.failures for n, r in run.results.items() if r.failures}
-            if failures:
-                step.status = "failed"
-        with _step(run, "record") as step:
-            for report in run.reports:
-                ledger.record_tag(report.tag, _tag_json(report))
-            step.detail = str(ledger.path)
+        if write:
+            out_dir = options.out_dir or Path("build") / release.model.variant
+            written = write_rendered(rendered, out_dir)
+            step.detail = f"{len(written)} files in {out_dir}"
+    return build_payload(release, run.reports, rendered)
 
 
 def _apply_target(
@@ -223,8 +231,8 @@ def build_payload(
     return ReleasePayload(
         release=release,
         tags=tags,
-        hf_files={"README.md": rendered.hf_card, **rendered.hf_side_files},
-        ollama_page=rendered.ollama_page,
+        hf_files=rendered.hf_files,
+        ollama_page=rendered.ollama_page or "",
     )
 
 

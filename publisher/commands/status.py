@@ -1,0 +1,61 @@
+"""`publish status`: what is published where, per tag and target, against manifest and ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from publisher import console
+from publisher.digest import DigestCache
+from publisher.errors import EXIT_FAILED
+from publisher.ledger import Ledger, ledger_path
+from publisher.release import ReleaseOptions, VariantRun, make_targets, prepare
+from publisher.targets.base import TagStatus
+
+_COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}
+
+
+def status(
+    manifest: Annotated[Path, typer.Argument(help="Manifest TOML file.")],
+    only: Annotated[list[str], typer.Option("--only", help="One target: ollama or hf.")] = [],  # noqa: B006
+    gguf_dir: Annotated[
+        Path | None, typer.Option("--gguf-dir", help="Folder of the GGUFs.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Compare each target with the manifest and the ledger: up to date, missing, drifted, extra."""
+    options = ReleaseOptions(
+        dry_run=True,  # missing GGUFs are reported, not fatal
+        only=tuple("huggingface" if name == "hf" else name for name in only),
+        gguf_dir=gguf_dir,
+    )
+    run = VariantRun(manifest=manifest)
+    payload = prepare(run, options, DigestCache(), write=False)
+    release = payload.release
+    rows: list[TagStatus] = []
+    for target in make_targets(release, options):
+        rows.extend(target.status(payload))
+    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
+    result = {
+        "variant": release.model.variant,
+        "ledger": str(ledger.path),
+        "published_per_ledger": sorted(ledger.data["tags"]),
+        "targets": [_row(row) for row in rows],
+    }
+    if json_output:
+        console.print_json(result)
+    else:
+        table = Table("target", "tag", "state", "detail", title=f"{release.model.title} — status")
+        for row in rows:
+            colour = _COLOURS.get(row.state, "white")
+            table.add_row(row.target, row.tag, f"[{colour}]{row.state}[/]", row.detail)
+        console.out.print(table)
+    if any(row.state != "up-to-date" for row in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _row(row: TagStatus) -> dict[str, Any]:
+    return {"target": row.target, "tag": row.tag, "state": row.state, "detail": row.detail}
