@@ -75,6 +75,7 @@ class VariantRun:
     results: dict[str, ApplyResult] = field(default_factory=dict)
     error: str | None = None
     error_exit_code: int = 0
+    bytes_hashed: int = 0  # bytes read to hash GGUFs in this run (0 when the cache knew them all)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +108,7 @@ class VariantRun:
             "plan": plan,
             "failures": {n: r.failures for n, r in self.results.items() if r.failures},
             "bytes_uploaded": self.bytes_uploaded,
+            "bytes_hashed": self.bytes_hashed,
         }
 
 
@@ -169,10 +171,12 @@ def prepare(
         selected = release.select(list(options.tags) or None)
         _check_only(options.only)
     with _step(run, "verify") as step:
+        hashed_before = cache.bytes_hashed
         run.reports = verify_release(
             release, [t.tag for t in selected], digest=options.digest, cache=cache
         )
-        step.detail = _verify_summary(run.reports)
+        run.bytes_hashed = cache.bytes_hashed - hashed_before
+        step.detail = f"{_verify_summary(run.reports)}; {run.bytes_hashed:,} bytes hashed"
         failed = [r for r in run.reports if r.status == "failed"]
         missing = [r for r in run.reports if r.status == "missing"]
         if failed:

@@ -1,0 +1,19 @@
+"""Test-session hygiene: caches (digests, the built Go renderer) go to a session folder, not ~."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+_CACHE_ENV = "PUBLISHER_CACHE_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One cache per test session: the Go renderer is built once, nothing lands in ~/.cache."""
+    if os.environ.get(_CACHE_ENV) is None:
+        folder = tempfile.mkdtemp(prefix="publisher-test-cache-")
+        os.environ[_CACHE_ENV] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))

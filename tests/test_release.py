@@ -1,0 +1,274 @@
+"""`publish release` end to end: tiny gemma4 GGUFs, a real docker-registry, the strict HF double.
+
+Covers the issue's "done means": a full release; a broken GGUF stops everything before the first
+byte; an interruption resumes to the same end state; a second run is a no-op (0 bytes uploaded,
+0 bytes hashed); the lock refuses a concurrent run; the dry run touches nothing.
+"""
+
+# ruff: noqa: F811
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gguf_factory import write_gemma4_gguf
+from hf_double import FakeHub
+from registry_server import docker_registry  # noqa: F401
+from typer.testing import CliRunner
+
+import publisher.targets as targets
+from publisher.cli import app
+from publisher.lock import release_lock
+from publisher.targets.huggingface import HuggingFaceTarget
+from publisher.targets.registry import RegistryClient
+
+TOKEN = "hf_release_test_token"
+FTYPES = {"Q4_K_M": 15, "Q6_K": 18, "F16": 1}
+runner = CliRunner()
+
+
+@dataclass
+class World:
+    """One test's release: its manifest, files, registry repository and fake Hub."""
+
+    manifest: Path
+    gguf_dir: Path
+    registry: str
+    repository: str
+    hub: FakeHub
+    hf_repo: str
+
+    def run(self, *args: str) -> tuple[int, dict[str, Any], str]:
+        result = runner.invoke(app, ["release", str(self.manifest), "--json", *args])
+        try:
+            data = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            data = {}
+        return result.exit_code, data, result.output
+
+    def manifest_digest(self, tag: str) -> str | None:
+        with RegistryClient(self.registry, self.repository, insecure=True) as client:
+            return client.manifest_digest(tag)
+
+    def hub_files(self) -> dict[str, bytes]:
+        return self.hub.files(self.hf_repo) if self.hf_repo in self.hub.repos else {}
+
+
+def write_manifest(root: Path, registry: str, repository: str, hf_repo: str) -> Path:
+    text = f"""
+[model]
+family = "tiny"
+variant = "t1"
+title = "Tiny gemma4 98e"
+base_model = "google/gemma-4-26B-A4B-it"
+parameters = "20.8B"
+experts = 98
+experts_base = 128
+
+[files]
+gguf_dir = "gguf"
+name = "tiny-{{tag}}.gguf"
+
+[ollama]
+model = "{repository}"
+latest = "Q4_K_M"
+template = "gemma4-tools.gotmpl"
+parser = "gemma4"
+license = "gemma-terms"
+registry = "{registry}"
+
+[ollama.parameters]
+temperature = 0.6
+top_p = 0.95
+num_ctx = 256000
+stop = ["<turn|>", "<|tool_response>"]
+
+[huggingface]
+repo = "{hf_repo}"
+
+[[tags]]
+tag = "Q4_K_M"
+vram = "≈14 GB"
+
+[[tags]]
+tag = "Q6_K"
+parameters = {{ temperature = 0.8 }}
+
+[[tags]]
+tag = "F16"
+targets = ["huggingface"]
+"""
+    path = root / "tiny.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def world(tmp_path: Path, docker_registry: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    repository = f"test/tiny-{uuid.uuid4().hex[:8]}"
+    hf_repo = "alice/tiny-GGUF"
+    manifest = write_manifest(tmp_path, docker_registry, repository, hf_repo)
+    gguf_dir = tmp_path / "gguf"
+    gguf_dir.mkdir()
+    for tag, ftype in FTYPES.items():
+        write_gemma4_gguf(gguf_dir / f"tiny-{tag}.gguf", file_type=ftype)
+    hub = FakeHub()
+    hub.add_token(TOKEN, user="alice")
+
+    def hf_target(release: Any, options: Any) -> HuggingFaceTarget:
+        return HuggingFaceTarget(
+            release,
+            prune=options.prune,
+            create_pr=options.create_pr,
+            api_factory=hub.api,
+            token_provider=lambda: TOKEN,
+        )
+
+    monkeypatch.setattr(targets, "_huggingface", hf_target)
+    monkeypatch.chdir(tmp_path)  # build/ goes here
+    yield World(manifest, gguf_dir, docker_registry, repository, hub, hf_repo)
+
+
+def test_dry_run_renders_and_plans_but_touches_no_remote(world: World) -> None:
+    code, data, output = world.run("--dry-run")
+    assert code == 0, output
+    assert [t["status"] for t in data["tags"]] == ["ok", "ok", "ok"]
+    assert all(len(t["sha256"]) == 64 for t in data["tags"])
+    files = {f["path_in_repo"]: f for f in data["huggingface"]["files"]}
+    assert {"tiny-Q4_K_M.gguf", "tiny-Q4_K_M.gguf.sha256", "README.md", "params"} <= set(files)
+    assert files["tiny-F16.gguf"]["sha256"] == data["tags"][2]["sha256"]
+    assert {op["tag"] for op in data["ollama"]["operations"]} == {"Q4_K_M", "Q6_K", "latest"}
+    assert data["bytes_uploaded"] == 0
+    assert world.manifest_digest("Q4_K_M") is None and world.hub.calls == []
+    assert (Path("build") / "t1" / "huggingface" / "README.md").is_file()
+    assert not (world.manifest.parent / "t1.lock.json").exists()
+
+
+def test_full_release_then_noop_rerun(world: World) -> None:
+    code, data, output = world.run("--yes")
+    assert code == 0, output
+    assert data["ok"] and data["bytes_uploaded"] > 0
+
+    # Ollama side: every tag in the registry, latest equal to its source, params exact
+    q4 = world.manifest_digest("Q4_K_M")
+    assert q4 is not None and world.manifest_digest("latest") == q4
+    assert world.manifest_digest("Q6_K") not in (None, q4)
+    assert world.manifest_digest("F16") is None  # F16 is HF-only
+    with RegistryClient(world.registry, world.repository, insecure=True) as client:
+        manifest, _ = client.get_manifest("Q6_K")  # type: ignore[misc]
+        params = next(
+            layer for layer in manifest["layers"] if layer["mediaType"].endswith(".params")
+        )
+        assert json.loads(client.get_blob(params["digest"]))["temperature"] == 0.8
+        model = next(layer for layer in manifest["layers"] if layer["mediaType"].endswith(".model"))
+        assert model["digest"] == "sha256:" + data["tags"][1]["sha256"]
+
+    # HF side: GGUFs, sidecars, side files and card
+    files = world.hub_files()
+    for tag in FTYPES:
+        name = f"tiny-{tag}.gguf"
+        assert files[name] == (world.gguf_dir / name).read_bytes()
+        sidecar = files[f"{name}.sha256"].decode()
+        assert sidecar.split()[0] == next(t["sha256"] for t in data["tags"] if t["tag"] == tag)
+    assert b"<!-- publisher:begin" in files["README.md"]
+    assert json.loads(files["params"])["stop"] == ["<turn|>", "<|tool_response>"]
+
+    ledger = json.loads((world.manifest.parent / "t1.lock.json").read_text())
+    assert ledger["targets"]["ollama"]["push:latest"]["manifest_digest"] == q4
+    assert TOKEN not in json.dumps(ledger)
+
+    commits_before = len(world.hub.commits(world.hf_repo))
+    code, again, output = world.run("--yes")
+    assert code == 0, output
+    assert again["bytes_uploaded"] == 0 and again["bytes_hashed"] == 0
+    assert len(world.hub.commits(world.hf_repo)) == commits_before
+    assert {op["action"] for op in again["ollama"]["operations"]} == {"skip-tag"}
+    assert world.manifest_digest("latest") == q4
+
+
+def test_broken_gguf_stops_everything_before_the_first_byte(world: World) -> None:
+    write_gemma4_gguf(
+        world.gguf_dir / "tiny-Q6_K.gguf",
+        file_type=18,
+        tensor_experts={"blk.1.ffn_down_exps.weight": 128},
+    )
+    code, data, _ = world.run("--yes")
+    assert code == 1
+    assert "blk.1.ffn_down_exps.weight" in data["error"]
+    assert [s["name"] for s in data["steps"]] == ["load", "verify"]
+    assert world.manifest_digest("Q4_K_M") is None
+    assert not any(name in ("create_commit", "create_repo") for name, _ in world.hub.calls)
+
+
+def test_failed_upload_resumes_to_the_same_end_state(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_put = RegistryClient.put_manifest
+    calls = {"n": 0}
+
+    def flaky_put(self: RegistryClient, tag: str, *args: Any, **kwargs: Any) -> str:
+        calls["n"] += 1
+        if tag == "Q6_K" and calls["n"] <= 2:
+            raise httpx.ConnectError("connection dropped")
+        return real_put(self, tag, *args, **kwargs)
+
+    monkeypatch.setattr(RegistryClient, "put_manifest", flaky_put)
+    world.hub.fail("create_commit", 500)
+    code, data, output = world.run("--yes")
+    assert code == 1, output
+    assert "Q6_K" in data["failures"]["ollama"]
+    assert world.manifest_digest("Q6_K") is None
+    assert world.manifest_digest("Q4_K_M") is not None  # the run went on with the other tags
+
+    code, resumed, output = world.run("--yes")
+    assert code == 0, output
+    skipped = {op["tag"] for op in resumed["ollama"]["operations"] if op["action"] == "skip-tag"}
+    assert {"Q4_K_M", "latest"} <= skipped  # finished work is not redone
+    assert world.manifest_digest("Q6_K") is not None
+    assert resumed["bytes_hashed"] == 0
+
+    # the end state equals an uninterrupted run's: a further run has nothing to do
+    code, final, _ = world.run("--yes")
+    assert code == 0 and final["bytes_uploaded"] == 0
+    assert {op["action"] for op in final["ollama"]["operations"]} == {"skip-tag"}
+    files = world.hub_files()
+    assert all(f"tiny-{tag}.gguf" in files for tag in FTYPES)
+
+
+def test_a_concurrent_run_is_refused(world: World) -> None:
+    with release_lock(world.manifest.parent / ".t1.publish.lock"):
+        code, data, _ = world.run("--yes")
+    assert code == 2 and "another publish run" in data["error"]
+    assert world.manifest_digest("Q4_K_M") is None
+
+
+def test_missing_gguf_is_listed_in_the_dry_run_and_refused_for_real(world: World) -> None:
+    (world.gguf_dir / "tiny-Q6_K.gguf").unlink()
+    code, data, _ = world.run("--dry-run")
+    assert code == 0 and {t["tag"]: t["status"] for t in data["tags"]}["Q6_K"] == "missing"
+    code, data, _ = world.run("--yes")
+    assert code == 1 and "missing" in data["error"]
+    assert world.manifest_digest("Q4_K_M") is None
+
+
+def test_status_after_release(world: World) -> None:
+    assert world.run("--yes")[0] == 0
+    result = runner.invoke(app, ["status", str(world.manifest), "--json", "--only", "ollama"])
+    assert result.exit_code == 0, result.output
+    states = {(r["target"], r["tag"]): r["state"] for r in json.loads(result.stdout)["targets"]}
+    assert (
+        states[("ollama", "Q4_K_M")] == "up-to-date"
+        and states[("ollama", "latest")] == "up-to-date"
+    )
+    # a new GGUF for Q6_K makes the published tag drift from the release
+    write_gemma4_gguf(world.gguf_dir / "tiny-Q6_K.gguf", file_type=18, name="rebuilt")
+    result = runner.invoke(app, ["status", str(world.manifest), "--json", "--only", "ollama"])
+    assert result.exit_code == 1
+    states = {(r["target"], r["tag"]): r["state"] for r in json.loads(result.stdout)["targets"]}
+    assert states[("ollama", "Q6_K")] == "drifted"
