@@ -84,6 +84,11 @@ class DigestCache:
             self._entries[real] = entry
             self._dirty[real] = entry
 
+    def add_hit(self) -> None:
+        """Count one digest served from the cache (thread-safe)."""
+        with self._lock:
+            self.hits += 1
+
     def add_bytes(self, n: int) -> None:
         """Count `n` freshly hashed bytes (thread-safe)."""
         with self._lock:
@@ -140,7 +145,7 @@ def sha256_file(
     path = Path(path)
     try:
         if cache is not None and (hit := cache.lookup(path)) is not None:
-            cache.hits += 1
+            cache.add_hit()
             return hit
         real, before = _stat_key(path)
         digest, n = _hash_stream(path, progress)
@@ -173,7 +178,7 @@ def sha256_files(
         hit = cache.lookup(path) if cache is not None and path.exists() else None
         if hit is not None:
             assert cache is not None
-            cache.hits += 1
+            cache.add_hit()
             results[path] = hit
         else:
             todo.append(path)
