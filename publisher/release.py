@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher import console
+from publisher.chat.gorender import GoUnavailable
 from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED, CheckFailed, PublisherError, UsageError
 from publisher.gguf.checks import TagReport, verify_release
@@ -187,7 +188,12 @@ def prepare(
                 + ", ".join(f"{r.tag} ({_first_path(r)})" for r in missing)
             )
     with _step(run, "check-template") as step:
-        step.detail = _check_template(release)
+        try:
+            step.detail = _check_template(release)
+        except GoUnavailable as exc:
+            if not options.dry_run:
+                raise  # a release never skips a check it cannot run
+            step.status, step.detail = "skipped", str(exc).splitlines()[0]
     with _step(run, "render") as step:
         rendered = render_release(release, run.reports)
         if write:

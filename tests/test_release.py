@@ -272,3 +272,18 @@ def test_status_after_release(world: World) -> None:
     assert result.exit_code == 1
     states = {(r["target"], r["tag"]): r["state"] for r in json.loads(result.stdout)["targets"]}
     assert states[("ollama", "Q6_K")] == "drifted"
+
+
+def test_dry_run_without_go_skips_the_template_check_but_a_release_refuses(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A fresh machine without Go can still dry-run; publishing never skips the check."""
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "no-renderer-built-here"))
+    monkeypatch.setenv("PUBLISHER_GO", str(tmp_path / "no-go"))
+    code, data, output = world.run("--dry-run")
+    assert code == 0, output
+    step = next(s for s in data["steps"] if s["name"] == "check-template")
+    assert step["status"] == "skipped" and "needs Go" in step["detail"]
+    code, data, _ = world.run("--yes")
+    assert code == 2 and "needs Go" in data["error"]
+    assert world.manifest_digest("Q4_K_M") is None
