@@ -15,13 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from publisher.architectures import DEFAULT_EOS
 from publisher.errors import ManifestError, UsageError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
 
-# Default eos token id per architecture: Gemma 4 closes a turn with <turn|> (id 106).
-DEFAULT_EOS = {"gemma4": 106}
 
 # Ollama's name rules (types/model/name.go): parts start with a letter, digit or "_".
 _NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
+from publisher.architectures import DEFAULT_EOS
 from publisher.digest import DigestCache, sha256_files
 from publisher.errors import CheckFailed
 from publisher.gguf.header import GgufFormatError, GgufHeader, TensorInfo, read_header
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from publisher.manifest import Release
 
 T = GGMLQuantizationType
-DEFAULT_EOS = {"gemma4": 106}  # <turn|>; mirrors publisher.manifest.DEFAULT_EOS
 
 SHARD_RE = re.compile(r"^(?P<stem>.+)-(?P<k>\d{5})-of-(?P<n>\d{5})\.gguf$")
 _EXPERT_RE = re.compile(

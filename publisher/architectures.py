@@ -1,0 +1,7 @@
+"""Facts per model architecture that the manifest and the GGUF checks both rely on (one place)."""
+
+from __future__ import annotations
+
+# The eos token id a GGUF must carry when the manifest pins none: Gemma 4 closes a turn with
+# <turn|> (106); files with eos = 1 leak control tokens into answers.
+DEFAULT_EOS: dict[str, int] = {"gemma4": 106}
