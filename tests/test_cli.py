@@ -100,3 +100,12 @@ def test_console_script_exit_code_for_user_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["validate"], ["nosuchcommand"]])
 def test_bad_usage_exits_2(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 2
+
+
+def test_release_accepts_quiet_after_the_command(tmp_path: Path, monkeypatch) -> None:
+    """`publish release M --dry-run --quiet`, as CI scripts write it: no step lines on stderr."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["release", str(MANIFESTS[0]), "--dry-run", "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["variant"] == "v3"
+    assert "• load" not in result.stderr

@@ -50,8 +50,12 @@ def release(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Where rendered files go.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No step lines or progress bars (for CI).")
+    ] = False,
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
+    console.state.quiet = console.state.quiet or quiet
     options = ReleaseOptions(
         dry_run=dry_run,
         only=tuple(_ONLY_ALIASES.get(name, name) for name in only),
