@@ -28,14 +28,11 @@ from typing import Any
 
 import pytest
 from ollama_standin import (
-    BOOL_PARAMS,
-    FLOAT_PARAMS,
-    INT_PARAMS,
-    LIST_PARAMS,
     OllamaStandIn,
     Request,
     Response,
     StoredModel,
+    check_parameters,
 )
 
 CHAT_KEYS = {"model", "messages", "tools", "format", "options", "stream", "keep_alive", "think",
@@ -160,28 +157,6 @@ class ChatStandIn(OllamaStandIn):
         self.chats: list[dict[str, Any]] = []  # every accepted chat request, in order
         self.route("POST", "/api/chat", self.handle_chat)
 
-    def dispatch(self, request: Request) -> Response:
-        """The base dispatch, leaving only the unread part of the body for the drain after it.
-
-        (The base `_Handler` drains `request.iter_body()` after the handler, and `iter_body`
-        restarts from Content-Length, so a body the handler already read would be waited for
-        again until the client times out. Counting here keeps the drain to what is left.)
-        """
-        consumed = 0
-        read = request._read
-
-        def counting(size: int) -> bytes:
-            nonlocal consumed
-            data = read(size)
-            consumed += len(data)
-            return data
-
-        request._read = counting
-        response = super().dispatch(request)
-        if request._length is not None and not request._chunked:
-            request._length = max(0, request._length - consumed)
-        return response
-
     def handle_chat(self, request: Request) -> Response:
         """Route adapter: HTTP request in, JSON response out."""
         try:
@@ -231,7 +206,8 @@ class ChatStandIn(OllamaStandIn):
         model = self.find(body.get("model") or "")
         if model is None:
             return 404, {"error": f"model '{body.get('model')}' not found"}
-        problem = _check_options(body.get("options")) or _check_messages(body.get("messages"))
+        problem = check_parameters(body.get("options"), "option")
+        problem = problem or _check_messages(body.get("messages"))
         if problem:
             return 400, {"error": problem}
         if body.get("tools") and not _supports_tools(model):
@@ -241,27 +217,6 @@ class ChatStandIn(OllamaStandIn):
 
 def _supports_tools(model: StoredModel) -> bool:
     return bool(model.renderer) or ".Tools" in (model.template or "")
-
-
-def _check_options(options: Any) -> str | None:
-    if options is None:
-        return None
-    if not isinstance(options, dict):
-        return "options: expected an object"
-    for key, value in options.items():
-        if key in INT_PARAMS:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif key in FLOAT_PARAMS:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-        elif key in BOOL_PARAMS:
-            ok = isinstance(value, bool)
-        elif key in LIST_PARAMS:
-            ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-        else:
-            return f"unknown option {key!r}"
-        if not ok:
-            return f"invalid type for option {key!r}: {value!r}"
-    return None
 
 
 def _check_messages(messages: Any) -> str | None:

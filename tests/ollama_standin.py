@@ -77,7 +77,12 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 @dataclass
 class Request:
-    """One HTTP request as a handler sees it; the body is read lazily (blob uploads stream)."""
+    """One HTTP request as a handler sees it; the body is read lazily (blob uploads stream).
+
+    The request tracks how much of the body it has consumed (`consumed`, and for chunked transfer
+    encoding where it is inside the current chunk), so every `iter_body()` continues where the
+    last one stopped: the drain after the handler reads only what the handler left.
+    """
 
     method: str
     path: str
@@ -86,37 +91,47 @@ class Request:
     _length: int | None
     _chunked: bool
 
+    consumed: int = 0
+    _chunk_left: int = 0
     _done: bool = False
 
     def iter_body(self, size: int = 1 << 20) -> Iterator[bytes]:
-        """The body in pieces (Content-Length or chunked transfer encoding), read once."""
-        if self._done:
-            return
+        """The rest of the body in pieces (Content-Length or chunked transfer encoding)."""
         if self._chunked:
-            while True:
+            yield from self._iter_chunked(size)
+            return
+        while not self._done and (self._length or 0) > self.consumed:
+            piece = self._take(min(size, (self._length or 0) - self.consumed))
+            if not piece:
+                break
+            yield piece
+        self._done = True
+
+    def _iter_chunked(self, size: int) -> Iterator[bytes]:
+        while not self._done:
+            if self._chunk_left == 0:
                 line = b""
                 while not line.endswith(b"\r\n"):
                     line += self._read(1)
-                n = int(line.strip().split(b";")[0], 16)
-                if n == 0:
+                self._chunk_left = int(line.strip().split(b";")[0], 16)
+                if self._chunk_left == 0:
                     self._read(2)
                     self._done = True
                     return
-                left = n
-                while left:
-                    piece = self._read(min(size, left))
-                    if not piece:
-                        return
-                    left -= len(piece)
-                    yield piece
-                self._read(2)
-        while (self._length or 0) > 0:
-            piece = self._read(min(size, self._length or 0))
-            if not piece:
-                return
-            self._length = (self._length or 0) - len(piece)
-            yield piece
-        self._done = True
+            while self._chunk_left:
+                piece = self._take(min(size, self._chunk_left))
+                if not piece:
+                    self._done = True
+                    return
+                self._chunk_left -= len(piece)
+                if self._chunk_left == 0:
+                    self._read(2)  # the CRLF after the chunk, before a consumer may stop
+                yield piece
+
+    def _take(self, n: int) -> bytes:
+        piece = self._read(n)
+        self.consumed += len(piece)
+        return piece
 
     def json(self) -> Any:
         """The body as JSON (raises ValueError on anything else)."""
@@ -599,12 +614,13 @@ class OllamaStandIn:
         return _Server(self)
 
 
-def check_parameters(params: Any) -> str | None:
-    """Why a `parameters` map is unacceptable (unknown name or wrong type), or None."""
+def check_parameters(params: Any, what: str = "parameter") -> str | None:
+    """Why a parameters map (create's `parameters`, chat's `options`) is unacceptable (unknown
+    name or wrong type), or None; `what` names one entry in the message."""
     if params is None:
         return None
     if not isinstance(params, dict):
-        return "parameters: expected an object"
+        return f"{what}s: expected an object"
     for key, value in params.items():
         if key in INT_PARAMS:
             ok = isinstance(value, int) and not isinstance(value, bool)
@@ -615,9 +631,9 @@ def check_parameters(params: Any) -> str | None:
         elif key in LIST_PARAMS:
             ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
         else:
-            return f"unknown parameter '{key}'"
+            return f"unknown {what} '{key}'"
         if not ok:
-            return f"invalid type for parameter '{key}': {type(value).__name__} {value!r}"
+            return f"invalid type for {what} '{key}': {type(value).__name__} {value!r}"
     return None
 
 

@@ -316,3 +316,27 @@ def test_standin_is_strict(standin: OllamaStandIn, tmp_path: Path) -> None:
         pushed = http.post("/api/push", json={"model": "a/missing:c"}).text
         assert '"error"' in pushed and "success" not in pushed
         assert http.request("DELETE", "/api/delete", json={"model": "a/b:c"}).status_code == 404
+
+
+def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
+    """A handler that read all, part or none of a body is answered at once, on one connection."""
+    from ollama_standin import Request, Response
+
+    def first_piece(request: Request) -> Response:
+        return Response.json({"first": next(request.iter_body(size=3)).decode()})
+
+    standin.route("POST", "/test/echo", lambda r: Response.json({"got": r.json()}))
+    standin.route("POST", "/test/first", first_piece)
+    standin.route("POST", "/test/ignore", lambda r: Response.json({"ignored": True}))
+
+    def chunks() -> Iterator[bytes]:
+        yield b"abc"  # the handler stops exactly at this chunk's end
+        yield b"defghij"
+
+    with httpx.Client(base_url=standin.url, timeout=5) as http:
+        assert http.post("/test/echo", json={"a": 1}).json() == {"got": {"a": 1}}
+        assert http.post("/test/first", content=b"abcdefghij").json() == {"first": "abc"}
+        assert http.post("/test/first", content=chunks()).json() == {"first": "abc"}
+        assert http.post("/test/ignore", content=chunks()).json() == {"ignored": True}
+        assert http.post("/test/echo", json={"b": 2}).json() == {"got": {"b": 2}}
+    assert [path for _, path in standin.requests][-1] == "/test/echo"
