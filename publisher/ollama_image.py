@@ -264,25 +264,27 @@ def expected_layers(inputs: ImageInputs, *, daemon: bool = False) -> dict[str, l
     return out
 
 
+def index_layers(descriptors: object) -> dict[str, list[tuple[str, int]]]:
+    """Manifest descriptors as media type → sorted (digest, size), so two manifests compare
+    regardless of layer order and extra fields; anything not a list of objects counts as empty."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for d in descriptors if isinstance(descriptors, list) else []:
+        if isinstance(d, dict):
+            out.setdefault(str(d.get("mediaType")), []).append(
+                (str(d.get("digest")), int(d.get("size") or 0))
+            )
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def manifest_differences(manifest: Mapping[str, object], expected: OllamaImage) -> list[str]:
     """Human-readable differences between a registry manifest and the image we meant to push.
 
     Compares config and layers by media type, digest and size; ignores `from`/`name` fields
     and layer order within equal media types, so a daemon-made manifest compares fairly.
     """
-
-    def index(descs: object) -> dict[str, list[tuple[str, int]]]:
-        out: dict[str, list[tuple[str, int]]] = {}
-        for d in descs if isinstance(descs, list) else []:
-            if isinstance(d, dict):
-                out.setdefault(str(d.get("mediaType")), []).append(
-                    (str(d.get("digest")), int(d.get("size") or 0))
-                )
-        return {k: sorted(v) for k, v in out.items()}
-
-    got = index(manifest.get("layers"))
-    got[MEDIA_CONFIG] = sorted(index([manifest.get("config")]).get(MEDIA_CONFIG, []))
-    want = index([x.descriptor() for x in expected.layers])
+    got = index_layers(manifest.get("layers"))
+    got[MEDIA_CONFIG] = index_layers([manifest.get("config")]).get(MEDIA_CONFIG, [])
+    want = index_layers([x.descriptor() for x in expected.layers])
     want[MEDIA_CONFIG] = [(expected.config.digest, expected.config.size)]
     problems = []
     for media in sorted(set(got) | set(want)):

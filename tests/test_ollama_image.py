@@ -220,6 +220,21 @@ def test_manifest_differences(inputs: oi.ImageInputs) -> None:
     assert len(problems) == 1 and problems[0].startswith("params: registry has sha256:0000")
 
 
+def test_index_layers_groups_and_sorts_by_media_type() -> None:
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    descriptors = [
+        {"mediaType": oi.MEDIA_LICENSE, "digest": b, "size": 2, "from": "/x"},
+        "not a descriptor",
+        {"mediaType": oi.MEDIA_LICENSE, "digest": a, "size": 1},
+        {"mediaType": oi.MEDIA_MODEL, "digest": a},
+    ]
+    assert oi.index_layers(descriptors) == {
+        oi.MEDIA_LICENSE: [(a, 1), (b, 2)],
+        oi.MEDIA_MODEL: [(a, 0)],
+    }
+    assert oi.index_layers(None) == {} and oi.index_layers({"layers": []}) == {}
+
+
 def test_human_number_and_bad_sha(inputs: oi.ImageInputs) -> None:
     assert [oi.human_number(n) for n in (20_800_000_000, 7_000_000_000, 1_500_000, 999)] == [
         "20.8B",

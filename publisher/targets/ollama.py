@@ -328,19 +328,10 @@ def _layer_differences(
     manifest: dict[str, Any], expected: Any, files: list[LocalFile]
 ) -> list[str]:
     """Layers by media type (digest, size), config excluded; the model layer = the GGUF(s)."""
-    from publisher.ollama_image import MEDIA_MODEL
+    from publisher.ollama_image import MEDIA_MODEL, index_layers
 
-    def index(descs: Any) -> dict[str, list[tuple[str, int]]]:
-        out: dict[str, list[tuple[str, int]]] = {}
-        for d in descs if isinstance(descs, list) else []:
-            if isinstance(d, dict):
-                out.setdefault(str(d.get("mediaType")), []).append(
-                    (str(d.get("digest")), int(d.get("size") or 0))
-                )
-        return {k: sorted(v) for k, v in out.items()}
-
-    have = index(manifest.get("layers"))
-    want = index([x.descriptor() for x in expected])
+    have = index_layers(manifest.get("layers"))
+    want = index_layers([x.descriptor() for x in expected])
     want[MEDIA_MODEL] = sorted((f.digest or "", f.size) for f in files)
     problems = []
     for media in sorted(set(have) | set(want)):
