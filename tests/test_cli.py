@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from release_fixtures import V3_SEED_PARAMETERS
 from typer.testing import CliRunner
 
 from publisher import __version__
@@ -52,14 +53,7 @@ def test_v3_manifest_carries_the_seed_page_facts() -> None:
 
     release = load(MANIFESTS[0])
     assert release.ollama is not None
-    assert release.ollama.parameters == {
-        "temperature": 0.6,
-        "top_p": 0.95,
-        "repeat_penalty": 1.15,
-        "repeat_last_n": 256,
-        "num_ctx": 256000,
-        "stop": ["<turn|>", "<|tool_response>"],
-    }
+    assert release.ollama.parameters == V3_SEED_PARAMETERS
     assert release.tag("Q4_K_M").vram == "≈14 GB" and release.tag("Q6_K").vram == "≈17 GB"
     assert release.tag("CD-Q3_K_M").vram == "≈8 GB"
     assert release.tag("CD-Q3_K_M").kind == "contrib-dynamic"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from gguf import GGMLQuantizationType as T
 from gguf_factory import DEFAULT_CHAT_TEMPLATE, write_gemma4_gguf
+from release_fixtures import fam_gguf, fam_manifest, huggingface_tags
 
 from publisher.digest import DigestCache
 from publisher.gguf.checks import (
@@ -285,45 +286,17 @@ def test_identical_files_under_two_tags_fail_digest_uniqueness(tmp_path: Path) -
 # ------------------------------------------------------------------------------------------
 # a release from a manifest
 
-MANIFEST = """
-[model]
-family = "fam"
-variant = "v1"
-title = "Fam v1"
-base_model = "org/base"
-experts = 98
-experts_base = 128
-
-[files]
-gguf_dir = "gguf"
-name = "fam-v1-{tag}.gguf"
-
-[checks]
-chat_template_sha256 = "%s"
-
-[huggingface]
-repo = "Org/fam-v1-GGUF"
-
-[[tags]]
-tag = "Q4_K_M"
-targets = ["huggingface"]
-
-[[tags]]
-tag = "Q6_K_L"
-targets = ["huggingface"]
-
-[[tags]]
-tag = "Q8_0"
-targets = ["huggingface"]
-"""
+MANIFEST = fam_manifest(
+    '[checks]\nchat_template_sha256 = "%s"\n\n' + huggingface_tags("Q4_K_M", "Q6_K_L", "Q8_0"),
+    experts_base=128,
+)
 
 
 def test_verify_release_uses_the_manifest(tmp_path: Path) -> None:
-    (tmp_path / "gguf").mkdir()
     manifest = tmp_path / "m.toml"
     manifest.write_text(MANIFEST % TEMPLATE_SHA)
-    write_gemma4_gguf(tmp_path / "gguf/fam-v1-Q4_K_M.gguf")
-    write_gemma4_gguf(tmp_path / "gguf/fam-v1-Q6_K_L.gguf", file_type=18, experts=128)
+    fam_gguf(tmp_path / "gguf", "Q4_K_M")
+    fam_gguf(tmp_path / "gguf", "Q6_K_L", file_type=18, experts=128)
     cache = DigestCache(tmp_path / "cache.json")
     reports = verify_release(load(manifest), cache=cache, progress=False)
     by_tag = {r.tag: r for r in reports}

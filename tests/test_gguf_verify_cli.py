@@ -9,40 +9,16 @@ from pathlib import Path
 
 import pytest
 from gguf_factory import write_gemma4_gguf
+from release_fixtures import fam_gguf, fam_manifest, huggingface_tags
 from typer.testing import CliRunner
 
 from publisher.cli import app
 
 runner = CliRunner()
 
-MANIFEST = """
-[model]
-family = "fam"
-variant = "v1"
-title = "Fam v1"
-base_model = "org/base"
-experts = 98
-
-[files]
-gguf_dir = "gguf"
-name = "fam-v1-{tag}.gguf"
-
-[huggingface]
-repo = "Org/fam-v1-GGUF"
-
-[[tags]]
-tag = "Q4_K_M"
-targets = ["huggingface"]
-
-[[tags]]
-tag = "CD-Q4_K_M"
-kind = "contrib-dynamic"
-targets = ["huggingface"]
-
-[[tags]]
-tag = "Q8_0"
-targets = ["huggingface"]
-"""
+MANIFEST = fam_manifest(
+    huggingface_tags("Q4_K_M", "CD-Q4_K_M", "Q8_0", kinds={"CD-Q4_K_M": "contrib-dynamic"})
+)
 
 
 @pytest.fixture(autouse=True)
@@ -83,10 +59,9 @@ def test_bad_usage_exits_2(tmp_path: Path, args: list[str], message: str) -> Non
 
 
 def test_manifest_json_with_missing_and_duplicate_tiers(tmp_path: Path) -> None:
-    (tmp_path / "gguf").mkdir()
     manifest = tmp_path / "m.toml"
     manifest.write_text(MANIFEST)
-    plain = write_gemma4_gguf(tmp_path / "gguf/fam-v1-Q4_K_M.gguf")
+    plain = fam_gguf(tmp_path / "gguf", "Q4_K_M")
     (tmp_path / "gguf/fam-v1-CD-Q4_K_M.gguf").write_bytes(plain.read_bytes())
     result = runner.invoke(app, ["verify", str(manifest), "--json"])
     assert result.exit_code == 1
@@ -100,10 +75,9 @@ def test_manifest_json_with_missing_and_duplicate_tiers(tmp_path: Path) -> None:
 
 
 def test_manifest_with_gguf_dir_flag(tmp_path: Path) -> None:
-    (tmp_path / "elsewhere").mkdir()
     manifest = tmp_path / "m.toml"
     manifest.write_text(MANIFEST)
-    write_gemma4_gguf(tmp_path / "elsewhere/fam-v1-Q4_K_M.gguf")
+    fam_gguf(tmp_path / "elsewhere", "Q4_K_M")
     args = ["verify", str(manifest), "-t", "Q4_K_M", "--gguf-dir", str(tmp_path / "elsewhere")]
     assert runner.invoke(app, args).exit_code == 0
 

@@ -6,24 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from release_fixtures import fam_manifest
 
 from publisher.errors import ManifestError, UsageError
 from publisher.manifest import load
 
-MINIMAL = """
-[model]
-family = "fam"
-variant = "v1"
-title = "Fam v1"
-base_model = "org/base"
-experts = 98
-experts_base = 128
-
-[files]
-gguf_dir = "gguf"
-name = "fam-v1-{tag}.gguf"
-
-[ollama]
+MINIMAL = fam_manifest(
+    """[ollama]
 model = "ns/fam"
 latest = "Q4_K_M"
 parser = "gemma4"
@@ -47,7 +36,9 @@ parameters = { temperature = 0.8 }
 [[tags]]
 tag = "F16"
 targets = ["huggingface"]
-"""
+""",
+    experts_base=128,
+)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

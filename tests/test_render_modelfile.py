@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from modelfile_parser import parse, parse_request
+from release_fixtures import V3_SEED_PARAMETER_LINES, V3_SEED_PARAMETERS
 
 from publisher.errors import UsageError
 from publisher.manifest import Release, load
@@ -15,17 +16,6 @@ from publisher.render.sidefiles import hf_side_files
 
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "manifests" / "v3.toml"
-
-SEED_PARAMETER_LINES = [
-    "PARAMETER temperature 0.6",
-    "PARAMETER top_p 0.95",
-    "PARAMETER repeat_penalty 1.15",
-    "PARAMETER repeat_last_n 256",
-    "PARAMETER num_ctx 256000",
-    "PARAMETER stop <turn|>",
-    "PARAMETER stop <|tool_response>",
-]
-
 
 def toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
@@ -88,7 +78,7 @@ def test_every_v3_tag_round_trips_exactly() -> None:
 def test_v3_modelfile_carries_the_seed_parameters_in_order() -> None:
     text = render_modelfile(load(V3), "Q4_K_M")
     lines = [line for line in text.splitlines() if line.startswith("PARAMETER ")]
-    assert lines == SEED_PARAMETER_LINES
+    assert lines == V3_SEED_PARAMETER_LINES
     order = [
         line.split()[0]
         for line in text.splitlines()
@@ -224,13 +214,6 @@ def test_side_files_carry_template_params_and_system(tmp_path: Path) -> None:
     release = load(V3)
     files = hf_side_files(release)
     assert files["template"] == release.ollama.template.read_text(encoding="utf-8")
-    assert json.loads(files["params"]) == {
-        "temperature": 0.6,
-        "top_p": 0.95,
-        "repeat_penalty": 1.15,
-        "repeat_last_n": 256,
-        "num_ctx": 256000,
-        "stop": ["<turn|>", "<|tool_response>"],
-    }
+    assert json.loads(files["params"]) == V3_SEED_PARAMETERS
     assert list(json.loads(files["params"])) == list(release.ollama.parameters)
     assert "system" not in files

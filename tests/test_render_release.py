@@ -18,6 +18,7 @@ import pytest
 import yaml
 from gguf_factory import write_gemma4_gguf
 from modelfile_parser import parse_request
+from release_fixtures import V3_SEED_PARAMETER_LINES
 from typer.testing import CliRunner
 
 from publisher.cli import app
@@ -37,17 +38,7 @@ SEED_ROWS = [
     "| HumanEval-164 chat (BF16) | 76.83 | 73.78 | \u22123.05 |",
     "| MBPP-500 (BF16) | 89.60 | 85.60 | \u22124.00 |",
 ]
-SEED_PARAMETER_BLOCK = "\n".join(
-    [
-        "PARAMETER temperature 0.6",
-        "PARAMETER top_p 0.95",
-        "PARAMETER repeat_penalty 1.15",
-        "PARAMETER repeat_last_n 256",
-        "PARAMETER num_ctx 256000",
-        "PARAMETER stop <turn|>",
-        "PARAMETER stop <|tool_response>",
-    ]
-)
+SEED_PARAMETER_BLOCK = "\n".join(V3_SEED_PARAMETER_LINES)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from gguf_factory import write_gemma4_gguf
 from ollama_chat_standin import ChatStandIn, Script
+from release_fixtures import fam_gguf, fam_manifest
 from typer.testing import CliRunner
 
 from publisher.cli import app
@@ -24,18 +24,8 @@ from publisher.manifest import load
 
 runner = CliRunner()
 
-MANIFEST = """
-[model]
-family = "fam"
-variant = "v1"
-title = "Fam v1"
-base_model = "org/base"
-experts = 98
-
-[files]
-gguf_dir = "gguf"
-name = "fam-v1-{tag}.gguf"
-
+# The release after the shared fam head (release_fixtures.fam_manifest).
+OLLAMA_SECTIONS = """
 [ollama]
 model = "test/fam"
 latest = "Q4_K_M"
@@ -100,16 +90,15 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def gguf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The two GGUFs, written once for the module (tests never modify them)."""
     directory = tmp_path_factory.mktemp("gguf")
-    write_gemma4_gguf(directory / "fam-v1-Q4_K_M.gguf", file_type=15)
-    write_gemma4_gguf(directory / "fam-v1-Q8_0.gguf", file_type=7)
+    fam_gguf(directory, "Q4_K_M", file_type=15)
+    fam_gguf(directory, "Q8_0", file_type=7)
     return directory
 
 
 @pytest.fixture
 def manifest(tmp_path: Path, gguf_dir: Path) -> Path:
     path = tmp_path / "fam-v1.toml"
-    path.write_text(MANIFEST.replace('gguf_dir = "gguf"', f'gguf_dir = "{gguf_dir}"'),
-                    encoding="utf-8")
+    path.write_text(fam_manifest(OLLAMA_SECTIONS, gguf_dir=gguf_dir), encoding="utf-8")
     return path
 
 
