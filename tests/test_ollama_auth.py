@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from go_program import needs_go, run_go
 
 from publisher import ollama_auth
 from publisher.errors import TargetUnavailable
@@ -135,19 +135,9 @@ def test_signed_request_equals_go_vector(key_file: Path) -> None:
     assert not ollama_auth.verify(headers["Authorization"], b"GET,other,x")
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed")
+@needs_go
 def test_go_program_still_produces_the_vector(tmp_path: Path, key_file: Path) -> None:
-    src = tmp_path / "main.go"
-    src.write_text(GO_VECTOR)
-    out = subprocess.run(
-        ["go", "run", str(src)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "GO111MODULE": "off"},
-    ).stdout.splitlines()
+    out = run_go(GO_VECTOR, tmp_path).splitlines()
     url, headers = _request(key_file)
     assert out == [GO_NONCE, url, f"GET,{url},{GO_EMPTY_DIGEST}", headers["Authorization"]]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from go_program import needs_go, run_go
 
 from publisher import ollama_image as oi
 from publisher.errors import UsageError
@@ -113,12 +112,10 @@ def inputs(tmp_path: Path) -> oi.ImageInputs:
     )
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed")
+@needs_go
 def test_blobs_equal_go_encoding(tmp_path: Path, inputs: oi.ImageInputs) -> None:
     image = oi.build_image(inputs)
     config = json.loads(image.config_bytes)
-    src = tmp_path / "enc.go"
-    src.write_text(GO_ENCODER)
     payload = {
         # the daemon receives parameters as JSON (python json.dumps), exactly like this
         "params": json.loads(json.dumps(PARAMS)),
@@ -126,17 +123,7 @@ def test_blobs_equal_go_encoding(tmp_path: Path, inputs: oi.ImageInputs) -> None
         "config_layer": image.config.descriptor(),
         "layers": [x.descriptor() for x in image.layers],
     }
-    proc = subprocess.run(
-        ["go", "run", str(src)],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "GO111MODULE": "off"},
-    )
-    go = json.loads(proc.stdout)
+    go = json.loads(run_go(GO_ENCODER, tmp_path, stdin=json.dumps(payload)))
     params = image.layer(oi.MEDIA_PARAMS)
     assert params is not None and isinstance(params.source, bytes)
     assert params.source.decode() == go["params"]
