@@ -36,7 +36,9 @@ def publish(standin: OllamaStandIn, payload: Any, registry: str) -> tuple[Any, l
 
 
 def test_push_is_read_back_and_a_second_run_sends_nothing(
-    standin: OllamaStandIn, docker_registry: str, tmp_path: Path  # noqa: F811
+    standin: OllamaStandIn,
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    tmp_path: Path,
 ) -> None:
     payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
     first, _ = publish(standin, payload, docker_registry)
@@ -56,7 +58,9 @@ def test_push_is_read_back_and_a_second_run_sends_nothing(
 
 
 def test_changed_parameters_are_drift_and_get_republished(
-    standin: OllamaStandIn, docker_registry: str, tmp_path: Path  # noqa: F811
+    standin: OllamaStandIn,
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    tmp_path: Path,
 ) -> None:
     model = f"ns/fam{next(_names)}"
     first, _ = publish(standin, make_payload(tmp_path / "a", model=model), docker_registry)
@@ -75,7 +79,9 @@ def test_changed_parameters_are_drift_and_get_republished(
 
 
 def test_a_registry_manifest_that_differs_fails_the_tag(
-    standin: OllamaStandIn, docker_registry: str, tmp_path: Path  # noqa: F811
+    standin: OllamaStandIn,
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    tmp_path: Path,
 ) -> None:
     model = f"ns/fam{next(_names)}"
     payload = make_payload(tmp_path, model=model, latest=None)
