@@ -212,8 +212,15 @@ def _is_type(value: Any, name: str) -> bool:
 
 
 def _kind(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object",
-            list: "array", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        dict: "object",
+        list: "array",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,8 +359,12 @@ def chat_once(
     import httpx
     import ollama
 
-    kwargs: dict[str, Any] = {"model": model, "messages": messages, "options": options,
-                              "stream": False}
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "options": options,
+        "stream": False,
+    }
     if tools:
         kwargs["tools"] = tools
     if think is not None:
@@ -400,8 +411,14 @@ def run_case(
         if step.reply == "tool_call":
             calls_expected += 1
         try:
-            response = chat_once(client, model, messages, case.tools, options,
-                                 case.think if case.think is not None else think)
+            response = chat_once(
+                client,
+                model,
+                messages,
+                case.tools,
+                options,
+                case.think if case.think is not None else think,
+            )
         except ChatError as exc:
             run.failures.append(Failure("ollama-error", f"reply {reply_index}: {exc}"))
             run.transcript.extend([*_new(messages, run.transcript), {"error": str(exc)}])
@@ -409,8 +426,9 @@ def run_case(
         message = dict(response.get("message") or {})
         entry = _transcript_entry(message, response.get("done_reason"))
         run.transcript.extend([*_new(messages, run.transcript), entry])
-        run.failures += check_reply(case, step, message, response, reply_index, calls_expected,
-                                    options)
+        run.failures += check_reply(
+            case, step, message, response, reply_index, calls_expected, options
+        )
         if run.failures:
             break
         messages.append(_assistant(message))
@@ -424,7 +442,7 @@ def run_case(
 
 def _new(messages: list[dict[str, Any]], transcript: list[dict[str, Any]]) -> list[dict]:
     """Messages sent since the transcript last caught up (the transcript also holds replies)."""
-    return [dict(m) for m in messages[len(transcript):]]
+    return [dict(m) for m in messages[len(transcript) :]]
 
 
 def _assistant(message: dict[str, Any]) -> dict[str, Any]:
@@ -469,8 +487,13 @@ def _termination(response: dict[str, Any], index: int, options: dict[str, Any]) 
     if reason == "stop":
         return []
     if reason == "length":
-        return [Failure("length-stop", f"reply {index} ended by the length limit (num_predict "
-                        f"{options.get('num_predict')}), not by a stop: the turn never closed")]
+        return [
+            Failure(
+                "length-stop",
+                f"reply {index} ended by the length limit (num_predict "
+                f"{options.get('num_predict')}), not by a stop: the turn never closed",
+            )
+        ]
     return [Failure("not-stopped", f"reply {index} ended by {reason!r}, expected 'stop'")]
 
 
@@ -478,18 +501,24 @@ def _control_tokens(message: dict[str, Any], index: int) -> list[Failure]:
     texts = [("content", message.get("content") or "")]
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        texts.append((f"call {function.get('name')}", json.dumps(function.get("arguments"),
-                                                                 ensure_ascii=False)))
+        texts.append(
+            (
+                f"call {function.get('name')}",
+                json.dumps(function.get("arguments"), ensure_ascii=False),
+            )
+        )
     failures = []
     for where, text in texts:
         leaked = [token for token in CONTROL_TOKENS if token in text]
         if leaked:
             at = text.find(leaked[0])
-            failures.append(Failure(
-                "control-token",
-                f"reply {index} leaks control token(s) {', '.join(leaked)} in its {where}: "
-                f"…{text[max(0, at - 30):at + 30]!r}…",
-            ))
+            failures.append(
+                Failure(
+                    "control-token",
+                    f"reply {index} leaks control token(s) {', '.join(leaked)} in its {where}: "
+                    f"…{text[max(0, at - 30) : at + 30]!r}…",
+                )
+            )
     return failures
 
 
@@ -498,23 +527,40 @@ def _answer(step: Step, message: dict[str, Any], index: int) -> list[Failure]:
     calls = message.get("tool_calls") or []
     if calls:
         names = ", ".join(c["function"]["name"] for c in calls)
-        return [Failure("unexpected-tool-call",
-                        f"reply {index}: expected an answer, the model called {names}")]
+        return [
+            Failure(
+                "unexpected-tool-call",
+                f"reply {index}: expected an answer, the model called {names}",
+            )
+        ]
     if not content:
         return [Failure("empty-answer", f"reply {index}: the answer is empty")]
     failures = []
     lower = content.lower()
     if step.contains_any and not any(s.lower() in lower for s in step.contains_any):
-        failures.append(Failure("answer-content", f"reply {index}: the answer mentions none of "
-                                f"{step.contains_any!r}: {content[:120]!r}"))
+        failures.append(
+            Failure(
+                "answer-content",
+                f"reply {index}: the answer mentions none of "
+                f"{step.contains_any!r}: {content[:120]!r}",
+            )
+        )
     found = [s for s in step.not_contains if s.lower() in lower]
     if found:
-        failures.append(Failure("answer-content",
-                                f"reply {index}: the answer contains {found!r}: {content[:120]!r}"))
+        failures.append(
+            Failure(
+                "answer-content", f"reply {index}: the answer contains {found!r}: {content[:120]!r}"
+            )
+        )
     words = re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", content)
     if step.max_words is not None and len(words) > step.max_words:
-        failures.append(Failure("system-ignored", f"reply {index}: {len(words)} words where the "
-                                f"system prompt allows {step.max_words}: {content[:120]!r}"))
+        failures.append(
+            Failure(
+                "system-ignored",
+                f"reply {index}: {len(words)} words where the "
+                f"system prompt allows {step.max_words}: {content[:120]!r}",
+            )
+        )
     return failures
 
 
@@ -525,23 +571,37 @@ def _tool_call(
     content = (message.get("content") or "").strip()
     if not calls:
         if calls_expected > 1:
-            return [Failure("no-second-call", f"reply {index}: no second tool call after the "
-                            f"first result (expected {step.name}); the model said "
-                            f"{content[:120]!r}")]
-        return [Failure("no-tool-call", f"reply {index}: expected a call to {step.name}, got no "
-                        f"tool call; the model said {content[:120]!r}")]
+            return [
+                Failure(
+                    "no-second-call",
+                    f"reply {index}: no second tool call after the "
+                    f"first result (expected {step.name}); the model said "
+                    f"{content[:120]!r}",
+                )
+            ]
+        return [
+            Failure(
+                "no-tool-call",
+                f"reply {index}: expected a call to {step.name}, got no "
+                f"tool call; the model said {content[:120]!r}",
+            )
+        ]
     failures = []
     for call in calls:
         name = call["function"]["name"]
         if case.schema_of(name) is None:
-            failures.append(Failure("wrong-tool", f"reply {index}: called {name!r}, which is not "
-                                    "an offered tool"))
+            failures.append(
+                Failure(
+                    "wrong-tool", f"reply {index}: called {name!r}, which is not an offered tool"
+                )
+            )
     if failures:
         return failures
     names = [c["function"]["name"] for c in calls]
     if step.name not in names:
-        return [Failure("wrong-tool", f"reply {index}: called {', '.join(names)}, expected "
-                        f"{step.name}")]
+        return [
+            Failure("wrong-tool", f"reply {index}: called {', '.join(names)}, expected {step.name}")
+        ]
     for call in calls:
         failures += _arguments(case, step, call["function"], index)
     return failures
@@ -556,12 +616,17 @@ def _arguments(case: Case, step: Step, function: dict[str, Any], index: int) -> 
         for key, wanted in step.arguments.items():
             value = json.dumps(arguments.get(key), ensure_ascii=False).lower()
             if not any(w.lower() in value for w in wanted):
-                problems.append(f"arguments.{key}: {arguments.get(key)!r} mentions none of "
-                                f"{wanted!r}")
+                problems.append(
+                    f"arguments.{key}: {arguments.get(key)!r} mentions none of {wanted!r}"
+                )
     if not problems:
         return []
-    return [Failure("bad-arguments", f"reply {index}: {name}({json.dumps(arguments)}) — "
-                    + "; ".join(problems))]
+    return [
+        Failure(
+            "bad-arguments",
+            f"reply {index}: {name}({json.dumps(arguments)}) — " + "; ".join(problems),
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -572,8 +637,10 @@ def show_parameters(text: str) -> dict[str, list[Any]]:
     """The `parameters` text of /api/show as name -> values (one value per line, lists kept)."""
     from publisher.targets.ollama import parse_show_parameters
 
-    return {name: value if isinstance(value, list) else [value]
-            for name, value in parse_show_parameters(text).items()}
+    return {
+        name: value if isinstance(value, list) else [value]
+        for name, value in parse_show_parameters(text).items()
+    }
 
 
 _COMMAND_RE = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+")
@@ -607,7 +674,7 @@ def _modelfile_value(text: str, start: int, line_end: int) -> tuple[str, int]:
             close = text.find(quote, start + len(quote))
             if close >= 0:
                 after = text.find("\n", close)
-                return text[start + len(quote):close], len(text) if after < 0 else after + 1
+                return text[start + len(quote) : close], len(text) if after < 0 else after + 1
     return text[start:line_end].strip(), line_end + 1
 
 
@@ -633,36 +700,57 @@ def check_parameters(found: dict[str, list[Any]], expected: dict[str, ParameterV
     for name, have in found.items():
         if name not in expected:
             shown = have if len(have) > 1 or name == "stop" else have[0]
-            problems.append(f"parameter {name}: {shown!r} on Ollama, not in the manifest "
-                            "(set by nobody: Ollama added it, or the tag is stale)")
+            problems.append(
+                f"parameter {name}: {shown!r} on Ollama, not in the manifest "
+                "(set by nobody: Ollama added it, or the tag is stale)"
+            )
     return problems
 
 
 def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure]:
     """`/api/show` of the tag against the manifest: parameters, template, renderer, parser."""
     assert release.ollama is not None
-    failures = [Failure("parameter-drift", p) for p in check_parameters(
-        show_parameters(show.get("parameters") or ""), release.parameters_for(tag))]
+    failures = [
+        Failure("parameter-drift", p)
+        for p in check_parameters(
+            show_parameters(show.get("parameters") or ""), release.parameters_for(tag)
+        )
+    ]
     directives = modelfile_directives(show.get("modelfile") or "")
     for key in ("renderer", "parser"):
         have = show.get(key) or directives.get(key) or None
         want = getattr(release.ollama, key)
         if have != want:
-            hint = " — Ollama ignores the TEMPLATE when a renderer is set" if (
-                key == "renderer" and have and release.ollama.template) else ""
-            failures.append(Failure(f"{key}-drift", f"{key}: Ollama has {have!r}, the manifest "
-                                    f"says {want!r}{hint}"))
+            hint = (
+                " — Ollama ignores the TEMPLATE when a renderer is set"
+                if (key == "renderer" and have and release.ollama.template)
+                else ""
+            )
+            failures.append(
+                Failure(
+                    f"{key}-drift", f"{key}: Ollama has {have!r}, the manifest says {want!r}{hint}"
+                )
+            )
     if release.ollama.template is not None:
         want_template = release.ollama.template.read_text(encoding="utf-8")
         have_template = show.get("template") or ""
         if have_template != want_template:
-            failures.append(Failure("template-drift", "template: differs from "
-                                    f"{release.ollama.template.name} "
-                                    f"({_first_difference(have_template, want_template)})"))
+            failures.append(
+                Failure(
+                    "template-drift",
+                    "template: differs from "
+                    f"{release.ollama.template.name} "
+                    f"({_first_difference(have_template, want_template)})",
+                )
+            )
     have_system = show.get("system") or directives.get("system") or None
     if have_system != (release.ollama.system or None):
-        failures.append(Failure("system-drift", f"system: Ollama has {have_system!r}, "
-                                f"the manifest says {release.ollama.system!r}"))
+        failures.append(
+            Failure(
+                "system-drift",
+                f"system: Ollama has {have_system!r}, the manifest says {release.ollama.system!r}",
+            )
+        )
     return failures
 
 
@@ -683,12 +771,20 @@ def show_case(client: ChatClient, model: str, release: Release, tag: Tag) -> Cas
     try:
         show = dict(_plain(client.show(model)))
     except ollama.ResponseError as exc:
-        run.failures.append(Failure("ollama-error", f"show {model}: Ollama answered "
-                                    f"{exc.status_code}: {exc.error}"))
+        run.failures.append(
+            Failure("ollama-error", f"show {model}: Ollama answered {exc.status_code}: {exc.error}")
+        )
         show = {}
     run.failures += check_show(show, release, tag) if show else []
-    run.transcript = [{"show": {k: show.get(k) for k in (
-        "parameters", "template", "system", "modelfile") if show.get(k) is not None}}]
+    run.transcript = [
+        {
+            "show": {
+                k: show.get(k)
+                for k in ("parameters", "template", "system", "modelfile")
+                if show.get(k) is not None
+            }
+        }
+    ]
     run.seconds = time.monotonic() - started
     return CaseReport(name="show", check="show", runs=[run])
 
@@ -751,13 +847,19 @@ def created_tag(release: Release, tag: Tag, host: str) -> Iterator[str]:
     if not report.ok:
         reasons = "; ".join(str(failure) for failure in report.failures)
         raise CheckFailed(f"--create: {tag.tag}: the GGUF fails verification: {reasons}")
-    files = [LocalFile(path, path.stat().st_size, report.sha256.get(path.name))
-             for path in report.files]
+    files = [
+        LocalFile(path, path.stat().st_size, report.sha256.get(path.name)) for path in report.files
+    ]
     config = release.ollama
     payload = TagPayload(
-        tag=tag, files=files, parameters=release.parameters_for(tag), modelfile="",
+        tag=tag,
+        files=files,
+        parameters=release.parameters_for(tag),
+        modelfile="",
         template=config.template.read_text(encoding="utf-8") if config.template else None,
-        renderer=config.renderer, parser=config.parser, license=config.license,
+        renderer=config.renderer,
+        parser=config.parser,
+        license=config.license,
         system=config.system,
     )
     ref = scratch_name(release, tag)

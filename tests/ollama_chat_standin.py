@@ -35,8 +35,18 @@ from ollama_standin import (
     check_parameters,
 )
 
-CHAT_KEYS = {"model", "messages", "tools", "format", "options", "stream", "keep_alive", "think",
-             "logprobs", "top_logprobs"}
+CHAT_KEYS = {
+    "model",
+    "messages",
+    "tools",
+    "format",
+    "options",
+    "stream",
+    "keep_alive",
+    "think",
+    "logprobs",
+    "top_logprobs",
+}
 ROLES = {"system", "user", "assistant", "tool"}
 MESSAGE_KEYS = {"role", "content", "thinking", "images", "tool_calls", "tool_name", "tool_call_id"}
 STR = '<|"|>'
@@ -61,8 +71,9 @@ class Script:
 
     def output(self, request: dict[str, Any]) -> str:
         """The raw text for this request; KeyError/IndexError when the script has none."""
-        first_user = next((m.get("content") or "" for m in request["messages"]
-                           if m.get("role") == "user"), "")
+        first_user = next(
+            (m.get("content") or "" for m in request["messages"] if m.get("role") == "user"), ""
+        )
         turn = sum(1 for m in request["messages"] if m.get("role") == "assistant")
         for key, outputs in self.outputs.items():
             if key.lower() in first_user.lower():
@@ -88,7 +99,7 @@ def parse_arguments(text: str) -> dict[str, Any]:
 def _value(text: str, i: int) -> tuple[Any, int]:
     if text.startswith(STR, i):
         close = text.index(STR, i + len(STR))
-        return text[i + len(STR):close], close + len(STR)
+        return text[i + len(STR) : close], close + len(STR)
     if text.startswith("{", i):
         out: dict[str, Any] = {}
         i += 1
@@ -122,8 +133,10 @@ def gemma4_parse(text: str) -> dict[str, Any]:
     """Split generated text into content, thinking and tool calls like the gemma4 parser."""
     thinking = "".join(m.group(1) for m in THOUGHT_RE.finditer(text))
     text = THOUGHT_RE.sub("", text)
-    calls = [{"function": {"name": m.group(1), "arguments": parse_arguments(m.group(2))}}
-             for m in CALL_RE.finditer(text)]
+    calls = [
+        {"function": {"name": m.group(1), "arguments": parse_arguments(m.group(2))}}
+        for m in CALL_RE.finditer(text)
+    ]
     content = CALL_RE.sub("", text)
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
@@ -179,8 +192,9 @@ class ChatStandIn(OllamaStandIn):
         except (KeyError, IndexError) as exc:
             return 500, {"error": f"stand-in script: {exc}"}
         options = {**model.parameters, **(body.get("options") or {})}
-        text, reason = generate(raw, list(options.get("stop") or []),
-                                int(options.get("num_predict", -1)))
+        text, reason = generate(
+            raw, list(options.get("stop") or []), int(options.get("num_predict", -1))
+        )
         if model.parser == "gemma4":
             message = gemma4_parse(text)
         else:

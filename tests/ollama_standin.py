@@ -57,14 +57,46 @@ from publisher.ollama_image import (
 )
 
 VERSION = "0.20.0"
-INT_PARAMS = {"num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx",
-              "num_batch", "num_gpu", "main_gpu", "num_thread", "draft_num_predict"}
-FLOAT_PARAMS = {"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
-                "presence_penalty", "frequency_penalty"}
+INT_PARAMS = {
+    "num_keep",
+    "seed",
+    "num_predict",
+    "top_k",
+    "repeat_last_n",
+    "num_ctx",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
+    "draft_num_predict",
+}
+FLOAT_PARAMS = {
+    "top_p",
+    "min_p",
+    "typical_p",
+    "temperature",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+}
 BOOL_PARAMS = {"use_mmap"}
 LIST_PARAMS = {"stop"}
-CREATE_KEYS = {"model", "stream", "quantize", "from", "files", "adapters", "template", "renderer",
-               "parser", "license", "system", "parameters", "messages", "requires"}
+CREATE_KEYS = {
+    "model",
+    "stream",
+    "quantize",
+    "from",
+    "files",
+    "adapters",
+    "template",
+    "renderer",
+    "parser",
+    "license",
+    "system",
+    "parameters",
+    "messages",
+    "requires",
+}
 _PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
 _NS = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?$")
@@ -466,8 +498,11 @@ class OllamaStandIn:
                 layers.append(self._put_small_blob(MEDIA_PARAMS, params_bytes(params)))
             details = _details(header)
             config: dict[str, Any] = {
-                "model_format": "gguf", "model_family": arch, "model_families": [arch],
-                "model_type": details["parameter_size"], "file_type": details["quantization_level"],
+                "model_format": "gguf",
+                "model_family": arch,
+                "model_families": [arch],
+                "model_type": details["parameter_size"],
+                "file_type": details["quantization_level"],
             }
             config.update({k: v for k, v in (("renderer", renderer), ("parser", parser)) if v})
             config.update(architecture="amd64", os="linux")
@@ -476,8 +511,17 @@ class OllamaStandIn:
             )
             kv = {k: v for k, v in header.kv.items() if not isinstance(v, GgufArray)}
             self.models[canonical(name)] = StoredModel(
-                name, layers, config_layer, params, template, system, licenses, renderer, parser,
-                kv, details,
+                name,
+                layers,
+                config_layer,
+                params,
+                template,
+                system,
+                licenses,
+                renderer,
+                parser,
+                kv,
+                details,
             )
         yield {"status": "writing manifest"}
         yield {"status": "success"}
@@ -522,9 +566,17 @@ class OllamaStandIn:
             return Response.error(f"model '{source}' not found", 404)
         with self._lock:
             self.models[canonical(destination)] = StoredModel(
-                destination, list(model.layers), model.config, dict(model.parameters),
-                model.template, model.system, list(model.licenses), model.renderer, model.parser,
-                dict(model.kv), dict(model.details),
+                destination,
+                list(model.layers),
+                model.config,
+                dict(model.parameters),
+                model.template,
+                model.system,
+                list(model.licenses),
+                model.renderer,
+                model.parser,
+                dict(model.kv),
+                dict(model.details),
             )
         return Response(200)
 
@@ -580,18 +632,27 @@ class OllamaStandIn:
                     yield {"error": error_after.message}
                     return
                 short = layer.digest[7:19]
-                yield {"status": f"pushing {short}", "digest": layer.digest,
-                       "total": layer.size, "completed": 0}
+                yield {
+                    "status": f"pushing {short}",
+                    "digest": layer.digest,
+                    "total": layer.size,
+                    "completed": 0,
+                }
                 if client is not None:
                     _registry_upload(client, registry or "", repo, layer)
-                yield {"status": f"pushing {short}", "digest": layer.digest,
-                       "total": layer.size, "completed": layer.size}
+                yield {
+                    "status": f"pushing {short}",
+                    "digest": layer.digest,
+                    "total": layer.size,
+                    "completed": layer.size,
+                }
             if truncate is not None:
                 return
             yield {"status": "pushing manifest"}
             if client is not None:
                 resp = client.put(
-                    f"{registry}/v2/{repo}/manifests/{p['tag']}", content=model.manifest,
+                    f"{registry}/v2/{repo}/manifests/{p['tag']}",
+                    content=model.manifest,
                     headers={"Content-Type": MEDIA_MANIFEST},
                 )
                 if resp.status_code not in (200, 201):
@@ -601,10 +662,15 @@ class OllamaStandIn:
             if client is not None:
                 client.close()
         with self._lock:
-            self.pushes.append({"model": display(name), "registry": registry,
-                                "layers": [x.digest for x in model.layers],
-                                "config": model.config.digest,
-                                "manifest": "sha256:" + hashlib.sha256(model.manifest).hexdigest()})
+            self.pushes.append(
+                {
+                    "model": display(name),
+                    "registry": registry,
+                    "layers": [x.digest for x in model.layers],
+                    "config": model.config.digest,
+                    "manifest": "sha256:" + hashlib.sha256(model.manifest).hexdigest(),
+                }
+            )
         yield {"status": "success"}
 
     # ---- serving ----------------------------------------------------------------------------
@@ -657,8 +723,14 @@ def _details(header: Any) -> dict[str, Any]:
     except ValueError:
         quant = "unknown"
     size = f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.2f}M"
-    return {"parent_model": "", "format": "gguf", "family": arch, "families": [arch],
-            "parameter_size": size, "quantization_level": quant}
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": arch,
+        "families": [arch],
+        "parameter_size": size,
+        "quantization_level": quant,
+    }
 
 
 def _modelfile(model: StoredModel, blob: Path) -> str:
@@ -693,8 +765,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         length = headers.get("content-length")
         request = Request(
-            self.command, self.path.split("?")[0], headers, self.rfile.read,
-            int(length) if length else None, "chunked" in headers.get("transfer-encoding", ""),
+            self.command,
+            self.path.split("?")[0],
+            headers,
+            self.rfile.read,
+            int(length) if length else None,
+            "chunked" in headers.get("transfer-encoding", ""),
         )
         try:
             response = self.app.dispatch(request)
@@ -758,7 +834,10 @@ def ollama_standin(tmp_path: Path) -> Iterator[OllamaStandIn]:
 # A small release for daemon tests: manifest + tiny gemma4 GGUFs + the payload a target receives
 
 DEFAULT_PARAMETERS: dict[str, Any] = {
-    "temperature": 0.6, "top_p": 0.95, "num_ctx": 256000, "stop": ["<turn|>", "<|tool_response>"],
+    "temperature": 0.6,
+    "top_p": 0.95,
+    "num_ctx": 256000,
+    "stop": ["<turn|>", "<|tool_response>"],
 }
 
 
@@ -790,12 +869,30 @@ def make_payload(
     tags = {"Q4_K_M": {}, "Q6_K": {"temperature": 0.8}} if tags is None else tags
     params = DEFAULT_PARAMETERS if parameters is None else parameters
     (root / "gguf").mkdir(parents=True, exist_ok=True)
-    lines = ["[model]", 'family = "fam"', 'variant = "v1"', 'title = "Fam v1"',
-             'base_model = "org/base"', 'parameters = "20.8B"', f"experts = {experts}",
-             "experts_base = 128", "", "[files]", 'gguf_dir = "gguf"', 'name = "fam-{tag}.gguf"',
-             "", "[ollama]", f"model = {_toml(model)}"]
-    for key, value in (("latest", latest), ("renderer", renderer), ("parser", parser),
-                       ("license", license), ("system", system)):
+    lines = [
+        "[model]",
+        'family = "fam"',
+        'variant = "v1"',
+        'title = "Fam v1"',
+        'base_model = "org/base"',
+        'parameters = "20.8B"',
+        f"experts = {experts}",
+        "experts_base = 128",
+        "",
+        "[files]",
+        'gguf_dir = "gguf"',
+        'name = "fam-{tag}.gguf"',
+        "",
+        "[ollama]",
+        f"model = {_toml(model)}",
+    ]
+    for key, value in (
+        ("latest", latest),
+        ("renderer", renderer),
+        ("parser", parser),
+        ("license", license),
+        ("system", system),
+    ):
         if value is not None:
             lines.append(f"{key} = {_toml(value)}")
     if template is not None:
@@ -807,22 +904,25 @@ def make_payload(
         if override:
             inline = ", ".join(f"{k} = {_toml(v)}" for k, v in override.items())
             lines.append(f"parameters = {{ {inline} }}")
-        write_gemma4_gguf(root / "gguf" / f"fam-{tag}.gguf", experts=gguf_experts or experts,
-                          name=f"fam-{tag}")
+        write_gemma4_gguf(
+            root / "gguf" / f"fam-{tag}.gguf", experts=gguf_experts or experts, name=f"fam-{tag}"
+        )
     (root / "fam.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     release = load(root / "fam.toml")
     payloads = []
     for tag in release.tags:
         data = tag.path.read_bytes()
-        payloads.append(TagPayload(
-            tag=tag,
-            files=[LocalFile(tag.path, len(data), hashlib.sha256(data).hexdigest())],
-            parameters=release.parameters_for(tag),
-            modelfile="",
-            template=template,
-            renderer=renderer,
-            parser=parser,
-            license=release.ollama.license if release.ollama else None,
-            system=system,
-        ))
+        payloads.append(
+            TagPayload(
+                tag=tag,
+                files=[LocalFile(tag.path, len(data), hashlib.sha256(data).hexdigest())],
+                parameters=release.parameters_for(tag),
+                modelfile="",
+                template=template,
+                renderer=renderer,
+                parser=parser,
+                license=release.ollama.license if release.ollama else None,
+                system=system,
+            )
+        )
     return ReleasePayload(release=release, tags=payloads)

@@ -23,8 +23,10 @@ MANIFEST = os.environ.get("PUBLISHER_SMOKE_MANIFEST")
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(not (HOST and MODEL),
-                       reason="set OLLAMA_HOST and PUBLISHER_SMOKE_MODEL to run against Ollama"),
+    pytest.mark.skipif(
+        not (HOST and MODEL),
+        reason="set OLLAMA_HOST and PUBLISHER_SMOKE_MODEL to run against Ollama",
+    ),
 ]
 
 
@@ -34,18 +36,23 @@ def test_case_passes_on_the_real_model(case) -> None:
     assert MODEL is not None
     client = ollama.Client(host=HOST, timeout=900)
     run = run_case(client, MODEL, case, {"seed": DEFAULT_SEED, "num_predict": DEFAULT_NUM_PREDICT})
-    assert run.passed, json.dumps({"failures": [f.message for f in run.failures],
-                                   "transcript": run.transcript}, indent=1, ensure_ascii=False)
-    assert all(m.get("done_reason") == "stop" for m in run.transcript if m.get("role") ==
-               "assistant")
+    assert run.passed, json.dumps(
+        {"failures": [f.message for f in run.failures], "transcript": run.transcript},
+        indent=1,
+        ensure_ascii=False,
+    )
+    assert all(
+        m.get("done_reason") == "stop" for m in run.transcript if m.get("role") == "assistant"
+    )
 
 
 @pytest.mark.skipif(not MANIFEST, reason="set PUBLISHER_SMOKE_MANIFEST to run `publish smoke`")
 def test_publish_smoke_command_on_the_real_daemon() -> None:
     assert MODEL is not None and MANIFEST is not None
     tag = MODEL.rsplit(":", 1)[-1]
-    result = CliRunner().invoke(app, ["smoke", MANIFEST, "--tag", tag, "--host", HOST or "",
-                                      "--json"])
+    result = CliRunner().invoke(
+        app, ["smoke", MANIFEST, "--tag", tag, "--host", HOST or "", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and report["tags"][0]["model"] == MODEL

@@ -17,6 +17,7 @@ from publisher.render.sidefiles import hf_side_files
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "manifests" / "v3.toml"
 
+
 def toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 

@@ -60,24 +60,26 @@ def call(function: str, /, **arguments: Any) -> str:
     return f"<|tool_call>call:{function}{{{body}}}<tool_call|><|tool_response>"
 
 
-GOOD = Script({
-    "capital of France": ["The capital of France is Paris.<turn|>"],
-    "Red Planet": ["Mars<turn|>"],
-    "weather in Paris": [call("get_weather", city="Paris")],
-    "weather in Lisbon": [
-        call("get_weather", city="Lisbon", unit="celsius"),
-        "It is raining lightly in Lisbon: 14 °C with wind at 23 km/h.<turn|>",
-    ],
-    "Ada Lovelace": [
-        call("find_employee", name="Ada Lovelace"),
-        call("get_office", employee_id="E-4817"),
-        "Ada Lovelace works in Building 7, room 312, in Turin.<turn|>",
-    ],
-    "three short sentences": [
-        "The sea is vast. It covers most of the planet. Its tides follow the moon.<turn|>",
-        "A dolphin.<turn|>",
-    ],
-})
+GOOD = Script(
+    {
+        "capital of France": ["The capital of France is Paris.<turn|>"],
+        "Red Planet": ["Mars<turn|>"],
+        "weather in Paris": [call("get_weather", city="Paris")],
+        "weather in Lisbon": [
+            call("get_weather", city="Lisbon", unit="celsius"),
+            "It is raining lightly in Lisbon: 14 °C with wind at 23 km/h.<turn|>",
+        ],
+        "Ada Lovelace": [
+            call("find_employee", name="Ada Lovelace"),
+            call("get_office", employee_id="E-4817"),
+            "Ada Lovelace works in Building 7, room 312, in Turin.<turn|>",
+        ],
+        "three short sentences": [
+            "The sea is vast. It covers most of the planet. Its tides follow the moon.<turn|>",
+            "A dolphin.<turn|>",
+        ],
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -134,9 +136,7 @@ def create(daemon: ChatStandIn, manifest: Path, tag: str = "Q4_K_M", **overrides
 
 
 def smoke(manifest: Path, daemon: ChatStandIn, *args: str) -> tuple[int, dict[str, Any]]:
-    result = runner.invoke(
-        app, ["smoke", str(manifest), "--host", daemon.url, "--json", *args]
-    )
+    result = runner.invoke(app, ["smoke", str(manifest), "--host", daemon.url, "--json", *args])
     assert result.exit_code in (0, 1), result.output
     return result.exit_code, json.loads(result.stdout)
 
@@ -148,8 +148,11 @@ def cases_of(report: dict[str, Any], tag: str = "Q4_K_M") -> dict[str, dict[str,
 
 def failing(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Failing cases and the failures of their first failing run (for assertion messages)."""
-    return {n: next(r["failures"] for r in c["results"] if r["failures"])
-            for n, c in cases_of(report).items() if not c["ok"]}
+    return {
+        n: next(r["failures"] for r in c["results"] if r["failures"])
+        for n, c in cases_of(report).items()
+        if not c["ok"]
+    }
 
 
 def only_failure(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -169,23 +172,48 @@ def test_good_model_passes_every_case_with_the_release_parameters(manifest, daem
     code, report = smoke(manifest, daemon)
     assert code == 0 and report["ok"], failing(report)
     cases = cases_of(report)
-    assert set(cases) == {"show", "plain-question", "system-one-word", "single-tool-call",
-                          "tool-result-answer", "nested-second-call", "termination"}
+    assert set(cases) == {
+        "show",
+        "plain-question",
+        "system-one-word",
+        "single-tool-call",
+        "tool-result-answer",
+        "nested-second-call",
+        "termination",
+    }
     assert all(case["ok"] and case["rate"] == 1.0 for case in cases.values())
     # every chat carried the release's own parameters, the fixed seed and a length cap
     assert daemon.chats and all(
-        c["options"] == {"temperature": 0.6, "top_p": 0.95, "num_ctx": 8192,
-                         "stop": ["<turn|>", "<|tool_response>"], "num_predict": 1024, "seed": 42}
-        and c["model"] == "test/fam:Q4_K_M" for c in daemon.chats
+        c["options"]
+        == {
+            "temperature": 0.6,
+            "top_p": 0.95,
+            "num_ctx": 8192,
+            "stop": ["<turn|>", "<|tool_response>"],
+            "num_predict": 1024,
+            "seed": 42,
+        }
+        and c["model"] == "test/fam:Q4_K_M"
+        for c in daemon.chats
     )
     # the nested case sent both results back, each under its tool's name, then got the answer
     nested = cases["nested-second-call"]["results"][0]["transcript"]
-    assert [m["role"] for m in nested] == ["user", "assistant", "tool", "assistant", "tool",
-                                           "assistant"]
-    assert [m.get("tool_name") for m in nested if m["role"] == "tool"] == ["find_employee",
-                                                                           "get_office"]
-    assert nested[3]["tool_calls"][0]["function"] == {"name": "get_office",
-                                                      "arguments": {"employee_id": "E-4817"}}
+    assert [m["role"] for m in nested] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+    assert [m.get("tool_name") for m in nested if m["role"] == "tool"] == [
+        "find_employee",
+        "get_office",
+    ]
+    assert nested[3]["tool_calls"][0]["function"] == {
+        "name": "get_office",
+        "arguments": {"employee_id": "E-4817"},
+    }
     assert all(m["done_reason"] == "stop" for m in nested if m["role"] == "assistant")
 
 
@@ -232,29 +260,65 @@ def test_repeat_reports_pass_rates_over_seeds(manifest, daemon) -> None:
 @pytest.mark.parametrize(
     ("conversation", "outputs", "case", "code", "words"),
     [
-        pytest.param("capital of France", ["Paris is the capital.<eos><|turn>user\nThanks"],
-                     "plain-question", "control-token", "<eos>", id="leaked-control-token"),
-        pytest.param("weather in Paris", ["I cannot look that up, sorry.<turn|>"],
-                     "single-tool-call", "no-tool-call", "expected a call to get_weather",
-                     id="no-tool-call"),
-        pytest.param("weather in Paris", [call("get_weather", city=75001, unit="kelvin")],
-                     "single-tool-call", "bad-arguments",
-                     "arguments.city: expected string, found integer 75001", id="wrong-arguments"),
-        pytest.param("Ada Lovelace", [call("find_employee", name="Ada Lovelace"),
-                                      "She works somewhere in the company.<turn|>"],
-                     "nested-second-call", "no-second-call",
-                     "no second tool call after the first result (expected get_office)",
-                     id="no-second-call"),
-        pytest.param("three short sentences", ["The sea " * 1200],
-                     "termination", "length-stop", "num_predict 1024", id="length-stop"),
-        pytest.param("weather in Lisbon", [call("get_weather", city="Lisbon"),
-                                           "The weather there is fine.<turn|>"],
-                     "tool-result-answer", "answer-content", "mentions none of ['14', 'rain']",
-                     id="result-not-used"),
-        pytest.param("Red Planet", ["The answer is Mars.<turn|>"],
-                     "system-one-word", "system-ignored",
-                     "4 words where the system prompt allows 1",
-                     id="system-ignored"),
+        pytest.param(
+            "capital of France",
+            ["Paris is the capital.<eos><|turn>user\nThanks"],
+            "plain-question",
+            "control-token",
+            "<eos>",
+            id="leaked-control-token",
+        ),
+        pytest.param(
+            "weather in Paris",
+            ["I cannot look that up, sorry.<turn|>"],
+            "single-tool-call",
+            "no-tool-call",
+            "expected a call to get_weather",
+            id="no-tool-call",
+        ),
+        pytest.param(
+            "weather in Paris",
+            [call("get_weather", city=75001, unit="kelvin")],
+            "single-tool-call",
+            "bad-arguments",
+            "arguments.city: expected string, found integer 75001",
+            id="wrong-arguments",
+        ),
+        pytest.param(
+            "Ada Lovelace",
+            [
+                call("find_employee", name="Ada Lovelace"),
+                "She works somewhere in the company.<turn|>",
+            ],
+            "nested-second-call",
+            "no-second-call",
+            "no second tool call after the first result (expected get_office)",
+            id="no-second-call",
+        ),
+        pytest.param(
+            "three short sentences",
+            ["The sea " * 1200],
+            "termination",
+            "length-stop",
+            "num_predict 1024",
+            id="length-stop",
+        ),
+        pytest.param(
+            "weather in Lisbon",
+            [call("get_weather", city="Lisbon"), "The weather there is fine.<turn|>"],
+            "tool-result-answer",
+            "answer-content",
+            "mentions none of ['14', 'rain']",
+            id="result-not-used",
+        ),
+        pytest.param(
+            "Red Planet",
+            ["The answer is Mars.<turn|>"],
+            "system-one-word",
+            "system-ignored",
+            "4 words where the system prompt allows 1",
+            id="system-ignored",
+        ),
     ],
 )
 def test_each_check_fails_its_case_with_the_reason(
@@ -270,8 +334,17 @@ def test_each_check_fails_its_case_with_the_reason(
 
 
 def test_parameter_drift_fails_the_show_case(manifest, daemon) -> None:
-    create(daemon, manifest, parameters={"temperature": 0.8, "top_p": 0.95, "num_ctx": 8192,
-                                         "stop": ["<turn|>"], "num_predict": 64})
+    create(
+        daemon,
+        manifest,
+        parameters={
+            "temperature": 0.8,
+            "top_p": 0.95,
+            "num_ctx": 8192,
+            "stop": ["<turn|>"],
+            "num_predict": 64,
+        },
+    )
     code, report = smoke(manifest, daemon)
     assert code == 1
     show = cases_of(report)["show"]
@@ -279,8 +352,9 @@ def test_parameter_drift_fails_the_show_case(manifest, daemon) -> None:
     assert {f["code"] for f in show["results"][0]["failures"]} == {"parameter-drift"}
     assert "parameter temperature: Ollama has 0.8, the manifest says 0.6" in messages
     assert any(m.startswith("parameter stop: Ollama has ['<turn|>']") for m in messages)
-    assert any(m.startswith("parameter num_predict: 64 on Ollama, not in the manifest")
-               for m in messages)
+    assert any(
+        m.startswith("parameter num_predict: 64 on Ollama, not in the manifest") for m in messages
+    )
 
 
 @pytest.fixture
@@ -323,8 +397,11 @@ def test_without_a_parser_calls_stay_text_and_fail(manifest, daemon) -> None:
     stored = next(iter(daemon.models.values()))
     stored.parser = None
     code, report = smoke(manifest, daemon)
-    failing = {n: c["results"][0]["failures"][0]["code"]
-               for n, c in cases_of(report).items() if not c["ok"]}
+    failing = {
+        n: c["results"][0]["failures"][0]["code"]
+        for n, c in cases_of(report).items()
+        if not c["ok"]
+    }
     assert code == 1
     assert failing["single-tool-call"] == "control-token"
     assert failing["nested-second-call"] == "control-token"
@@ -368,10 +445,18 @@ def test_unreachable_daemon_exits_3(manifest) -> None:
 def test_extra_cases_dir_adds_a_case(manifest, daemon, tmp_path) -> None:
     extra = tmp_path / "cases"
     extra.mkdir()
-    (extra / "greeting.json").write_text(json.dumps({
-        "name": "greeting", "check": "plain",
-        "steps": [{"user": "Say hello to Bob."}, {"reply": "answer", "contains_any": ["Bob"]}],
-    }))
+    (extra / "greeting.json").write_text(
+        json.dumps(
+            {
+                "name": "greeting",
+                "check": "plain",
+                "steps": [
+                    {"user": "Say hello to Bob."},
+                    {"reply": "answer", "contains_any": ["Bob"]},
+                ],
+            }
+        )
+    )
     create(daemon, manifest)
     daemon.script = GOOD.replace("hello to Bob", ["Hello, Bob!<turn|>"])
     code, report = smoke(manifest, daemon, "--cases", str(extra))
@@ -381,11 +466,17 @@ def test_extra_cases_dir_adds_a_case(manifest, daemon, tmp_path) -> None:
 def test_bad_case_file_names_file_and_field(manifest, daemon, tmp_path) -> None:
     extra = tmp_path / "cases"
     extra.mkdir()
-    (extra / "broken.json").write_text(json.dumps({
-        "name": "broken", "check": "tool-call",
-        "steps": [{"user": "hi"}, {"reply": "tool_call", "name": "nope"}],
-    }))
-    result = runner.invoke(app, ["smoke", str(manifest), "--host", daemon.url,
-                                 "--cases", str(extra)])
+    (extra / "broken.json").write_text(
+        json.dumps(
+            {
+                "name": "broken",
+                "check": "tool-call",
+                "steps": [{"user": "hi"}, {"reply": "tool_call", "name": "nope"}],
+            }
+        )
+    )
+    result = runner.invoke(
+        app, ["smoke", str(manifest), "--host", daemon.url, "--cases", str(extra)]
+    )
     assert result.exit_code == 2
     assert "broken.json" in result.output and "'nope', not in 'tools'" in result.output

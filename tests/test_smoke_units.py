@@ -38,12 +38,16 @@ WEATHER = {
         ({"city": "Paris", "days": 3.0}, []),  # JSON numbers: 3.0 is an integer
         ({}, ["arguments: missing required 'city'"]),
         ({"city": 7}, ["arguments.city: expected string, found integer 7"]),
-        ({"city": "P", "unit": "kelvin"},
-         ["arguments.unit: 'kelvin' is not one of ['celsius', 'fahrenheit']"]),
+        (
+            {"city": "P", "unit": "kelvin"},
+            ["arguments.unit: 'kelvin' is not one of ['celsius', 'fahrenheit']"],
+        ),
         ({"city": "P", "days": True}, ["arguments.days: expected integer, found boolean True"]),
         ({"city": "P", "tags": ["a", 2]}, ["arguments.tags[1]: expected string, found integer 2"]),
-        ({"city": "P", "country": "FR"},
-         ["arguments: unknown key 'country' (not in the tool's properties)"]),
+        (
+            {"city": "P", "country": "FR"},
+            ["arguments: unknown key 'country' (not in the tool's properties)"],
+        ),
         ("Paris", ["arguments: expected object, found string 'Paris'"]),
     ],
 )
@@ -66,22 +70,46 @@ def test_modelfile_directives_skip_quoted_blocks() -> None:
         "PARAMETER stop <turn|>\n"
         'LICENSE """Terms\nRENDERER no"""\n'
     )
-    assert modelfile_directives(modelfile) == {"system": "Answer briefly.\nAlways.",
-                                               "parser": "gemma4"}
+    assert modelfile_directives(modelfile) == {
+        "system": "Answer briefly.\nAlways.",
+        "parser": "gemma4",
+    }
 
 
 def test_show_parameters_and_drift() -> None:
-    text = "\n".join([
-        f"{'stop':<30} \"<turn|>\"", f"{'stop':<30} \"<|\\\"|>\"",
-        f"{'temperature':<30} 0.6", f"{'num_ctx':<30} 256000", f"{'use_mmap':<30} true",
-    ])
+    text = "\n".join(
+        [
+            f'{"stop":<30} "<turn|>"',
+            f'{"stop":<30} "<|\\"|>"',
+            f"{'temperature':<30} 0.6",
+            f"{'num_ctx':<30} 256000",
+            f"{'use_mmap':<30} true",
+        ]
+    )
     found = show_parameters(text)
-    assert found == {"stop": ["<turn|>", '<|"|>'], "temperature": [0.6], "num_ctx": [256000],
-                     "use_mmap": [True]}
-    assert check_parameters(found, {"stop": ["<turn|>", '<|"|>'], "temperature": 0.6,
-                                    "num_ctx": 256000, "use_mmap": True}) == []
-    assert check_parameters(found, {"stop": ['<|"|>', "<turn|>"], "temperature": 0.6,
-                                    "num_ctx": 256000, "use_mmap": 1, "top_k": 40}) == [
+    assert found == {
+        "stop": ["<turn|>", '<|"|>'],
+        "temperature": [0.6],
+        "num_ctx": [256000],
+        "use_mmap": [True],
+    }
+    assert (
+        check_parameters(
+            found,
+            {"stop": ["<turn|>", '<|"|>'], "temperature": 0.6, "num_ctx": 256000, "use_mmap": True},
+        )
+        == []
+    )
+    assert check_parameters(
+        found,
+        {
+            "stop": ['<|"|>', "<turn|>"],
+            "temperature": 0.6,
+            "num_ctx": 256000,
+            "use_mmap": 1,
+            "top_k": 40,
+        },
+    ) == [
         "parameter stop: Ollama has ['<turn|>', '<|\"|>'], the manifest says ['<|\"|>', '<turn|>']",
         "parameter use_mmap: Ollama has True, the manifest says 1",
         "parameter top_k: missing on Ollama (manifest: 40)",
@@ -90,19 +118,32 @@ def test_show_parameters_and_drift() -> None:
 
 def test_builtin_matrix_covers_every_check() -> None:
     cases = load_cases()
-    assert {case.check for case in cases} == {"plain", "system", "tool-call", "tool-result",
-                                              "nested", "termination"}
+    assert {case.check for case in cases} == {
+        "plain",
+        "system",
+        "tool-call",
+        "tool-result",
+        "nested",
+        "termination",
+    }
     nested = next(case for case in cases if case.check == "nested")
-    assert [s.name for s in nested.steps if s.reply == "tool_call"] == ["find_employee",
-                                                                        "get_office"]
+    assert [s.name for s in nested.steps if s.reply == "tool_call"] == [
+        "find_employee",
+        "get_office",
+    ]
     assert all(path.suffix == ".json" for path in BUILTIN_CASES.iterdir())
 
 
 def test_extra_case_replaces_a_builtin_of_the_same_name(tmp_path: Path) -> None:
-    (tmp_path / "mine.json").write_text(json.dumps({
-        "name": "plain-question", "check": "plain",
-        "steps": [{"user": "Hi"}, {"reply": "answer", "contains_any": ["hello"]}],
-    }))
+    (tmp_path / "mine.json").write_text(
+        json.dumps(
+            {
+                "name": "plain-question",
+                "check": "plain",
+                "steps": [{"user": "Hi"}, {"reply": "answer", "contains_any": ["hello"]}],
+            }
+        )
+    )
     cases = {case.name: case for case in load_cases([tmp_path])}
     assert cases["plain-question"].steps[1].contains_any == ["hello"]
     assert len(cases) == len(load_cases())
@@ -112,11 +153,15 @@ def test_extra_case_replaces_a_builtin_of_the_same_name(tmp_path: Path) -> None:
     ("content", "words"),
     [
         ("{", "mine.json:1: not valid JSON"),
-        ('{"name": "x", "check": "c", "steps": [{"user": "a", "reply": "answer"}]}',
-         "mine.json: steps.0: Value error, a step is either"),
+        (
+            '{"name": "x", "check": "c", "steps": [{"user": "a", "reply": "answer"}]}',
+            "mine.json: steps.0: Value error, a step is either",
+        ),
         ('{"name": "x", "check": "c", "stesp": []}', "mine.json: steps: Field required"),
-        ('{"name": "x", "check": "c", "steps": [{"user": "a"}]}',
-         "a case expects at least one model reply"),
+        (
+            '{"name": "x", "check": "c", "steps": [{"user": "a"}]}',
+            "a case expects at least one model reply",
+        ),
     ],
 )
 def test_bad_case_files_name_file_and_field(tmp_path: Path, content: str, words: str) -> None:
@@ -134,14 +179,27 @@ def test_cases_dir_must_exist_and_hold_cases(tmp_path: Path) -> None:
 
 
 def test_standin_parser_and_generation_limits() -> None:
-    raw = ('<|channel>thought\nneed weather<channel|><|tool_call>call:get_weather'
-           '{city:<|"|>Paris, FR<|"|>,days:3,opts:{metric:true},tags:[<|"|>a<|"|>,2.5]}'
-           '<tool_call|><|tool_response>response:get_weather{value:<|"|>sunny<|"|>}')
+    raw = (
+        "<|channel>thought\nneed weather<channel|><|tool_call>call:get_weather"
+        '{city:<|"|>Paris, FR<|"|>,days:3,opts:{metric:true},tags:[<|"|>a<|"|>,2.5]}'
+        '<tool_call|><|tool_response>response:get_weather{value:<|"|>sunny<|"|>}'
+    )
     text, reason = generate(raw, ["<turn|>", "<|tool_response>"], 100)
     assert reason == "stop" and text.endswith("<tool_call|>")
     message = gemma4_parse(text)
     assert message["thinking"] == "need weather" and message["content"] == ""
-    assert message["tool_calls"] == [{"function": {"name": "get_weather", "arguments": {
-        "city": "Paris, FR", "days": 3, "opts": {"metric": True}, "tags": ["a", 2.5]}}}]
+    assert message["tool_calls"] == [
+        {
+            "function": {
+                "name": "get_weather",
+                "arguments": {
+                    "city": "Paris, FR",
+                    "days": 3,
+                    "opts": {"metric": True},
+                    "tags": ["a", 2.5],
+                },
+            }
+        }
+    ]
     assert generate("one two three four", [], 3) == ("one two three ", "length")
     assert generate("one two<turn|>three", ["<turn|>"], 2) == ("one two", "stop")

@@ -128,8 +128,11 @@ def test_offline_plan_assumes_nothing_and_lists_every_step(tmp_path: Path) -> No
     plan = t.plan(payload, online=False)
     actions = [(op.action, op.tag) for op in plan]
     assert actions[:5] == [
-        ("upload-blob", "Q4_K_M"), ("create-tag", "Q4_K_M"), ("verify", "Q4_K_M"),
-        ("push-tag", "Q4_K_M"), ("move-latest", "latest"),
+        ("upload-blob", "Q4_K_M"),
+        ("create-tag", "Q4_K_M"),
+        ("verify", "Q4_K_M"),
+        ("push-tag", "Q4_K_M"),
+        ("move-latest", "latest"),
     ]
     assert actions.index(("delete-local", "latest")) < actions.index(("delete-local", "Q4_K_M"))
     assert sum(op.size for op in plan if op.action == "upload-blob") == gguf_bytes(payload)
@@ -141,8 +144,9 @@ def test_offline_plan_assumes_nothing_and_lists_every_step(tmp_path: Path) -> No
 def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
-    payload = make_payload(tmp_path, renderer=None, template="{{ .Prompt }}<turn|>", tags={
-        "Q4_K_M": {}})
+    payload = make_payload(
+        tmp_path, renderer=None, template="{{ .Prompt }}<turn|>", tags={"Q4_K_M": {}}
+    )
     t = target(standin, payload)
     with pytest.raises(UsageError, match="the TEMPLATE would be ignored"):
         t.plan(payload, online=False)
@@ -157,8 +161,13 @@ def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
 
 def test_stop_added_by_ollama_is_caught(standin: OllamaStandIn, tmp_path: Path) -> None:
     payload = make_payload(
-        tmp_path, renderer=None, parser=None, template="{{ .Prompt }}",
-        parameters={"temperature": 0.6}, tags={"Q4_K_M": {}}, latest=None,
+        tmp_path,
+        renderer=None,
+        parser=None,
+        template="{{ .Prompt }}",
+        parameters={"temperature": 0.6},
+        tags={"Q4_K_M": {}},
+        latest=None,
     )
     result, _ = run(target(standin, payload), payload, unchecked=True)
     line = result.failures["Q4_K_M"]
@@ -174,14 +183,22 @@ def test_expert_count_is_checked(standin: OllamaStandIn, tmp_path: Path) -> None
 
 
 def test_parse_show_parameters_reads_go_formatting() -> None:
-    text = "\n".join([
-        f"{'num_ctx':<30} 1.048576e+06", f"{'stop':<30} \"<turn|>\"",
-        f"{'stop':<30} \"say \\\"hi\\\"\\n\"", f"{'temperature':<30} 0.6",
-        f"{'use_mmap':<30} false", f"{'top_k':<30} 40",
-    ])
+    text = "\n".join(
+        [
+            f"{'num_ctx':<30} 1.048576e+06",
+            f'{"stop":<30} "<turn|>"',
+            f'{"stop":<30} "say \\"hi\\"\\n"',
+            f"{'temperature':<30} 0.6",
+            f"{'use_mmap':<30} false",
+            f"{'top_k':<30} 40",
+        ]
+    )
     assert parse_show_parameters(text) == {
-        "num_ctx": 1048576.0, "stop": ["<turn|>", 'say "hi"\n'], "temperature": 0.6,
-        "use_mmap": False, "top_k": 40,
+        "num_ctx": 1048576.0,
+        "stop": ["<turn|>", 'say "hi"\n'],
+        "temperature": 0.6,
+        "use_mmap": False,
+        "top_k": 40,
     }
 
 
@@ -189,9 +206,17 @@ def test_compare_show_flags_type_and_value_differences(tmp_path: Path) -> None:
     payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None)
     tp = payload.payload("Q4_K_M")
     show = {
-        "parameters": "\n".join([f"{'temperature':<30} 0.7", f"{'top_p':<30} 0.95",
-                                 f"{'num_ctx':<30} 256000", f"{'stop':<30} \"<turn|>\""]),
-        "renderer": "gemma4", "parser": "gemma4", "license": tp.license,
+        "parameters": "\n".join(
+            [
+                f"{'temperature':<30} 0.7",
+                f"{'top_p':<30} 0.95",
+                f"{'num_ctx':<30} 256000",
+                f'{"stop":<30} "<turn|>"',
+            ]
+        ),
+        "renderer": "gemma4",
+        "parser": "gemma4",
+        "license": tp.license,
         "model_info": {"gemma4.expert_count": 98},
     }
     problems = compare_show(show, tp, architecture="gemma4", experts=98)
@@ -210,8 +235,10 @@ def test_compare_show_flags_type_and_value_differences(tmp_path: Path) -> None:
         (Fault("push_error", match="Q4_K_M", after=1), "push: the daemon reported: max retries"),
         (Fault("push_500", match="Q4_K_M"), "push: the daemon reported: max retries"),
         (Fault("push_truncate", match="Q4_K_M"), "push: stream ended with 'pushing "),
-        (Fault("create_error", match="Q4_K_M", message="boom"),
-         "create: the daemon reported: boom"),
+        (
+            Fault("create_error", match="Q4_K_M", message="boom"),
+            "create: the daemon reported: boom",
+        ),
     ],
 )
 def test_a_failing_tag_is_reported_and_the_others_go_on(
@@ -245,8 +272,9 @@ def test_models_this_run_did_not_create_are_never_touched(
     other = payload.payload("Q4_K_M").files[0]
     with httpx.Client(base_url=standin.url) as http:
         http.post(f"/api/blobs/{other.digest}", content=other.path.read_bytes())
-        lines = http.post("/api/create", json={"model": "someone/else:v1",
-                                               "files": {"m.gguf": other.digest}}).text
+        lines = http.post(
+            "/api/create", json={"model": "someone/else:v1", "files": {"m.gguf": other.digest}}
+        ).text
     assert '"success"' in lines
     result, _ = run(target(standin, payload), payload)
     assert result.failures == {}
@@ -277,9 +305,7 @@ def test_preflight_refuses_a_daemon_too_old_for_renderer_and_gemma4(tmp_path: Pa
                 t.preflight()
 
 
-def test_preflight_wants_a_namespace_for_ollama_com(
-    standin: OllamaStandIn, tmp_path: Path
-) -> None:
+def test_preflight_wants_a_namespace_for_ollama_com(standin: OllamaStandIn, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, model="fam", tags={"Q4_K_M": {}})
     t = OllamaTarget(payload.release, host=standin.url, skip_remote_verify=True)
     with pytest.raises(TargetUnavailable, match="has no namespace"):

@@ -65,8 +65,9 @@ def test_changed_parameters_are_drift_and_get_republished(
     model = f"ns/fam{next(_names)}"
     first, _ = publish(standin, make_payload(tmp_path / "a", model=model), docker_registry)
     assert first.failures == {}
-    changed = make_payload(tmp_path / "a", model=model, tags={"Q4_K_M": {}, "Q6_K": {
-        "temperature": 0.9}})
+    changed = make_payload(
+        tmp_path / "a", model=model, tags={"Q4_K_M": {}, "Q6_K": {"temperature": 0.9}}
+    )
     t = OllamaTarget(changed.release, host=standin.url, registry=docker_registry)
     status = {s.tag: s for s in t.status(changed)}
     assert status["Q4_K_M"].state == status["latest"].state == "up-to-date"
@@ -91,8 +92,11 @@ def test_a_registry_manifest_that_differs_fails_the_tag(
     repo = f"{docker_registry}/v2/{model}/manifests"
     accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
     body = httpx.get(f"{repo}/Q4_K_M", headers=accept).content
-    put = httpx.put(f"{repo}/Q6_K", content=body, headers={
-        "Content-Type": "application/vnd.docker.distribution.manifest.v2+json"})
+    put = httpx.put(
+        f"{repo}/Q6_K",
+        content=body,
+        headers={"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
     assert put.status_code == 201
     t = OllamaTarget(payload.release, host=standin.url, registry=docker_registry)
     status = {s.tag: s for s in t.status(payload)}

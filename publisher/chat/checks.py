@@ -199,37 +199,60 @@ def check_messages(conv: Conversation, prompt: str) -> list[Failure]:
             if pos < 0:
                 where = "out of order" if _find(prompt, content, 0) >= 0 else "missing"
                 failures.append(
-                    Failure("content", f"{label}: content {content[:60]!r} is {where}",
-                            conv.name, excerpt(prompt, start))
+                    Failure(
+                        "content",
+                        f"{label}: content {content[:60]!r} is {where}",
+                        conv.name,
+                        excerpt(prompt, start),
+                    )
                 )
                 continue
             end = pos + len(content)
             if role == "tool" and not _inside_tool_response(prompt, pos, end):
                 failures.append(
-                    Failure("tool-result", f"{label}: result is not inside "
-                            f"{TOOL_RESPONSE_OPEN}…{TOOL_RESPONSE_CLOSE}", conv.name,
-                            excerpt(prompt, pos))
+                    Failure(
+                        "tool-result",
+                        f"{label}: result is not inside {TOOL_RESPONSE_OPEN}…{TOOL_RESPONSE_CLOSE}",
+                        conv.name,
+                        excerpt(prompt, pos),
+                    )
                 )
             cursor = max(cursor, end)
         elif role == "tool":
             pos = prompt.find(TOOL_RESPONSE_OPEN, start)
             if pos < 0:
-                failures.append(Failure("tool-result", f"{label}: empty result has no "
-                                        f"{TOOL_RESPONSE_OPEN} block", conv.name,
-                                        excerpt(prompt, start)))
+                failures.append(
+                    Failure(
+                        "tool-result",
+                        f"{label}: empty result has no {TOOL_RESPONSE_OPEN} block",
+                        conv.name,
+                        excerpt(prompt, start),
+                    )
+                )
         for call in message.get("tool_calls") or []:
             function = call.get("function", {})
             name = function.get("name", "")
             pos = prompt.find(name, start)
             if pos < 0:
-                failures.append(Failure("tool-call", f"{label}: call {name!r} is missing",
-                                        conv.name, excerpt(prompt, start)))
+                failures.append(
+                    Failure(
+                        "tool-call",
+                        f"{label}: call {name!r} is missing",
+                        conv.name,
+                        excerpt(prompt, start),
+                    )
+                )
                 continue
             for leaf in _leaves(function.get("arguments") or {}):
                 if _find(prompt, leaf, start) < 0:
-                    failures.append(Failure("tool-call", f"{label}: argument value {leaf!r} of "
-                                            f"{name!r} is missing", conv.name,
-                                            excerpt(prompt, pos)))
+                    failures.append(
+                        Failure(
+                            "tool-call",
+                            f"{label}: argument value {leaf!r} of {name!r} is missing",
+                            conv.name,
+                            excerpt(prompt, pos),
+                        )
+                    )
             cursor = max(cursor, pos + len(name))
     return failures
 
@@ -239,31 +262,61 @@ def check_shape(conv: Conversation, prompt: str) -> list[Failure]:
     failures: list[Failure] = []
     last_role = conv.messages[-1].get("role") if conv.messages else None
     if last_role in ("user", "tool") and not prompt.endswith(GENERATION_PROMPTS):
-        failures.append(Failure("generation-prompt", f"the last message is the {last_role}'s "
-                                "but the prompt does not end with <|turn>model\\n", conv.name,
-                                excerpt(prompt, len(prompt))))
+        failures.append(
+            Failure(
+                "generation-prompt",
+                f"the last message is the {last_role}'s "
+                "but the prompt does not end with <|turn>model\\n",
+                conv.name,
+                excerpt(prompt, len(prompt)),
+            )
+        )
     depth = 0
     for match in _TURN_RE.finditer(prompt):
         depth += 1 if match.group() == "<|turn>" else -1
         if depth not in (0, 1):
-            failures.append(Failure("turns", f"unbalanced {match.group()!r}", conv.name,
-                                    excerpt(prompt, match.start())))
+            failures.append(
+                Failure(
+                    "turns",
+                    f"unbalanced {match.group()!r}",
+                    conv.name,
+                    excerpt(prompt, match.start()),
+                )
+            )
             break
     else:
         if last_role in ("user", "tool") and depth != 1:
-            failures.append(Failure("turns", "no model turn is open at the end", conv.name,
-                                    excerpt(prompt, len(prompt))))
+            failures.append(
+                Failure(
+                    "turns",
+                    "no model turn is open at the end",
+                    conv.name,
+                    excerpt(prompt, len(prompt)),
+                )
+            )
     open_call = None
     for match in _CALL_RE.finditer(prompt):
         is_open = match.group() == "<|tool_call>"
         if is_open == (open_call is not None):
-            failures.append(Failure("tool-call", f"unbalanced {match.group()!r}", conv.name,
-                                    excerpt(prompt, match.start())))
+            failures.append(
+                Failure(
+                    "tool-call",
+                    f"unbalanced {match.group()!r}",
+                    conv.name,
+                    excerpt(prompt, match.start()),
+                )
+            )
             break
         open_call = match.start() if is_open else None
     if prompt.count("<bos>") > 1 or ("<bos>" in prompt and not prompt.startswith("<bos>")):
-        failures.append(Failure("bos", "<bos> must appear at most once, at the very start",
-                                conv.name, excerpt(prompt, prompt.find("<bos>", 1))))
+        failures.append(
+            Failure(
+                "bos",
+                "<bos> must appear at most once, at the very start",
+                conv.name,
+                excerpt(prompt, prompt.find("<bos>", 1)),
+            )
+        )
     return failures
 
 
@@ -292,8 +345,14 @@ def check_template(
     results = gorender.render_many(text, [c.values() for c in conversations])
     for conv, result in zip(conversations, results, strict=True):
         if not result.ok:
-            report.failures.append(Failure("render", f"{result.stage} error: {result.error}",
-                                           conv.name, excerpt(result.output, len(result.output))))
+            report.failures.append(
+                Failure(
+                    "render",
+                    f"{result.stage} error: {result.error}",
+                    conv.name,
+                    excerpt(result.output, len(result.output)),
+                )
+            )
             continue
         report.renders[conv.name] = result.output
         report.failures.extend(check_messages(conv, result.output))

@@ -28,9 +28,7 @@ def diff(reference_prompt: str, template_prompt: str, name: str) -> str:
         return ""
     ref = [line.replace("\n", "\\n") + "\n" for line in _lines(reference_prompt)]
     ours = [line.replace("\n", "\\n") + "\n" for line in _lines(template_prompt)]
-    return "".join(
-        difflib.unified_diff(ref, ours, f"reference/{name}", f"template/{name}", n=1)
-    )
+    return "".join(difflib.unified_diff(ref, ours, f"reference/{name}", f"template/{name}", n=1))
 
 
 def compare(
@@ -58,9 +56,7 @@ def reference_from_gguf(release: Release) -> tuple[str, str] | None:
     return None
 
 
-def load_reference(
-    release: Release | None, reference_path: Path | None
-) -> tuple[str, str] | None:
+def load_reference(release: Release | None, reference_path: Path | None) -> tuple[str, str] | None:
     """The reference Jinja: from a GGUF when one is present, else --reference FILE, else None."""
     if release is not None:
         found = reference_from_gguf(release)

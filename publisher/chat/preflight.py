@@ -61,11 +61,13 @@ def check_release_template(
         if ollama.renderer:
             report.notes.append(f"uses Ollama's built-in renderer {ollama.renderer!r}: no TEMPLATE")
         else:
-            report.failures.append(Failure(
-                "template",
-                f"{release.source}: [ollama] sets neither template nor renderer, so Ollama "
-                "would choose its own (renderer gemma4 and an extra `stop <turn|>`)",
-            ))
+            report.failures.append(
+                Failure(
+                    "template",
+                    f"{release.source}: [ollama] sets neither template nor renderer, so Ollama "
+                    "would choose its own (renderer gemma4 and an extra `stop <turn|>`)",
+                )
+            )
         return report
     corpus = load_corpus()
     report = check_template(
@@ -82,12 +84,14 @@ def check_release_template(
     return report
 
 
-def _add_parity(report: TemplateReport, release: Release | None, reference: Path | None,
-                corpus: list) -> None:  # type: ignore[type-arg]
+def _add_parity(
+    report: TemplateReport, release: Release | None, reference: Path | None, corpus: list
+) -> None:  # type: ignore[type-arg]
     found = parity.load_reference(release, reference)
     if found is None:
-        report.notes.append("no reference chat template (no GGUF present, no --reference): "
-                            "parity not checked")
+        report.notes.append(
+            "no reference chat template (no GGUF present, no --reference): parity not checked"
+        )
         return
     text, source = found
     report.reference = source

@@ -38,8 +38,9 @@ def print_report(report: TemplateReport) -> None:
         out.print(f"  [red]FAIL[/] {failure.format()}", markup=True, soft_wrap=True)
     if report.reference:
         same = sum(1 for p in report.parity if p.identical)
-        out.print(f"parity with {report.reference}: {same} identical, "
-                  f"{len(report.parity) - same} differ")
+        out.print(
+            f"parity with {report.reference}: {same} identical, {len(report.parity) - same} differ"
+        )
         for entry in report.parity:
             out.print(f"  {entry.conversation}: {'identical' if entry.identical else 'differs'}")
             if entry.diff:

@@ -28,21 +28,26 @@ def smoke(
     ] = None,
     host: Annotated[
         str | None,
-        typer.Option("--host", help="The Ollama daemon (default: $OLLAMA_HOST, else "
-                     "http://127.0.0.1:11434)."),
+        typer.Option(
+            "--host", help="The Ollama daemon (default: $OLLAMA_HOST, else http://127.0.0.1:11434)."
+        ),
     ] = None,
     create: Annotated[
         bool,
-        typer.Option("--create", help="Create each tag from its local GGUF first (as "
-                     "<model>-smoke:<tag>) and delete it afterwards."),
+        typer.Option(
+            "--create",
+            help="Create each tag from its local GGUF first (as "
+            "<model>-smoke:<tag>) and delete it afterwards.",
+        ),
     ] = False,
     repeat: Annotated[
         int, typer.Option("--repeat", "-n", help="Runs per case, each with its own seed.")
     ] = 1,
     cases: Annotated[
         list[Path] | None,
-        typer.Option("--cases", help="A directory of extra *.json cases (same name replaces a "
-                     "built-in)."),
+        typer.Option(
+            "--cases", help="A directory of extra *.json cases (same name replaces a built-in)."
+        ),
     ] = None,
     min_pass_rate: Annotated[
         float,
@@ -70,8 +75,9 @@ def smoke(
     for item in selected:
         with _model(release, item, host, create, client) as model:
             console.info(f"smoke {model} on {host}: {len(matrix)} case(s) × {repeat} run(s)")
-            report = runner.run_matrix(client, release, item, model, matrix, repeat=repeat,
-                                       on_run=_progress)
+            report = runner.run_matrix(
+                client, release, item, model, matrix, repeat=repeat, on_run=_progress
+            )
             report.created = create
             reports.append(report)
     _print(reports, host, min_pass_rate, json_output)
@@ -92,8 +98,9 @@ def _tags(release: Release, names: list[str] | None) -> list[Tag]:
     tags = release.select(names)
     off = [t.tag for t in tags if "ollama" not in t.targets]
     if off:
-        raise UsageError(f"{release.source}: {', '.join(off)} not published to Ollama "
-                         "(targets of the tag)")
+        raise UsageError(
+            f"{release.source}: {', '.join(off)} not published to Ollama (targets of the tag)"
+        )
     return tags
 
 
@@ -106,11 +113,14 @@ def _client(host: str) -> Any:
     try:
         client.list()
     except (ConnectionError, httpx.HTTPError) as exc:
-        raise TargetUnavailable(f"Ollama is not reachable at {host} ({exc}); start `ollama "
-                                "serve` or pass --host / OLLAMA_HOST") from None
+        raise TargetUnavailable(
+            f"Ollama is not reachable at {host} ({exc}); start `ollama "
+            "serve` or pass --host / OLLAMA_HOST"
+        ) from None
     except ollama.ResponseError as exc:
-        raise TargetUnavailable(f"Ollama at {host} answered {exc.status_code}: {exc.error}") \
-            from None
+        raise TargetUnavailable(
+            f"Ollama at {host} answered {exc.status_code}: {exc.error}"
+        ) from None
     return client
 
 
@@ -131,10 +141,13 @@ def _model(release: Release, tag: Tag, host: str, create: bool, client: Any) -> 
         client.show(name)
     except ollama.ResponseError as exc:
         if exc.status_code == 404:
-            raise UsageError(f"{name} is not on the Ollama at {host}: create it from the local "
-                             f"GGUF with --create, or `ollama pull {name}`") from None
-        raise TargetUnavailable(f"show {name}: Ollama answered {exc.status_code}: {exc.error}") \
-            from None
+            raise UsageError(
+                f"{name} is not on the Ollama at {host}: create it from the local "
+                f"GGUF with --create, or `ollama pull {name}`"
+            ) from None
+        raise TargetUnavailable(
+            f"show {name}: Ollama answered {exc.status_code}: {exc.error}"
+        ) from None
     yield name
 
 
@@ -149,15 +162,20 @@ def _print(reports: list[Any], host: str, min_rate: float, json_output: bool) ->
     if json_output:
         console.print_json(runner.report_json(reports, host=host, min_rate=min_rate))
         return
-    table = Table("tag", "case", "check", "passed", "rate", "result", "first failure",
-                  title=f"smoke ({host})")
+    table = Table(
+        "tag", "case", "check", "passed", "rate", "result", "first failure", title=f"smoke ({host})"
+    )
     for report in reports:
         for case in report.cases:
             first = next((f for run in case.runs for f in run.failures), None)
             ok = case.ok(min_rate)
             table.add_row(
-                report.tag, case.name, case.check, f"{case.passes}/{len(case.runs)}",
-                f"{case.rate:.0%}", Text("pass" if ok else "FAIL", style="green" if ok else "red"),
+                report.tag,
+                case.name,
+                case.check,
+                f"{case.passes}/{len(case.runs)}",
+                f"{case.rate:.0%}",
+                Text("pass" if ok else "FAIL", style="green" if ok else "red"),
                 f"{first.code}: {first.message}" if first else "",
             )
     console.out.print(table)
@@ -180,8 +198,10 @@ def _print_transcript(model: str, case: str, run: Any) -> None:
         if entry.get("tool_name"):
             role += f" ({entry['tool_name']})"
         text = entry.get("content") or entry.get("error") or ""
-        calls = [f"{c['function']['name']}({c['function']['arguments']})"
-                 for c in entry.get("tool_calls") or []]
+        calls = [
+            f"{c['function']['name']}({c['function']['arguments']})"
+            for c in entry.get("tool_calls") or []
+        ]
         extra = f" → {', '.join(calls)}" if calls else ""
         done = f" [{entry['done_reason']}]" if entry.get("done_reason") else ""
         console.out.print(f"    {role}: {text!r}{extra}{done}", markup=False, soft_wrap=True)

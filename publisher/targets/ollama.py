@@ -143,8 +143,10 @@ def _same_value(got: Any, want: Any) -> bool:
     if isinstance(want, bool) or isinstance(got, bool):
         return type(got) is type(want) and got == want
     if isinstance(want, list):
-        return isinstance(got, list) and len(got) == len(want) and all(
-            _same_value(g, w) for g, w in zip(got, want, strict=True)
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(_same_value(g, w) for g, w in zip(got, want, strict=True))
         )
     if isinstance(want, int | float):
         return isinstance(got, int | float) and float(got) == float(want)
@@ -532,16 +534,23 @@ class OllamaTarget:
             else:
                 why = f"registry: {check.detail}" if check else "not checked"
                 ops += self._publish_ops(tp, online=online, why=why)
-            latest_ops = self._latest_ops(tp, check, online=online, remote=remote) if (
-                tp.tag.tag == latest and tp.present
-            ) else []
+            latest_ops = (
+                self._latest_ops(tp, check, online=online, remote=remote)
+                if (tp.tag.tag == latest and tp.present)
+                else []
+            )
             ops += latest_ops
             if not self.keep_local:
                 if any(op.action == "move-latest" for op in latest_ops):
                     ops.append(self._op("delete-local", "latest", "free the daemon's store"))
                 if not published and tp.present:
-                    ops.append(self._op("delete-local", tp.tag.tag,
-                                        "free the daemon's store (--keep-local keeps it)"))
+                    ops.append(
+                        self._op(
+                            "delete-local",
+                            tp.tag.tag,
+                            "free the daemon's store (--keep-local keeps it)",
+                        )
+                    )
         if latest and latest not in {t.tag.tag for t in tags}:
             console.warn(f"ollama: latest = {latest!r} is not among this run's Ollama tags")
         return ops
@@ -559,13 +568,28 @@ class OllamaTarget:
         ops = []
         for f in tp.files:
             if online and f.digest and self._has_blob(f.digest):
-                ops.append(self._op("skip-blob", tag, "the daemon already has it",
-                                    subject=f.digest, sha256=f.sha256,
-                                    details={"path": str(f.path)}))
+                ops.append(
+                    self._op(
+                        "skip-blob",
+                        tag,
+                        "the daemon already has it",
+                        subject=f.digest,
+                        sha256=f.sha256,
+                        details={"path": str(f.path)},
+                    )
+                )
             else:
-                ops.append(self._op("upload-blob", tag, f"{f.path.name} → daemon",
-                                    subject=f.digest or str(f.path), size=f.size, sha256=f.sha256,
-                                    details={"path": str(f.path)}))
+                ops.append(
+                    self._op(
+                        "upload-blob",
+                        tag,
+                        f"{f.path.name} → daemon",
+                        subject=f.digest or str(f.path),
+                        size=f.size,
+                        sha256=f.sha256,
+                        details={"path": str(f.path)},
+                    )
+                )
         return ops
 
     def _publish_ops(self, tp: TagPayload, *, online: bool, why: str) -> list[Operation]:
@@ -574,13 +598,25 @@ class OllamaTarget:
             return [self._op("create-tag", tag, "GGUF missing: cannot publish (dry run only)")]
         ops = self._blob_ops(tp, tag, online=online)
         ops.append(self._op("create-tag", tag, f"create from {tp.files[0].path.name} ({why})"))
-        ops.append(self._op("verify", tag, "read back /api/show and compare exactly",
-                            details={"stage": "local"}))
-        ops.append(self._op("push-tag", tag, f"push to {self.registry_url}",
-                            size=sum(f.size for f in tp.files)))
+        ops.append(
+            self._op(
+                "verify", tag, "read back /api/show and compare exactly", details={"stage": "local"}
+            )
+        )
+        ops.append(
+            self._op(
+                "push-tag", tag, f"push to {self.registry_url}", size=sum(f.size for f in tp.files)
+            )
+        )
         if not self.skip_remote_verify:
-            ops.append(self._op("verify", tag, "read the pushed manifest back from the registry",
-                                details={"stage": "remote"}))
+            ops.append(
+                self._op(
+                    "verify",
+                    tag,
+                    "read the pushed manifest back from the registry",
+                    details={"stage": "remote"},
+                )
+            )
         return ops
 
     def _latest_ops(
@@ -594,8 +630,9 @@ class OllamaTarget:
             details["mode"] = "create"  # the source is not re-created: build latest from files
             ops = self._blob_ops(tp, "latest", online=online)
             return [*ops, self._op("move-latest", "latest", f"latest → {source}", details=details)]
-        return [self._op("move-latest", "latest", f"latest → {source} after its push",
-                         details=details)]
+        return [
+            self._op("move-latest", "latest", f"latest → {source} after its push", details=details)
+        ]
 
     # ---- apply ------------------------------------------------------------------------------
 
@@ -690,8 +727,10 @@ class OllamaTarget:
                 resp = self.http.post(
                     f"/api/blobs/{f.digest}",
                     content=chunks(),
-                    headers={"Content-Length": str(f.size),
-                             "Content-Type": "application/octet-stream"},
+                    headers={
+                        "Content-Length": str(f.size),
+                        "Content-Type": "application/octet-stream",
+                    },
                 )
             except (httpx.HTTPError, OSError) as exc:
                 raise StepFailed(
@@ -753,7 +792,9 @@ class OllamaTarget:
         if resp.status_code != 200:
             raise StepFailed(f"read back: HTTP {resp.status_code} {_error_of(resp)}")
         problems = compare_show(
-            resp.json(), tp, architecture=self.release.model.architecture,
+            resp.json(),
+            tp,
+            architecture=self.release.model.architecture,
             experts=self.release.model.experts,
         )
         if problems:
@@ -956,8 +997,13 @@ def _exc_line(exc: BaseException) -> str:
 
 
 def _step_key(op: Operation) -> str:
-    step = {"upload-blob": "blob", "create-tag": "create", "push-tag": "push",
-            "move-latest": "latest", "delete-local": "delete"}.get(op.action, op.action)
+    step = {
+        "upload-blob": "blob",
+        "create-tag": "create",
+        "push-tag": "push",
+        "move-latest": "latest",
+        "delete-local": "delete",
+    }.get(op.action, op.action)
     if op.action == "verify":
         step = f"verify-{op.details.get('stage', 'remote')}" if op.details.get("stage") else "skip"
     suffix = f":{op.sha256}" if op.action == "upload-blob" else ""
@@ -975,6 +1021,5 @@ def _record_facts(op: Operation, state: _TagState) -> dict[str, Any]:
     elif op.action == "move-latest":
         facts.update(source=op.details.get("source"), manifest=state.remote_digest)
     elif op.action == "verify":
-        facts.update(stage=op.details.get("stage"), manifest=state.remote_digest,
-                     reason=op.reason)
+        facts.update(stage=op.details.get("stage"), manifest=state.remote_digest, reason=op.reason)
     return facts
