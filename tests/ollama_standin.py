@@ -41,6 +41,12 @@ from typing import Any
 import httpx
 import pytest
 from gguf import LlamaFileType
+from modelfile_parser import (  # Ollama's parameter types, one table
+    BOOL_PARAMETERS,
+    FLOAT_PARAMETERS,
+    INT_PARAMETERS,
+    LIST_PARAMETERS,
+)
 
 from publisher.gguf.header import GgufArray, read_header
 from publisher.ollama_image import (
@@ -57,30 +63,6 @@ from publisher.ollama_image import (
 )
 
 VERSION = "0.20.0"
-INT_PARAMS = {
-    "num_keep",
-    "seed",
-    "num_predict",
-    "top_k",
-    "repeat_last_n",
-    "num_ctx",
-    "num_batch",
-    "num_gpu",
-    "main_gpu",
-    "num_thread",
-    "draft_num_predict",
-}
-FLOAT_PARAMS = {
-    "top_p",
-    "min_p",
-    "typical_p",
-    "temperature",
-    "repeat_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-}
-BOOL_PARAMS = {"use_mmap"}
-LIST_PARAMS = {"stop"}
 CREATE_KEYS = {
     "model",
     "stream",
@@ -688,13 +670,13 @@ def check_parameters(params: Any, what: str = "parameter") -> str | None:
     if not isinstance(params, dict):
         return f"{what}s: expected an object"
     for key, value in params.items():
-        if key in INT_PARAMS:
+        if key in INT_PARAMETERS:
             ok = isinstance(value, int) and not isinstance(value, bool)
-        elif key in FLOAT_PARAMS:
+        elif key in FLOAT_PARAMETERS:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
-        elif key in BOOL_PARAMS:
+        elif key in BOOL_PARAMETERS:
             ok = isinstance(value, bool)
-        elif key in LIST_PARAMS:
+        elif key in LIST_PARAMETERS:
             ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
         else:
             return f"unknown {what} '{key}'"
