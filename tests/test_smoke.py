@@ -377,6 +377,24 @@ def test_renderer_set_by_ollama_itself_is_caught(template_manifest, daemon) -> N
     assert "Ollama ignores the TEMPLATE when a renderer is set" in failures[0]["message"]
 
 
+def test_create_refuses_a_template_release_ollama_would_give_its_own_renderer(
+    template_manifest, daemon
+) -> None:
+    # `ollama create` puts its gemma4 renderer on a TEMPLATE + PARSER release: a scratch copy
+    # would fail `show` on every run and test Ollama's renderer, so --create refuses up front.
+    result = runner.invoke(app, ["smoke", str(template_manifest), "--host", daemon.url, "--create"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "--create Q4_K_M" in message and "renderer=None, parser='gemma4'" in message
+    assert "renderer-drift" in message
+    assert "ollama pull test/fam:Q4_K_M" in message and "without --create" in message
+    assert ("POST", "/api/create") not in daemon.requests
+    assert not any(
+        method == "POST" and path.startswith("/api/blobs") for method, path in daemon.requests
+    )
+    assert daemon.models == {}
+
+
 def test_template_is_compared_exactly(template_manifest, daemon) -> None:
     create(daemon, template_manifest)
     stored = next(iter(daemon.models.values()))
