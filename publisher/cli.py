@@ -20,7 +20,7 @@ from publisher.commands.smoke import smoke
 from publisher.commands.status import status
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
-from publisher.errors import PublisherError
+from publisher.errors import EXIT_USAGE, PublisherError
 
 app = typer.Typer(
     name="publish",
@@ -64,6 +64,12 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
                 console.err.print_exception()
             console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the file system said no: a setup problem, not a bug
+            if console.state.debug:
+                console.err.print_exception()
+            where = f": {exc.filename}" if exc.filename else ""
+            console.error(f"{exc.strerror or exc}{where}")
+            raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
             console.error("interrupted")
             raise typer.Exit(130) from None

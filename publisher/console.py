@@ -7,9 +7,12 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# markup=False: text from manifests, files and servers ("[ollama]", "[/x]") is data, never markup;
+# deliberate styling goes through rich.text.Text or an explicit markup=True with escaped data.
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 
 class _State:
@@ -28,7 +31,7 @@ def print_json(payload: Any) -> None:
     sys.stdout.flush()
 
 
-def info(message: str) -> None:
+def info(message: str | Text) -> None:
     """A progress line for people; silent under --quiet and never on stdout (stdout is for data)."""
     if not state.quiet:
         err.print(message)
@@ -36,9 +39,9 @@ def info(message: str) -> None:
 
 def error(message: str) -> None:
     """An error line for people, on stderr."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """A warning for people, on stderr, even under --quiet: warnings must not be missed."""
-    err.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True)
+    err.print(Text.assemble(("warning:", "bold yellow"), " ", message), soft_wrap=True)

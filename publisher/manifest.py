@@ -97,6 +97,17 @@ class Model(_Strict):
     recipe: str = ""
     pick_for: str = ""
 
+    @field_validator("variant")
+    @classmethod
+    def _variant_is_a_name(cls, value: str) -> str:
+        # The variant names files: build/<variant>/, <variant>.lock.json. No paths, no spaces.
+        if not _MODEL_OR_TAG_RE.match(value):
+            raise ValueError(
+                f"expected letters, digits, '_', '.', '-' (starting with a letter, digit or '_'), "
+                f"found {value!r}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _experts_within_base(self) -> Model:
         if self.experts_base is not None and self.experts > self.experts_base:
@@ -224,6 +235,13 @@ class TagSpec(_Strict):
     def _parameters(cls, value: Any) -> dict[str, ParameterValue]:
         return _validated_parameters(value)
 
+    @field_validator("file")
+    @classmethod
+    def _bare_file_name(cls, value: str | None) -> str | None:
+        if value is not None and ("/" in value or "\\" in value or value in ("", ".", "..")):
+            raise ValueError(f"expected a file name inside gguf_dir, found {value!r}")
+        return value
+
     @field_validator("targets")
     @classmethod
     def _targets_nonempty(cls, value: list[Target]) -> list[Target]:
@@ -270,7 +288,7 @@ class ManifestDocument(_Strict):
     checks: Checks = Checks()
     ollama: Ollama | None = None
     huggingface: HuggingFace | None = None
-    tags: list[TagSpec]
+    tags: list[TagSpec] = Field(min_length=1)
     benchmarks: Benchmarks | None = None
     related: list[Related] = Field(default_factory=list)
 
@@ -602,11 +620,21 @@ def _license_text(value: str, chain: list[_Source]) -> str:
     builtin_dir = TEMPLATES_DIR / "licenses"
     for candidate in (Path(value), builtin_dir / value, builtin_dir / f"{value}.txt"):
         if "\n" not in value and len(value) < 256 and candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    if re.fullmatch(r"[\w./-]+", value):
-        # A single word that names no file is a typo, not a licence.
+            return _read_text(candidate, chain, "ollama.license")
+    builtins = [p.stem for p in builtin_dir.glob("*.txt")]
+    looks_like_a_path = "/" in value or value.endswith((".txt", ".md"))
+    if looks_like_a_path or difflib.get_close_matches(value, builtins, n=1, cutoff=0.75):
+        # A path or a near-miss of a built-in name is a typo, not a licence text like "MIT".
         _find_file(value, builtin_dir, chain, "ollama.license")
     return value
+
+
+def _read_text(path: Path, chain: list[_Source], field: str) -> str:
+    """A file the manifest names, as UTF-8 text; unreadable files are manifest errors."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _located(f"cannot read {path}: {exc}", field.split("."), chain) from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,12 +7,16 @@ operations built first and executed second; every finished step lands in the led
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rich.text import Text
 
 from publisher import console
 from publisher.chat.gorender import GoUnavailable
@@ -108,6 +112,7 @@ class VariantRun:
             "huggingface": {"repo": _hf_repo(self.release), "files": hf_files},
             "plan": plan,
             "failures": {n: r.failures for n, r in self.results.items() if r.failures},
+            "facts": {n: r.facts for n, r in self.results.items() if r.facts},
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_hashed": self.bytes_hashed,
         }
@@ -127,28 +132,43 @@ def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> 
     except PublisherError as exc:
         run.error = str(exc)
         run.error_exit_code = exc.exit_code
+    finally:
+        _write_run_log(run, options)
     return run
+
+
+def _write_run_log(run: VariantRun, options: ReleaseOptions) -> None:
+    """`build/<variant>/runs/<time>-release.json`: what this run did, for later reading (no
+    secrets: the summary holds digests, sizes, remote ids and messages only)."""
+    if run.release is None:
+        return
+    folder = (options.out_dir or Path("build") / run.release.model.variant) / "runs"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    kind = "dry-run" if options.dry_run else "release"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{stamp}-{os.getpid()}-{kind}.json"
+        path.write_text(json.dumps(run.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        console.warn(f"could not write the run log in {folder}: {exc.strerror}")
 
 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
     payload = prepare(run, options, cache)
     release = payload.release
     targets = make_targets(release, options)
-    if not options.dry_run:
-        with _step(run, "preflight") as step:
-            for target in targets:
-                target.preflight()
-            step.detail = ", ".join(t.name for t in targets) or "no target"
-    with _step(run, "plan") as step:
-        for target in targets:
-            run.plan[target.name] = target.plan(payload, online=not options.dry_run)
-        step.detail = _plan_summary(run.plan)
     if options.dry_run:
+        _plan(run, targets, payload, online=False)
         run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
         return
     ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
-    lock_file = ledger.path.with_name(f".{release.model.variant}.publish.lock")
-    with release_lock(lock_file):
+    # The lock covers preflight and plan too: a plan read while another run writes is stale.
+    with release_lock(ledger.path.with_name(f".{release.model.variant}.publish.lock")):
+        with _step(run, "preflight") as step:
+            for target in targets:
+                target.preflight()
+            step.detail = ", ".join(t.name for t in targets)
+        _plan(run, targets, payload, online=True)
         _confirm(run, options)
         with _step(run, "apply") as step:
             for target in targets:
@@ -157,9 +177,31 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
             if any(not result.ok for result in run.results.values()):
                 step.status = "failed"
         with _step(run, "record") as step:
+            published = _published_tags(run)
             for report in run.reports:
-                ledger.record_tag(report.tag, _tag_json(report))
-            step.detail = str(ledger.path)
+                if report.tag in published:
+                    ledger.record_tag(report.tag, _tag_json(report))
+            step.detail = f"{len(published)} of {len(run.reports)} tags recorded in {ledger.path}"
+
+
+def _plan(run: VariantRun, targets: list[Target], payload: ReleasePayload, *, online: bool) -> None:
+    with _step(run, "plan") as step:
+        for target in targets:
+            run.plan[target.name] = target.plan(payload, online=online)
+        step.detail = _plan_summary(run.plan)
+
+
+def _published_tags(run: VariantRun) -> set[str]:
+    """Tags every target published: a failure naming a tag, or no tag at all, withholds it."""
+    tags = {report.tag for report in run.reports}
+    published = set(tags)
+    for result in run.results.values():
+        for key in result.failures:
+            if key in tags:
+                published.discard(key)
+            elif key != "latest":  # a failure we cannot pin on one tag: record none
+                return set()
+    return published
 
 
 def prepare(
@@ -250,8 +292,15 @@ def make_targets(release: Release, options: ReleaseOptions) -> list[Target]:
     """The destinations this run publishes to: the manifest's tables, narrowed by --only."""
     factories = registry_of_targets()
     wanted = [name for name in ("ollama", "huggingface") if getattr(release, name) is not None]
+    for name in options.only:
+        if name not in wanted:
+            raise UsageError(f"--only {name}: {release.source} has no [{name}] table")
     if options.only:
         wanted = [name for name in wanted if name in options.only]
+    if not wanted:
+        raise UsageError(
+            f"{release.source}: no [ollama] or [huggingface] table: nowhere to publish"
+        )
     return [factories[name](release, options) for name in wanted]
 
 
@@ -279,8 +328,13 @@ def _step(run: VariantRun, name: str) -> Iterator[StepResult]:
 def _report_step(step: StepResult) -> None:
     colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[step.status]
     console.info(
-        f"  [{colour}]•[/] {step.name:<15} [{colour}]{step.status}[/]"
-        f"  {step.detail}  [dim]({step.seconds:.2f} s)[/]"
+        Text.assemble(
+            ("  • ", colour),
+            f"{step.name:<15} ",
+            (step.status, colour),
+            f"  {step.detail}  ",
+            (f"({step.seconds:.2f} s)", "dim"),
+        )
     )
 
 
@@ -292,13 +346,15 @@ def _check_only(only: tuple[str, ...]) -> None:
 
 def _check_template(release: Release) -> str:
     """The release's chat template through Go's own text/template, as a pre-flight step."""
-    if release.ollama is None or release.ollama.template is None:
-        return "no TEMPLATE (renderer or no Ollama target)"
+    if release.ollama is None:
+        return "no Ollama target"
     from publisher.chat.preflight import check_release_template
 
     report = check_release_template(release, with_parity=False)
     if not report.ok:
         raise CheckFailed("the chat template failed its checks:\n" + "\n".join(report.messages))
+    if not report.renders:  # a renderer release: Ollama's built-in renderer, nothing to render
+        return "; ".join(report.notes) or "no TEMPLATE to check"
     return f"{len(report.renders)} conversations rendered by Go's text/template"
 
 

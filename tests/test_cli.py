@@ -103,3 +103,23 @@ def test_release_accepts_quiet_after_the_command(tmp_path: Path, monkeypatch) ->
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["variant"] == "v3"
     assert "• load" not in result.stderr
+
+
+def test_messages_with_brackets_are_printed_as_written(tmp_path: Path) -> None:
+    """Manifest text such as `[huggingface]` or `[/x]` is data, not console markup."""
+    bad = tmp_path / "m.toml"
+    base = MANIFESTS[0].parent / "gemma4-98e.base.toml"
+    text = MANIFESTS[0].read_text().replace('"gemma4-98e.base.toml"', f'"{base}"')
+    text = text.replace("[huggingface]\nrepo", '[huggingface]\n"[/oops]" = 1\nrepo')
+    bad.write_text(text)
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "unknown key '[/oops]'" in result.output
+
+
+def test_file_system_errors_are_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder.toml"
+    folder.mkdir()
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert str(folder) in result.output

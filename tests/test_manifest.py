@@ -271,3 +271,34 @@ def test_unknown_tag_selection_suggests(tmp_path: Path) -> None:
 def test_experts_cannot_exceed_base(tmp_path: Path) -> None:
     error = error_of(write(tmp_path, "m.toml", MINIMAL.replace("experts = 98", "experts = 130")))
     assert "cannot exceed experts_base" in str(error)
+
+
+@pytest.mark.parametrize("variant", ["../../escape", "v 3", ""])
+def test_variant_must_be_a_plain_name(tmp_path: Path, variant: str) -> None:
+    """The variant names build/<variant>/ and <variant>.lock.json: no paths."""
+    error = error_of(
+        write(tmp_path, "m.toml", MINIMAL.replace('variant = "v1"', f'variant = "{variant}"'))
+    )
+    assert error.field == "model.variant"
+
+
+@pytest.mark.parametrize("file", ["../elsewhere.gguf", "sub/x.gguf", ".."])
+def test_tag_file_must_be_a_bare_name(tmp_path: Path, file: str) -> None:
+    text = MINIMAL.replace('tag = "Q6_K"', f'tag = "Q6_K"\nfile = "{file}"')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "tags[1].file" and "file name inside gguf_dir" in str(error)
+
+
+def test_a_release_needs_at_least_one_tag(tmp_path: Path) -> None:
+    head = MINIMAL.split("[[tags]]")[0]
+    error = error_of(write(tmp_path, "m.toml", "tags = []\n" + head))
+    assert error.field == "tags"
+
+
+def test_short_licence_text_is_text_but_a_near_miss_of_a_builtin_is_a_typo(tmp_path: Path) -> None:
+    text = MINIMAL.replace('license = "Some licence text, inline."', 'license = "MIT"')
+    release = load(write(tmp_path, "m.toml", text))
+    assert release.ollama is not None and release.ollama.license == "MIT"
+    typo = MINIMAL.replace('license = "Some licence text, inline."', 'license = "gemma-term"')
+    error = error_of(write(tmp_path, "t.toml", typo))
+    assert error.field == "ollama.license" and "gemma-terms" in str(error)

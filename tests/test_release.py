@@ -287,3 +287,72 @@ def test_dry_run_without_go_skips_the_template_check_but_a_release_refuses(
     code, data, _ = world.run("--yes")
     assert code == 2 and "needs Go" in data["error"]
     assert world.manifest_digest("Q4_K_M") is None
+
+
+def test_ledger_records_only_tags_that_were_published(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_put = RegistryClient.put_manifest
+
+    def failing_put(self: RegistryClient, tag: str, *args: Any, **kwargs: Any) -> str:
+        if tag == "Q6_K":
+            raise httpx.ConnectError("connection dropped")
+        return real_put(self, tag, *args, **kwargs)
+
+    monkeypatch.setattr(RegistryClient, "put_manifest", failing_put)
+    code, data, _ = world.run("--yes")
+    assert code == 1 and "Q6_K" in data["failures"]["ollama"]
+    ledger = json.loads((world.manifest.parent / "t1.lock.json").read_text())
+    assert "Q4_K_M" in ledger["tags"] and "F16" in ledger["tags"]
+    assert "Q6_K" not in ledger["tags"]  # never claim what did not happen
+
+
+def test_plan_counts_a_shared_blob_once_and_matches_what_was_sent(world: World) -> None:
+    code, data, output = world.run("--yes", "--only", "ollama")
+    assert code == 0, output
+    uploads = [op for op in data["ollama"]["operations"] if op["action"] == "upload-blob"]
+    assert len({op["subject"] for op in uploads}) == len(uploads)  # template/license once
+    assert sum(op["size"] for op in uploads) == data["bytes_uploaded"]
+
+
+def test_each_run_leaves_a_log_without_secrets(world: World) -> None:
+    assert world.run("--dry-run")[0] == 0
+    assert world.run("--yes")[0] == 0
+    logs = sorted((Path("build") / "t1" / "runs").glob("*.json"))
+    assert [p.name.rsplit("-", 1)[-1] for p in logs] == ["run.json", "release.json"]
+    for log in logs:
+        text = log.read_text()
+        assert TOKEN not in text and json.loads(text)["variant"] == "t1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--only", "ollama", "--only", "nowhere"], "--only takes ollama or huggingface"),
+        (["--no-digest", "--yes"], "--no-digest is for --dry-run only"),
+    ],
+)
+def test_bad_flags_are_usage_errors(world: World, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["release", str(world.manifest), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert world.manifest_digest("Q4_K_M") is None
+
+
+def test_only_a_target_the_manifest_lacks_is_refused(world: World) -> None:
+    text = world.manifest.read_text()
+    head, _, rest = text.partition("[huggingface]")
+    world.manifest.write_text(
+        head + rest.split("\n", 2)[2].replace('targets = ["huggingface"]', 'targets = ["ollama"]')
+    )
+    code, data, _ = world.run("--dry-run", "--only", "hf")
+    assert code == 2 and "has no [huggingface] table" in data["error"]
+
+
+def test_release_without_template_or_renderer_fails_the_template_preflight(world: World) -> None:
+    world.manifest.write_text(
+        world.manifest.read_text().replace('template = "gemma4-tools.gotmpl"\n', "")
+    )
+    code, data, _ = world.run("--dry-run")
+    assert code == 1
+    step = next(s for s in data["steps"] if s["name"] == "check-template")
+    assert step["status"] == "failed"

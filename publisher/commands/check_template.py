@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from publisher import console
 from publisher.chat.checks import TemplateReport
@@ -35,7 +36,7 @@ def print_report(report: TemplateReport) -> None:
     if report.renders:
         out.print(f"  rendered {len(report.renders)} conversations with Go text/template")
     for failure in report.failures:
-        out.print(f"  [red]FAIL[/] {failure.format()}", markup=True, soft_wrap=True)
+        out.print(Text.assemble(("  FAIL ", "red"), failure.format()), soft_wrap=True)
     if report.reference:
         same = sum(1 for p in report.parity if p.identical)
         out.print(
@@ -45,8 +46,12 @@ def print_report(report: TemplateReport) -> None:
             out.print(f"  {entry.conversation}: {'identical' if entry.identical else 'differs'}")
             if entry.diff:
                 out.print(entry.diff, markup=False, highlight=False, soft_wrap=True)
-    verdict = "[green]ok[/]" if report.ok else f"[red]{len(report.failures)} failure(s)[/]"
-    out.print(f"result: {verdict}", markup=True)
+    verdict = (
+        Text("ok", style="green")
+        if report.ok
+        else Text(f"{len(report.failures)} failure(s)", style="red")
+    )
+    out.print(Text.assemble("result: ", verdict))
 
 
 def check_template(

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from publisher import console
+from publisher.errors import UsageError
 from publisher.release import ReleaseOptions, VariantRun, run_releases
 
 _ONLY_ALIASES = {"hf": "huggingface", "huggingface": "huggingface", "ollama": "ollama"}
@@ -56,6 +57,8 @@ def release(
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
     console.state.quiet = console.state.quiet or quiet
+    if no_digest and not dry_run:
+        raise UsageError("--no-digest is for --dry-run only: a release is verified by digest")
     options = ReleaseOptions(
         dry_run=dry_run,
         only=tuple(_ONLY_ALIASES.get(name, name) for name in only),

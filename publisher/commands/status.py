@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from publisher import console
 from publisher.digest import DigestCache
@@ -51,7 +52,7 @@ def status(
         table = Table("target", "tag", "state", "detail", title=f"{release.model.title} — status")
         for row in rows:
             colour = _COLOURS.get(row.state, "white")
-            table.add_row(row.target, row.tag, f"[{colour}]{row.state}[/]", row.detail)
+            table.add_row(row.target, row.tag, Text(row.state, style=colour), row.detail)
         console.out.print(table)
     if any(row.state != "up-to-date" for row in rows):
         raise typer.Exit(EXIT_FAILED)

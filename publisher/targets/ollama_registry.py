@@ -10,12 +10,15 @@ what the manifest says, so the published tag is the release, byte for byte.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from publisher import console
+from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.gguf.header import read_header
 from publisher.manifest import Release
-from publisher.ollama_image import ImageInputs, OllamaImage, build_image
+from publisher.ollama_image import ImageInputs, OllamaImage, build_image, human_number
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
@@ -29,6 +32,7 @@ from publisher.targets.registry import (
     AnonymousAuth,
     OllamaKeyAuth,
     RegistryClient,
+    UploadSessions,
     is_ollama_host,
     push_warning,
 )
@@ -57,11 +61,14 @@ class OllamaRegistryTarget:
         self.registry = registry if "://" in registry else f"https://{registry}"
         self.repository = _repository(self.ollama.model)
         auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousAuth()
+        # Upload sessions persist beside the digest cache, so a killed run resumes its blobs.
+        sessions = UploadSessions(default_cache_path().parent / "registry-uploads.json")
         self.client = RegistryClient(
             self.registry,
             self.repository,
             auth=auth,
             insecure=self.registry.startswith("http://"),
+            sessions=sessions,
         )
 
     @classmethod
@@ -103,17 +110,24 @@ class OllamaRegistryTarget:
         """Blobs the registry lacks, each tag's manifest, then `latest`; offline: assume nothing."""
         ops: list[Operation] = []
         by_tag: dict[str, _Tagged] = {}
+        planned: dict[str, str] = {}  # blob digest -> the tag that uploads it
         for item in self._tagged(payload):
             tag = item.payload.tag.tag
             by_tag[tag] = item
-            ops.extend(self._plan_tag(tag, item, online))
+            ops.extend(self._plan_tag(tag, item, online, planned))
         latest = self.ollama.latest
         if latest and latest in by_tag:
-            ops.extend(self._plan_tag("latest", by_tag[latest], online, source=latest))
+            ops.extend(self._plan_tag("latest", by_tag[latest], online, planned, source=latest))
         return ops
 
     def _plan_tag(
-        self, tag: str, item: _Tagged, online: bool, *, source: str | None = None
+        self,
+        tag: str,
+        item: _Tagged,
+        online: bool,
+        planned: dict[str, str],
+        *,
+        source: str | None = None,
     ) -> list[Operation]:
         ref = f"{self.ollama.model}:{tag}"
         if item.image is None:
@@ -126,9 +140,13 @@ class OllamaRegistryTarget:
         ops: list[Operation] = []
         if source is None:
             for layer in [image.config, *image.layers]:
-                if online and self.client.has_blob(layer.digest):
+                if layer.digest in planned:
+                    why = f"uploaded with {planned[layer.digest]}"
+                    ops.append(self._op("skip-blob", tag, layer.digest, why))
+                elif online and self.client.has_blob(layer.digest):
                     ops.append(self._op("skip-blob", tag, layer.digest, "already in the registry"))
                 else:
+                    planned[layer.digest] = tag
                     reason = "missing in the registry" if online else "remote not checked"
                     ops.append(self._op("upload-blob", tag, layer.digest, reason, size=layer.size))
         action = "move-latest" if source else "create-tag"
@@ -245,6 +263,15 @@ def _repository(model: str) -> str:
     return "/".join(parts[-2:]) if len(parts) >= 2 else f"library/{model}"
 
 
+def _model_type(path: Path, declared: str | None) -> str:
+    """Ollama's `model_type`: HumanNumber(general.parameter_count) of the GGUF (fs/ggml/ggml.go
+    ParameterCount, server/create.go); the manifest's label when the file does not carry it."""
+    count = read_header(path).get("general.parameter_count")
+    if isinstance(count, int) and count > 0:
+        return human_number(count)
+    return declared or ""
+
+
 def _build(release: Release, tp: TagPayload) -> _Tagged:
     """The Ollama image of one tag, or why it cannot be built yet."""
     if not tp.files:
@@ -264,7 +291,7 @@ def _build(release: Release, tp: TagPayload) -> _Tagged:
         gguf_sha256=gguf.sha256,
         gguf_size=gguf.size,
         model_family=release.model.architecture,
-        model_type=release.model.parameters or "",
+        model_type=_model_type(gguf.path, release.model.parameters),
         file_type=tp.quant or tp.tag.tag,
         template=tp.template,
         params=tp.parameters,
