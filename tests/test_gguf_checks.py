@@ -283,6 +283,45 @@ def test_identical_files_under_two_tags_fail_digest_uniqueness(tmp_path: Path) -
         assert report.sha256[report.files[0].name] == hashlib.sha256(plain.read_bytes()).hexdigest()
 
 
+def test_a_selected_tag_is_unique_against_the_whole_release(tmp_path: Path) -> None:
+    # `--tag CD-Q4_K_M` alone must still catch a CD tier byte-identical to its plain twin.
+    manifest = tmp_path / "m.toml"
+    kinds = {"CD-Q4_K_M": "contrib-dynamic"}
+    manifest.write_text(fam_manifest(huggingface_tags("Q4_K_M", "CD-Q4_K_M", "Q8_0", kinds=kinds)))
+    plain = fam_gguf(tmp_path / "gguf", "Q4_K_M")
+    (tmp_path / "gguf" / "fam-v1-CD-Q4_K_M.gguf").write_bytes(plain.read_bytes())
+    fam_gguf(tmp_path / "gguf", "Q8_0", file_type=7)
+    cache = DigestCache(tmp_path / "cache.json")
+    reports = verify_release(load(manifest), ["CD-Q4_K_M"], cache=cache, progress=False)
+    assert [r.tag for r in reports] == ["CD-Q4_K_M"]  # only the selected tag is reported
+    unique = reports[0].result("digest_unique")
+    assert unique is not None and not unique.ok and unique.found == "identical to Q4_K_M"
+    # every present file was hashed once, and counted: the others go through the cache too
+    sizes = sum(p.stat().st_size for p in (tmp_path / "gguf").iterdir())
+    assert cache.bytes_hashed == sizes
+    again = DigestCache(tmp_path / "cache.json")
+    reports = verify_release(load(manifest), ["Q8_0"], cache=again, progress=False)
+    assert reports[0].result("digest_unique").found == "unique" and again.bytes_hashed == 0
+    # a scratch copy of one tag needs no ladder-wide check
+    alone = verify_release(
+        load(manifest), ["CD-Q4_K_M"], cache=again, progress=False, unique_across_release=False
+    )
+    assert alone[0].result("digest_unique").ok
+
+
+def test_an_unreadable_other_tag_is_named_not_fatal(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(fam_manifest(huggingface_tags("Q4_K_M", "Q8_0")))
+    fam_gguf(tmp_path / "gguf", "Q4_K_M")
+    (tmp_path / "gguf" / "fam-v1-Q8_0.gguf").mkdir()  # there, but unreadable (even as root)
+    reports = verify_release(
+        load(manifest), ["Q4_K_M"], cache=DigestCache(tmp_path / "c.json"), progress=False
+    )
+    unique = reports[0].result("digest_unique")
+    assert reports[0].ok and unique is not None and unique.found == "unique"
+    assert unique.detail == "not compared with Q8_0 (unreadable)"
+
+
 # ------------------------------------------------------------------------------------------
 # a release from a manifest
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from publisher.architectures import DEFAULT_EOS
-from publisher.digest import DigestCache, sha256_files
+from publisher.digest import DigestCache, sha256_file, sha256_files
 from publisher.errors import CheckFailed
 from publisher.gguf.header import GgufFormatError, GgufHeader, TensorInfo, read_header
 
@@ -602,11 +602,16 @@ def check_tag(tag: str, files: Sequence[Path], exp: Expectations) -> TagReport:
 def attach_digests(
     reports: Sequence[TagReport],
     *,
+    others: Sequence[tuple[str, Sequence[Path]]] = (),
     cache: DigestCache | None = None,
     progress: bool = True,
 ) -> None:
     """Hash every present file of every report (in parallel, through the cache) and add
-    the `sha256` and `digest_unique` results: no two tags may share a digest."""
+    the `sha256` and `digest_unique` results: no two tags may share a digest.
+
+    `others` are (tag, files) of tags not reported on: they are hashed too (cheap once cached)
+    so a tag is unique against the whole release, not just the tags selected this run.
+    """
     paths = [p for report in reports if not report.missing for p in report.files if p.exists()]
     try:
         digests = sha256_files(paths, cache, progress=progress)
@@ -619,22 +624,61 @@ def attach_digests(
         if report.missing:
             continue
         report.sha256 = {p.name: digests[p] for p in report.files if p in digests}
-        key = ",".join(report.sha256[p.name] for p in report.files if p.name in report.sha256)
-        owners.setdefault(key, []).append(report.tag)
+        owners.setdefault(_digest_key(report), []).append(report.tag)
+    other_keys, unreadable = _other_digests(others, cache, progress)
+    for tag, key in other_keys.items():
+        owners.setdefault(key, []).append(tag)
     for report in reports:
-        if report.missing:
-            continue
-        key = ",".join(report.sha256[p.name] for p in report.files if p.name in report.sha256)
-        twins = [tag for tag in owners[key] if tag != report.tag]
-        report.results.append(
-            CheckResult(
-                "digest_unique",
-                not twins,
-                expected="a sha256 no other tag has",
-                found=f"identical to {', '.join(twins)}" if twins else "unique",
-                detail="a CD tier identical to its plain twin?" if twins else "",
-            )
-        )
+        if not report.missing:
+            report.results.append(_digest_unique(report, owners[_digest_key(report)], unreadable))
+
+
+def _digest_key(report: TagReport) -> str:
+    """The digests of a tag's present files, in order: equal keys are byte-identical tags."""
+    return ",".join(report.sha256[p.name] for p in report.files if p.name in report.sha256)
+
+
+def _digest_unique(
+    report: TagReport, owners: Sequence[str], unreadable: Sequence[str]
+) -> CheckResult:
+    """The `digest_unique` result of one tag, given every tag that has its digest."""
+    twins = [tag for tag in owners if tag != report.tag]
+    found = f"identical to {', '.join(twins)}" if twins else "unique"
+    detail = "a CD tier identical to its plain twin?" if twins else ""
+    if unreadable:
+        note = f"not compared with {', '.join(unreadable)} (unreadable)"
+        detail = f"{detail}; {note}" if detail else note
+    return CheckResult(
+        "digest_unique", not twins, expected="a sha256 no other tag has", found=found, detail=detail
+    )
+
+
+def _other_digests(
+    others: Sequence[tuple[str, Sequence[Path]]], cache: DigestCache | None, progress: bool
+) -> tuple[dict[str, str], list[str]]:
+    """The digest key of each present tag in `others`, and the tags that could not be read."""
+    present = [(tag, [p for p in files if p.exists()]) for tag, files in others if files]
+    present = [(tag, files) for tag, files in present if files]
+    paths = [p for _, files in present for p in files]
+    if not paths:
+        return {}, []
+    try:
+        digests = sha256_files(paths, cache, progress=progress)
+    except CheckFailed:  # one unreadable file: hash the rest one by one, skip what fails
+        digests = {}
+        for path in dict.fromkeys(paths):
+            try:
+                digests[path] = sha256_file(path, cache)
+            except CheckFailed:
+                continue
+        if cache is not None:
+            cache.save()
+    keys = {
+        tag: ",".join(digests[p] for p in files)
+        for tag, files in present
+        if all(p in digests for p in files)
+    }
+    return keys, [tag for tag, _ in present if tag not in keys]
 
 
 def verify_tag(
@@ -693,13 +737,28 @@ def verify_release(
     digest: bool = True,
     cache: DigestCache | None = None,
     progress: bool = True,
+    unique_across_release: bool = True,
 ) -> list[TagReport]:
-    """Verify the release's tags (all, or those named); a missing GGUF is a "missing" report."""
+    """Verify the release's tags (all, or those named); a missing GGUF is a "missing" report.
+
+    With digests, each selected tag must also differ from every other present tag of the
+    release (hashed through the cache, not reported); `unique_across_release=False` compares
+    the selected tags only (a scratch copy of one tag needs no ladder-wide check).
+    """
     selected = release.select(list(tags) if tags else None)
     exp = release_expectations(release)
     reports = [check_tag(tag.tag, tag_files(tag), exp) for tag in selected]
     if digest:
+        chosen = {tag.tag for tag in selected}
+        others = [
+            (tag.tag, tag_files(tag))
+            for tag in release.tags
+            if unique_across_release and tag.tag not in chosen
+        ]
         attach_digests(
-            reports, cache=cache if cache is not None else DigestCache(), progress=progress
+            reports,
+            others=others,
+            cache=cache if cache is not None else DigestCache(),
+            progress=progress,
         )
     return reports
