@@ -106,3 +106,20 @@ def test_console_script_runs_in_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "eos_token_id: expected 106 (<turn|>), found 1 (<eos>)" in proc.stdout
     assert "1 of 1 tag(s) failed verification: Q4_K_M" in proc.stderr
+
+
+def test_experts_column_shows_what_the_tensors_carry(tmp_path: Path) -> None:
+    # metadata says 98; one tensor carries 128: the table must not say just "98"
+    mixed = write_gemma4_gguf(
+        tmp_path / "m-Q4_K_M.gguf", tensor_experts={"blk.1.ffn_down_exps.weight": 128}
+    )
+    result = runner.invoke(app, ["verify", str(mixed), "--tag", "Q4_K_M"])
+    assert result.exit_code == 1
+    assert "98/128 (meta 98)" in result.stdout
+    whole = write_gemma4_gguf(tmp_path / "w-Q4_K_M.gguf", tensor_experts=128)
+    result = runner.invoke(app, ["verify", str(whole), "--tag", "Q4_K_M", "--json"])
+    (report,) = json.loads(result.stdout)
+    assert report["experts"] == 128 and report["expert_axes"] == [128]
+    assert report["expert_count_metadata"] == 98
+    table = runner.invoke(app, ["verify", str(whole), "--tag", "Q4_K_M"])
+    assert "128 (meta 98)" in table.stdout

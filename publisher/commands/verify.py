@@ -121,7 +121,7 @@ def _print(reports: list[TagReport], json_output: bool) -> None:
             name,
             _size(report.size) if report.size else "—",
             report.quant or "—",
-            str(report.experts) if report.experts is not None else "—",
+            report.experts_label,
             Text(report.status, style=style),
         )
     console.out.print(table)

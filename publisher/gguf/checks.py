@@ -74,7 +74,9 @@ class TagReport:
     files: list[Path]
     size: int = 0
     quant: str | None = None  # llama ftype name found, e.g. "Q4_K_M"
-    experts: int | None = None  # expert count found on the tensors (metadata when no tensors)
+    experts: int | None = None  # the tensors' one expert count (metadata when no tensors)
+    expert_axes: list[int] = field(default_factory=list)  # distinct counts on the expert tensors
+    expert_count_metadata: int | None = None  # `{arch}.expert_count` as the header says
     sha256: dict[str, str] = field(default_factory=dict)  # file name -> hex digest
     results: list[CheckResult] = field(default_factory=list)
     missing: bool = False
@@ -100,6 +102,17 @@ class TagReport:
         """The result of the check called `name`, if it ran."""
         return next((r for r in self.results if r.name == name), None)
 
+    @property
+    def experts_label(self) -> str:
+        """The verify table's experts: what the tensors carry ("98/128" when they disagree),
+        with the metadata count beside it when that says something else."""
+        meta = self.expert_count_metadata
+        axes = self.expert_axes
+        tensors = "/".join(str(n) for n in axes) or "—"
+        if axes == [meta] or (not axes and meta is None):
+            return tensors
+        return f"{tensors} (meta {meta if meta is not None else '—'})"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for --json."""
         return {
@@ -109,6 +122,8 @@ class TagReport:
             "size": self.size,
             "quant": self.quant,
             "experts": self.experts,
+            "expert_axes": list(self.expert_axes),
+            "expert_count_metadata": self.expert_count_metadata,
             "sha256": dict(self.sha256),
             "results": [result.to_dict() for result in self.results],
         }
@@ -594,8 +609,11 @@ def check_tag(tag: str, files: Sequence[Path], exp: Expectations) -> TagReport:
     if exp.eos is not None:
         report.results.append(check_eos(first, exp.eos))
     report.results.append(check_file_size(headers))
-    axes = {t.shape[-1] for t in tensors if _EXPERT_RE.match(t.name)}
-    report.experts = axes.pop() if len(axes) == 1 else _int(first.get(f"{arch}.expert_count"))
+    report.expert_axes = sorted({t.shape[-1] for t in tensors if _EXPERT_RE.match(t.name)})
+    report.expert_count_metadata = _int(first.get(f"{arch}.expert_count"))
+    # one count on the tensors is the count; none: the metadata's; several: no one count
+    axes = report.expert_axes
+    report.experts = axes[0] if len(axes) == 1 else None if axes else report.expert_count_metadata
     return report
 
 
