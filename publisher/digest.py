@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from publisher.errors import CheckFailed
+from publisher.errors import CheckFailed, UsageError
 
 CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
 CACHE_DIR_ENV = "PUBLISHER_CACHE_DIR"
@@ -102,11 +102,22 @@ class DigestCache:
             dirty = dict(self._dirty)
         merged = self._read()
         merged.update(dirty)
+        try:
+            self._write(merged)
+        except OSError as exc:
+            raise UsageError(self._unwritable(exc)) from None
+        with self._lock:
+            self._entries.update(merged)
+            for key in dirty:
+                self._dirty.pop(key, None)
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
+        """Replace the cache file atomically (temp file + rename in the same folder)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".digests-", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"format": _FORMAT, "entries": merged}, handle, indent=0)
+                json.dump({"format": _FORMAT, "entries": entries}, handle, indent=0)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
@@ -114,10 +125,20 @@ class DigestCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        with self._lock:
-            self._entries.update(merged)
-            for key in dirty:
-                self._dirty.pop(key, None)
+
+    def _unwritable(self, exc: OSError) -> str:
+        """Why the cache cannot be saved, and how to point it somewhere writable."""
+        folder = self.path.parent
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+        if blocker.is_dir():
+            why = f"{exc.filename or self.path}: {exc.strerror or exc}"
+        else:
+            why = f"{blocker} is a file, not a folder"
+        source = f" (from ${CACHE_DIR_ENV})" if os.environ.get(CACHE_DIR_ENV) else ""
+        return (
+            f"cannot write the digest cache {self.path}{source}: {why}; "
+            f"set {CACHE_DIR_ENV} to a writable folder"
+        )
 
 
 def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:

@@ -17,7 +17,7 @@ from publisher.digest import (
     sha256_file,
     sha256_files,
 )
-from publisher.errors import CheckFailed
+from publisher.errors import CheckFailed, UsageError
 
 
 @pytest.fixture
@@ -153,3 +153,38 @@ def test_concurrent_processes_never_corrupt_the_file(tmp_path: Path) -> None:
     again = DigestCache(cache_path)
     sha256_files(every, again, progress=False)
     assert again.bytes_hashed == 0 and again.hits == len(every)
+
+
+def test_a_cache_dir_that_is_a_file_is_a_usage_error(
+    files: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chmod cannot make a folder unwritable for root; a file where the folder should be can
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(blocker))
+    cache = DigestCache()
+    with pytest.raises(UsageError) as info:
+        sha256_files(files[:2], cache, progress=False)
+    message = str(info.value)
+    assert info.value.exit_code == 2
+    assert f"{blocker / 'digests.json'} (from $PUBLISHER_CACHE_DIR)" in message
+    assert f"{blocker} is a file, not a folder" in message
+    assert "set PUBLISHER_CACHE_DIR to a writable folder" in message
+
+
+def test_verify_with_an_unwritable_cache_exits_2_without_a_traceback(
+    files: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gguf_factory import write_gemma4_gguf
+    from typer.testing import CliRunner
+
+    from publisher.cli import app
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(blocker))
+    gguf = write_gemma4_gguf(tmp_path / "m-Q4_K_M.gguf")
+    result = CliRunner().invoke(app, ["verify", str(gguf), "--tag", "Q4_K_M"])
+    assert result.exit_code == 2, result.output
+    assert "cannot write the digest cache" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
