@@ -106,3 +106,18 @@ def test_render_cli_mode_prints_the_raw_prompt() -> None:
         env=dict(os.environ),
     )
     assert proc.returncode == 0 and proc.stdout == b"hi!"
+
+
+def test_a_cache_dir_that_cannot_be_written_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(blocker))
+    monkeypatch.setenv("PUBLISHER_GO", "/bin/true")  # never run: the folder fails first
+    with pytest.raises(gorender.UsageError) as info:
+        gorender.binary_path()
+    message = str(info.value)
+    assert info.value.exit_code == 2
+    assert f"{blocker}/gotmpl-{gorender.source_hash()} (from $PUBLISHER_CACHE_DIR)" in message
+    assert "Not a directory" in message and "set PUBLISHER_CACHE_DIR" in message

@@ -101,6 +101,23 @@ def _go_executable() -> str:
     return go
 
 
+def _build_file(target_dir: Path) -> str:
+    """An empty temp file in `target_dir` (made first) for `go build -o`; a cache folder that
+    cannot be written is a usage error naming it, not a traceback."""
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".build-", dir=target_dir)
+    except OSError as exc:
+        source = " (from $PUBLISHER_CACHE_DIR)" if os.environ.get("PUBLISHER_CACHE_DIR") else ""
+        raise UsageError(
+            f"cannot build the template renderer into {target_dir}{source}: "
+            f"{exc.filename or target_dir}: {exc.strerror or exc}; set PUBLISHER_CACHE_DIR "
+            "to a writable folder"
+        ) from None
+    os.close(fd)
+    return tmp
+
+
 def binary_path() -> Path:
     """The built renderer, building it first if this source hash has no binary yet."""
     target_dir = cache_root() / f"gotmpl-{source_hash()}"
@@ -108,14 +125,12 @@ def binary_path() -> Path:
     if binary.is_file():
         return binary
     go = _go_executable()
-    target_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("GOCACHE", str(cache_root() / "go-build"))
     env.setdefault("GOPATH", str(cache_root() / "gopath"))
     env.update({"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
     sources = [str(p) for p in sorted(GO_SOURCE_DIR.glob("*.go"))]
-    fd, tmp = tempfile.mkstemp(prefix=".build-", dir=target_dir)
-    os.close(fd)
+    tmp = _build_file(target_dir)
     try:
         proc = subprocess.run(
             [go, "build", "-trimpath", "-o", tmp, *sources],
