@@ -281,3 +281,27 @@ def test_siblings_render_without_invented_numbers(variant: str) -> None:
 def test_render_help_shows_an_example() -> None:
     result = runner.invoke(app, ["render", "--help"])
     assert result.exit_code == 0 and "publish render manifests/v3.toml" in result.output
+
+
+def test_cli_render_out_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "out.txt"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "sub"):
+        result = runner.invoke(
+            app, ["render", str(V3), "--gguf-dir", str(tmp_path), "--out", str(out)]
+        )
+        assert result.exit_code == 2, result.output
+        message = " ".join(result.output.split())
+        assert f"cannot write the rendered files under {out}: {blocker} is a file" in message
+        assert "Traceback" not in result.output
+    assert blocker.read_text() == "x"
+
+
+def test_write_rendered_turns_os_errors_into_usage_errors(release: Release, tmp_path: Path) -> None:
+    from publisher.errors import UsageError
+
+    (tmp_path / "ollama").mkdir()
+    (tmp_path / "ollama" / "Q4_K_M.Modelfile").mkdir()  # a folder where a file must go
+    with pytest.raises(UsageError) as info:
+        write_rendered(render_release(release), tmp_path)
+    assert f"{tmp_path / 'ollama' / 'Q4_K_M.Modelfile'}: Is a directory" in str(info.value)

@@ -11,6 +11,7 @@ from rich.table import Table
 from publisher import console
 from publisher.manifest import Release, load
 from publisher.render import render_release, write_rendered
+from publisher.render.rendered import check_out_dir
 
 
 def _measure(release: Release, *, digest: bool, progress: bool) -> list[Any] | None:
@@ -38,8 +39,9 @@ def render(
 ) -> None:
     """Render Modelfiles, the HF model card and side files, and the Ollama page."""
     release = load(manifest, gguf_dir=gguf_dir)
-    reports = _measure(release, digest=not no_digest, progress=not json_output)
     out_dir = out if out is not None else Path("build") / release.model.variant
+    check_out_dir(out_dir)  # before hashing: a bad --out fails at once
+    reports = _measure(release, digest=not no_digest, progress=not json_output)
     rendered = render_release(release, reports)
     written = write_rendered(rendered, out_dir)
     failed = [name for name, fact in rendered.facts.items() if fact.status == "failed"]

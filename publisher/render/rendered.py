@@ -111,6 +111,29 @@ def write_rendered(
 ) -> list[Path]:
     """Write the rendered files under `out_dir`; an existing README.md is merged, not replaced."""
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
+    try:
+        return _write_all(rendered, out_dir, existing_card_merge)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the rendered files under {out_dir}: "
+            f"{exc.filename or out_dir}: {exc.strerror or exc}"
+        ) from None
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an output folder that is a file (or under one) before anything is measured."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UsageError(
+                    f"cannot write the rendered files under {out_dir}: {path} is a file, not a "
+                    "folder; choose another output folder"
+                )
+            return
+
+
+def _write_all(rendered: RenderedRelease, out_dir: Path, existing_card_merge: bool) -> list[Path]:
     written: list[Path] = []
     ollama_dir, hf_dir = out_dir / OLLAMA_DIR, out_dir / HF_DIR
     if rendered.ollama_page is not None:
