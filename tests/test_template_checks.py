@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from publisher.chat.checks import TemplateReport, check_template
 from publisher.chat.preflight import check_release_template
 from publisher.cli import app
+from publisher.errors import UsageError
 from publisher.manifest import TEMPLATES_DIR, load
 
 GOOD = (TEMPLATES_DIR / "ollama" / "gemma4-tools.gotmpl").read_text()
@@ -180,3 +181,14 @@ def test_cli_parity_report_with_reference_file() -> None:
     assert result.exit_code == 0, result.output
     assert "01-plain: identical" in result.stdout
     assert "07-nested-second-turn: differs" in result.stdout
+
+
+def test_a_template_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.gotmpl"
+    bad.write_bytes(GOOD.encode() + "{{/* café */}}".encode("latin-1"))
+    with pytest.raises(UsageError) as info:
+        check_release_template(load(ROOT / "manifests" / "v3.toml"), template=bad)
+    assert f"template {bad}: not UTF-8 text" in str(info.value)
+    result = runner.invoke(app, ["check-template", "--template", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "not UTF-8 text" in " ".join(result.output.split())

@@ -17,7 +17,12 @@ def _read(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"{what} {path}: cannot read it ({exc})") from exc
+        raise UsageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{what} {path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save the template as UTF-8"
+        ) from None
 
 
 def _stop(release: Release) -> list[str]:
