@@ -356,3 +356,40 @@ def test_release_without_template_or_renderer_fails_the_template_preflight(world
     assert code == 1
     step = next(s for s in data["steps"] if s["name"] == "check-template")
     assert step["status"] == "failed"
+
+
+def test_a_killed_release_resumes_to_the_same_end_state(world: World) -> None:
+    """SIGKILL the real process while it uploads the second tag; the next run finishes the job."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    big = world.gguf_dir / "tiny-Q6_K.gguf"
+    with big.open("ab") as out:  # 96 MiB more, so the kill lands mid-upload
+        out.write(os.urandom(96 << 20))
+    ledger = world.manifest.parent / "t1.lock.json"
+    command = [sys.executable, "-c", "from publisher.cli import app; app()"]
+    args = ["release", str(world.manifest), "--only", "ollama", "--yes", "--json", "--quiet"]
+    proc = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ledger.exists() and "push:Q4_K_M" in ledger.read_text():
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    killed = proc.returncode == -signal.SIGKILL
+    if killed:
+        assert world.manifest_digest("Q6_K") is None  # it died before the manifest went up
+
+    done = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads(done.stdout)
+    actions = {op["tag"]: op["action"] for op in resumed["ollama"]["operations"]}
+    assert actions["Q4_K_M"] == "skip-tag"  # finished work is not redone
+    assert world.manifest_digest("Q6_K") is not None
+    assert world.manifest_digest("latest") == world.manifest_digest("Q4_K_M")
+    again = subprocess.run([*command, *args], capture_output=True, text=True, check=True)
+    assert json.loads(again.stdout)["bytes_uploaded"] == 0
