@@ -266,12 +266,19 @@ def test_status_after_release(world: World) -> None:
         states[("ollama", "Q4_K_M")] == "up-to-date"
         and states[("ollama", "latest")] == "up-to-date"
     )
-    # a new GGUF for Q6_K makes the published tag drift from the release
+    assert states[("ledger", "Q6_K")] == "up-to-date" and states[("ledger", "F16")] == "up-to-date"
+    # a tag the manifest does not declare shows as extra
+    with RegistryClient(world.registry, world.repository, insecure=True) as client:
+        manifest, _ = client.get_manifest("Q4_K_M")  # type: ignore[misc]
+        client.put_manifest("old-experiment", json.dumps(manifest).encode())
+    # a new GGUF for Q6_K makes the published tag (and the ledger) drift from the release
     write_gemma4_gguf(world.gguf_dir / "tiny-Q6_K.gguf", file_type=18, name="rebuilt")
     result = runner.invoke(app, ["status", str(world.manifest), "--json", "--only", "ollama"])
     assert result.exit_code == 1
     states = {(r["target"], r["tag"]): r["state"] for r in json.loads(result.stdout)["targets"]}
-    assert states[("ollama", "Q6_K")] == "drifted"
+    assert states[("ollama", "Q6_K")] == "drifted" and states[("ledger", "Q6_K")] == "drifted"
+    assert states[("ollama", "old-experiment")] == "extra"
+    assert states[("ollama", "Q4_K_M")] == "up-to-date"
 
 
 def test_dry_run_without_go_skips_the_template_check_but_a_release_refuses(

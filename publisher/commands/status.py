@@ -14,7 +14,7 @@ from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED
 from publisher.ledger import Ledger, ledger_path
 from publisher.release import ReleaseOptions, VariantRun, make_targets, prepare
-from publisher.targets.base import TagStatus
+from publisher.targets.base import ReleasePayload, TagStatus
 
 _COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}
 
@@ -40,10 +40,10 @@ def status(
     for target in make_targets(release, options):
         rows.extend(target.status(payload))
     ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
+    rows.extend(ledger_rows(payload, ledger))
     result = {
         "variant": release.model.variant,
         "ledger": str(ledger.path),
-        "published_per_ledger": sorted(ledger.data["tags"]),
         "targets": [_row(row) for row in rows],
     }
     if json_output:
@@ -56,6 +56,31 @@ def status(
         console.out.print(table)
     if any(row.state != "up-to-date" for row in rows):
         raise typer.Exit(EXIT_FAILED)
+
+
+def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
+    """Each tag's local files against what the ledger says was published from them."""
+    rows = []
+    for tp in payload.tags:
+        recorded = ledger.data["tags"].get(tp.tag.tag)
+        if recorded is None:
+            rows.append(TagStatus("ledger", tp.tag.tag, "missing", "never recorded as published"))
+            continue
+        was = [f.get("sha256") for f in recorded.get("files", [])]
+        now = [f.sha256 for f in tp.files]
+        if not now:
+            rows.append(TagStatus("ledger", tp.tag.tag, "unknown", "GGUF not present locally"))
+        elif was == now:
+            rows.append(
+                TagStatus("ledger", tp.tag.tag, "up-to-date", f"published {recorded['at']}")
+            )
+        else:
+            rows.append(
+                TagStatus(
+                    "ledger", tp.tag.tag, "drifted", "the local GGUF is not the one published"
+                )
+            )
+    return rows
 
 
 def _row(row: TagStatus) -> dict[str, Any]:

@@ -239,6 +239,12 @@ class OllamaRegistryTarget:
         source = next((i for i in items if i.payload.tag.tag == latest), None)
         if source is not None:
             statuses.append(self._status("latest", source))
+        known = {s.tag.lower() for s in statuses}
+        for tag in self.client.list_tags() or []:  # None: the registry lists no tags
+            if tag.lower() not in known:
+                statuses.append(
+                    TagStatus(self.name, tag, "extra", "in the registry, not in the manifest")
+                )
         return statuses
 
     def _status(self, tag: str, item: _Tagged) -> TagStatus:

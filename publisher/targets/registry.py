@@ -351,6 +351,20 @@ class RegistryClient:
         got = self.get_manifest(tag)  # some registries omit the header on HEAD
         return got[1] if got else None
 
+    def list_tags(self) -> list[str] | None:
+        """The repository's tags (`GET …/tags/list`), or None where the registry does not list
+        them (ollama.com answers 404, so callers must then ask tag by tag)."""
+        resp = self._request("GET", self._url("tags/list"), follow=True)
+        if resp.status_code in (404, 405):
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, "GET tags/list")
+        try:
+            tags = resp.json().get("tags") or []
+        except ValueError:
+            return None
+        return [str(tag) for tag in tags]
+
     def get_manifest(self, tag: str) -> tuple[dict, str] | None:
         """The manifest JSON and its digest (sha256 of the bytes served), or None if absent."""
         resp = self._request(
