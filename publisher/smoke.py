@@ -643,41 +643,6 @@ def show_parameters(text: str) -> dict[str, list[Any]]:
     }
 
 
-_COMMAND_RE = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+")
-
-
-def modelfile_directives(modelfile: str) -> dict[str, str]:
-    """SYSTEM / RENDERER / PARSER / REQUIRES of a Modelfile as `ollama show` writes it.
-
-    Values are bare to the end of the line, or quoted with `"` or `\"\"\"` across lines (Ollama's
-    `quote`), so a TEMPLATE block is skipped whole and never mistaken for directives.
-    """
-    found: dict[str, str] = {}
-    text, position = modelfile or "", 0
-    while position < len(text):
-        line_end = text.find("\n", position)
-        line_end = len(text) if line_end < 0 else line_end
-        command = _COMMAND_RE.match(text, position, line_end)
-        if command is None:  # a comment, a blank line
-            position = line_end + 1
-            continue
-        value, position = _modelfile_value(text, command.end(), line_end)
-        if command.group(1).lower() in ("system", "renderer", "parser", "requires"):
-            found[command.group(1).lower()] = value
-    return found
-
-
-def _modelfile_value(text: str, start: int, line_end: int) -> tuple[str, int]:
-    """One value from `start`: quoted (possibly across lines) or to the end of the line."""
-    for quote in ('"""', '"'):
-        if text.startswith(quote, start):
-            close = text.find(quote, start + len(quote))
-            if close >= 0:
-                after = text.find("\n", close)
-                return text[start + len(quote) : close], len(text) if after < 0 else after + 1
-    return text[start:line_end].strip(), line_end + 1
-
-
 def _same(found: Any, expected: Any) -> bool:
     if isinstance(expected, bool) or isinstance(found, bool):
         return isinstance(found, bool) and isinstance(expected, bool) and found == expected
@@ -716,6 +681,8 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
             show_parameters(show.get("parameters") or ""), release.parameters_for(tag)
         )
     ]
+    from publisher.targets.ollama import modelfile_directives
+
     directives = modelfile_directives(show.get("modelfile") or "")
     for key in ("renderer", "parser"):
         have = show.get(key) or directives.get(key) or None

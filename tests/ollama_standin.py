@@ -529,8 +529,8 @@ class OllamaStandIn:
                 "template": model.template or "{{ .Prompt }}",
                 "system": model.system or "",
                 "license": "\n".join(model.licenses),
-                "renderer": model.renderer or "",
-                "parser": model.parser or "",
+                # like the real daemon (server/routes.go), the renderer/parser fields stay empty:
+                # both appear only as RENDERER/PARSER lines of the modelfile
                 "details": model.details,
                 "model_info": model.kv,
                 "capabilities": ["completion", "tools"],

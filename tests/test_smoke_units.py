@@ -13,10 +13,10 @@ from publisher.smoke import (
     BUILTIN_CASES,
     check_parameters,
     load_cases,
-    modelfile_directives,
     show_parameters,
     validate_schema,
 )
+from publisher.targets.ollama import modelfile_directives
 
 WEATHER = {
     "type": "object",

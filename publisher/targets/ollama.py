@@ -160,6 +160,41 @@ def _short(text: str | None, limit: int = 60) -> str:
     return repr(flat if len(flat) <= limit else flat[:limit] + "…") + f" ({len(text)} chars)"
 
 
+_COMMAND_RE = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+")
+
+
+def modelfile_directives(modelfile: str) -> dict[str, str]:
+    """SYSTEM / RENDERER / PARSER / REQUIRES of a Modelfile as `ollama show` writes it.
+
+    Values are bare to the end of the line, or quoted with `"` or `\"\"\"` across lines (Ollama's
+    `quote`), so a TEMPLATE block is skipped whole and never mistaken for directives.
+    """
+    found: dict[str, str] = {}
+    text, position = modelfile or "", 0
+    while position < len(text):
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end < 0 else line_end
+        command = _COMMAND_RE.match(text, position, line_end)
+        if command is None:  # a comment, a blank line
+            position = line_end + 1
+            continue
+        value, position = _modelfile_value(text, command.end(), line_end)
+        if command.group(1).lower() in ("system", "renderer", "parser", "requires"):
+            found[command.group(1).lower()] = value
+    return found
+
+
+def _modelfile_value(text: str, start: int, line_end: int) -> tuple[str, int]:
+    """One value from `start`: quoted (possibly across lines) or to the end of the line."""
+    for quote in ('"""', '"'):
+        if text.startswith(quote, start):
+            close = text.find(quote, start + len(quote))
+            if close >= 0:
+                after = text.find("\n", close)
+                return text[start + len(quote) : close], len(text) if after < 0 else after + 1
+    return text[start:line_end].strip(), line_end + 1
+
+
 def compare_show(
     show: dict[str, Any], payload: TagPayload, *, architecture: str, experts: int
 ) -> list[str]:
@@ -181,8 +216,11 @@ def compare_show(
             f"template differs: daemon has {_short(show.get('template'))}, rendered "
             f"{_short(payload.template)}"
         )
+    # /api/show leaves its renderer/parser fields empty (server/routes.go): the truth is in the
+    # RENDERER/PARSER lines of the modelfile it writes (server/images.go).
+    directives = modelfile_directives(show.get("modelfile") or "")
     for field_name in ("renderer", "parser"):
-        have = show.get(field_name) or None
+        have = show.get(field_name) or directives.get(field_name) or None
         meant = getattr(payload, field_name) or None
         if have != meant:
             hint = ""
