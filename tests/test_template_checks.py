@@ -192,3 +192,20 @@ def test_a_template_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check-template", "--template", str(bad)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "not UTF-8 text" in " ".join(result.output.split())
+
+
+def test_a_check_starts_the_go_renderer_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from publisher.chat import gorender
+
+    calls: list[int] = []
+    real = gorender.run_batch
+
+    def counting(jobs):  # type: ignore[no-untyped-def]
+        calls.append(len(jobs))
+        return real(jobs)
+
+    monkeypatch.setattr(gorender, "run_batch", counting)
+    report = check_template(GOOD, parser="gemma4", stop=STOP)
+    assert report.ok and report.renders
+    assert len(calls) == 1  # lint and every conversation's render in one process
+    assert calls[0] == len(report.renders) + 1

@@ -98,10 +98,12 @@ def lint_template(
     parser: str | None,
     stop: Sequence[str],
     modelfile: bool = False,
+    linted: gorender.LintResult | None = None,
 ) -> tuple[list[Failure], bool]:
     """Static findings; the bool says whether the template parsed (else nothing can render).
 
-    `modelfile=False` (a template checked without its manifest) skips the PARSER lint.
+    `modelfile=False` (a template checked without its manifest) skips the PARSER lint;
+    `linted` is Go's lint of `text` when the caller already has it (else Go is run here).
     """
     failures: list[Failure] = []
     if renderer:
@@ -112,7 +114,7 @@ def lint_template(
                 "TEMPLATE when a renderer is set, so this template would never run; drop one",
             )
         )
-    result = gorender.lint(text)
+    result = linted if linted is not None else gorender.lint(text)
     if result.parse_error:
         message = f"Go text/template cannot parse it: {result.parse_error}"
         failures.append(Failure("syntax", message))
@@ -330,19 +332,19 @@ def check_template(
     modelfile: bool = False,
     corpus: Sequence[Conversation] | None = None,
 ) -> TemplateReport:
-    """Lint the template, render the corpus in one Go process and check every prompt.
+    """Lint the template, render the corpus (both in one Go process) and check every prompt.
 
     `modelfile=True` adds the lint that needs the Modelfile around it (a PARSER for tools).
     """
     report = TemplateReport(template=label)
+    conversations = list(corpus) if corpus is not None else load_corpus()
+    linted, results = gorender.lint_and_render(text, [c.values() for c in conversations])
     failures, parsed = lint_template(
-        text, renderer=renderer, parser=parser, stop=stop, modelfile=modelfile
+        text, renderer=renderer, parser=parser, stop=stop, modelfile=modelfile, linted=linted
     )
     report.failures.extend(failures)
     if not parsed:
         return report
-    conversations = list(corpus) if corpus is not None else load_corpus()
-    results = gorender.render_many(text, [c.values() for c in conversations])
     for conv, result in zip(conversations, results, strict=True):
         if not result.ok:
             report.failures.append(

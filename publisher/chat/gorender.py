@@ -171,18 +171,29 @@ def run_batch(jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def _render_jobs(template_text: str, values: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"op": "render", "template": template_text, "values": v} for v in values]
+
+
+def _render_result(raw: dict[str, Any]) -> RenderResult:
+    return RenderResult(
+        ok=raw["ok"],
+        output=raw.get("output", ""),
+        stage=raw.get("stage", ""),
+        error=_friendly(raw.get("error", "")),
+    )
+
+
+def _lint_result(raw: dict[str, Any]) -> LintResult:
+    if raw.get("stage") == "parse":
+        return LintResult(parse_error=raw.get("error", ""))
+    problems = [LintProblem(p["where"], _friendly(p["message"])) for p in raw.get("problems", [])]
+    return LintResult(vars=raw.get("vars", []), problems=problems)
+
+
 def render_many(template_text: str, values: Sequence[dict[str, Any]]) -> list[RenderResult]:
     """Render one template over many data dicts with a single process start."""
-    jobs = [{"op": "render", "template": template_text, "values": v} for v in values]
-    return [
-        RenderResult(
-            ok=r["ok"],
-            output=r.get("output", ""),
-            stage=r.get("stage", ""),
-            error=_friendly(r.get("error", "")),
-        )
-        for r in run_batch(jobs)
-    ]
+    return [_render_result(r) for r in run_batch(_render_jobs(template_text, values))]
 
 
 def render(template_text: str, data: dict[str, Any]) -> str:
@@ -198,8 +209,13 @@ def render(template_text: str, data: dict[str, Any]) -> str:
 
 def lint(template_text: str) -> LintResult:
     """Parse the template with Go and resolve every field it reads against Ollama's types."""
-    raw = run_batch([{"op": "lint", "template": template_text}])[0]
-    if raw.get("stage") == "parse":
-        return LintResult(parse_error=raw.get("error", ""))
-    problems = [LintProblem(p["where"], _friendly(p["message"])) for p in raw.get("problems", [])]
-    return LintResult(vars=raw.get("vars", []), problems=problems)
+    return _lint_result(run_batch([{"op": "lint", "template": template_text}])[0])
+
+
+def lint_and_render(
+    template_text: str, values: Sequence[dict[str, Any]]
+) -> tuple[LintResult, list[RenderResult]]:
+    """`lint` and `render_many` in one process start (a template check needs both)."""
+    jobs = [{"op": "lint", "template": template_text}, *_render_jobs(template_text, values)]
+    raw = run_batch(jobs)
+    return _lint_result(raw[0]), [_render_result(r) for r in raw[1:]]
