@@ -209,3 +209,13 @@ def test_a_check_starts_the_go_renderer_once(monkeypatch: pytest.MonkeyPatch) ->
     assert report.ok and report.renders
     assert len(calls) == 1  # lint and every conversation's render in one process
     assert calls[0] == len(report.renders) + 1
+
+
+def test_a_reference_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.jinja"
+    bad.write_bytes("{{ 'café' }}".encode("latin-1"))
+    template = str(TEMPLATES_DIR / "ollama" / "gemma4-tools.gotmpl")
+    result = runner.invoke(app, ["check-template", "--template", template, "--reference", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"--reference {bad}: not UTF-8 text" in " ".join(result.output.split())

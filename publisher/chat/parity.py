@@ -16,6 +16,19 @@ from publisher.gguf.header import read_header
 from publisher.manifest import Release
 
 
+def read_template(path: Path, what: str) -> str:
+    """A template file's text; unreadable or non-UTF-8 is a usage error naming `what` and path."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{what} {path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+            "save the template as UTF-8"
+        ) from None
+
+
 def _lines(prompt: str) -> list[str]:
     # Break after every turn marker too, so a diff points at the turn that differs.
     marked = prompt.replace("<turn|>", "<turn|>\u2063").replace("\u2063\n", "\n\u2063")
@@ -63,8 +76,5 @@ def load_reference(release: Release | None, reference_path: Path | None) -> tupl
         if found:
             return found
     if reference_path is not None:
-        try:
-            return reference_path.read_text(encoding="utf-8"), str(reference_path)
-        except OSError as exc:
-            raise UsageError(f"--reference {reference_path}: cannot read it ({exc})") from exc
+        return read_template(reference_path, "--reference"), str(reference_path)
     return None

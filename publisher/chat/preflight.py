@@ -9,20 +9,8 @@ from pathlib import Path
 from publisher.chat import parity
 from publisher.chat.checks import Failure, TemplateReport, check_template
 from publisher.chat.corpus import load_corpus
-from publisher.errors import UsageError
+from publisher.chat.parity import read_template
 from publisher.manifest import Release
-
-
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{what} {path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
-            "save the template as UTF-8"
-        ) from None
 
 
 def _stop(release: Release) -> list[str]:
@@ -35,7 +23,7 @@ def check_file(
     template: Path, *, reference: Path | None = None, with_parity: bool = True
 ) -> TemplateReport:
     """Check a template file on its own (no manifest: no RENDERER/PARSER/stop lint)."""
-    text = _read(template, "--template")
+    text = read_template(template, "--template")
     corpus = load_corpus()
     report = check_template(text, label=str(template), corpus=corpus)
     if with_parity:
@@ -76,7 +64,7 @@ def check_release_template(
         return report
     corpus = load_corpus()
     report = check_template(
-        _read(path, "template"),
+        read_template(path, "template"),
         label=str(path),
         renderer=ollama.renderer,
         parser=ollama.parser,
