@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from publisher.errors import CheckFailed, UsageError
 from publisher.manifest import ParameterValue, Release, Tag
+from publisher.render.modelfile import template_text
 
 BUILTIN_CASES = Path(__file__).parent / "data" / "smoke"
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -698,8 +699,8 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
                     f"{key}-drift", f"{key}: Ollama has {have!r}, the manifest says {want!r}{hint}"
                 )
             )
-    if release.ollama.template is not None:
-        want_template = release.ollama.template.read_text(encoding="utf-8")
+    want_template = template_text(release)
+    if want_template is not None:
         have_template = show.get("template") or ""
         if have_template != want_template:
             failures.append(
@@ -844,7 +845,7 @@ def _tag_payload(release: Release, tag: Tag, files: list[Any]) -> Any:
         files=files,
         parameters=release.parameters_for(tag),
         modelfile="",
-        template=config.template.read_text(encoding="utf-8") if config.template else None,
+        template=template_text(release),
         renderer=config.renderer,
         parser=config.parser,
         license=config.license,

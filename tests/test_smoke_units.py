@@ -203,3 +203,17 @@ def test_standin_parser_and_generation_limits() -> None:
     ]
     assert generate("one two three four", [], 3) == ("one two three ", "length")
     assert generate("one two<turn|>three", ["<turn|>"], 2) == ("one two", "stop")
+
+
+def test_show_check_names_a_template_that_is_not_utf8(tmp_path: Path) -> None:
+    from publisher.manifest import load
+    from publisher.smoke import check_show
+
+    release = load(Path(__file__).parents[1] / "manifests" / "v3.toml")
+    assert release.ollama is not None
+    bad = tmp_path / "latin1.gotmpl"
+    bad.write_bytes("{{ .Prompt }} café".encode("latin-1"))
+    ollama = release.ollama.model_copy(update={"template": bad, "renderer": None})
+    release = release.model_copy(update={"ollama": ollama})
+    with pytest.raises(UsageError, match=r"ollama\.template"):
+        check_show({"template": "x"}, release, release.tags[0])
