@@ -305,3 +305,16 @@ def test_write_rendered_turns_os_errors_into_usage_errors(release: Release, tmp_
     with pytest.raises(UsageError) as info:
         write_rendered(render_release(release), tmp_path)
     assert f"{tmp_path / 'ollama' / 'Q4_K_M.Modelfile'}: Is a directory" in str(info.value)
+
+
+def test_cli_render_measures_a_tag_present_only_as_a_split_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "gguf").mkdir()
+    shard = tmp_path / "gguf" / "gemma-4-A4B-98e-v3-it-Q4_K_M-00001-of-00001.gguf"
+    write_gemma4_gguf(shard)
+    args = ["render", str(V3), "--gguf-dir", str(shard.parent), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["measured"] == ["Q4_K_M"]

@@ -15,10 +15,11 @@ from publisher.render.rendered import check_out_dir
 
 
 def _measure(release: Release, *, digest: bool, progress: bool) -> list[Any] | None:
-    """verify's reports when any GGUF is on disk (sizes, quants, digests), else None."""
-    if not any(tag.path.exists() for tag in release.tags):
+    """verify's reports when any GGUF (or split set) is on disk (sizes, quants, digests)."""
+    from publisher.gguf.checks import tag_files, verify_release
+
+    if not any(tag_files(tag)[0].exists() for tag in release.tags):
         return None
-    from publisher.gguf.checks import verify_release
 
     return verify_release(release, digest=digest, progress=progress)
 
