@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -200,3 +201,22 @@ def test_realm_on_another_host_is_refused(tmp_path: Path) -> None:
     challenge = ollama_auth.Challenge("https://evil.example/token", "s", "x")
     with httpx.Client() as http, pytest.raises(TargetUnavailable, match="another host"):
         OllamaKeyAuth(key_path).token(http, challenge, "registry.ollama.ai")
+
+
+def test_unreachable_token_service_is_target_unavailable() -> None:
+    """A 401 whose realm does not answer ends in TargetUnavailable, not an httpx traceback."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            raise httpx.ConnectError("connection refused", request=request)
+        challenge = 'Bearer realm="http://127.0.0.1:9/token",service="s",scope="x"'
+        return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+
+    transport = httpx.MockTransport(handler)
+    with (
+        RegistryClient("http://127.0.0.1:9", "ns/m", insecure=True, transport=transport) as client,
+        pytest.raises(
+            TargetUnavailable, match=re.escape("token request to http://127.0.0.1:9/token")
+        ),
+    ):
+        client.manifest_digest("latest")

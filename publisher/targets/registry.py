@@ -285,7 +285,12 @@ class RegistryClient:
                 f"registry {self.host}: HTTP 401 without a Bearer challenge for "
                 f"{resp.request.method} {resp.request.url.path}"
             )
-        self._token = self.auth.token(self._http, challenge, self.host)
+        try:
+            self._token = self.auth.token(self._http, challenge, self.host)
+        except httpx.TransportError as exc:  # the token service is down: name it, no traceback
+            raise TargetUnavailable(
+                f"registry {self.host}: token request to {challenge.realm} failed: {exc!r}"
+            ) from exc
 
     def _request(
         self,
@@ -723,8 +728,9 @@ def client_for_model(
     key_path: str | Path | None = None,
     **kwargs: object,
 ) -> tuple[RegistryClient, OllamaName]:
-    """A client for an Ollama model name: ollama.com gets the signed-key token flow (needed
-    only for private models; public reads go anonymous), other registries anonymous tokens."""
+    """A client for an Ollama model name: ollama.com (or any registry when key_path is given)
+    gets the signed-key token flow, so ~/.ollama/id_ed25519 must exist even for public reads;
+    other registries get anonymous tokens."""
     parsed = parse_ollama_name(name, default_host=default_host)
     scheme = "http" if insecure and parsed.scheme == "https" else parsed.scheme
     auth: TokenAuth = (
