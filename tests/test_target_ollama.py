@@ -366,3 +366,22 @@ def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
         assert http.post("/test/ignore", content=chunks()).json() == {"ignored": True}
         assert http.post("/test/echo", json={"b": 2}).json() == {"got": {"b": 2}}
     assert [path for _, path in standin.requests][-1] == "/test/echo"
+
+
+def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -> None:
+    """/api/show answering 200 with a non-object body fails the step, with no traceback."""
+    from publisher.targets.ollama import StepFailed
+
+    payload = make_payload(tmp_path)
+    t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)
+    bodies = iter([b"<html>proxy error</html>", b"[1, 2]"])
+    t.http = httpx.Client(
+        base_url="http://127.0.0.1:9",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=next(bodies))),
+    )
+    tp = payload.tags[0]
+    with pytest.raises(StepFailed, match="non-JSON: '<html>proxy error</html>'"):
+        t._read_back(tp, t.ref(tp.tag.tag))
+    with pytest.raises(StepFailed, match="answered list, not an object"):
+        t._read_back(tp, t.ref(tp.tag.tag))
+    t.http.close()

@@ -20,7 +20,6 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -30,6 +29,7 @@ import ollama
 from publisher import console
 from publisher.errors import PublisherError, TargetUnavailable, UsageError
 from publisher.manifest import check_ollama_model_name
+from publisher.ollama_auth import DEFAULT_KEY_PATH
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
@@ -273,7 +273,7 @@ class _AnonymousThenKey:
             try:
                 return self._anonymous.token(client, challenge, registry_host)
             except TargetUnavailable:
-                if not Path("~/.ollama/id_ed25519").expanduser().exists():
+                if not DEFAULT_KEY_PATH.expanduser().exists():
                     raise
                 self._use_key = True
         return self._key.token(client, challenge, registry_host)
@@ -829,8 +829,16 @@ class OllamaTarget:
             raise StepFailed(f"read back: {type(exc).__name__}: {exc}") from None
         if resp.status_code != 200:
             raise StepFailed(f"read back: HTTP {resp.status_code} {_error_of(resp)}")
+        try:
+            show = resp.json()
+        except ValueError:
+            raise StepFailed(
+                f"read back: /api/show answered non-JSON: {resp.text[:200]!r}"
+            ) from None
+        if not isinstance(show, dict):
+            raise StepFailed(f"read back: /api/show answered {type(show).__name__}, not an object")
         problems = compare_show(
-            resp.json(),
+            show,
             tp,
             architecture=self.release.model.architecture,
             experts=self.release.model.experts,
@@ -954,6 +962,8 @@ class OllamaTarget:
                     if not line.strip():
                         continue
                     part = json.loads(line)
+                    if not isinstance(part, dict):
+                        raise ValueError(f"not a JSON object: {line[:200]!r}")
                     if part.get("error"):
                         raise StepFailed(f"{what}: the daemon reported: {part['error']}")
                     last = part.get("status", last)
