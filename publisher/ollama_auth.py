@@ -99,10 +99,7 @@ def load_key(path: str | Path | None = None) -> Ed25519PrivateKey:
 
 def public_key_b64(key: Ed25519PrivateKey) -> str:
     """The base64 field of the key's authorized_keys line (what auth.Sign puts before the colon)."""
-    line = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    return line.split()[1].decode()
+    return authorized_key(key).split()[1]
 
 
 def authorized_key(key: Ed25519PrivateKey) -> str:
