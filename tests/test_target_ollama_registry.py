@@ -116,3 +116,31 @@ def test_unreachable_registry_stops_preflight_unless_skipped(
     OllamaTarget(
         payload.release, host=standin.url, registry="http://127.0.0.1:9", skip_remote_verify=True
     ).preflight()
+
+
+def test_direct_push_target_parses_each_gguf_header_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan, apply and status each build every tag's image; the GGUF header is read once."""
+    from publisher.targets import ollama_registry
+
+    payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
+    calls: list[Path] = []
+    real = ollama_registry.read_header
+
+    def counting(path: Path) -> Any:
+        calls.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(ollama_registry, "read_header", counting)
+    ollama_registry._parameter_count.cache_clear()
+    t = ollama_registry.OllamaRegistryTarget(payload.release, "http://127.0.0.1:9")
+    first = t._tagged(payload)
+    second = t._tagged(payload)
+    files = [tp.files[0].path for tp in payload.tags if "ollama" in tp.tag.targets]
+    assert sorted(calls) == sorted(files) and len(files) >= 2
+    assert all(x.image is not None for x in first)
+    assert [x.image.manifest_digest for x in first if x.image] == [
+        x.image.manifest_digest for x in second if x.image
+    ]
+    t.client.close()

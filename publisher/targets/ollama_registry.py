@@ -9,6 +9,7 @@ what the manifest says, so the published tag is the release, byte for byte.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from publisher.ollama_image import ImageInputs, OllamaImage, build_image, human_
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
+    LocalFile,
     Operation,
     Record,
     ReleasePayload,
@@ -269,10 +271,17 @@ def _repository(model: str) -> str:
     return "/".join(parts[-2:]) if len(parts) >= 2 else f"library/{model}"
 
 
-def _model_type(path: Path, declared: str | None) -> str:
+@functools.lru_cache(maxsize=256)
+def _parameter_count(path: Path, size: int, sha256: str) -> object:
+    """general.parameter_count of one GGUF's content: plan, apply and status each build every
+    tag's image, so the header (tokenizer arrays and all) is parsed once per file, not per call."""
+    return read_header(path).get("general.parameter_count")
+
+
+def _model_type(gguf: LocalFile, declared: str | None) -> str:
     """Ollama's `model_type`: HumanNumber(general.parameter_count) of the GGUF (fs/ggml/ggml.go
     ParameterCount, server/create.go); the manifest's label when the file does not carry it."""
-    count = read_header(path).get("general.parameter_count")
+    count = _parameter_count(gguf.path, gguf.size, gguf.sha256 or "")
     if isinstance(count, int) and count > 0:
         return human_number(count)
     return declared or ""
@@ -297,7 +306,7 @@ def _build(release: Release, tp: TagPayload) -> _Tagged:
         gguf_sha256=gguf.sha256,
         gguf_size=gguf.size,
         model_family=release.model.architecture,
-        model_type=_model_type(gguf.path, release.model.parameters),
+        model_type=_model_type(gguf, release.model.parameters),
         file_type=tp.quant or tp.tag.tag,
         template=tp.template,
         params=tp.parameters,
