@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILED = 1  # a check or a publish step failed
 EXIT_USAGE = 2  # bad usage or bad manifest
 EXIT_UNREACHABLE = 3  # a target is unreachable or refused credentials

@@ -58,11 +58,6 @@ class Ledger:
         self.data["targets"].setdefault(target, {})[key] = entry
         self.save()
 
-    def forget(self, target: str, key: str) -> None:
-        """Drop a step that is no longer true (e.g. a tag re-created with new content)."""
-        if self.data["targets"].get(target, {}).pop(key, None) is not None:
-            self.save()
-
     def record_tag(self, tag: str, facts: dict[str, Any]) -> None:
         """The local facts of a tag (file, size, sha256 per shard) as published."""
         self.data["tags"][tag] = {**facts, "at": _now()}

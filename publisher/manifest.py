@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -130,6 +131,12 @@ class Files(_Strict):
             raise ValueError(f"the file name pattern must contain {{tag}}, found {value!r}")
         if "/" in value or "\\" in value:
             raise ValueError(f"the file name pattern must be a bare file name, found {value!r}")
+        try:
+            value.format(tag="T")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"only {{tag}} may stand in braces in the file name pattern, found {value!r}"
+            ) from None
         return value
 
 
@@ -160,6 +167,13 @@ class Ollama(_Strict):
     system: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     registry: str | None = None
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_registry_url(value)
+        return value
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -201,6 +215,13 @@ class HuggingFace(_Strict):
     quantized_by: str | None = None
     extra_files: list[str] = Field(default_factory=list)  # e.g. imatrix.dat, beside the GGUFs
 
+    @field_validator("extra_files")
+    @classmethod
+    def _bare_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            check_bare_file_name(name)
+        return value
+
     @field_validator("repo", "source_repo")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
@@ -238,8 +259,8 @@ class TagSpec(_Strict):
     @field_validator("file")
     @classmethod
     def _bare_file_name(cls, value: str | None) -> str | None:
-        if value is not None and ("/" in value or "\\" in value or value in ("", ".", "..")):
-            raise ValueError(f"expected a file name inside gguf_dir, found {value!r}")
+        if value is not None:
+            check_bare_file_name(value)
         return value
 
     @field_validator("targets")
@@ -397,6 +418,21 @@ def check_ollama_model_name(name: str) -> None:
         )
 
 
+def check_bare_file_name(name: str) -> None:
+    """Raise ValueError unless `name` is a file name inside gguf_dir (no path, no `..`)."""
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise ValueError(f"expected a file name inside gguf_dir, found {name!r}")
+
+
+def check_registry_url(url: str) -> None:
+    """Raise ValueError unless `url` is an http(s) registry address (a host, maybe a port)."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+        raise ValueError(
+            f"expected https://host[:port] (or http:// for a local one), found {url!r}"
+        )
+
+
 def check_hf_repo_id(repo_id: str) -> None:
     """Raise ValueError unless `repo_id` is `owner/name` as the Hub accepts it."""
     parts = repo_id.split("/")
@@ -548,22 +584,27 @@ def _resolve(
 ) -> Release:
     """Turn the validated document into a Release: absolute paths, licence text read."""
     top = chain[-1]
-    chosen = gguf_dir or os.environ.get(GGUF_DIR_ENV) or document.files.gguf_dir
     root = top.path.parent
-    directory = (root / Path(chosen).expanduser()).resolve()
-    tags = [
-        Tag(
-            tag=spec.tag,
-            file=spec.file or document.files.name.format(tag=spec.tag),
-            path=directory / (spec.file or document.files.name.format(tag=spec.tag)),
-            kind=spec.kind,
-            vram=spec.vram,
-            note=spec.note,
-            parameters=spec.parameters,
-            targets=spec.targets,
+    # --gguf-dir and PUBLISHER_GGUF_DIR are typed by a person in a shell: relative to the current
+    # directory. The manifest's own gguf_dir was anchored to its file by _anchor_paths.
+    override = gguf_dir or os.environ.get(GGUF_DIR_ENV)
+    chosen = Path(override) if override else root / document.files.gguf_dir
+    directory = chosen.expanduser().resolve()
+    tags = []
+    for spec in document.tags:
+        file = spec.file or document.files.name.format(tag=spec.tag)
+        tags.append(
+            Tag(
+                tag=spec.tag,
+                file=file,
+                path=directory / file,
+                kind=spec.kind,
+                vram=spec.vram,
+                note=spec.note,
+                parameters=spec.parameters,
+                targets=spec.targets,
+            )
         )
-        for spec in document.tags
-    ]
     ollama = _resolve_ollama(document.ollama, chain) if document.ollama else None
     return Release(
         source=top.path,
@@ -619,7 +660,13 @@ def _license_text(value: str, chain: list[_Source]) -> str:
     """`license` is a path, a built-in licence name, or the licence text itself."""
     builtin_dir = TEMPLATES_DIR / "licenses"
     for candidate in (Path(value), builtin_dir / value, builtin_dir / f"{value}.txt"):
-        if "\n" not in value and len(value) < 256 and candidate.is_file():
+        # relative values were anchored to the manifest already: never the current directory
+        if (
+            "\n" not in value
+            and len(value) < 256
+            and candidate.is_absolute()
+            and candidate.is_file()
+        ):
             return _read_text(candidate, chain, "ollama.license")
     builtins = [p.stem for p in builtin_dir.glob("*.txt")]
     looks_like_a_path = "/" in value or value.endswith((".txt", ".md"))

@@ -7,12 +7,14 @@ operations built first and executed second; every finished step lands in the led
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from publisher.errors import EXIT_FAILED, CheckFailed, PublisherError, UsageErro
 from publisher.gguf.checks import TagReport, verify_release
 from publisher.ledger import Ledger, ledger_path
 from publisher.lock import release_lock
-from publisher.manifest import Release, load
+from publisher.manifest import Release, Tag, load
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.targets import registry_of_targets
 from publisher.targets.base import (
@@ -55,7 +57,7 @@ class ReleaseOptions:
     create_pr: bool = False
     ollama_registry: str | None = None
     out_dir: Path | None = None
-    confirm: Callable[[str], bool] | None = None
+    confirm: Callable[[VariantRun, str], bool] | None = None  # shows the plan, asks the question
 
 
 @dataclass
@@ -81,6 +83,7 @@ class VariantRun:
     error: str | None = None
     error_exit_code: int = 0
     bytes_hashed: int = 0  # bytes read to hash GGUFs in this run (0 when the cache knew them all)
+    plan_shown: bool = False  # the confirmation prompt already showed the plan
 
     @property
     def ok(self) -> bool:
@@ -107,7 +110,7 @@ class VariantRun:
             "ok": self.ok,
             "error": self.error,
             "steps": [vars(step) for step in self.steps],
-            "tags": [_tag_json(report) for report in self.reports],
+            "tags": [tag_json(report) for report in self.reports],
             "ollama": {"model": _ollama_model(self.release), "operations": plan.get("ollama", [])},
             "huggingface": {"repo": _hf_repo(self.release), "files": hf_files},
             "plan": plan,
@@ -143,7 +146,7 @@ def _write_run_log(run: VariantRun, options: ReleaseOptions) -> None:
     if run.release is None:
         return
     folder = (options.out_dir or Path("build") / run.release.model.variant) / "runs"
-    stamp = time.strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
     kind = "dry-run" if options.dry_run else "release"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -154,16 +157,20 @@ def _write_run_log(run: VariantRun, options: ReleaseOptions) -> None:
 
 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
-    payload = prepare(run, options, cache)
-    release = payload.release
-    targets = make_targets(release, options)
+    release, selected = load_step(run, options)
     if options.dry_run:
+        payload = local_steps(run, release, selected, options, cache)
+        targets = make_targets(release, selected, options)
         _plan(run, targets, payload, online=False)
         run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
         return
-    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
-    # The lock covers preflight and plan too: a plan read while another run writes is stale.
-    with release_lock(ledger.path.with_name(f".{release.model.variant}.publish.lock")):
+    ledger_file = ledger_path(release.source, release.model.variant)
+    # One run per variant from here on: a second run fails at once instead of hashing every
+    # GGUF first, and the ledger is read only while we hold the lock (never a stale copy).
+    with release_lock(ledger_file.with_name(f".{release.model.variant}.publish.lock")):
+        payload = local_steps(run, release, selected, options, cache)
+        targets = make_targets(release, selected, options)
+        ledger = Ledger(ledger_file, release.model.variant)
         with _step(run, "preflight") as step:
             for target in targets:
                 target.preflight()
@@ -172,15 +179,16 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
         _confirm(run, options)
         with _step(run, "apply") as step:
             for target in targets:
-                run.results[target.name] = _apply_target(target, payload, run.plan, ledger)
+                record = functools.partial(ledger.record, target.name)
+                run.results[target.name] = target.apply(payload, run.plan[target.name], record)
             step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
             if any(not result.ok for result in run.results.values()):
                 step.status = "failed"
         with _step(run, "record") as step:
-            published = _published_tags(run)
+            published = _published_tags(run, release, {t.name for t in targets})
             for report in run.reports:
                 if report.tag in published:
-                    ledger.record_tag(report.tag, _tag_json(report))
+                    ledger.record_tag(report.tag, tag_json(report))
             step.detail = f"{len(published)} of {len(run.reports)} tags recorded in {ledger.path}"
 
 
@@ -191,28 +199,56 @@ def _plan(run: VariantRun, targets: list[Target], payload: ReleasePayload, *, on
         step.detail = _plan_summary(run.plan)
 
 
-def _published_tags(run: VariantRun) -> set[str]:
-    """Tags every target published: a failure naming a tag, or no tag at all, withholds it."""
+def _published_tags(run: VariantRun, release: Release, ran: set[str]) -> set[str]:
+    """Tags published to every target they go to, in this run: a tag a target did not run for
+    (--only), a failure naming the tag, or a failure pinned on no tag at all withholds it."""
     tags = {report.tag for report in run.reports}
-    published = set(tags)
     for result in run.results.values():
-        for key in result.failures:
-            if key in tags:
-                published.discard(key)
-            elif key != "latest":  # a failure we cannot pin on one tag: record none
-                return set()
-    return published
+        if any(key not in tags and key != "latest" for key in result.failures):
+            return set()
+    return {
+        tag
+        for tag in tags
+        if set(release.tag(tag).targets) <= ran
+        and not any(tag in result.failures for result in run.results.values())
+    }
 
 
 def prepare(
-    run: VariantRun, options: ReleaseOptions, cache: DigestCache, *, write: bool = True
+    run: VariantRun,
+    options: ReleaseOptions,
+    cache: DigestCache,
+    *,
+    write: bool = True,
+    check_template: bool = True,
 ) -> ReleasePayload:
     """The local half of a release: load, verify, check the template, render — no remote."""
+    release, selected = load_step(run, options)
+    return local_steps(
+        run, release, selected, options, cache, write=write, check_template=check_template
+    )
+
+
+def load_step(run: VariantRun, options: ReleaseOptions) -> tuple[Release, list[Tag]]:
+    """Load the manifest and select the tags named on the command line."""
     with _step(run, "load"):
         release = load(run.manifest, gguf_dir=options.gguf_dir)
         run.release = release
-        selected = release.select(list(options.tags) or None)
         _check_only(options.only)
+        return release, release.select(list(options.tags) or None)
+
+
+def local_steps(
+    run: VariantRun,
+    release: Release,
+    selected: list[Tag],
+    options: ReleaseOptions,
+    cache: DigestCache,
+    *,
+    write: bool = True,
+    check_template: bool = True,
+) -> ReleasePayload:
+    """Verify, check the template and render: everything that needs no remote."""
     with _step(run, "verify") as step:
         hashed_before = cache.bytes_hashed
         run.reports = verify_release(
@@ -229,13 +265,14 @@ def prepare(
                 f"{len(missing)} GGUF file(s) missing: "
                 + ", ".join(f"{r.tag} ({_first_path(r)})" for r in missing)
             )
-    with _step(run, "check-template") as step:
-        try:
-            step.detail = _check_template(release)
-        except GoUnavailable as exc:
-            if not options.dry_run:
-                raise  # a release never skips a check it cannot run
-            step.status, step.detail = "skipped", str(exc).splitlines()[0]
+    if check_template:
+        with _step(run, "check-template") as step:
+            try:
+                step.detail = _check_template(release)
+            except GoUnavailable as exc:
+                if not options.dry_run:
+                    raise  # a release never skips a check it cannot run
+                step.status, step.detail = "skipped", str(exc).splitlines()[0]
     with _step(run, "render") as step:
         rendered = render_release(release, run.reports)
         if write:
@@ -243,17 +280,6 @@ def prepare(
             written = write_rendered(rendered, out_dir)
             step.detail = f"{len(written)} files in {out_dir}"
     return build_payload(release, run.reports, rendered)
-
-
-def _apply_target(
-    target: Target, payload: ReleasePayload, plan: dict[str, list[Operation]], ledger: Ledger
-) -> ApplyResult:
-    """Apply one target's plan; each finished step is written to the ledger as it happens."""
-
-    def record(key: str, facts: dict[str, Any]) -> None:
-        ledger.record(target.name, key, facts)
-
-    return target.apply(payload, plan.get(target.name, []), record)
 
 
 def build_payload(
@@ -288,18 +314,24 @@ def build_payload(
     )
 
 
-def make_targets(release: Release, options: ReleaseOptions) -> list[Target]:
-    """The destinations this run publishes to: the manifest's tables, narrowed by --only."""
+def make_targets(release: Release, selected: list[Tag], options: ReleaseOptions) -> list[Target]:
+    """The destinations this run publishes to: the manifest's tables that the selected tags go
+    to, narrowed by --only. A target no selected tag goes to is never contacted."""
     factories = registry_of_targets()
-    wanted = [name for name in ("ollama", "huggingface") if getattr(release, name) is not None]
+    declared = [name for name in ("ollama", "huggingface") if getattr(release, name) is not None]
     for name in options.only:
-        if name not in wanted:
+        if name not in declared:
             raise UsageError(f"--only {name}: {release.source} has no [{name}] table")
-    if options.only:
-        wanted = [name for name in wanted if name in options.only]
-    if not wanted:
+    if not declared:
         raise UsageError(
             f"{release.source}: no [ollama] or [huggingface] table: nowhere to publish"
+        )
+    needed = {target for tag in selected for target in tag.targets}
+    wanted = [n for n in declared if n in needed and (not options.only or n in options.only)]
+    if not wanted:
+        raise UsageError(
+            f"none of the selected tags ({', '.join(t.tag for t in selected)}) goes to "
+            f"{' or '.join(options.only)}"
         )
     return [factories[name](release, options) for name in wanted]
 
@@ -320,6 +352,9 @@ def _step(run: VariantRun, name: str) -> Iterator[StepResult]:
         step.status = "failed"
         step.detail = step.detail or str(exc).splitlines()[0]
         raise
+    except BaseException:
+        step.status = "failed"
+        raise
     finally:
         step.seconds = round(time.perf_counter() - started, 3)
         _report_step(step)
@@ -336,6 +371,14 @@ def _report_step(step: StepResult) -> None:
             (f"({step.seconds:.2f} s)", "dim"),
         )
     )
+
+
+_TARGET_ALIASES = {"hf": "huggingface", "huggingface": "huggingface", "ollama": "ollama"}
+
+
+def normalize_only(names: list[str]) -> tuple[str, ...]:
+    """`--only` values with their short spellings (`hf`) resolved."""
+    return tuple(_TARGET_ALIASES.get(name, name) for name in names)
 
 
 def _check_only(only: tuple[str, ...]) -> None:
@@ -367,7 +410,7 @@ def _confirm(run: VariantRun, options: ReleaseOptions) -> None:
     )
     if options.confirm is None:
         raise UsageError("no terminal to confirm on: pass --yes to publish without a prompt")
-    if not options.confirm(question):
+    if not options.confirm(run, question):
         raise UsageError("not confirmed; nothing was sent")
 
 
@@ -384,7 +427,8 @@ def _first_path(report: TagReport) -> str:
     return str(report.files[0]) if report.files else report.tag
 
 
-def _tag_json(report: TagReport) -> dict[str, Any]:
+def tag_json(report: TagReport) -> dict[str, Any]:
+    """One tag as the JSON summary and the tags table show it."""
     files = _local_files(report)
     return {
         "tag": report.tag,

@@ -24,10 +24,18 @@ def test_version() -> None:
     assert result.exit_code == 0 and __version__ in result.output
 
 
-def test_help_lists_every_command_with_a_description() -> None:
-    result = runner.invoke(app, ["--help"])
+COMMANDS = ["release", "validate", "verify", "check-template", "render", "status", "smoke"]
+
+
+def test_help_lists_every_command_with_a_description_and_an_example() -> None:
+    result = runner.invoke(app, ["--help"], terminal_width=200)
     assert result.exit_code == 0
-    assert "validate" in result.output and "Check manifests" in result.output
+    listed = {line.split()[1] for line in result.output.splitlines() if line.startswith("│ ")}
+    assert set(COMMANDS) <= listed
+    for command in COMMANDS:
+        assert f"publish {command} " in result.output  # its example, in the app's epilog
+        sub = runner.invoke(app, [command, "--help"], terminal_width=200)
+        assert sub.exit_code == 0 and f"Example: publish {command} " in sub.output
 
 
 def test_command_help_shows_an_example() -> None:
@@ -73,7 +81,7 @@ def test_bad_manifest_exits_2_with_location_and_no_traceback(tmp_path: Path) -> 
     bad.write_text(MANIFESTS[0].read_text().replace("extends = ", 'extends = "x"\n#'))
     result = runner.invoke(app, ["validate", str(bad)])
     assert result.exit_code == 2
-    assert "extends" in result.output and "Traceback" not in result.output
+    assert f"{bad}:4: extends:" in result.output and "Traceback" not in result.output
 
 
 def test_console_script_exit_code_for_user_error(tmp_path: Path) -> None:

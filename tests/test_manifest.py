@@ -302,3 +302,47 @@ def test_short_licence_text_is_text_but_a_near_miss_of_a_builtin_is_a_typo(tmp_p
     typo = MINIMAL.replace('license = "Some licence text, inline."', 'license = "gemma-term"')
     error = error_of(write(tmp_path, "t.toml", typo))
     assert error.field == "ollama.license" and "gemma-terms" in str(error)
+
+
+def test_relative_gguf_dir_flag_and_env_are_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "manifests").mkdir()
+    path = write(tmp_path, "manifests/m.toml", MINIMAL)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert load(path, gguf_dir="files").gguf_dir == tmp_path.resolve() / "work" / "files"
+    monkeypatch.setenv("PUBLISHER_GGUF_DIR", "env-files")
+    assert load(path).gguf_dir == tmp_path.resolve() / "work" / "env-files"
+
+
+@pytest.mark.parametrize("pattern", ["x-{tag}-{quant}.gguf", "x-{tag}-{.gguf", "x-{tag}-{0}.gguf"])
+def test_a_file_pattern_with_other_braces_is_an_error(tmp_path: Path, pattern: str) -> None:
+    text = MINIMAL.replace('name = "', f'name = "{pattern}"\n#', 1)
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "files.name" and "only {tag}" in str(error)
+
+
+def test_licence_never_comes_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "MYLIC").write_text("text from the current directory")
+    path = write(tmp_path, "m.toml", MINIMAL.replace('"Some licence text, inline."', '"MYLIC"'))
+    monkeypatch.chdir(elsewhere)
+    release = load(path)
+    assert release.ollama is not None and release.ollama.license == "MYLIC"
+
+
+@pytest.mark.parametrize("url", ["ftp://registry", "https://", "https://host/path/x"])
+def test_registry_must_be_an_http_url(tmp_path: Path, url: str) -> None:
+    text = MINIMAL.replace('model = "ns/fam"', f'model = "ns/fam"\nregistry = "{url}"')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "ollama.registry"
+
+
+def test_extra_files_are_bare_names(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[huggingface]", '[huggingface]\nextra_files = ["/etc/passwd"]')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "huggingface.extra_files"

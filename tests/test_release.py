@@ -387,9 +387,8 @@ def test_a_killed_release_resumes_to_the_same_end_state(world: World) -> None:
             break
         time.sleep(0.02)
     proc.wait(timeout=60)
-    killed = proc.returncode == -signal.SIGKILL
-    if killed:
-        assert world.manifest_digest("Q6_K") is None  # it died before the manifest went up
+    assert proc.returncode == -signal.SIGKILL, "the run finished before the kill: enlarge the file"
+    assert world.manifest_digest("Q6_K") is None  # it died before the manifest went up
 
     done = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -400,3 +399,41 @@ def test_a_killed_release_resumes_to_the_same_end_state(world: World) -> None:
     assert world.manifest_digest("latest") == world.manifest_digest("Q4_K_M")
     again = subprocess.run([*command, *args], capture_output=True, text=True, check=True)
     assert json.loads(again.stdout)["bytes_uploaded"] == 0
+
+
+def test_a_dry_run_never_reads_a_remote(world: World) -> None:
+    """Not even reads: the dry run works with the registry gone and the Hub unreachable."""
+    code, data, output = world.run("--dry-run", "--ollama-registry", "http://127.0.0.1:9")
+    assert code == 0, output
+    assert data["ollama"]["operations"] and world.hub.calls == []
+
+
+def test_only_one_target_records_only_the_tags_it_completes(world: World) -> None:
+    code, _, output = world.run("--yes", "--only", "ollama")
+    assert code == 0, output
+    ledger = json.loads((world.manifest.parent / "t1.lock.json").read_text())
+    assert sorted(ledger["tags"]) == []  # Q4_K_M and Q6_K also go to the Hub, F16 only there
+    code, _, output = world.run("--yes")
+    assert code == 0, output
+    ledger = json.loads((world.manifest.parent / "t1.lock.json").read_text())
+    assert sorted(ledger["tags"]) == ["F16", "Q4_K_M", "Q6_K"]
+
+
+def test_a_target_no_selected_tag_goes_to_is_never_contacted(world: World) -> None:
+    code, data, output = world.run(
+        "--yes", "--tag", "F16", "--ollama-registry", "http://127.0.0.1:9"
+    )
+    assert code == 0, output
+    assert list(data["plan"]) == ["huggingface"]
+    assert "tiny-F16.gguf" in world.hub_files()
+
+
+def test_json_failures_still_reach_stderr(world: World) -> None:
+    result = runner.invoke(app, ["release", str(world.manifest.with_name("nope.toml")), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"] and "manifest not found" in result.stderr
+
+
+def test_a_bad_registry_flag_is_a_usage_error(world: World) -> None:
+    code, data, _ = world.run("--dry-run", "--ollama-registry", "ftp://x")
+    assert code == 2 and "--ollama-registry" in data["error"]

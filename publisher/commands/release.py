@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.table import Table
 
 from publisher import console
 from publisher.errors import UsageError
-from publisher.release import ReleaseOptions, VariantRun, run_releases
-
-_ONLY_ALIASES = {"hf": "huggingface", "huggingface": "huggingface", "ollama": "ollama"}
+from publisher.release import ReleaseOptions, VariantRun, normalize_only, run_releases, tag_json
 
 
 def release(
@@ -32,7 +31,7 @@ def release(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Publish without asking.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Re-create tags even if up to date.")
+        bool, typer.Option("--force", help="Direct registry push: re-put tags even if current.")
     ] = False,
     no_digest: Annotated[bool, typer.Option("--no-digest", help="Dry run: skip sha256.")] = False,
     skip_remote_verify: Annotated[
@@ -61,7 +60,7 @@ def release(
         raise UsageError("--no-digest is for --dry-run only: a release is verified by digest")
     options = ReleaseOptions(
         dry_run=dry_run,
-        only=tuple(_ONLY_ALIASES.get(name, name) for name in only),
+        only=normalize_only(only),
         tags=tuple(tag),
         gguf_dir=gguf_dir,
         yes=yes,
@@ -78,6 +77,8 @@ def release(
     runs = run_releases(manifests, options)
     if json_output:
         console.print_json([run.to_json() for run in runs] if len(runs) > 1 else runs[0].to_json())
+        for run in runs:  # stdout is the JSON; the errors still reach a person on stderr
+            print_errors(run)
     else:
         for run in runs:
             print_run(run)
@@ -85,11 +86,11 @@ def release(
 
 
 def print_run(run: VariantRun) -> None:
-    """The plan (and outcome) as tables a person reads."""
+    """The tags, the plan and the outcome, as tables a person reads."""
     title = run.release.model.title if run.release else str(run.manifest)
     if run.reports:
         tags = Table("tag", "file", "size", "sha256", "status", title=f"{title} — tags")
-        for item in run.to_json()["tags"]:
+        for item in (tag_json(report) for report in run.reports):
             tags.add_row(
                 item["tag"],
                 Path(item["file"]).name,
@@ -98,26 +99,41 @@ def print_run(run: VariantRun) -> None:
                 item["status"],
             )
         console.out.print(tags)
+    if not run.plan_shown:
+        print_plan(run)
+    print_errors(run)
+    if run.results and not run.error:
+        outcome = "published" if run.ok else "FAILED"
+        console.out.print(f"{title}: {outcome}, {run.bytes_uploaded:,} bytes uploaded")
+
+
+def print_plan(run: VariantRun) -> None:
+    """One table per target: each operation with its reason and size."""
     for target, ops in run.plan.items():
         table = Table("action", "tag", "subject", "bytes", "reason", title=f"plan — {target}")
         for op in ops:
-            table.add_row(
-                op.action, op.tag or "", op.subject, f"{op.size:,}" if op.size else "", op.reason
-            )
+            size = f"{op.size:,}" if op.size else ""
+            table.add_row(op.action, op.tag or "", op.subject, size, op.reason)
         console.out.print(table)
+
+
+def print_errors(run: VariantRun) -> None:
+    """What stopped the run and each target's failures, one line each, on stderr."""
     for target, result in run.results.items():
         for what, why in result.failures.items():
             console.error(f"{target} {what}: {why}")
     if run.error:
         console.error(run.error)
-    elif run.results:
-        console.out.print(
-            f"{title}: {'published' if run.ok else 'FAILED'}, {run.bytes_uploaded:,} bytes uploaded"
-        )
 
 
-def _ask(question: str) -> bool:
-    return typer.confirm(question, default=False)
+def _ask(run: VariantRun, question: str) -> bool:
+    """Show the plan, then ask; end of input or Ctrl-C at the prompt is a no."""
+    print_plan(run)
+    run.plan_shown = True
+    try:
+        return typer.confirm(question, default=False)
+    except click.exceptions.Abort:
+        return False
 
 
 def _exit(runs: list[VariantRun]) -> None:

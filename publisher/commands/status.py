@@ -13,7 +13,7 @@ from publisher import console
 from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED
 from publisher.ledger import Ledger, ledger_path
-from publisher.release import ReleaseOptions, VariantRun, make_targets, prepare
+from publisher.release import ReleaseOptions, VariantRun, make_targets, normalize_only, prepare
 from publisher.targets.base import ReleasePayload, TagStatus
 
 _COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}
@@ -25,19 +25,28 @@ def status(
     gguf_dir: Annotated[
         Path | None, typer.Option("--gguf-dir", help="Folder of the GGUFs.")
     ] = None,
+    ollama_registry: Annotated[
+        str | None,
+        typer.Option("--ollama-registry", help="Read the tags from this OCI registry."),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Compare each target with the manifest and the ledger: up to date, missing, drifted, extra."""
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal
-        only=tuple("huggingface" if name == "hf" else name for name in only),
+        only=normalize_only(only),
         gguf_dir=gguf_dir,
+        ollama_registry=ollama_registry,
     )
     run = VariantRun(manifest=manifest)
-    payload = prepare(run, options, DigestCache(), write=False)
+    quiet, console.state.quiet = console.state.quiet, True  # status prints a table, not steps
+    try:
+        payload = prepare(run, options, DigestCache(), write=False, check_template=False)
+    finally:
+        console.state.quiet = quiet
     release = payload.release
     rows: list[TagStatus] = []
-    for target in make_targets(release, options):
+    for target in make_targets(release, release.tags, options):
         rows.extend(target.status(payload))
     ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
     rows.extend(ledger_rows(payload, ledger))

@@ -18,7 +18,7 @@ from publisher import console
 from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
-from publisher.manifest import Release
+from publisher.manifest import Release, check_registry_url
 from publisher.ollama_image import ImageInputs, OllamaImage, build_image, human_number
 from publisher.progress import byte_progress
 from publisher.targets.base import (
@@ -79,6 +79,10 @@ class OllamaRegistryTarget:
         registry = options.ollama_registry or (release.ollama.registry if release.ollama else None)
         if not registry:
             raise UsageError("direct push needs --ollama-registry URL or [ollama] registry")
+        try:
+            check_registry_url(registry)
+        except ValueError as exc:
+            raise UsageError(f"--ollama-registry: {exc}") from None
         return cls(release, registry, force=options.force)
 
     # ---- preflight -----------------------------------------------------------------------------
