@@ -885,14 +885,4 @@ def _check_create_honoured(target: Any, release: Release, payload: Any) -> None:
 
 def _target_create(target: Any, payload: Any, ref: str) -> None:
     """The target's create path (upload what the daemon lacks, then /api/create)."""
-    create = getattr(target, "create_local", None)
-    if create is not None:
-        create(payload, ref)
-        return
-    # Until the target exposes `create_local(payload, ref)`: its own create step, as apply runs it.
-    from publisher.targets.ollama import StepFailed, _TagState
-
-    try:
-        target._create(payload, ref, _TagState())
-    except StepFailed as exc:
-        raise CheckFailed(f"--create {ref}: {exc}") from None
+    target.create_local(payload, ref)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from publisher.chat import gorender
+from publisher.digest import default_cache_path
 
 
 def test_binary_lives_in_a_cache_dir_keyed_by_the_source_hash() -> None:
@@ -23,7 +24,9 @@ def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path))
     assert gorender.cache_root() == tmp_path
     monkeypatch.delenv("PUBLISHER_CACHE_DIR")
-    assert gorender.cache_root() == Path.home() / ".cache" / "publisher"
+    assert gorender.cache_root() == default_cache_path().parent  # one cache folder for the tool
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert gorender.cache_root() == tmp_path / "xdg" / "publisher"
 
 
 def test_missing_go_is_a_usage_error_that_says_what_to_install(

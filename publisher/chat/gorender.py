@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, UsageError
 
 GO_SOURCE_DIR = Path(__file__).parent / "go"
@@ -85,9 +86,8 @@ def source_hash() -> str:
 
 
 def cache_root() -> Path:
-    """`$PUBLISHER_CACHE_DIR`, else ~/.cache/publisher."""
-    env = os.environ.get("PUBLISHER_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "publisher"
+    """The tool's one cache folder, shared with the digest cache (digest.default_cache_path)."""
+    return default_cache_path().parent
 
 
 def _go_executable() -> str:

@@ -27,7 +27,7 @@ import httpx
 import ollama
 
 from publisher import console
-from publisher.errors import PublisherError, TargetUnavailable, UsageError
+from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.manifest import check_ollama_model_name
 from publisher.ollama_auth import DEFAULT_KEY_PATH
 from publisher.progress import byte_progress
@@ -40,13 +40,13 @@ from publisher.targets.base import (
     TagPayload,
     TagStatus,
 )
+from publisher.targets.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
+from publisher.targets.registry import is_ollama_host
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
-DEFAULT_REGISTRY = "registry.ollama.ai"
-OLLAMA_REGISTRY_HOSTS = ("registry.ollama.ai", "ollama.com")
 UPLOAD_CHUNK = 1024 * 1024
 # /api/create takes `renderer`/`parser` since v0.12.0 (api/types.go, "add qwen3-coder tool
 # support"); gemma4 GGUFs are understood since v0.20.0 ("Add support for gemma4").
@@ -261,7 +261,10 @@ class _AnonymousThenKey:
     """Anonymous token first (public models); Ollama's signed request when that is refused."""
 
     def __init__(self) -> None:
-        from publisher.targets.registry import AnonymousAuth, OllamaKeyAuth
+        from publisher.targets.registry import (
+            AnonymousAuth,
+            OllamaKeyAuth,
+        )
 
         self._anonymous = AnonymousAuth()
         self._key = OllamaKeyAuth()
@@ -485,8 +488,7 @@ class OllamaTarget:
         except ValueError as exc:
             raise TargetUnavailable(f"{self.release.source}: ollama.model: {exc}") from None
         parts = self.model.split("/")
-        host = urlsplit(self.registry_url).netloc
-        if host in OLLAMA_REGISTRY_HOSTS and len(parts) < 2:
+        if is_ollama_host(self.registry_url) and len(parts) < 2:
             raise TargetUnavailable(
                 f"{self.release.source}: ollama.model = {self.config.model!r} has no namespace; "
                 "ollama.com only accepts pushes to <your-namespace>/<model>"
@@ -791,6 +793,13 @@ class OllamaTarget:
 
     # create + read back --------------------------------------------------------------------
 
+    def create_local(self, tp: TagPayload, ref: str) -> None:
+        """Create `ref` in the local daemon from the tag's GGUF (for `publish smoke --create`)."""
+        try:
+            self._create(tp, ref, _TagState())
+        except StepFailed as exc:
+            raise CheckFailed(f"create {ref}: {exc}") from None
+
     def _create_request(self, tp: TagPayload, ref: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": ref,
@@ -1011,7 +1020,7 @@ def _registry_and_model(model: str, registry: str | None, insecure: bool | None)
         return url.rstrip("/"), name
     if len(parts) == 3:
         return f"{'http' if insecure else 'https'}://{parts[0]}", model
-    return f"https://{DEFAULT_REGISTRY}", model
+    return f"https://{DEFAULT_REGISTRY_HOST}", model
 
 
 def _tag_of(op: Operation, latest: str | None) -> str:
