@@ -30,7 +30,7 @@ from registry_server import start_registry  # noqa: E402
 
 CHILD = """
 import sys
-from publisher.targets.registry import RegistryClient
+from publisher.ollama.registry import RegistryClient
 url, repo, path, digest, size = sys.argv[1:6]
 with RegistryClient(url, repo, insecure=True) as c:
     sent = c.upload_blob(path, digest, int(size))

@@ -636,7 +636,7 @@ def _arguments(case: Case, step: Step, function: dict[str, Any], index: int) -> 
 
 def show_parameters(text: str) -> dict[str, list[Any]]:
     """The `parameters` text of /api/show as name -> values (one value per line, lists kept)."""
-    from publisher.targets.ollama import parse_show_parameters
+    from publisher.ollama.show import parse_show_parameters
 
     return {
         name: value if isinstance(value, list) else [value]
@@ -682,7 +682,7 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
             show_parameters(show.get("parameters") or ""), release.parameters_for(tag)
         )
     ]
-    from publisher.targets.ollama import modelfile_directives
+    from publisher.ollama.show import modelfile_directives
 
     directives = modelfile_directives(show.get("modelfile") or "")
     for key in ("renderer", "parser"):
@@ -805,8 +805,8 @@ def scratch_name(release: Release, tag: Tag) -> str:
 def created_tag(release: Release, tag: Tag, host: str) -> Iterator[str]:
     """Create the tag from its local GGUF on the daemon at `host`, yield its name, delete it."""
     from publisher.gguf.checks import verify_release
+    from publisher.ollama.daemon import OllamaTarget
     from publisher.targets.base import LocalFile
-    from publisher.targets.ollama import OllamaTarget
 
     assert release.ollama is not None
     target = OllamaTarget(release, host=host, skip_remote_verify=True)

@@ -49,7 +49,7 @@ from modelfile_parser import (  # Ollama's parameter types, one table
 )
 
 from publisher.gguf.header import GgufArray, read_header
-from publisher.ollama_image import (
+from publisher.ollama.image import (
     MEDIA_CONFIG,
     MEDIA_LICENSE,
     MEDIA_MANIFEST,

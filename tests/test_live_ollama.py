@@ -14,7 +14,7 @@ import httpx
 import pytest
 from ollama_standin import make_payload
 
-from publisher.targets.ollama import OllamaTarget, _TagState
+from publisher.ollama.daemon import OllamaTarget, _TagState
 
 pytestmark = pytest.mark.live
 

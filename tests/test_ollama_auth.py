@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from go_program import needs_go, run_go
 
-from publisher import ollama_auth
 from publisher.errors import TargetUnavailable
+from publisher.ollama import auth as ollama_auth
 
 SEED = bytes(range(32))
 NONCE_RAW = bytes(250 - i for i in range(16))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from go_program import needs_go, run_go
 
-from publisher import ollama_image as oi
 from publisher.errors import UsageError
+from publisher.ollama import image as oi
 
 PARAMS = {
     "temperature": 0.6,

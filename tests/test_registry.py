@@ -16,9 +16,9 @@ import httpx
 import pytest
 from registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
-from publisher import ollama_image as oi
 from publisher.errors import TargetUnavailable, UsageError
-from publisher.targets.registry import (
+from publisher.ollama import image as oi
+from publisher.ollama.registry import (
     RegistryClient,
     UploadSessions,
     client_for_model,

@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
-from publisher import ollama_auth
-from publisher import ollama_image as oi
 from publisher.errors import TargetUnavailable
-from publisher.targets.registry import OllamaKeyAuth, RegistryClient, push_image
+from publisher.ollama import auth as ollama_auth
+from publisher.ollama import image as oi
+from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, push_image
 
 
 class AuthFront:

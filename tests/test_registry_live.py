@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import ollama_image as oi
-from publisher.targets.registry import OllamaKeyAuth, RegistryClient, parse_ollama_name, push_image
+from publisher.ollama import image as oi
+from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, parse_ollama_name, push_image
 
 MODEL = os.environ.get("PUBLISHER_OLLAMA_TEST_MODEL")
 

@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 import publisher.targets as targets
 from publisher.cli import app
 from publisher.lock import release_lock
+from publisher.ollama.registry import RegistryClient
 from publisher.targets.huggingface import HuggingFaceTarget
-from publisher.targets.registry import RegistryClient
 
 TOKEN = "hf_release_test_token"
 FTYPES = {"Q4_K_M": 15, "Q6_K": 18, "F16": 1}

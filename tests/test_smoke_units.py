@@ -9,6 +9,7 @@ import pytest
 from ollama_chat_standin import gemma4_parse, generate
 
 from publisher.errors import UsageError
+from publisher.ollama.show import modelfile_directives
 from publisher.smoke import (
     BUILTIN_CASES,
     check_parameters,
@@ -16,7 +17,6 @@ from publisher.smoke import (
     show_parameters,
     validate_schema,
 )
-from publisher.targets.ollama import modelfile_directives
 
 WEATHER = {
     "type": "object",

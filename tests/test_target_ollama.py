@@ -12,8 +12,9 @@ import pytest
 from ollama_standin import Fault, OllamaStandIn, make_payload
 
 from publisher.errors import TargetUnavailable, UsageError
+from publisher.ollama.daemon import OllamaTarget
+from publisher.ollama.show import compare_show, parse_show_parameters
 from publisher.targets.base import ApplyResult, ReleasePayload
-from publisher.targets.ollama import OllamaTarget, compare_show, parse_show_parameters
 
 
 @pytest.fixture
@@ -370,7 +371,7 @@ def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
 
 def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -> None:
     """/api/show answering 200 with a non-object body fails the step, with no traceback."""
-    from publisher.targets.ollama import StepFailed
+    from publisher.ollama.daemon import StepFailed
 
     payload = make_payload(tmp_path)
     t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)

@@ -13,7 +13,7 @@ import pytest
 from ollama_standin import OllamaStandIn, make_payload
 from registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
-from publisher.targets.ollama import OllamaTarget
+from publisher.ollama.daemon import OllamaTarget
 
 _names = itertools.count()
 
@@ -122,7 +122,7 @@ def test_direct_push_target_parses_each_gguf_header_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """plan, apply and status each build every tag's image; the GGUF header is read once."""
-    from publisher.targets import ollama_registry
+    from publisher.ollama import push as ollama_registry
 
     payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
     calls: list[Path] = []

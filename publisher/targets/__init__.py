@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 def _ollama(release: Release, options: Any) -> Target:
     """Direct registry push when a registry is named, else the local daemon."""
     if options.ollama_registry or (release.ollama and release.ollama.registry):
-        from publisher.targets.ollama_registry import OllamaRegistryTarget
+        from publisher.ollama.push import OllamaRegistryTarget
 
         return OllamaRegistryTarget.from_options(release, options)
-    from publisher.targets.ollama import OllamaTarget
+    from publisher.ollama.daemon import OllamaTarget
 
     return OllamaTarget.from_options(release, options)
 

@@ -19,7 +19,15 @@ from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
 from publisher.manifest import Release, check_registry_url
-from publisher.ollama_image import ImageInputs, OllamaImage, build_image, human_number
+from publisher.ollama.image import ImageInputs, OllamaImage, build_image, human_number
+from publisher.ollama.registry import (
+    AnonymousAuth,
+    OllamaKeyAuth,
+    RegistryClient,
+    UploadSessions,
+    is_ollama_host,
+    push_warning,
+)
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
@@ -29,14 +37,6 @@ from publisher.targets.base import (
     ReleasePayload,
     TagPayload,
     TagStatus,
-)
-from publisher.targets.registry import (
-    AnonymousAuth,
-    OllamaKeyAuth,
-    RegistryClient,
-    UploadSessions,
-    is_ollama_host,
-    push_warning,
 )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,13 @@ import ollama
 from publisher import console
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.manifest import check_ollama_model_name
-from publisher.ollama_auth import DEFAULT_KEY_PATH
+from publisher.ollama.readback import RemoteCheck, RemoteReader
+from publisher.ollama.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
+from publisher.ollama.registry import is_ollama_host
+from publisher.ollama.show import (
+    compare_show,
+    parse_version,
+)
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
@@ -40,8 +45,6 @@ from publisher.targets.base import (
     TagPayload,
     TagStatus,
 )
-from publisher.targets.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
-from publisher.targets.registry import is_ollama_host
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
@@ -52,7 +55,6 @@ UPLOAD_CHUNK = 1024 * 1024
 # support"); gemma4 GGUFs are understood since v0.20.0 ("Add support for gemma4").
 MIN_VERSION_RENDERER_PARSER = (0, 12, 0)
 MIN_VERSION_ARCH = {"gemma4": (0, 20, 0)}
-LIST_PARAMETERS = frozenset({"stop"})
 # architectures whose renderer/parser `ollama create` fills in by itself (server/create.go)
 FORCED_DEFAULTS = frozenset({"gemma4", "laguna", "nemotron_h", "nemotron_h_moe", "nemotron_h_omni"})
 KEY_HINT = (
@@ -64,331 +66,6 @@ KEY_HINT = (
 
 class StepFailed(Exception):
     """One step of one tag failed; the message is the one clear line the report shows."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading what the daemon says
-
-
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    """`0.20.1-rc0` → (0, 20, 1); None when the daemon reports something else."""
-    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", text.strip())
-    return (int(match[1]), int(match[2]), int(match[3])) if match else None
-
-
-_GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
-
-
-def _go_unquote(text: str) -> str:
-    """Decode a Go `%#v` string literal (strconv.Quote syntax) back to its value."""
-    body = text[1:-1]
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        kind = body[i + 1] if i + 1 < len(body) else ""
-        if kind in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[kind])
-            i += 2
-        elif kind == "x":
-            out.append(chr(int(body[i + 2 : i + 4], 16)))
-            i += 4
-        elif kind == "u":
-            out.append(chr(int(body[i + 2 : i + 6], 16)))
-            i += 6
-        elif kind == "U":
-            out.append(chr(int(body[i + 2 : i + 10], 16)))
-            i += 10
-        else:  # \\ \" \'
-            out.append(kind)
-            i += 2
-    return "".join(out)
-
-
-def _go_value(text: str) -> Any:
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        return _go_unquote(text)
-    if text in ("true", "false"):
-        return text == "true"
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "e" not in text and "." not in text else number
-
-
-def parse_show_parameters(text: str) -> dict[str, Any]:
-    """The `parameters` text of /api/show (`%-30s %#v` lines, one per stop value) as a dict."""
-    params: dict[str, Any] = {}
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        key, _, raw = line.strip().partition(" ")
-        value = _go_value(raw.strip())
-        if key in LIST_PARAMETERS:
-            params.setdefault(key, []).append(value)
-        elif key in params:  # a repeated scalar: keep every value, a comparison will flag it
-            prior = params[key]
-            params[key] = [*prior, value] if isinstance(prior, list) else [prior, value]
-        else:
-            params[key] = value
-    return params
-
-
-def _same_value(got: Any, want: Any) -> bool:
-    if isinstance(want, bool) or isinstance(got, bool):
-        return type(got) is type(want) and got == want
-    if isinstance(want, list):
-        return (
-            isinstance(got, list)
-            and len(got) == len(want)
-            and all(_same_value(g, w) for g, w in zip(got, want, strict=True))
-        )
-    if isinstance(want, int | float):
-        return isinstance(got, int | float) and float(got) == float(want)
-    return bool(got == want)
-
-
-def _short(text: str | None, limit: int = 60) -> str:
-    if text is None:
-        return "nothing"
-    flat = text.replace("\n", "\\n")
-    return repr(flat if len(flat) <= limit else flat[:limit] + "…") + f" ({len(text)} chars)"
-
-
-_COMMAND_RE = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+")
-
-
-def modelfile_directives(modelfile: str) -> dict[str, str]:
-    """SYSTEM / RENDERER / PARSER / REQUIRES of a Modelfile as `ollama show` writes it.
-
-    Values are bare to the end of the line, or quoted with `"` or `\"\"\"` across lines (Ollama's
-    `quote`), so a TEMPLATE block is skipped whole and never mistaken for directives.
-    """
-    found: dict[str, str] = {}
-    text, position = modelfile or "", 0
-    while position < len(text):
-        line_end = text.find("\n", position)
-        line_end = len(text) if line_end < 0 else line_end
-        command = _COMMAND_RE.match(text, position, line_end)
-        if command is None:  # a comment, a blank line
-            position = line_end + 1
-            continue
-        value, position = _modelfile_value(text, command.end(), line_end)
-        if command.group(1).lower() in ("system", "renderer", "parser", "requires"):
-            found[command.group(1).lower()] = value
-    return found
-
-
-def _modelfile_value(text: str, start: int, line_end: int) -> tuple[str, int]:
-    """One value from `start`: quoted (possibly across lines) or to the end of the line."""
-    for quote in ('"""', '"'):
-        if text.startswith(quote, start):
-            close = text.find(quote, start + len(quote))
-            if close >= 0:
-                after = text.find("\n", close)
-                return text[start + len(quote) : close], len(text) if after < 0 else after + 1
-    return text[start:line_end].strip(), line_end + 1
-
-
-def compare_show(
-    show: dict[str, Any], payload: TagPayload, *, architecture: str, experts: int
-) -> list[str]:
-    """Differences between what /api/show reports and what the payload meant (empty = equal)."""
-    problems: list[str] = []
-    got = parse_show_parameters(show.get("parameters") or "")
-    want = payload.parameters
-    for key in got.keys() - want.keys():
-        problems.append(
-            f"parameter {key} = {got[key]!r} is not in the manifest (Ollama added it by itself)"
-        )
-    for key in want.keys() - got.keys():
-        problems.append(f"parameter {key} = {want[key]!r} is missing")
-    for key in want.keys() & got.keys():
-        if not _same_value(got[key], want[key]):
-            problems.append(f"parameter {key} is {got[key]!r}, the manifest says {want[key]!r}")
-    if payload.template is not None and (show.get("template") or "") != payload.template:
-        problems.append(
-            f"template differs: daemon has {_short(show.get('template'))}, rendered "
-            f"{_short(payload.template)}"
-        )
-    # /api/show leaves its renderer/parser fields empty (server/routes.go): the truth is in the
-    # RENDERER/PARSER lines of the modelfile it writes (server/images.go).
-    directives = modelfile_directives(show.get("modelfile") or "")
-    for field_name in ("renderer", "parser"):
-        have = show.get(field_name) or directives.get(field_name) or None
-        meant = getattr(payload, field_name) or None
-        if have != meant:
-            hint = ""
-            if field_name == "renderer" and have and payload.template:
-                hint = " — Ollama ignores the TEMPLATE when a renderer is set"
-            problems.append(f"{field_name} is {have!r}, declared {meant!r}{hint}")
-    if (show.get("system") or None) != (payload.system or None):
-        problems.append(
-            f"system differs: daemon has {_short(show.get('system'))}, "
-            f"manifest {_short(payload.system)}"
-        )
-    if payload.license and (show.get("license") or "") != payload.license:
-        problems.append(
-            f"license differs: daemon has {_short(show.get('license'))}, "
-            f"manifest {_short(payload.license)}"
-        )
-    info = show.get("model_info") or {}
-    key = f"{architecture}.expert_count"
-    if info.get(key) != experts:
-        problems.append(f"{key} is {info.get(key)!r}, the release declares {experts}")
-    return problems
-
-
-# ---------------------------------------------------------------------------------------------
-# The registry side (publisher/targets/registry.py + publisher/ollama_image.py)
-
-
-@dataclass
-class RemoteCheck:
-    """How one tag stands on the registry."""
-
-    state: str  # up-to-date | missing | drifted
-    detail: str = ""
-    manifest_digest: str | None = None
-
-
-class _AnonymousThenKey:
-    """Anonymous token first (public models); Ollama's signed request when that is refused."""
-
-    def __init__(self) -> None:
-        from publisher.targets.registry import (
-            AnonymousAuth,
-            OllamaKeyAuth,
-        )
-
-        self._anonymous = AnonymousAuth()
-        self._key = OllamaKeyAuth()
-        self._use_key = False
-
-    def token(self, client: httpx.Client, challenge: Any, registry_host: str) -> str:
-        """A Bearer token for the challenge."""
-        if not self._use_key:
-            try:
-                return self._anonymous.token(client, challenge, registry_host)
-            except TargetUnavailable:
-                if not DEFAULT_KEY_PATH.expanduser().exists():
-                    raise
-                self._use_key = True
-        return self._key.token(client, challenge, registry_host)
-
-
-class RemoteReader:
-    """Reads pushed manifests back from the registry and compares them with the payload."""
-
-    def __init__(self, base_url: str, repository: str, *, insecure: bool, release: Release):
-        from publisher.targets.registry import RegistryClient
-
-        self.base_url = base_url
-        self.repository = repository
-        self.release = release
-        self.client = RegistryClient(
-            base_url, repository, auth=_AnonymousThenKey(), insecure=insecure, retries=2
-        )
-
-    def close(self) -> None:
-        """Close the registry connection pool."""
-        self.client.close()
-
-    def reachable(self) -> str | None:
-        """None when the registry answers (any HTTP reply), else why it cannot be read."""
-        try:
-            self.client.manifest_digest("latest")
-        except TargetUnavailable as exc:
-            return str(exc)
-        except PublisherError:
-            return None  # it answered, with something other than a manifest or a 404
-        return None
-
-    def check(self, payload: TagPayload, tag: str | None = None) -> RemoteCheck:
-        """Compare the registry's manifest of `tag` (default: the payload's) with the payload."""
-        from publisher.ollama_image import MEDIA_CONFIG, ImageInputs, build_image
-
-        got = self.client.get_manifest(tag or payload.tag.tag)
-        if got is None:
-            return RemoteCheck("missing", "no manifest in the registry")
-        manifest, digest = got
-        first = payload.files[0]
-        image = build_image(
-            ImageInputs(
-                gguf_path=first.path,
-                gguf_sha256=first.sha256 or "",
-                gguf_size=first.size,
-                model_family=self.release.model.architecture,
-                model_type=self.release.model.parameters or "",
-                file_type=payload.tag.tag,
-                template=payload.template,
-                params=payload.parameters,
-                license=payload.license,
-                system=payload.system,
-                renderer=payload.renderer,
-                parser=payload.parser,
-            )
-        )
-        problems = _layer_differences(manifest, image.layers, payload.files)
-        config = manifest.get("config") or {}
-        if config.get("mediaType") != MEDIA_CONFIG or not config.get("digest"):
-            problems.append(f"config descriptor is {config!r}")
-        else:
-            problems += self._config_problems(str(config["digest"]), payload)
-        if problems:
-            return RemoteCheck("drifted", "; ".join(problems), digest)
-        return RemoteCheck("up-to-date", f"manifest {digest}", digest)
-
-    def _config_problems(self, digest: str, payload: TagPayload) -> list[str]:
-        try:
-            config = json.loads(self.client.get_blob(digest))
-        except ValueError:
-            return [f"config blob {digest} is not JSON"]
-        problems = []
-        for key in ("renderer", "parser"):  # prior failure 7: missing from the config blob
-            have, meant = config.get(key) or None, getattr(payload, key) or None
-            if have != meant:
-                problems.append(f"config {key} is {have!r}, declared {meant!r}")
-        if config.get("model_family") != self.release.model.architecture:
-            problems.append(
-                f"config model_family is {config.get('model_family')!r}, "
-                f"expected {self.release.model.architecture!r}"
-            )
-        return problems
-
-    def manifest_digest(self, tag: str) -> str | None:
-        """The digest `tag` points to, or None."""
-        got = self.client.get_manifest(tag)
-        return got[1] if got else None
-
-
-def _layer_differences(
-    manifest: dict[str, Any], expected: Any, files: list[LocalFile]
-) -> list[str]:
-    """Layers by media type (digest, size), config excluded; the model layer = the GGUF(s)."""
-    from publisher.ollama_image import MEDIA_MODEL, index_layers
-
-    have = index_layers(manifest.get("layers"))
-    want = index_layers([x.descriptor() for x in expected])
-    want[MEDIA_MODEL] = sorted((f.digest or "", f.size) for f in files)
-    problems = []
-    for media in sorted(set(have) | set(want)):
-        if have.get(media, []) != want.get(media, []):
-            short = media.rsplit(".", 1)[-1]
-            problems.append(
-                f"{short} layer: registry has {_descs(have.get(media))}, "
-                f"expected {_descs(want.get(media))}"
-            )
-    return problems
-
-
-def _descs(entries: list[tuple[str, int]] | None) -> str:
-    return ", ".join(f"{d[:19]}… ({s} B)" for d, s in entries) if entries else "none"
 
 
 # ---------------------------------------------------------------------------------------------

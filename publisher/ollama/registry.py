@@ -33,12 +33,12 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
-from publisher.ollama_auth import Challenge, load_key, parse_challenge, token_request
+from publisher.ollama.auth import Challenge, load_key, parse_challenge, token_request
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from publisher.ollama_image import OllamaImage
+    from publisher.ollama.image import OllamaImage
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
