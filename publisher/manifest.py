@@ -418,6 +418,11 @@ def check_ollama_model_name(name: str) -> None:
         )
 
 
+def is_ollama_tag(name: str) -> bool:
+    """True when `name` parses as the tag part of an Ollama model name (types/model/name.go)."""
+    return bool(_MODEL_OR_TAG_RE.match(name))
+
+
 def check_bare_file_name(name: str) -> None:
     """Raise ValueError unless `name` is a file name inside gguf_dir (no path, no `..`)."""
     if "/" in name or "\\" in name or name in ("", ".", ".."):
