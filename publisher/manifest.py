@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from publisher.architectures import DEFAULT_EOS
 from publisher.errors import ManifestError, UsageError
+from publisher.licenses import HUB_LICENSES, OTHER, builtin_text, unknown_license_message
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
@@ -88,7 +89,8 @@ class Model(_Strict):
     family: str
     variant: str
     title: str
-    base_model: str
+    base_model: str  # the original model, named in the card's text
+    license: str | None = None  # a Hub licence id (publisher/licenses.py)
     parameters: str | None = None
     architecture: str = "gemma4"
     experts: int = Field(gt=0)
@@ -107,6 +109,15 @@ class Model(_Strict):
                 f"expected letters, digits, '_', '.', '-' (starting with a letter, digit or '_'), "
                 f"found {value!r}"
             )
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _hub_license_id(cls, value: str | None) -> str | None:
+        if value is not None and value not in HUB_LICENSES:
+            close = difflib.get_close_matches(value.lower(), list(HUB_LICENSES), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(hint + unknown_license_message(value))
         return value
 
     @model_validator(mode="after")
@@ -211,7 +222,8 @@ class HuggingFace(_Strict):
     source_repo: str | None = None
     private: bool = False
     endpoint: str | None = None
-    license_link: str | None = None
+    license_name: str | None = None  # only with [model] license = "other" (the Hub asks for it)
+    license_link: str | None = None  # only with "other": the Hub links its own text for the rest
     quantized_by: str | None = None
     extra_files: list[str] = Field(default_factory=list)  # e.g. imatrix.dat, beside the GGUFs
 
@@ -570,6 +582,7 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
                     f"tag {spec.tag!r} goes to {target} but the manifest has no [{target}] table",
                     ["tags", str(index), "targets"],
                 )
+    _check_license(document, chain)
     latest = document.ollama.latest if document.ollama else None
     if latest is None:
         return
@@ -582,6 +595,33 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
     spec = document.tags[seen[latest.lower()]]
     if "ollama" not in spec.targets:
         raise fail(f"{spec.tag!r} is a tag that is not sent to ollama", ["ollama", "latest"])
+
+
+def _check_license(document: ManifestDocument, chain: list[_Source]) -> None:
+    """`license_name` and `license_link` go with `license = "other"` only, as the Hub wants."""
+    hf = document.huggingface
+    if hf is None:
+        return
+    license_id = document.model.license
+    if license_id == OTHER and not hf.license_name:
+        raise _located(
+            'license = "other" needs [huggingface] license_name (the Hub shows it, and the '
+            "licence text must be in the repo, e.g. as a LICENSE in extra_files)",
+            ["model", "license"],
+            chain,
+        )
+    for key in ("license_name", "license_link"):
+        if getattr(hf, key) is not None and license_id != OTHER:
+            reason = (
+                f"the Hub links its own text for {license_id!r}"
+                if license_id
+                else "[model] license is not set"
+            )
+            raise _located(
+                f'{key} is only for [model] license = "other" ({reason}): remove {key}',
+                ["huggingface", key],
+                chain,
+            )
 
 
 def _resolve(
@@ -610,7 +650,9 @@ def _resolve(
                 targets=spec.targets,
             )
         )
-    ollama = _resolve_ollama(document.ollama, chain) if document.ollama else None
+    ollama = (
+        _resolve_ollama(document.ollama, document.model.license, chain) if document.ollama else None
+    )
     return Release(
         source=top.path,
         root=root,
@@ -626,14 +668,22 @@ def _resolve(
     )
 
 
-def _resolve_ollama(section: Ollama, chain: list[_Source]) -> OllamaConfig:
-    """Find the template file and read the licence: a local path first, then a built-in name."""
+def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[_Source]) -> OllamaConfig:
+    """Find the template file and the LICENSE text: `[ollama] license` (a path, a built-in name
+    or the text), else the built-in text of `[model] license`; the two must not disagree."""
     template = None
     if section.template:
         template = _find_file(section.template, TEMPLATES_DIR / "ollama", chain, "ollama.template")
-    license_text = None
-    if section.license:
-        license_text = _license_text(section.license, chain)
+    implied = builtin_text(license_id)
+    license_text = _license_text(section.license, chain) if section.license else implied
+    if implied is not None and license_text != implied:
+        raise _located(
+            f"[model] license = {license_id!r} puts its built-in text in every tag's LICENSE "
+            "layer, and this is another text: remove ollama.license, or set [model] license "
+            "to the id of this licence",
+            ["ollama", "license"],
+            chain,
+        )
     return OllamaConfig(
         model=section.model,
         latest=section.latest,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from publisher.errors import UsageError
 from publisher.manifest import Release
+from publisher.render import caveats
 from publisher.render import context as ctx
 from publisher.render.env import render
 
@@ -33,6 +34,7 @@ def render_page(release: Release) -> str:
         raise UsageError(f"{release.source}: the manifest has no [ollama] table to render")
     hf = release.huggingface
     ollama_tags = [t for t in release.tags if "ollama" in t.targets]
+    latest = ctx.default_tag(release, "ollama")
     return render(
         PAGE_TEMPLATE,
         summary_line=ctx.summary_line(release),
@@ -48,6 +50,7 @@ def render_page(release: Release) -> str:
         template_note=ctx.template_note(release),
         parameter_lines=ctx.release_parameter_lines(release),
         overridden=ctx.overridden_tags(release),
-        license_text=(ollama.license or "").strip(),
+        derivative_note=caveats.derivative_note(release, latest.tag if latest else None),
+        license=ctx.license_paragraph(release),
         related=related_models(release),
     )
