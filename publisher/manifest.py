@@ -283,8 +283,16 @@ class TagSpec(_Strict):
         return value
 
 
+SOURCE_WEIGHTS = "source"  # `measured_on` for a score taken on the source weights (BF16 repo)
+
+
 class BenchmarkRow(_Strict):
-    """One benchmark line; numbers come from the model owner, never invented."""
+    """One benchmark line; numbers come from the model owner, never invented.
+
+    `hub_dataset` + `task_id` name the Hub Benchmark dataset and its task (hub-docs
+    eval-results.md); `measured_on` says what was scored — a tag of this release (its file) or
+    "source" (the source weights). Only rows measured on a file of the Hub repo are written to
+    its `.eval_results/`."""
 
     name: str
     n: int | None = None
@@ -292,6 +300,16 @@ class BenchmarkRow(_Strict):
     precision: str | None = None
     reference: float | None = None
     score: float
+    measured_on: str | None = None
+    hub_dataset: str | None = None
+    task_id: str | None = None
+
+    @field_validator("hub_dataset")
+    @classmethod
+    def _dataset_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hf_repo_id(value)
+        return value
 
 
 class Benchmarks(_Strict):
@@ -583,6 +601,7 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
                     ["tags", str(index), "targets"],
                 )
     _check_license(document, chain)
+    _check_measured_on(document, seen, chain)
     latest = document.ollama.latest if document.ollama else None
     if latest is None:
         return
@@ -595,6 +614,37 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
     spec = document.tags[seen[latest.lower()]]
     if "ollama" not in spec.targets:
         raise fail(f"{spec.tag!r} is a tag that is not sent to ollama", ["ollama", "latest"])
+
+
+def _check_measured_on(
+    document: ManifestDocument, tags: dict[str, int], chain: list[_Source]
+) -> None:
+    """A benchmark row's `measured_on` names a declared tag or the source weights, and a row
+    for the Hub has its dataset, task and what was measured."""
+    rows = document.benchmarks.rows if document.benchmarks else []
+    for index, row in enumerate(rows):
+        loc = ["benchmarks", "rows", str(index)]
+        value = row.measured_on
+        if value is not None and value != SOURCE_WEIGHTS and value.lower() not in tags:
+            raise _located(
+                f"expected one of the declared tags or {SOURCE_WEIGHTS!r}, found {value!r}",
+                [*loc, "measured_on"],
+                chain,
+            )
+        if (row.hub_dataset is None) != (row.task_id is None):
+            key = "task_id" if row.task_id is not None else "hub_dataset"
+            raise _located(
+                "hub_dataset and task_id go together: the Hub reads a result by dataset and task",
+                [*loc, key],
+                chain,
+            )
+        if row.hub_dataset is not None and value is None:
+            raise _located(
+                "a row with hub_dataset needs measured_on: a tag of this release (the file that "
+                f'was scored) or "{SOURCE_WEIGHTS}" (the source weights)',
+                [*loc, "hub_dataset"],
+                chain,
+            )
 
 
 def _check_license(document: ManifestDocument, chain: list[_Source]) -> None:

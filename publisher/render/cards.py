@@ -11,6 +11,7 @@ from publisher.manifest import Release
 from publisher.render import caveats
 from publisher.render import context as ctx
 from publisher.render.env import render
+from publisher.render.eval_results import repo_rows
 from publisher.render.facts import TagFacts
 from publisher.render.sidefiles import hf_side_files
 
@@ -90,6 +91,7 @@ def render_card(release: Release, facts: dict[str, TagFacts]) -> str:
         ollama_url=ctx.OLLAMA_URL,
         picks=ctx.pick_lines(release),
         bench=ctx.benchmark_table(release),
+        hub_results=[f"{row.name} ({row.measured_on})" for row in repo_rows(release)],
         run_tag=run_row.hf_tag if run_row else None,
         run_file=run_row.files[0] if run_row else None,
         ollama_run=f"{ollama.model}:{ollama_tag.tag}" if ollama and ollama_tag else None,
