@@ -3,13 +3,16 @@ re-render keeps right, and the hf.co / local-derivative caveats in card, page an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 from modelfile_parser import parse_request
 from release_fixtures import fam_manifest
+from typer.testing import CliRunner
 
+from publisher.cli import app
 from publisher.errors import ManifestError
 from publisher.licenses import BUILTIN_TEXTS, HUB_LICENSES
 from publisher.manifest import load
@@ -189,3 +192,30 @@ def test_no_derivative_caveat_where_ollama_keeps_the_template(tmp_path: Path) ->
     rendered = render_release(load(path))
     assert "ollama create -f" not in rendered.modelfiles["Q4_K_M"]
     assert "/save" not in rendered.ollama_page and "/save" not in rendered.hf_card
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying the ollama.com page (a person's step)
+
+PASTE = "publish does not upload it; paste it into the model page editor on ollama.com"
+
+
+def test_render_and_release_say_how_to_apply_the_ollama_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    gguf = ["--gguf-dir", str(tmp_path / "none")]
+    result = runner.invoke(app, ["render", str(V3), *gguf], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    page = Path("build") / "v3" / "ollama" / "page.md"
+    assert f"ollama.com page: {page} — {PASTE} (https://ollama.com/mannix/gemma4-98e)" in (
+        result.output
+    )
+    args = ["release", str(V3), "--dry-run", "--no-digest", *gguf]
+    result = runner.invoke(app, [*args, "--json"])
+    summary = json.loads(result.stdout)
+    assert summary["ollama_page"]["path"] == str(page)
+    assert PASTE in summary["ollama_page"]["apply"] and (tmp_path / page).is_file()
+    result = runner.invoke(app, args, terminal_width=300)
+    assert f"ollama.com page: {page} — {PASTE}" in result.output

@@ -1,6 +1,7 @@
 """The ollama.com model page (markdown), in the structure of the model owner's published page.
 
-ollama.com edits the page by hand on the web, so it is written whole each time (no markers).
+ollama.com edits the page by hand on the web, so it is written whole each time (no markers), and
+publishing it is a person's step: paste it into the model page's editor on ollama.com.
 """
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ from publisher.render import context as ctx
 from publisher.render.env import render
 
 PAGE_TEMPLATE = "ollama-page.md.j2"
+
+
+def how_to_apply(path: object, model: str) -> str:
+    """The one line that tells a person what to do with the rendered page (no API takes it)."""
+    return (
+        f"ollama.com page: {path} — publish does not upload it; paste it into the model page "
+        f"editor on ollama.com ({ctx.OLLAMA_URL}/{model})"
+    )
 
 
 def related_models(release: Release) -> list[str]:
