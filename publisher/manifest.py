@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from publisher.architectures import DEFAULT_EOS
 from publisher.errors import ManifestError, UsageError
+from publisher.licenses import HUB_LICENSES, OTHER, builtin_text, unknown_license_message
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
@@ -88,7 +89,8 @@ class Model(_Strict):
     family: str
     variant: str
     title: str
-    base_model: str
+    base_model: str  # the original model, named in the card's text
+    license: str | None = None  # a Hub licence id (publisher/licenses.py)
     parameters: str | None = None
     architecture: str = "gemma4"
     experts: int = Field(gt=0)
@@ -107,6 +109,15 @@ class Model(_Strict):
                 f"expected letters, digits, '_', '.', '-' (starting with a letter, digit or '_'), "
                 f"found {value!r}"
             )
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _hub_license_id(cls, value: str | None) -> str | None:
+        if value is not None and value not in HUB_LICENSES:
+            close = difflib.get_close_matches(value.lower(), list(HUB_LICENSES), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(hint + unknown_license_message(value))
         return value
 
     @model_validator(mode="after")
@@ -211,7 +222,8 @@ class HuggingFace(_Strict):
     source_repo: str | None = None
     private: bool = False
     endpoint: str | None = None
-    license_link: str | None = None
+    license_name: str | None = None  # only with [model] license = "other" (the Hub asks for it)
+    license_link: str | None = None  # only with "other": the Hub links its own text for the rest
     quantized_by: str | None = None
     extra_files: list[str] = Field(default_factory=list)  # e.g. imatrix.dat, beside the GGUFs
 
@@ -271,8 +283,16 @@ class TagSpec(_Strict):
         return value
 
 
+SOURCE_WEIGHTS = "source"  # `measured_on` for a score taken on the source weights (BF16 repo)
+
+
 class BenchmarkRow(_Strict):
-    """One benchmark line; numbers come from the model owner, never invented."""
+    """One benchmark line; numbers come from the model owner, never invented.
+
+    `hub_dataset` + `task_id` name the Hub Benchmark dataset and its task (hub-docs
+    eval-results.md); `measured_on` says what was scored — a tag of this release (its file) or
+    "source" (the source weights). Only rows measured on a file of the Hub repo are written to
+    its `.eval_results/`."""
 
     name: str
     n: int | None = None
@@ -280,6 +300,16 @@ class BenchmarkRow(_Strict):
     precision: str | None = None
     reference: float | None = None
     score: float
+    measured_on: str | None = None
+    hub_dataset: str | None = None
+    task_id: str | None = None
+
+    @field_validator("hub_dataset")
+    @classmethod
+    def _dataset_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hf_repo_id(value)
+        return value
 
 
 class Benchmarks(_Strict):
@@ -416,6 +446,11 @@ def check_ollama_model_name(name: str) -> None:
             f"not a valid Ollama model name: {parts[-1]!r} (letters, digits, '_', '.', '-'; "
             "starting with a letter, digit or '_'; at most 80)"
         )
+
+
+def is_ollama_tag(name: str) -> bool:
+    """True when `name` parses as the tag part of an Ollama model name (types/model/name.go)."""
+    return bool(_MODEL_OR_TAG_RE.match(name))
 
 
 def check_bare_file_name(name: str) -> None:
@@ -565,6 +600,8 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
                     f"tag {spec.tag!r} goes to {target} but the manifest has no [{target}] table",
                     ["tags", str(index), "targets"],
                 )
+    _check_license(document, chain)
+    _check_measured_on(document, seen, chain)
     latest = document.ollama.latest if document.ollama else None
     if latest is None:
         return
@@ -577,6 +614,64 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
     spec = document.tags[seen[latest.lower()]]
     if "ollama" not in spec.targets:
         raise fail(f"{spec.tag!r} is a tag that is not sent to ollama", ["ollama", "latest"])
+
+
+def _check_measured_on(
+    document: ManifestDocument, tags: dict[str, int], chain: list[_Source]
+) -> None:
+    """A benchmark row's `measured_on` names a declared tag or the source weights, and a row
+    for the Hub has its dataset, task and what was measured."""
+    rows = document.benchmarks.rows if document.benchmarks else []
+    for index, row in enumerate(rows):
+        loc = ["benchmarks", "rows", str(index)]
+        value = row.measured_on
+        if value is not None and value != SOURCE_WEIGHTS and value.lower() not in tags:
+            raise _located(
+                f"expected one of the declared tags or {SOURCE_WEIGHTS!r}, found {value!r}",
+                [*loc, "measured_on"],
+                chain,
+            )
+        if (row.hub_dataset is None) != (row.task_id is None):
+            key = "task_id" if row.task_id is not None else "hub_dataset"
+            raise _located(
+                "hub_dataset and task_id go together: the Hub reads a result by dataset and task",
+                [*loc, key],
+                chain,
+            )
+        if row.hub_dataset is not None and value is None:
+            raise _located(
+                "a row with hub_dataset needs measured_on: a tag of this release (the file that "
+                f'was scored) or "{SOURCE_WEIGHTS}" (the source weights)',
+                [*loc, "hub_dataset"],
+                chain,
+            )
+
+
+def _check_license(document: ManifestDocument, chain: list[_Source]) -> None:
+    """`license_name` and `license_link` go with `license = "other"` only, as the Hub wants."""
+    hf = document.huggingface
+    if hf is None:
+        return
+    license_id = document.model.license
+    if license_id == OTHER and not hf.license_name:
+        raise _located(
+            'license = "other" needs [huggingface] license_name (the Hub shows it, and the '
+            "licence text must be in the repo, e.g. as a LICENSE in extra_files)",
+            ["model", "license"],
+            chain,
+        )
+    for key in ("license_name", "license_link"):
+        if getattr(hf, key) is not None and license_id != OTHER:
+            reason = (
+                f"the Hub links its own text for {license_id!r}"
+                if license_id
+                else "[model] license is not set"
+            )
+            raise _located(
+                f'{key} is only for [model] license = "other" ({reason}): remove {key}',
+                ["huggingface", key],
+                chain,
+            )
 
 
 def _resolve(
@@ -605,7 +700,9 @@ def _resolve(
                 targets=spec.targets,
             )
         )
-    ollama = _resolve_ollama(document.ollama, chain) if document.ollama else None
+    ollama = (
+        _resolve_ollama(document.ollama, document.model.license, chain) if document.ollama else None
+    )
     return Release(
         source=top.path,
         root=root,
@@ -621,14 +718,22 @@ def _resolve(
     )
 
 
-def _resolve_ollama(section: Ollama, chain: list[_Source]) -> OllamaConfig:
-    """Find the template file and read the licence: a local path first, then a built-in name."""
+def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[_Source]) -> OllamaConfig:
+    """Find the template file and the LICENSE text: `[ollama] license` (a path, a built-in name
+    or the text), else the built-in text of `[model] license`; the two must not disagree."""
     template = None
     if section.template:
         template = _find_file(section.template, TEMPLATES_DIR / "ollama", chain, "ollama.template")
-    license_text = None
-    if section.license:
-        license_text = _license_text(section.license, chain)
+    implied = builtin_text(license_id)
+    license_text = _license_text(section.license, chain) if section.license else implied
+    if implied is not None and license_text != implied:
+        raise _located(
+            f"[model] license = {license_id!r} puts its built-in text in every tag's LICENSE "
+            "layer, and this is another text: remove ollama.license, or set [model] license "
+            "to the id of this licence",
+            ["ollama", "license"],
+            chain,
+        )
     return OllamaConfig(
         model=section.model,
         latest=section.latest,

@@ -29,6 +29,8 @@ from publisher.ledger import Ledger, ledger_path
 from publisher.lock import release_lock
 from publisher.manifest import Release, Tag, load
 from publisher.render import RenderedRelease, render_release, write_rendered
+from publisher.render.page import how_to_apply
+from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
 from publisher.targets import registry_of_targets
 from publisher.targets.base import (
     ApplyResult,
@@ -83,6 +85,7 @@ class VariantRun:
     error: str | None = None
     error_exit_code: int = 0
     bytes_hashed: int = 0  # bytes read to hash GGUFs in this run (0 when the cache knew them all)
+    ollama_page: Path | None = None  # the rendered ollama.com page, for a person to paste
     plan_shown: bool = False  # the confirmation prompt already showed the plan
 
     @property
@@ -118,7 +121,15 @@ class VariantRun:
             "facts": {n: r.facts for n, r in self.results.items() if r.facts},
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_hashed": self.bytes_hashed,
+            "ollama_page": self.page_json(),
         }
+
+    def page_json(self) -> dict[str, str] | None:
+        """Where the rendered ollama.com page is and what to do with it (a person pastes it)."""
+        if self.ollama_page is None or self.release is None or self.release.ollama is None:
+            return None
+        model = self.release.ollama.model
+        return {"path": str(self.ollama_page), "apply": how_to_apply(self.ollama_page, model)}
 
 
 def run_releases(manifests: list[Path], options: ReleaseOptions) -> list[VariantRun]:
@@ -279,6 +290,8 @@ def local_steps(
             out_dir = options.out_dir or Path("build") / release.model.variant
             written = write_rendered(rendered, out_dir)
             step.detail = f"{len(written)} files in {out_dir}"
+            if rendered.ollama_page is not None:
+                run.ollama_page = out_dir / OLLAMA_DIR / PAGE_NAME
     return build_payload(release, run.reports, rendered)
 
 

@@ -54,6 +54,24 @@ def test_validate_all_three_release_manifests() -> None:
     assert {"Q4_K_M", "Q5_K_M", "Q6_K", "CD-Q3_K_M", "F16"} <= set(v3["tags"])
     assert summaries[1]["ollama_model"] == "mannix/gemma4-98e-v4"
     assert summaries[2]["ollama_model"] == "mannix/gemma4-98e-v5-coder"
+    # 5 CD-X/X pairs share a Hub quant label and Q4_K_L/Q5_K_L have none: 12 of 23 files
+    assert len(v3["warnings"]) == 12
+    assert all(w.startswith("v3.toml: tag ") for w in v3["warnings"])
+
+
+def test_validate_warns_where_an_hf_co_tag_would_not_resolve() -> None:
+    result = runner.invoke(app, ["validate", str(MANIFESTS[0])], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: v3.toml: tag CD-Q6_K: the Hub reads gemma-4-A4B-98e-v3-it-CD-Q6_K.gguf as Q6_K, "
+        "like the file of Q6_K: hf.co/ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF:Q6_K may reach either; "
+        "use hf.co/ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF:gemma-4-A4B-98e-v3-it-CD-Q6_K.gguf "
+        "(the card lists it)"
+    ) in result.output
+    assert "tag Q4_K_L: the Hub reads no quant label from gemma-4-A4B-98e-v3-it-Q4_K_L.gguf" in (
+        result.output
+    )
+    assert "tag Q6_K_L:" not in result.output and "tag F16:" not in result.output
 
 
 def test_v3_manifest_carries_the_seed_page_facts() -> None:

@@ -39,6 +39,7 @@ SEED_ROWS = [
     "| MBPP-500 (BF16) | 89.60 | 85.60 | \u22124.00 |",
 ]
 SEED_PARAMETER_BLOCK = "\n".join(V3_SEED_PARAMETER_LINES)
+APACHE_2 = (ROOT / "publisher" / "templates" / "licenses" / "apache-2.0.txt").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,9 @@ def golden_modelfile(release: Release, tag: str) -> str:
     text = render_modelfile(release, tag, relative_to=release.gguf_dir)
     template = release.ollama.template.read_text(encoding="utf-8")
     assert f'TEMPLATE """{template}"""' in text
-    return text.replace(template, TEMPLATE_PLACEHOLDER.format(name=release.ollama.template.name))
+    text = text.replace(template, TEMPLATE_PLACEHOLDER.format(name=release.ollama.template.name))
+    assert f'LICENSE """{APACHE_2}"""' in text  # the full text of [model] license = apache-2.0
+    return text.replace(APACHE_2, "<<the text of licenses/apache-2.0.txt>>")
 
 
 def check_golden(name: str, text: str) -> None:
@@ -108,7 +111,7 @@ def test_page_follows_the_seed_structure(release: Release) -> None:
         SEED_ROWS[0],
         "Reading the deltas:",
         "2nd-turn workaround for nested function calls",
-        "Gemma Terms of Use",
+        "Apache license 2.0 (`apache-2.0`",
         "[mannix/gemma4-98e-v4](https://ollama.com/mannix/gemma4-98e-v4)",
         "[mannix/gemma4-98e-v5-coder](https://ollama.com/mannix/gemma4-98e-v5-coder)",
     ]
@@ -121,10 +124,11 @@ def test_card_front_matter_is_valid_yaml_with_the_hub_metadata(release: Release)
     card = render_release(release).hf_card
     assert card.startswith("---\n")
     meta = yaml.safe_load(card.split("---\n")[1])
-    assert meta["base_model"] == "google/gemma-4-26B-A4B-it"
+    # lineage: the files are quantized from the pruned BF16 repo, not from Google's model
+    assert meta["base_model"] == "ManniX-ITA/gemma-4-A4B-98e-v3-it"
     assert meta["base_model_relation"] == "quantized"
-    assert meta["license"] == "gemma"
-    assert meta["license_link"] == "https://ai.google.dev/gemma/terms"
+    assert meta["license"] == "apache-2.0"
+    assert "license_link" not in meta and "license_name" not in meta  # only for `other`
     assert meta["pipeline_tag"] == "text-generation"
     assert meta["quantized_by"] == "ManniX-ITA"
     assert {"gguf", "gemma4", "moe", "expert-pruning"} <= set(meta["tags"])
@@ -135,8 +139,14 @@ def test_card_links_siblings_and_shows_how_to_run(release: Release) -> None:
     assert "[GGUF](https://huggingface.co/ManniX-ITA/gemma-4-A4B-98e-v4-it-GGUF)" in card
     assert "[Ollama](https://ollama.com/mannix/gemma4-98e-v5-coder)" in card
     assert "ollama run mannix/gemma4-98e:Q4_K_M" in card
-    assert "ollama run hf.co/ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF:Q4_K_M" in card
-    assert "llama-server -hf ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF:Q4_K_M" in card
+    # Q4_K_M's label is shared with CD-Q4_K_M's file: the file name is the tag that resolves
+    repo, name = "ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF", "gemma-4-A4B-98e-v3-it-Q4_K_M.gguf"
+    assert f"ollama run hf.co/{repo}:{name}\n" in card
+    assert f"llama-server -hf {repo} --hf-file {name}\n" in card
+    assert (
+        "Original model: [google/gemma-4-26B-A4B-it](https://huggingface.co/google/gemma-4-26B-A4B-it)"
+        in card
+    )
 
 
 def card_row(card: str, tag: str) -> list[str]:
@@ -147,7 +157,16 @@ def card_row(card: str, tag: str) -> list[str]:
 def test_without_reports_measured_cells_are_unknown(release: Release) -> None:
     card = render_release(release).hf_card
     row = card_row(card, "Q4_K_M")
-    assert row[1:] == ["Q4_K_M", "—", "—", "—", "≈14 GB", "recommended default for most setups"]
+    assert row[1:] == [
+        "Q4_K_M",
+        "`gemma-4-A4B-98e-v3-it-Q4_K_M.gguf`",
+        "—",
+        "—",
+        "—",
+        "≈14 GB",
+        "recommended default for most setups",
+    ]
+    assert card_row(card, "Q6_K_L")[2] == "`Q6_K_L`"  # a label only its file carries
 
 
 def test_reports_fill_size_quant_and_digest(release: Release, tmp_path: Path) -> None:
@@ -172,11 +191,12 @@ def test_reports_fill_size_quant_and_digest(release: Release, tmp_path: Path) ->
         ),
     ]
     card = render_release(release, reports).hf_card
-    assert card_row(card, "Q4_K_M")[2:5] == ["Q4_K_M", "14.0 GB", f"`{digest}`"]
-    assert card_row(card, "Q6_K")[2:5] == ["—", "—", "—"]
+    assert card_row(card, "Q4_K_M")[3:6] == ["Q4_K_M", "14.0 GB", f"`{digest}`"]
+    assert card_row(card, "Q6_K")[3:6] == ["—", "—", "—"]
     split = card_row(card, "IQ3_M")
     assert "a-00001-of-00002.gguf" in split[0] and "a-00002-of-00002.gguf" in split[0]
-    assert split[4] == f"`{'a' * 64}`<br>`{'b' * 64}`"
+    assert split[5] == f"`{'a' * 64}`<br>`{'b' * 64}`"
+    assert split[2] == "`a-00001-of-00002.gguf`"  # the measured name carries no quant label
 
 
 def test_write_twice_changes_nothing_and_keeps_hand_written_card_text(
@@ -255,8 +275,8 @@ def test_cli_render_fills_measured_values_from_a_present_gguf(
     assert json.loads(result.stdout)["measured"] == ["Q4_K_M"]
     card = (out / "huggingface" / "README.md").read_text(encoding="utf-8")
     row = card_row(card, "Q4_K_M")
-    assert row[2] == "Q4_K_M" and row[4] == f"`{digest}`" and row[3] != "—"
-    assert card_row(card, "Q6_K")[3:5] == ["—", "—"]
+    assert row[3] == "Q4_K_M" and row[5] == f"`{digest}`" and row[4] != "—"
+    assert card_row(card, "Q6_K")[4:6] == ["—", "—"]
     modelfile = (out / "ollama" / "Q4_K_M.Modelfile").read_text(encoding="utf-8")
     assert parse_request(modelfile)["from"] == str(gguf)
 

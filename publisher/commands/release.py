@@ -105,6 +105,9 @@ def print_run(run: VariantRun) -> None:
     if run.results and not run.error:
         outcome = "published" if run.ok else "FAILED"
         console.out.print(f"{title}: {outcome}, {run.bytes_uploaded:,} bytes uploaded")
+    page = run.page_json()
+    if page is not None and not run.error:
+        console.out.print(page["apply"], soft_wrap=True)
 
 
 def print_plan(run: VariantRun) -> None:

@@ -11,7 +11,8 @@ from rich.table import Table
 from publisher import console
 from publisher.manifest import Release, load
 from publisher.render import render_release, write_rendered
-from publisher.render.rendered import check_out_dir
+from publisher.render.page import how_to_apply
+from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME, check_out_dir
 
 
 def _measure(release: Release, *, digest: bool, progress: bool) -> list[Any] | None:
@@ -73,3 +74,6 @@ def render(
     console.info(
         f"{len(measured)} tag(s) with measured size and digest, {len(unknown)} shown as unknown"
     )
+    if rendered.ollama_page is not None and release.ollama is not None:
+        page = out_dir / OLLAMA_DIR / PAGE_NAME
+        console.out.print(how_to_apply(page, release.ollama.model), soft_wrap=True)

@@ -1,4 +1,5 @@
-"""`publish validate`: load manifests and say what they declare, or exactly what is wrong."""
+"""`publish validate`: load manifests and say what they declare, or exactly what is wrong —
+and warn where the Hub will read a file's quant label differently from its tag."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from publisher import console
 from publisher.manifest import Release, load
+from publisher.render.hub_tags import hub_tag_warnings, hub_tags
 
 
 def summary(release: Release) -> dict[str, object]:
@@ -24,7 +26,19 @@ def summary(release: Release) -> dict[str, object]:
         "huggingface_repo": release.huggingface.repo if release.huggingface else None,
         "tags": [tag.tag for tag in release.tags],
         "gguf_dir": str(release.gguf_dir),
+        "warnings": warnings(release),
     }
+
+
+def warnings(release: Release) -> list[str]:
+    """Tags whose file the Hub labels with no quant or with another file's: `ollama run
+    hf.co/<repo>:<tag>` would not reach them by their label."""
+    hf = release.huggingface
+    if hf is None:
+        return []
+    return [
+        f"{release.source.name}: {line}" for line in hub_tag_warnings(hub_tags(release), hf.repo)
+    ]
 
 
 def validate(
@@ -38,6 +52,9 @@ def validate(
     if json_output:
         console.print_json(summaries)
         return
+    for item in summaries:
+        for line in item["warnings"]:  # type: ignore[attr-defined]
+            console.warn(line)
     table = Table("variant", "ollama model", "latest", "hf repo", "tags", title="valid manifests")
     for item in summaries:
         table.add_row(

@@ -26,6 +26,7 @@ import httpx
 import ollama
 
 from publisher import console
+from publisher.architectures import FORCED_DEFAULTS
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.manifest import check_ollama_model_name
 from publisher.ollama.readback import RemoteCheck, RemoteReader
@@ -55,8 +56,6 @@ UPLOAD_CHUNK = 1024 * 1024
 # support"); gemma4 GGUFs are understood since v0.20.0 ("Add support for gemma4").
 MIN_VERSION_RENDERER_PARSER = (0, 12, 0)
 MIN_VERSION_ARCH = {"gemma4": (0, 20, 0)}
-# architectures whose renderer/parser `ollama create` fills in by itself (server/create.go)
-FORCED_DEFAULTS = frozenset({"gemma4", "laguna", "nemotron_h", "nemotron_h_moe", "nemotron_h_omni"})
 KEY_HINT = (
     "pushes are signed with the key of the user running `ollama serve` "
     "(~/.ollama/id_ed25519 of that user; /usr/share/ollama/.ollama/id_ed25519.pub for the Linux "

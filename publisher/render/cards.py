@@ -8,26 +8,21 @@ from __future__ import annotations
 
 from publisher.errors import UsageError
 from publisher.manifest import Release
+from publisher.render import caveats
 from publisher.render import context as ctx
 from publisher.render.env import render
+from publisher.render.eval_results import repo_rows
 from publisher.render.facts import TagFacts
 from publisher.render.sidefiles import hf_side_files
 
 CARD_TEMPLATE = "hf-card.md.j2"
-GEMMA_TERMS_URL = "ai.google.dev/gemma"
 
 
-def license_id(release: Release) -> str:
-    """The Hub licence id: `gemma` for the Gemma Terms of Use, else `other` with its link."""
+def lineage(release: Release) -> str:
+    """The card's `base_model`: the repo the files were made from (the BF16 source when the
+    manifest names one), not the original model further up the tree."""
     hf = release.huggingface
-    declared = getattr(hf, "license", None)
-    if isinstance(declared, str) and declared:
-        return declared
-    link = getattr(hf, "license_link", None) or ""
-    text = release.ollama.license if release.ollama and release.ollama.license else ""
-    if GEMMA_TERMS_URL in link or "Gemma Terms of Use" in text:
-        return "gemma"
-    return "other"
+    return hf.source_repo if hf is not None and hf.source_repo else release.model.base_model
 
 
 def card_tags(release: Release) -> list[str]:
@@ -46,19 +41,21 @@ def card_tags(release: Release) -> list[str]:
 
 
 def front_matter(release: Release) -> str:
-    """The card's YAML metadata, rendered by ModelCardData.to_yaml()."""
+    """The card's YAML metadata, rendered by ModelCardData.to_yaml(); every key is one the
+    publisher owns (markers.GENERATED_KEYS), so a re-render replaces each of them."""
     from huggingface_hub import ModelCardData
 
     hf = release.huggingface
     assert hf is not None
     extra: dict[str, object] = {"base_model_relation": "quantized"}
-    quantized_by = getattr(hf, "quantized_by", None)
-    if quantized_by:
-        extra["quantized_by"] = quantized_by
+    if hf.quantized_by:
+        extra["quantized_by"] = hf.quantized_by
+    if hf.license_name:
+        extra["license_name"] = hf.license_name
     data = ModelCardData(
-        base_model=release.model.base_model,
-        license=license_id(release),
-        license_link=getattr(hf, "license_link", None),
+        base_model=lineage(release),
+        license=release.model.license,
+        license_link=hf.license_link,
         pipeline_tag="text-generation",
         tags=card_tags(release),
         **extra,
@@ -72,7 +69,9 @@ def render_card(release: Release, facts: dict[str, TagFacts]) -> str:
     if hf is None:
         raise UsageError(f"{release.source}: the manifest has no [huggingface] table to render")
     ollama = release.ollama
+    files = ctx.file_rows(release, facts)
     run_tag = ctx.default_tag(release, "huggingface")
+    run_row = next((row for row in files if run_tag and row.tag == run_tag.tag), None)
     ollama_tag = ctx.default_tag(release, "ollama")
     side_files = hf_side_files(release)
     return render(
@@ -81,23 +80,27 @@ def render_card(release: Release, facts: dict[str, TagFacts]) -> str:
         title=release.model.title,
         summary_line=ctx.summary_line(release),
         source_repo=ctx.hf_link(hf.source_repo) if hf.source_repo else None,
+        original_model=ctx.hf_link(release.model.base_model),
         summary=release.model.summary.strip(),
         recipe=release.model.recipe.strip(),
         formats=ctx.format_rows(release, here="this repo, "),
         ollama_model=ctx.ollama_link(ollama.model) if ollama else None,
-        files=ctx.file_rows(release, facts),
+        files=files,
         repo=hf.repo,
         hf_url=ctx.HF_URL,
         ollama_url=ctx.OLLAMA_URL,
         picks=ctx.pick_lines(release),
         bench=ctx.benchmark_table(release),
-        run_tag=run_tag.tag if run_tag else None,
+        hub_results=[f"{row.name} ({row.measured_on})" for row in repo_rows(release)],
+        run_tag=run_row.hf_tag if run_row else None,
+        run_file=run_row.files[0] if run_row else None,
         ollama_run=f"{ollama.model}:{ollama_tag.tag}" if ollama and ollama_tag else None,
+        hf_pull_note=caveats.hf_pull_note(release, ollama_tag.tag if ollama_tag else None),
+        derivative_note=caveats.derivative_note(release, ollama_tag.tag if ollama_tag else None),
         side_files=side_files,
         template_note=ctx.template_note(release),
         parser=ollama.parser if ollama else None,
         parameter_lines=ctx.release_parameter_lines(release),
         overridden=ctx.overridden_tags(release),
-        license_text=(ollama.license or "").strip() if ollama else "",
-        license_link=getattr(hf, "license_link", None),
+        license=ctx.license_paragraph(release),
     )

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from publisher.licenses import BUILTIN_TEXTS, OTHER, full_name
 from publisher.manifest import Release, Tag
 from publisher.render import numbers
 from publisher.render.env import TEMPLATES_DIR
 from publisher.render.facts import UNKNOWN_FACTS, TagFacts
+from publisher.render.hub_tags import hub_tags
 from publisher.render.modelfile import parameter_lines
 
 HF_URL = "https://huggingface.co"
@@ -210,6 +212,7 @@ class FileRow:
 
     tag: str
     files: list[str]
+    hf_tag: str | None  # what follows `ollama run hf.co/<repo>:` to reach this file
     quant: str
     size: str
     sha256: list[str]
@@ -227,8 +230,10 @@ def tag_notes(tag: Tag) -> str:
 
 
 def file_rows(release: Release, facts: dict[str, TagFacts]) -> list[FileRow]:
-    """The Hub's tags with measured size/digest/quant when known, manifest VRAM and notes."""
+    """The Hub's tags with measured size/digest/quant when known, the hf.co tag that reaches each
+    file, manifest VRAM and notes."""
     rows = []
+    reach = {entry.tag: entry.hf_tag for entry in hub_tags(release, facts)}
     for tag in release.tags:
         if "huggingface" not in tag.targets:
             continue
@@ -239,6 +244,7 @@ def file_rows(release: Release, facts: dict[str, TagFacts]) -> list[FileRow]:
             FileRow(
                 tag=tag.tag,
                 files=names,
+                hf_tag=reach.get(tag.tag),
                 quant=fact.quant or numbers.UNKNOWN,
                 size=numbers.format_size(fact.size),
                 sha256=digests or [numbers.UNKNOWN],
@@ -278,3 +284,27 @@ def default_tag(release: Release, target: str) -> Tag | None:
         if latest and tag.tag.lower() == latest.lower():
             return tag
     return tags[0] if tags else None
+
+
+def license_paragraph(release: Release) -> str | None:
+    """The licence in a sentence or two: its name and Hub id, where its full text is, and that
+    the Ollama tags carry it; the manifest's own text whole when it gives no Hub id."""
+    license_id = release.model.license
+    text = release.ollama.license if release.ollama else None
+    if license_id is None:
+        return text.strip() if text else None
+    hf = release.huggingface
+    name, url = full_name(license_id), None
+    if license_id in BUILTIN_TEXTS:
+        url = BUILTIN_TEXTS[license_id].url
+    elif license_id == OTHER and hf is not None:
+        name, url = hf.license_name or name, hf.license_link
+    where = f", [full text]({url})" if url else ""
+    lines = [f"{name} (`{license_id}`{where})."]
+    tag = default_tag(release, "ollama")
+    if text and release.ollama is not None and tag is not None:
+        lines.append(
+            "Every Ollama tag carries the full text as its LICENSE "
+            f"(`ollama show --license {release.ollama.model}:{tag.tag}`)."
+        )
+    return " ".join(lines)

@@ -4,8 +4,8 @@ Generated text sits between `<!-- publisher:begin NAME -->` and `<!-- publisher:
 lines. A merge replaces exactly those sections, keeps every other line of the existing card
 verbatim (hand-written text, and marked sections the generator does not produce), inserts a
 generated section the existing card lacks next to its neighbour in the generated card, and merges
-the YAML front matter key by key (generated keys win, hand-added keys stay). Merging the same
-generated card twice changes nothing.
+the YAML front matter key by key (the publisher's keys are regenerated, hand-added keys stay).
+Merging the same generated card twice changes nothing.
 """
 
 from __future__ import annotations
@@ -110,17 +110,36 @@ def _front_matter_data(block: str, source: str) -> dict[str, object]:
         raise CardMergeError(f"{source}: the YAML front matter cannot be read: {exc}") from None
 
 
+# The front-matter keys the publisher writes (render/cards.py `front_matter`). An existing card's
+# value for one of them is never kept, even when this render leaves the key out: a licence moved
+# from `other` to `apache-2.0` must lose its old `license_link`, not keep it as if hand-written.
+GENERATED_KEYS = frozenset(
+    {
+        "base_model",
+        "base_model_relation",
+        "license",
+        "license_name",
+        "license_link",
+        "pipeline_tag",
+        "tags",
+        "quantized_by",
+    }
+)
+
+
 def merge_front_matter(
     existing: str | None, generated: str | None, *, source: str = "card"
 ) -> str | None:
-    """Generated keys replace existing ones; keys only the existing card has are kept."""
+    """Generated keys replace existing ones and the publisher's keys are never kept from the
+    existing card; keys only a person added are kept."""
     if generated is None:
         return existing
     if existing is None:
         return generated
     merged = _front_matter_data(generated, "generated card")
     for key, value in _front_matter_data(existing, source).items():
-        merged.setdefault(key, value)
+        if key not in GENERATED_KEYS:
+            merged.setdefault(key, value)
     return ModelCardData(**merged).to_yaml() + "\n"
 
 

@@ -1,16 +1,26 @@
 """The ollama.com model page (markdown), in the structure of the model owner's published page.
 
-ollama.com edits the page by hand on the web, so it is written whole each time (no markers).
+ollama.com edits the page by hand on the web, so it is written whole each time (no markers), and
+publishing it is a person's step: paste it into the model page's editor on ollama.com.
 """
 
 from __future__ import annotations
 
 from publisher.errors import UsageError
 from publisher.manifest import Release
+from publisher.render import caveats
 from publisher.render import context as ctx
 from publisher.render.env import render
 
 PAGE_TEMPLATE = "ollama-page.md.j2"
+
+
+def how_to_apply(path: object, model: str) -> str:
+    """The one line that tells a person what to do with the rendered page (no API takes it)."""
+    return (
+        f"ollama.com page: {path} — publish does not upload it; paste it into the model page "
+        f"editor on ollama.com ({ctx.OLLAMA_URL}/{model})"
+    )
 
 
 def related_models(release: Release) -> list[str]:
@@ -33,6 +43,7 @@ def render_page(release: Release) -> str:
         raise UsageError(f"{release.source}: the manifest has no [ollama] table to render")
     hf = release.huggingface
     ollama_tags = [t for t in release.tags if "ollama" in t.targets]
+    latest = ctx.default_tag(release, "ollama")
     return render(
         PAGE_TEMPLATE,
         summary_line=ctx.summary_line(release),
@@ -48,6 +59,7 @@ def render_page(release: Release) -> str:
         template_note=ctx.template_note(release),
         parameter_lines=ctx.release_parameter_lines(release),
         overridden=ctx.overridden_tags(release),
-        license_text=(ollama.license or "").strip(),
+        derivative_note=caveats.derivative_note(release, latest.tag if latest else None),
+        license=ctx.license_paragraph(release),
         related=related_models(release),
     )

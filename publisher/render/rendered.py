@@ -5,6 +5,7 @@ Layout written by `write_rendered`:
   ollama/page.md                the ollama.com page
   huggingface/README.md         the model card (merged over an existing one, markers kept)
   huggingface/template|params|system   the repo's side files for `ollama run hf.co/…`
+  huggingface/.eval_results/*.yaml     benchmark results the Hub reads (rows measured on its files)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from publisher.errors import UsageError
 from publisher.manifest import Release
 from publisher.render.cards import render_card
+from publisher.render.eval_results import EVAL_RESULTS_DIR, eval_results
 from publisher.render.facts import TagFacts, facts_by_tag
 from publisher.render.markers import merge_sections
 from publisher.render.modelfile import render_modelfile
@@ -41,12 +43,14 @@ class RenderedRelease:
     hf_side_files: dict[str, str]  # "template", "params", "system" (each only when present)
     ollama_page: str | None  # None without [ollama]
     facts: dict[str, TagFacts] = field(default_factory=dict)
+    hf_eval_results: dict[str, str] = field(default_factory=dict)  # .eval_results/… -> YAML
     warnings: list[str] = field(default_factory=list)
 
     @property
     def hf_files(self) -> dict[str, str]:
-        """The Hub repo's rendered files by path in the repo: README.md and the side files."""
-        files = dict(self.hf_side_files)
+        """The Hub repo's rendered files by path in the repo: README.md, the side files and the
+        benchmark results."""
+        files = {**self.hf_side_files, **self.hf_eval_results}
         if self.hf_card is not None:
             files[CARD_NAME] = self.hf_card
         return files
@@ -79,6 +83,7 @@ def render_release(
         ollama_page=page,
         facts=facts,
         warnings=override_warnings(release),
+        hf_eval_results=eval_results(release) if release.huggingface is not None else {},
     )
 
 
@@ -154,4 +159,10 @@ def _write_all(rendered: RenderedRelease, out_dir: Path, existing_card_merge: bo
             _remove_stale(hf_dir, set(rendered.hf_side_files), SIDE_FILE_NAMES)
         for name, text in rendered.hf_side_files.items():
             written.append(_write(hf_dir / name, text))
+        results_dir = hf_dir / EVAL_RESULTS_DIR
+        if results_dir.is_dir():
+            keep = {Path(path).name for path in rendered.hf_eval_results}
+            _remove_stale(results_dir, keep, [p.name for p in results_dir.glob("*.yaml")])
+        for path, text in rendered.hf_eval_results.items():
+            written.append(_write(hf_dir / path, text))
     return written

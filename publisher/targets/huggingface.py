@@ -370,6 +370,10 @@ class HuggingFaceTarget:
         for index, name in enumerate(SIDE_FILES):
             if name in payload.hf_files:
                 wants.append(self._generated(name, "side", (3, index), payload.hf_files[name]))
+        # every other rendered file (the Hub's .eval_results/*.yaml) goes with the side files
+        others = sorted(set(payload.hf_files) - {CARD, *SIDE_FILES})
+        for index, name in enumerate(others, start=len(SIDE_FILES)):
+            wants.append(self._generated(name, "side", (3, index), payload.hf_files[name]))
         if CARD in payload.hf_files:
             wants.append(self._generated(CARD, "card", (4, 0), payload.hf_files[CARD]))
         return sorted(wants, key=lambda w: w.order)  # stable: each sidecar after its GGUF

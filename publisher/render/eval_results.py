@@ -1,0 +1,66 @@
+"""Benchmark results the Hub reads: `.eval_results/*.yaml` in the GGUF repo.
+
+Format (hub-docs `docs/hub/eval-results.md`, "Adding Evaluation Results"): each file is a YAML
+list of results, each with `dataset: {id, task_id}` (a Hub Benchmark dataset and its task) and
+`value`; optional `notes` say how the result was obtained. Only rows the manifest says were
+measured on a file of this repo (`measured_on` = a tag sent to the Hub) are written: a score of
+the BF16 source belongs to the source repo. The value is the manifest's number, unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from publisher.manifest import BenchmarkRow, Release
+
+EVAL_RESULTS_DIR = ".eval_results"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "result"
+
+
+def eval_file_name(row: BenchmarkRow) -> str:
+    """`.eval_results/<dataset name>-<task>.yaml`: one file per benchmark task."""
+    assert row.hub_dataset is not None and row.task_id is not None
+    return f"{EVAL_RESULTS_DIR}/{_slug(row.hub_dataset.split('/')[-1])}-{_slug(row.task_id)}.yaml"
+
+
+def _notes(release: Release, row: BenchmarkRow) -> str:
+    """What was scored, in words: the tag and its file, the sample count and mode."""
+    tag = release.tag(row.measured_on or "")
+    parts = [f"measured on this repo's {tag.tag} GGUF ({tag.file})", "value in percent"]
+    if row.n is not None:
+        parts.append(f"n={row.n}")
+    if row.mode:
+        parts.append(row.mode)
+    return "; ".join(parts)
+
+
+def repo_rows(release: Release) -> list[BenchmarkRow]:
+    """The rows with a Hub Benchmark dataset that were measured on a file this repo holds."""
+    rows = release.benchmarks.rows if release.benchmarks else []
+    hub_tags = {t.tag.lower() for t in release.tags if "huggingface" in t.targets}
+    return [
+        row
+        for row in rows
+        if row.hub_dataset and row.measured_on and row.measured_on.lower() in hub_tags
+    ]
+
+
+def eval_results(release: Release) -> dict[str, str]:
+    """`{path in repo: YAML text}` for this repo's results; empty without such rows."""
+    files: dict[str, list[dict[str, object]]] = {}
+    for row in repo_rows(release):
+        entry = {
+            "dataset": {"id": row.hub_dataset, "task_id": row.task_id},
+            "value": row.score,
+            "notes": _notes(release, row),
+        }
+        files.setdefault(eval_file_name(row), []).append(entry)
+    return {
+        path: yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=1000)
+        for path, entries in files.items()
+    }
