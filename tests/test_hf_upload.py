@@ -1,0 +1,185 @@
+"""The HF upload path with the real huggingface_hub client over HTTP (the strict double's routes):
+one hash per byte, byte progress, and the hf.co registry route the Hub serves for Ollama."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+from hf_double import (
+    REPO,
+    TOKEN,
+    FakeHub,
+    Records,
+    new_hub,
+    payload,
+    release_with_files,
+    target,
+    write_gguf,
+)
+from release_fixtures import HF_REPO, fam_gguf, fam_manifest, huggingface_tags
+from typer.testing import CliRunner
+
+import publisher.targets as targets
+from publisher.cli import app
+from publisher.digest import DigestCache, bytes_hashed_total, sha256_file
+from publisher.targets.base import LocalFile, ReleasePayload
+from publisher.targets.huggingface import HuggingFaceTarget
+
+# huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
+
+GGUF_BYTES = 1024 * 1024 + 3  # big enough that one stray full hash shows
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A double whose commits go through the real `HfApi.create_commit` over loopback HTTP.
+    Xet is off: its upload needs a CAS server; the LFS protocol is what the double serves."""
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    made = new_hub()
+    http = made.serve()
+    yield made
+    http.close()
+
+
+class HashCount:
+    """Counts the bytes huggingface_hub feeds to sha256 (its `utils.sha` and `lfs` modules)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.bytes = 0
+        self.digests: set[str] = set()  # every sha256 the library finished computing
+        real = hashlib.sha256
+        count = self
+
+        class Counting:
+            def __init__(self, data: bytes = b"") -> None:
+                self._h = real()
+                self.update(data)
+
+            def update(self, data: bytes) -> None:
+                count.bytes += len(data)
+                self._h.update(data)
+
+            def digest(self) -> bytes:
+                count.digests.add(self._h.hexdigest())
+                return self._h.digest()
+
+            def hexdigest(self) -> str:
+                return self._h.hexdigest()
+
+        monkeypatch.setattr(huggingface_hub.utils.sha, "sha256", Counting)
+        monkeypatch.setattr(huggingface_hub.lfs, "sha256", Counting)
+
+
+def ladder(tmp_path: Path, tags: tuple[str, ...] = ("Q4_K_M", "Q6_K")):
+    release = release_with_files(tmp_path, tags)
+    for tag in tags:
+        write_gguf(release, tag, os.urandom(GGUF_BYTES))
+    return release
+
+
+def measured(release, cache: DigestCache, side: dict[str, str] | None = None) -> ReleasePayload:
+    """The payload as a release builds it: every sha256 from the digest cache (verify's)."""
+    data = payload(release, side)
+    tags = [
+        replace(t, files=[LocalFile(f.path, f.size, sha256_file(f.path, cache)) for f in t.files])
+        for t in data.tags
+    ]
+    cache.save()
+    return replace(data, tags=tags)
+
+
+SIDE = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n', "README.md": "# tiny\n"}
+
+
+def test_real_client_hashes_no_gguf_byte_a_second_time(tmp_path, hub, monkeypatch):
+    release = ladder(tmp_path)
+    cache = DigestCache(tmp_path / "digests.json")
+    before = bytes_hashed_total()
+    data = measured(release, cache, SIDE)
+    ggufs = [t.path for t in release.tags]
+    assert bytes_hashed_total() - before == sum(p.stat().st_size for p in ggufs)  # verify's read
+
+    counted = HashCount(monkeypatch)
+    tgt, _ = target(release, hub, digests=DigestCache(tmp_path / "digests.json"))
+    hashed_before_apply = bytes_hashed_total()
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+
+    assert result.ok, result.failures
+    for path in ggufs:  # the real client sent every byte, through LFS, under our sha256
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert hub.files(REPO)[path.name] == path.read_bytes()
+        assert ("PUT", f"/_lfs/{sha}") in hub.http.requests
+    generated = sum(len(op.encode()) for op in SIDE.values())  # + sidecars: small, hashed in memory
+    assert counted.bytes < GGUF_BYTES, "huggingface_hub hashed a GGUF again"
+    assert not counted.digests & {f.sha256 for t in data.tags for f in t.files}
+    assert counted.bytes >= generated  # the counter does see the library's hashing
+    assert bytes_hashed_total() == hashed_before_apply  # nor did our own code hash anything
+
+
+def test_without_the_cache_vouching_the_library_hashes_and_the_upload_still_lands(
+    tmp_path, hub, monkeypatch
+):
+    """The control: a sha256 the digest cache cannot vouch for is not handed over."""
+    release = ladder(tmp_path, ("Q4_K_M",))
+    data = measured(release, DigestCache(tmp_path / "digests.json"))
+    counted = HashCount(monkeypatch)
+    tgt, _ = target(release, hub, digests=DigestCache(tmp_path / "other.json"))  # empty cache
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert result.ok, result.failures
+    assert counted.bytes >= GGUF_BYTES  # the library read the whole GGUF to hash it
+
+
+def test_a_file_rewritten_in_place_since_the_plan_is_refused(tmp_path, hub):
+    """Same size, new bytes: the cache no longer vouches for our sha256, and it says so."""
+    release = ladder(tmp_path, ("Q4_K_M",))
+    cache = DigestCache(tmp_path / "digests.json")
+    data = measured(release, cache)
+    tgt, _ = target(release, hub, digests=cache)
+    plan = tgt.plan(data, online=True)
+    path = release.tag("Q4_K_M").path
+    write_gguf(release, "Q4_K_M", os.urandom(GGUF_BYTES))  # same size, other bytes
+    sha256_file(path, cache)  # something (a re-verify) hashed the new bytes meanwhile
+    result = tgt.apply(data, plan, Records())
+    assert not result.ok
+    assert "changed since the plan" in result.failures["Q4_K_M"]
+    assert path.name not in hub.files(REPO)
+
+
+def test_a_release_hashes_each_gguf_byte_once_and_says_so(tmp_path, hub, monkeypatch):
+    """`publish release` end to end (HF only): the summary's bytes_hashed is every GGUF byte once
+    (verify's read); the upload hashes none again; a re-run hashes nothing at all."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    hub.add_token(TOKEN, user="alice", orgs={"Org": "write"})
+    manifest = tmp_path / "fam.toml"
+    manifest.write_text(fam_manifest(huggingface_tags("Q4_K_M", "Q6_K")), encoding="utf-8")
+    ggufs = [
+        fam_gguf(tmp_path / "gguf", "Q4_K_M"),
+        fam_gguf(tmp_path / "gguf", "Q6_K", file_type=18),
+    ]
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in ggufs}
+
+    def hf_target(release, options):
+        return HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: TOKEN)
+
+    monkeypatch.setattr(targets, "_huggingface", hf_target)
+    counted = HashCount(monkeypatch)
+    first = CliRunner().invoke(app, ["release", str(manifest), "--json", "--yes"])
+    data = json.loads(first.stdout)
+    assert first.exit_code == 0, first.output
+    assert data["bytes_hashed"] == sum(p.stat().st_size for p in ggufs)
+    assert all(hub.files(HF_REPO)[p.name] == p.read_bytes() for p in ggufs)
+    assert not counted.digests & shas, "huggingface_hub hashed a GGUF a second time"
+
+    again = json.loads(
+        CliRunner().invoke(app, ["release", str(manifest), "--json", "--yes"]).stdout
+    )
+    assert again["ok"] and again["bytes_hashed"] == 0 and again["bytes_uploaded"] == 0
