@@ -4,11 +4,16 @@ one hash per byte, byte progress, and the hf.co registry route the Hub serves fo
 from __future__ import annotations
 
 import hashlib
+import importlib
+import io
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import huggingface_hub
 import pytest
@@ -24,12 +29,17 @@ from hf_double import (
     write_gguf,
 )
 from release_fixtures import HF_REPO, fam_gguf, fam_manifest, huggingface_tags
+from rich.console import Console
 from typer.testing import CliRunner
 
 import publisher.targets as targets
+from publisher import console
 from publisher.cli import app
 from publisher.digest import DigestCache, bytes_hashed_total, sha256_file
+from publisher.progress import Transfers, transfer_progress
+from publisher.targets import huggingface
 from publisher.targets.base import LocalFile, ReleasePayload
+from publisher.targets.hf_progress import library_progress
 from publisher.targets.huggingface import HuggingFaceTarget
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
@@ -183,3 +193,105 @@ def test_a_release_hashes_each_gguf_byte_once_and_says_so(tmp_path, hub, monkeyp
         CliRunner().invoke(app, ["release", str(manifest), "--json", "--yes"]).stdout
     )
     assert again["ok"] and again["bytes_hashed"] == 0 and again["bytes_uploaded"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Byte progress
+
+
+class RecordingTransfers(Transfers):
+    """The real board (nothing drawn), keeping each report in the order it arrived."""
+
+    instances: ClassVar[list[RecordingTransfers]] = []
+
+    def __init__(self, description: str, total: int) -> None:
+        super().__init__(None, description, total)
+        self.total = total
+        self.events: list[tuple[str, str, int]] = []
+        RecordingTransfers.instances.append(self)
+
+    def advance(self, name: str, n: int) -> None:
+        self.events.append(("bytes", name, n))
+        super().advance(name, n)
+
+    def finish(self, names: list[str]) -> None:
+        self.events += [("landed", name, 0) for name in names]
+        super().finish(names)
+
+
+@contextmanager
+def recording_progress(description: str, total: int) -> Iterator[RecordingTransfers]:
+    yield RecordingTransfers(description, total)
+
+
+def test_upload_progress_is_reported_in_bytes_per_file_while_it_is_sent(
+    tmp_path, hub, monkeypatch, capfd
+):
+    monkeypatch.setattr(huggingface, "transfer_progress", recording_progress)
+    RecordingTransfers.instances.clear()
+    release = ladder(tmp_path)
+    cache = DigestCache(tmp_path / "digests.json")
+    data = measured(release, cache, SIDE)
+    tgt, _ = target(release, hub, digests=cache, max_ops_per_commit=100)
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert result.ok, result.failures
+
+    (board,) = RecordingTransfers.instances
+    assert board.total == result.bytes_uploaded
+    for tag in release.tags:
+        name, size = tag.path.name, tag.path.stat().st_size
+        chunks = [n for kind, who, n in board.events if kind == "bytes" and who == name]
+        assert sum(chunks) == size and len(chunks) > 1  # bytes as they are read, many reports
+        reported = board.events.index(("bytes", name, chunks[-1]))
+        assert reported < board.events.index(("landed", name, 0))  # before the commit landed
+    assert sum(board.sent.values()) == board.total  # the total reaches 100 %
+    assert "Upload 2 LFS files" not in capfd.readouterr().err  # the library's bars stay quiet
+
+
+def test_the_board_draws_a_bar_per_file_and_a_total_on_a_terminal_only(monkeypatch):
+    def drawn() -> str:
+        screen = io.StringIO()
+        monkeypatch.setattr(console, "err", Console(file=screen, force_terminal=True, width=120))
+        with transfer_progress("huggingface: acme/tiny-GGUF", 3_000_000) as board:
+            board.expect("tiny-Q4_K_M.gguf", 3_000_000)
+            board.advance("tiny-Q4_K_M.gguf", 1_000_000)
+        return screen.getvalue()
+
+    monkeypatch.setattr(console.state, "quiet", False)
+    monkeypatch.setattr(console.state, "progress", True)
+    screen = drawn()
+    assert "huggingface: acme/tiny-GGUF" in screen and "tiny-Q4_K_M.gguf" in screen
+    assert "1.0/3.0 MB" in screen  # bytes, not files
+    monkeypatch.setattr(console.state, "progress", False)  # --json
+    assert drawn() == ""
+    monkeypatch.setattr(console.state, "progress", True)
+    monkeypatch.setattr(console.state, "quiet", True)  # --quiet
+    assert drawn() == ""
+
+
+def test_release_json_turns_the_bars_off_and_a_new_command_turns_them_back_on(tmp_path):
+    manifest = tmp_path / "fam.toml"
+    manifest.write_text(fam_manifest(huggingface_tags("Q4_K_M")), encoding="utf-8")
+    CliRunner().invoke(app, ["release", str(manifest), "--json", "--dry-run", "--no-digest"])
+    assert console.state.progress is False
+    CliRunner().invoke(app, ["validate", str(manifest)])
+    assert console.state.progress is True
+
+
+def test_xet_reports_reach_the_board_through_the_library_s_own_lookup(tmp_path):
+    """The Xet path cannot run here (no CAS server): huggingface_hub's own lookup of its
+    reporter gets ours, which takes hf_xet's per-file reports (`ItemProgressReport` carries
+    `item_name`, `bytes_completed`, `total_bytes`) and forwards them in bytes."""
+    reporting = importlib.import_module("huggingface_hub.utils._xet_progress_reporting")
+    original = reporting.XetUploadProgressReporter
+    local = tmp_path / "tiny-Q4_K_M.gguf"
+    board = Transfers(None, "huggingface: acme/tiny-GGUF", 3000)
+    board.expect("tiny-Q4_K_M.gguf", 3000)
+    with library_progress(board, {str(local): "tiny-Q4_K_M.gguf"}):
+        reporter = reporting.XetUploadProgressReporter()  # as _upload_xet_files makes it
+        for done in (1000, 2500, 3000):
+            item = SimpleNamespace(item_name=str(local), bytes_completed=done, total_bytes=3000)
+            reporter.update_progress(SimpleNamespace(total_bytes=3000), {"0": item})
+        reporter.close()
+    assert board.sent == {"tiny-Q4_K_M.gguf": 3000} and board.reports == 3
+    assert reporting.XetUploadProgressReporter is original  # put back after the commit

@@ -26,7 +26,7 @@ from publisher import console
 from publisher.digest import DigestCache, sha256_file
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.manifest import Release
-from publisher.progress import byte_progress
+from publisher.progress import transfer_progress
 from publisher.targets.base import (
     Action,
     ApplyResult,
@@ -35,6 +35,7 @@ from publisher.targets.base import (
     ReleasePayload,
     TagStatus,
 )
+from publisher.targets.hf_progress import library_progress
 
 TARGET = "huggingface"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -692,11 +693,16 @@ class HuggingFaceTarget:
         total = sum(op.size for batch in batches for op in batch)
         facts = result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
         commits: list[dict[str, Any]] = facts["commits"]
-        with byte_progress(f"huggingface: {self.repo_id}", total) as advance:
+        with transfer_progress(f"huggingface: {self.repo_id}", total) as board:
             for number, batch in enumerate(batches, start=1):
                 message, description = commit_message(batch)
+                sent = [op.subject for op in batch if op.size]
+                for op in batch:
+                    if op.size:
+                        board.expect(op.subject, op.size)
                 try:
-                    info = self._commit(api, batch, message, description, revision)
+                    with library_progress(board, self._local_names(batch)):
+                        info = self._commit(api, batch, message, description, revision)
                 except _LocalChange as exc:
                     _fail(result, batch, f"huggingface: {exc}")
                     continue
@@ -711,8 +717,16 @@ class HuggingFaceTarget:
                 if self.create_pr and revision is None:
                     revision = getattr(info, "pr_revision", None)
                 self._recorded(batch, info, message, result, record, commits)
-                advance(sum(op.size for op in batch))
+                board.finish(sent)  # small files went inline with the commit: count them now
         return revision
+
+    def _local_names(self, batch: list[Operation]) -> dict[str, str]:
+        """Local file -> name in the repo, for the files of `batch` sent from disk."""
+        return {
+            str(self._locals[op.subject]): op.subject
+            for op in batch
+            if op.subject in self._locals and op.action != "delete-file"
+        }
 
     def _commit(
         self, api: Any, batch: list[Operation], message: str, description: str, revision: str | None
