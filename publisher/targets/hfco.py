@@ -1,0 +1,111 @@
+"""What `ollama run hf.co/<repo>:<tag>` gets: the Ollama-registry manifest the Hub serves.
+
+Ollama pulls an hf.co model like any registry model (ollama/ollama `server/images.go`,
+`pullModelManifest`): `GET https://hf.co/v2/<repo>/manifests/<tag>` with the Docker v2 manifest
+Accept header. The Hub answers with a manifest whose `application/vnd.ollama.image.model` layer
+is the GGUF the tag resolves to, named by its sha256 (the file's LFS sha256), beside layers for
+the repo's `template` / `system` / `params` files. A tag is a quant label the Hub reads from the
+file names, or a full file name (hub-docs `docs/hub/ollama.md`); huggingface.co and hf.co serve
+the same routes, so the configured Hub endpoint is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
+MODEL_LAYER = "application/vnd.ollama.image.model"
+TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where one tag leads: the model layer's sha256 (hex) and size, or why there is none."""
+
+    tag: str
+    sha256: str | None = None
+    size: int | None = None
+    problem: str | None = None
+
+
+def resolve(
+    endpoint: str, repo: str, tag: str, *, token: str | None = None, client: httpx.Client
+) -> Resolution:
+    """Ask the Hub's registry route which GGUF `tag` reaches (one GET, nothing downloaded)."""
+    url = f"{endpoint.rstrip('/')}/v2/{repo}/manifests/{quote(tag, safe='')}"
+    headers = {"Accept": MANIFEST_ACCEPT}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        response = client.get(url, headers=headers, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        return Resolution(tag, problem=f"cannot reach {url}: {type(exc).__name__}")
+    if response.status_code != 200:
+        return Resolution(tag, problem=f"HTTP {response.status_code}: {_message(response)}")
+    try:
+        manifest = response.json()
+    except ValueError:
+        return Resolution(tag, problem="the answer is not JSON")
+    return _model_layer(tag, manifest)
+
+
+def check_tags(
+    endpoint: str,
+    repo: str,
+    expected: Mapping[str, str],
+    *,
+    token: str | None = None,
+    client: httpx.Client | None = None,
+) -> dict[str, str]:
+    """For each `tag -> sha256` the files should be reached by, the problem (empty: all good):
+    a tag that does not resolve, or resolves to another file's bytes."""
+    own = client is None
+    http = client or httpx.Client(timeout=TIMEOUT)
+    try:
+        problems: dict[str, str] = {}
+        for tag, sha256 in expected.items():
+            found = resolve(endpoint, repo, tag, token=token, client=http)
+            if found.problem:
+                problems[tag] = f"hf.co/{repo}:{tag} does not resolve ({found.problem})"
+            elif found.sha256 != sha256:
+                problems[tag] = (
+                    f"hf.co/{repo}:{tag} reaches sha256 {found.sha256}, expected {sha256}"
+                )
+        return problems
+    finally:
+        if own:
+            http.close()
+
+
+def _model_layer(tag: str, manifest: Any) -> Resolution:
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    models = [
+        layer
+        for layer in layers or []
+        if isinstance(layer, dict) and layer.get("mediaType") == MODEL_LAYER
+    ]
+    if len(models) != 1:
+        return Resolution(tag, problem=f"{len(models)} model layers in the manifest, expected 1")
+    digest = str(models[0].get("digest", ""))
+    if not digest.startswith("sha256:"):
+        return Resolution(tag, problem=f"model layer digest {digest!r} is not a sha256")
+    size = models[0].get("size")
+    return Resolution(tag, sha256=digest.removeprefix("sha256:"), size=size)
+
+
+def _message(response: httpx.Response) -> str:
+    """The Hub's error text (JSON `error`, else the first line of the body), kept short."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        text = body["error"]
+    else:
+        text = (response.text.strip().splitlines() or [""])[0]
+    return text[:200]

@@ -1,0 +1,125 @@
+"""hf.co as Ollama sees it: the /v2 registry route of the strict double, resolved by
+`publisher.targets.hfco` — tags to files by the Hub's label rule, collisions, names without a
+label, file-name tags, private repos."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hf_double import REPO, TOKEN, FakeHub, new_hub
+from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
+
+from publisher.targets.hfco import MANIFEST_ACCEPT, check_tags, resolve
+
+STEM = "gemma-4-A4B-98e-v3-it"
+LADDER = {  # this release's kind of names: CD-X collides with X, Q4_K_L reads as no label
+    f"{STEM}-Q4_K_M.gguf": b"GGUF q4km",
+    f"{STEM}-CD-Q4_K_M.gguf": b"GGUF cd-q4km",
+    f"{STEM}-Q6_K.gguf": b"GGUF q6k",
+    f"{STEM}-Q6_K_L.gguf": b"GGUF q6kl",
+    f"{STEM}-Q4_K_L.gguf": b"GGUF q4kl",
+    "template": b"{{ .Prompt }}",
+    "params": b'{"temperature": 0.6}\n',
+}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    made = new_hub()
+    made.seed(REPO, LADDER, private=False)
+    made.serve()
+    yield made
+    made.http.close()
+
+
+def test_every_file_name_is_a_tag_that_reaches_that_file(hub):
+    expected = {name: sha(data) for name, data in LADDER.items() if name.endswith(".gguf")}
+    assert check_tags(hub.http.url, REPO, expected) == {}
+
+
+def test_quant_labels_resolve_case_insensitively(hub):
+    with httpx.Client() as client:
+        found = resolve(hub.http.url, REPO, "q6_k", client=client)
+    assert found.problem is None and found.sha256 == sha(LADDER[f"{STEM}-Q6_K.gguf"])
+    assert found.size == len(LADDER[f"{STEM}-Q6_K.gguf"])
+    assert check_tags(hub.http.url, REPO, {"Q6_K_L": sha(LADDER[f"{STEM}-Q6_K_L.gguf"])}) == {}
+
+
+def test_a_shared_label_reaches_one_file_and_the_other_is_reported(hub):
+    expected = {"Q4_K_M": sha(LADDER[f"{STEM}-Q4_K_M.gguf"])}
+    problems = check_tags(hub.http.url, REPO, expected)
+    assert list(problems) == ["Q4_K_M"]
+    assert sha(LADDER[f"{STEM}-CD-Q4_K_M.gguf"]) in problems["Q4_K_M"]  # the CD file won
+
+
+def test_a_name_without_a_hub_label_has_no_quant_tag(hub):
+    problems = check_tags(hub.http.url, REPO, {"Q4_K_L": sha(LADDER[f"{STEM}-Q4_K_L.gguf"])})
+    assert "does not resolve (HTTP 400" in problems["Q4_K_L"]
+    assert NO_SUCH_TAG[:40] in problems["Q4_K_L"]
+
+
+def test_the_manifest_is_what_ollama_pulls(hub):
+    """Ollama's request (Accept header) gets a Docker v2 manifest: the GGUF as the model layer,
+    the repo's template and params as their layers, every blob fetchable by digest."""
+    url = f"{hub.http.url}/v2/{REPO}/manifests/Q6_K"
+    with httpx.Client() as client:
+        response = client.get(url, headers={"Accept": MANIFEST_ACCEPT})
+        manifest = response.json()
+        kinds = {layer["mediaType"]: layer["digest"] for layer in manifest["layers"]}
+        template = client.get(
+            f"{hub.http.url}/v2/{REPO}/blobs/{kinds['application/vnd.ollama.image.template']}"
+        )
+    assert response.headers["Content-Type"] == MANIFEST_ACCEPT
+    assert manifest["schemaVersion"] == 2 and manifest["mediaType"] == MANIFEST_ACCEPT
+    assert kinds["application/vnd.ollama.image.model"] == "sha256:" + sha(
+        LADDER[f"{STEM}-Q6_K.gguf"]
+    )
+    assert "application/vnd.ollama.image.params" in kinds
+    assert template.content == LADDER["template"]
+
+
+def test_a_private_repo_needs_the_token(hub):
+    hub.seed("acme/secret-GGUF", {"x-Q8_0.gguf": b"GGUF q8"}, private=True)
+    expected = {"Q8_0": sha(b"GGUF q8")}
+    assert "HTTP 401" in check_tags(hub.http.url, "acme/secret-GGUF", expected)["Q8_0"]
+    assert check_tags(hub.http.url, "acme/secret-GGUF", expected, token=TOKEN) == {}
+
+
+def test_an_unreachable_hub_is_one_line_not_a_traceback():
+    problems = check_tags("http://127.0.0.1:9", REPO, {"Q4_K_M": "0" * 64})
+    assert problems["Q4_K_M"].startswith(f"hf.co/{REPO}:Q4_K_M does not resolve (cannot reach")
+
+
+# --- the Hub's label rule, as the double keeps it (huggingface.js gguf.ts) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("Llama-3.2-3B-Instruct-IQ3_M.gguf", "IQ3_M"),  # bartowski
+        ("Llama-3.2-3B-Instruct-Q4_K_L.gguf", None),  # bartowski's _L: no Q4_K in the enum
+        ("Qwen2.5-7B-Instruct-Q6_K_L.gguf", "Q6_K_L"),  # Q6_K then a size variation
+        ("Qwen3-30B-A3B-UD-Q4_K_XL.gguf", "UD-Q4_K_XL"),  # unsloth dynamic
+        ("gemma-3-27b-it-BF16.gguf", "BF16"),
+        ("model-f16.gguf", "F16"),  # upper-cased first
+        (f"{STEM}-CD-Q4_K_M.gguf", "Q4_K_M"),  # CD-X reads as X
+        ("Q8_0-model-Q4_0.gguf", "Q4_0"),  # the last match wins
+        ("big-Q8_0-00001-of-00003.gguf", "Q8_0"),  # shards carry their file's label
+    ],
+)
+def test_hub_label_rule(name, label):
+    assert hub_quant_label(name) == label
+
+
+def test_latest_is_q4_k_m_and_full_names_beat_labels():
+    paths = ["a-Q8_0.gguf", "b-Q4_K_M.gguf", "template"]
+    assert resolve_tag(paths, "latest") == "b-Q4_K_M.gguf"
+    assert resolve_tag(paths, "a-Q8_0.gguf") == "a-Q8_0.gguf"
+    assert resolve_tag(paths, "Q5_K_M") is None
