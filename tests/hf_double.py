@@ -160,7 +160,8 @@ class FakeHub:
     def fail(
         self, method: str, status: int, *, retry_after: float | None = None, times: int = 1
     ) -> None:
-        """Make the next `times` calls of `method` answer HTTP `status` (429 with Retry-After)."""
+        """Make the next `times` calls of `method` answer HTTP `status` (429 with Retry-After);
+        served over HTTP, `method` may also name a route handler of hub_http (`lfs_put`, …)."""
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         if status == 404:
             headers["X-Error-Code"] = "RepoNotFound"
@@ -238,14 +239,21 @@ class FakeHub:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _inject(self, name: str, arguments: dict[str, Any], client: FakeHfApi) -> None:
+    def take_failure(self, name: str) -> _Failure | None:
+        """The failure queued for `name` (a method, or an HTTP route such as `lfs_put`), used up."""
         queue = self._failures.get(name)
         if not queue:
-            return
+            return None
         failure = queue[0]
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)
+        return failure
+
+    def _inject(self, name: str, arguments: dict[str, Any], client: FakeHfApi) -> None:
+        failure = self.take_failure(name)
+        if failure is None:
+            return
         repo_id = arguments.get("repo_id")
         url = (
             f"{self.endpoint}/api/models/{repo_id}/{name}"

@@ -179,6 +179,11 @@ class _Handler(BaseHTTPRequestHandler):
             for pattern, handler in _ROUTES[method]:
                 match = re.fullmatch(pattern, url.path)
                 if match:
+                    failure = self.state.hub.take_failure(handler.__name__)
+                    if failure is not None:
+                        self._body()
+                        self._send(failure.status, {"error": "injected"}, headers=failure.headers)
+                        return
                     handler(self, *[unquote(g) for g in match.groups()], query=query)
                     return
             self._send(404, {"error": f"no route {method} {url.path}"})

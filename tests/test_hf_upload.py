@@ -295,3 +295,28 @@ def test_xet_reports_reach_the_board_through_the_library_s_own_lookup(tmp_path):
         reporter.close()
     assert board.sent == {"tiny-Q4_K_M.gguf": 3000} and board.reports == 3
     assert reporting.XetUploadProgressReporter is original  # put back after the commit
+
+
+def test_a_refused_lfs_upload_fails_its_batch_in_one_line_and_the_rest_goes_on(tmp_path, hub):
+    """huggingface_hub wraps a failed LFS upload in RuntimeError: the target reports the HTTP
+    cause on the tag (never a traceback) and commits the other batches."""
+    release = ladder(tmp_path)
+    cache = DigestCache(tmp_path / "digests.json")
+    data = measured(release, cache)
+    hub.fail("lfs_put", 400)  # the storage refuses the first GGUF's PUT
+    tgt, _ = target(release, hub, digests=cache, max_bytes_per_commit=1)
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert "HTTP 400" in result.failures["Q4_K_M"]
+    assert "Q6_K" not in result.failures
+    assert release.tag("Q6_K").path.name in hub.files(REPO)
+
+
+def test_card_metadata_the_hub_refuses_is_a_failure_line(tmp_path, hub):
+    release = ladder(tmp_path, ("Q4_K_M",))
+    cache = DigestCache(tmp_path / "digests.json")
+    data = measured(release, cache, {"README.md": "---\nlicense: nope\n---\n# tiny\n"})
+    hub.fail("validate_yaml", 400)
+    tgt, _ = target(release, hub, digests=cache)
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert "the Hub refused publisher: add README.md: Invalid metadata" in result.failures["*"]
+    assert release.tag("Q4_K_M").path.name in hub.files(REPO)  # the GGUF's commit landed

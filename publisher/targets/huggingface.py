@@ -735,15 +735,23 @@ class HuggingFaceTarget:
         self._check_unchanged(batch)
 
         def call() -> Any:
-            return api.create_commit(
-                self.repo_id,
-                self._operations(batch),
-                commit_message=message,
-                commit_description=description,
-                repo_type="model",
-                revision=revision,
-                create_pr=bool(self.create_pr and revision is None) or None,
-            )
+            try:
+                return api.create_commit(
+                    self.repo_id,
+                    self._operations(batch),
+                    commit_message=message,
+                    commit_description=description,
+                    repo_type="model",
+                    revision=revision,
+                    create_pr=bool(self.create_pr and revision is None) or None,
+                )
+            except RuntimeError as exc:  # a failed LFS upload, wrapped: its HTTP error decides
+                if isinstance(exc.__cause__, _remote_errors()):
+                    raise exc.__cause__ from None
+                raise
+            except ValueError as exc:  # README.md metadata the Hub refused, a bad LFS answer
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise _LocalChange(f"the Hub refused {message}: {first}") from None
 
         return self._retrying(f"commit ({message})", call)
 
