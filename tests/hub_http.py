@@ -1,7 +1,7 @@
 """The strict HF double over loopback HTTP: the routes a real `HfApi.create_commit` and
 `ollama pull hf.co/…` use, served from a `FakeHub`'s state.
 
-- upload (huggingface_hub's LFS protocol; the tests turn Xet off, which needs a CAS server):
+- upload (huggingface_hub's LFS protocol; Xet, which needs a CAS server, is off while serving):
   `POST /api/models/<repo>/preupload/<rev>`, `POST /<repo>.git/info/lfs/objects/batch`,
   `PUT /_lfs/<oid>` (refused unless the body hashes to the oid and has the announced size),
   `POST /_lfs/<oid>/verify`, `POST /api/models/<repo>/commit/<rev>` (NDJSON; an `lfsFile` whose
@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hf_double import FakeHub, HubRefusal, lfs_by_sample
+from huggingface_hub import constants
 from huggingface_hub.utils.sha import git_hash
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -94,6 +95,9 @@ class HubHTTP:
     def __init__(self, hub: FakeHub) -> None:
         self.hub = hub
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        # Xet needs a CAS server: while this serves, the real client uploads through LFS
+        self._xet_was_off = constants.HF_HUB_DISABLE_XET
+        constants.HF_HUB_DISABLE_XET = True
 
         class Handler(_Handler):
             state = self
@@ -106,6 +110,7 @@ class HubHTTP:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        constants.HF_HUB_DISABLE_XET = self._xet_was_off
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -49,10 +49,9 @@ GGUF_BYTES = 1024 * 1024 + 3  # big enough that one stray full hash shows
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """A double whose commits go through the real `HfApi.create_commit` over loopback HTTP.
-    Xet is off: its upload needs a CAS server; the LFS protocol is what the double serves."""
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+def hub() -> Iterator[FakeHub]:
+    """A double whose commits go through the real `HfApi.create_commit` over loopback HTTP
+    (LFS: Xet's upload needs a CAS server, so it is off while the double serves)."""
     made = new_hub()
     http = made.serve()
     yield made

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpx
+import hub_http
 import pytest
-from hf_double import REPO, TOKEN, FakeHub, new_hub
+from hf_double import REPO, TOKEN, FakeHub, Records, new_hub, payload, release_with_files, target
 from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
+import publisher.targets as targets
 from publisher.targets.hfco import MANIFEST_ACCEPT, check_tags, resolve
+from publisher.targets.huggingface import HF_CO_SETTLE
+
+# huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
 
 STEM = "gemma-4-A4B-98e-v3-it"
 LADDER = {  # this release's kind of names: CD-X collides with X, Q4_K_L reads as no label
@@ -123,3 +130,65 @@ def test_latest_is_q4_k_m_and_full_names_beat_labels():
     assert resolve_tag(paths, "latest") == "b-Q4_K_M.gguf"
     assert resolve_tag(paths, "a-Q8_0.gguf") == "a-Q8_0.gguf"
     assert resolve_tag(paths, "Q5_K_M") is None
+
+
+# --- the release's read-back: what `ollama run hf.co/<repo>:<file name>` pulls -----------------
+
+
+@pytest.fixture
+def served(monkeypatch) -> Iterator[FakeHub]:
+    """A double on loopback that the target's endpoint (HF_ENDPOINT) names."""
+    made = new_hub()
+    made.serve()
+    monkeypatch.setenv("HF_ENDPOINT", made.http.url)
+    yield made
+    made.http.close()
+
+
+def publish(tmp_path, hub: FakeHub, **kw):
+    release = release_with_files(tmp_path, ("Q4_K_M", "Q6_K"))
+    tgt, sleeps = target(release, hub, check_hf_co=True, **kw)
+    data = payload(release)
+    return release, tgt.apply(data, tgt.plan(data, online=True), Records()), sleeps
+
+
+def test_release_reads_back_each_file_name_tag_through_hf_co(tmp_path, served):
+    release, result, sleeps = publish(tmp_path, served)
+    assert result.ok, result.failures
+    for tag in release.tags:
+        assert ("GET", f"/v2/{REPO}/manifests/{tag.path.name}") in served.http.requests
+    assert sleeps == []
+
+
+def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, monkeypatch):
+    """As if the Hub resolved Q6_K's file name to the Q4_K_M file: asked three times (the route
+    may lag behind the commit), then the tag fails with both sha256s named."""
+    real = hub_http.resolve_tag
+    monkeypatch.setattr(
+        hub_http,
+        "resolve_tag",
+        lambda paths, tag: real(paths, "Q4_K_M") if "Q6_K" in tag else real(paths, tag),
+    )
+    release, result, sleeps = publish(tmp_path, served)
+    q4 = sha(release.tag("Q4_K_M").path.read_bytes())
+    assert (
+        f"hf.co/{REPO}:{release.tag('Q6_K').path.name} reaches sha256 {q4}"
+        in (result.failures["Q6_K"])
+    )
+    assert "Q4_K_M" not in result.failures
+    assert sleeps == [HF_CO_SETTLE, HF_CO_SETTLE]
+
+
+def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, capsys):
+    served.fail("manifest", 404, times=2)
+    _, result, _ = publish(tmp_path, served)
+    assert result.ok, result.failures
+    assert "hf.co read back of" in capsys.readouterr().err
+
+
+def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):
+    release = release_with_files(tmp_path, ("Q4_K_M",))
+    made = targets._huggingface(release, SimpleNamespace(prune=False, create_pr=False))
+    assert made.check_hf_co is True
+    options = SimpleNamespace(prune=False, create_pr=False, skip_remote_verify=True)
+    assert targets._huggingface(release, options).check_hf_co is False

@@ -31,6 +31,12 @@ class Resolution:
     sha256: str | None = None
     size: int | None = None
     problem: str | None = None
+    status: int | None = None  # the HTTP status (None: no answer)
+
+    @property
+    def refused(self) -> bool:
+        """The Hub answered that no file carries this tag (HTTP 400), as Ollama would see."""
+        return self.status == 400
 
 
 def resolve(
@@ -45,13 +51,14 @@ def resolve(
         response = client.get(url, headers=headers, follow_redirects=True)
     except httpx.HTTPError as exc:
         return Resolution(tag, problem=f"cannot reach {url}: {type(exc).__name__}")
-    if response.status_code != 200:
-        return Resolution(tag, problem=f"HTTP {response.status_code}: {_message(response)}")
+    status = response.status_code
+    if status != 200:
+        return Resolution(tag, problem=f"HTTP {status}: {_message(response)}", status=status)
     try:
         manifest = response.json()
     except ValueError:
-        return Resolution(tag, problem="the answer is not JSON")
-    return _model_layer(tag, manifest)
+        return Resolution(tag, problem="the answer is not JSON", status=status)
+    return _model_layer(tag, manifest, status)
 
 
 def check_tags(
@@ -82,7 +89,7 @@ def check_tags(
             http.close()
 
 
-def _model_layer(tag: str, manifest: Any) -> Resolution:
+def _model_layer(tag: str, manifest: Any, status: int) -> Resolution:
     layers = manifest.get("layers") if isinstance(manifest, dict) else None
     models = [
         layer
@@ -90,12 +97,13 @@ def _model_layer(tag: str, manifest: Any) -> Resolution:
         if isinstance(layer, dict) and layer.get("mediaType") == MODEL_LAYER
     ]
     if len(models) != 1:
-        return Resolution(tag, problem=f"{len(models)} model layers in the manifest, expected 1")
+        problem = f"{len(models)} model layers in the manifest, expected 1"
+        return Resolution(tag, problem=problem, status=status)
     digest = str(models[0].get("digest", ""))
     if not digest.startswith("sha256:"):
-        return Resolution(tag, problem=f"model layer digest {digest!r} is not a sha256")
+        return Resolution(tag, problem=f"model layer {digest!r} is not a sha256", status=status)
     size = models[0].get("size")
-    return Resolution(tag, sha256=digest.removeprefix("sha256:"), size=size)
+    return Resolution(tag, sha256=digest.removeprefix("sha256:"), size=size, status=status)
 
 
 def _message(response: httpx.Response) -> str:

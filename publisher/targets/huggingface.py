@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+
 from publisher import console
 from publisher.digest import DigestCache, sha256_file
 from publisher.errors import TargetUnavailable, UsageError
@@ -48,6 +50,8 @@ PATHS_PER_REQUEST = 100
 MAX_RETRIES = 5
 MAX_RETRY_WAIT = 900.0  # longer Retry-After (the hourly commit quota) fails with a clear line
 WRITE_ROLES = frozenset({"admin", "write"})
+HF_CO_SETTLE = 3.0  # seconds between asks while hf.co's registry route catches up with a commit
+_SHARD = re.compile(r"-\d{5}-of-\d{5}\.gguf$")
 
 Kind = Literal["extra", "gguf", "sidecar", "side", "card"]
 ApiFactory = Callable[..., Any]  # (endpoint=…, token=…, library_name=…) -> HfApi-like
@@ -154,6 +158,7 @@ class HuggingFaceTarget:
         max_ops_per_commit: int = MAX_OPS_PER_COMMIT,
         max_bytes_per_commit: int = MAX_BYTES_PER_COMMIT,
         digests: DigestCache | None = None,
+        check_hf_co: bool = False,
     ) -> None:
         if release.huggingface is None:
             raise UsageError(f"{release.source}: the manifest has no [huggingface] table")
@@ -179,6 +184,7 @@ class HuggingFaceTarget:
         self._locals: dict[str, Path] = {}  # files on disk of the last plan, by path in repo
         self._planned = False
         self._digests = digests  # the cache verify filled: it vouches for the sha256 we hand over
+        self.check_hf_co = check_hf_co  # read back what `ollama run hf.co/…` pulls (a release does)
 
     # -----------------------------------------------------------------------------------------
     # Credentials and the client
@@ -887,12 +893,58 @@ class HuggingFaceTarget:
                 verified.setdefault(op.tag or op.subject, []).append(op.subject)
                 continue
             result.failures[op.tag or "*"] = line
+        if self.check_hf_co and revision is None:  # hf.co serves main, not a pull request
+            landed = [op for op in checks if (op.tag or op.subject) in verified]
+            self._read_back_hf_co([op for op in landed if op.details.get("kind") == "gguf"], result)
         for key, paths in verified.items():
             if key not in result.failures:
                 record(
                     f"verify:{key}",
                     {"repo": self.repo_id, "files": paths, "revision": revision or "main"},
                 )
+
+    def _read_back_hf_co(self, ops: list[Operation], result: ApplyResult) -> None:
+        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified: ask the
+        Hub's registry route. A tag leading elsewhere or nowhere fails the tag; a route the Hub
+        does not answer (a mirror without it, a private repo it will not open to a token) is a
+        warning. The Hub may lag behind a commit: a wrong answer is asked again, twice."""
+        from publisher.targets import hfco
+
+        with httpx.Client(timeout=hfco.TIMEOUT) as client:
+            for op in ops:
+                for tag, sha256 in self._hf_co_tags(op).items():
+                    found = self._resolve_settled(hfco, client, tag, sha256)
+                    where = f"hf.co/{self.repo_id}:{tag}"
+                    if found.sha256 == sha256:
+                        continue
+                    if found.sha256 is not None:
+                        why = f"reaches sha256 {found.sha256}"
+                    elif found.refused:
+                        why = f"does not resolve ({found.problem})"
+                    else:
+                        console.warn(f"huggingface: hf.co read back of {where}: {found.problem}")
+                        continue
+                    result.failures[op.tag or "*"] = (
+                        f"huggingface: hf.co read back: {where} {why}, "
+                        f"expected {op.subject} (sha256 {sha256})"
+                    )
+
+    def _hf_co_tags(self, op: Operation) -> dict[str, str]:
+        """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md); sharded
+        GGUFs, which hf.co does not serve as one model, have none. The quant-label tag joins
+        here once the Hub's label rule is a module of the product."""
+        if _SHARD.search(op.subject) or not op.sha256:
+            return {}
+        return {op.subject: op.sha256}
+
+    def _resolve_settled(self, hfco: Any, client: httpx.Client, tag: str, sha256: str) -> Any:
+        found = hfco.resolve(self.endpoint, self.repo_id, tag, token=self._token, client=client)
+        for _ in range(2):
+            if found.sha256 == sha256 or not (found.sha256 or found.refused):
+                break
+            self._sleep(HF_CO_SETTLE)
+            found = hfco.resolve(self.endpoint, self.repo_id, tag, token=self._token, client=client)
+        return found
 
     def _read_back_equal(self, op: Operation, entry: Any) -> bool:
         if entry.lfs is not None:
