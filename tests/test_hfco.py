@@ -15,8 +15,7 @@ from hf_double import REPO, TOKEN, FakeHub, Records, new_hub, payload, release_w
 from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
 import publisher.targets as targets
-from publisher.targets.hfco import MANIFEST_ACCEPT, check_tags, resolve
-from publisher.targets.huggingface import HF_CO_SETTLE
+from publisher.targets.hfco import MANIFEST_ACCEPT, SETTLE, read_back, resolve
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -48,7 +47,7 @@ def hub() -> Iterator[FakeHub]:
 
 def test_every_file_name_is_a_tag_that_reaches_that_file(hub):
     expected = {name: sha(data) for name, data in LADDER.items() if name.endswith(".gguf")}
-    assert check_tags(hub.http.url, REPO, expected) == {}
+    assert read_back(hub.http.url, REPO, expected).ok
 
 
 def test_quant_labels_resolve_case_insensitively(hub):
@@ -56,20 +55,20 @@ def test_quant_labels_resolve_case_insensitively(hub):
         found = resolve(hub.http.url, REPO, "q6_k", client=client)
     assert found.problem is None and found.sha256 == sha(LADDER[f"{STEM}-Q6_K.gguf"])
     assert found.size == len(LADDER[f"{STEM}-Q6_K.gguf"])
-    assert check_tags(hub.http.url, REPO, {"Q6_K_L": sha(LADDER[f"{STEM}-Q6_K_L.gguf"])}) == {}
+    assert read_back(hub.http.url, REPO, {"Q6_K_L": sha(LADDER[f"{STEM}-Q6_K_L.gguf"])}).ok
 
 
 def test_a_shared_label_reaches_one_file_and_the_other_is_reported(hub):
     expected = {"Q4_K_M": sha(LADDER[f"{STEM}-Q4_K_M.gguf"])}
-    problems = check_tags(hub.http.url, REPO, expected)
-    assert list(problems) == ["Q4_K_M"]
-    assert sha(LADDER[f"{STEM}-CD-Q4_K_M.gguf"]) in problems["Q4_K_M"]  # the CD file won
+    verdict = read_back(hub.http.url, REPO, expected)
+    assert list(verdict.failures) == ["Q4_K_M"] and verdict.warnings == []
+    assert sha(LADDER[f"{STEM}-CD-Q4_K_M.gguf"]) in verdict.failures["Q4_K_M"]  # CD-Q4_K_M won
 
 
 def test_a_name_without_a_hub_label_has_no_quant_tag(hub):
-    problems = check_tags(hub.http.url, REPO, {"Q4_K_L": sha(LADDER[f"{STEM}-Q4_K_L.gguf"])})
-    assert "does not resolve (HTTP 400" in problems["Q4_K_L"]
-    assert NO_SUCH_TAG[:40] in problems["Q4_K_L"]
+    verdict = read_back(hub.http.url, REPO, {"Q4_K_L": sha(LADDER[f"{STEM}-Q4_K_L.gguf"])})
+    assert "does not resolve (HTTP 400" in verdict.failures["Q4_K_L"]
+    assert NO_SUCH_TAG[:40] in verdict.failures["Q4_K_L"]
 
 
 def test_the_manifest_is_what_ollama_pulls(hub):
@@ -95,13 +94,14 @@ def test_the_manifest_is_what_ollama_pulls(hub):
 def test_a_private_repo_needs_the_token(hub):
     hub.seed("acme/secret-GGUF", {"x-Q8_0.gguf": b"GGUF q8"}, private=True)
     expected = {"Q8_0": sha(b"GGUF q8")}
-    assert "HTTP 401" in check_tags(hub.http.url, "acme/secret-GGUF", expected)["Q8_0"]
-    assert check_tags(hub.http.url, "acme/secret-GGUF", expected, token=TOKEN) == {}
+    closed = read_back(hub.http.url, "acme/secret-GGUF", expected)
+    assert closed.failures == {} and "HTTP 401" in closed.warnings[0]  # could not ask: a warning
+    assert read_back(hub.http.url, "acme/secret-GGUF", expected, token=TOKEN).ok
 
 
 def test_an_unreachable_hub_is_one_line_not_a_traceback():
-    problems = check_tags("http://127.0.0.1:9", REPO, {"Q4_K_M": "0" * 64})
-    assert problems["Q4_K_M"].startswith(f"hf.co/{REPO}:Q4_K_M does not resolve (cannot reach")
+    verdict = read_back("http://127.0.0.1:9", REPO, {"Q4_K_M": "0" * 64})
+    assert verdict.warnings[0].startswith(f"hf.co/{REPO}:Q4_K_M could not be checked: cannot")
 
 
 # --- the Hub's label rule, as the double keeps it (huggingface.js gguf.ts) ----------------------
@@ -176,14 +176,14 @@ def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, mo
         in (result.failures["Q6_K"])
     )
     assert "Q4_K_M" not in result.failures
-    assert sleeps == [HF_CO_SETTLE, HF_CO_SETTLE]
+    assert sleeps == [SETTLE, SETTLE]
 
 
 def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, capsys):
     served.fail("manifest", 404, times=2)
     _, result, _ = publish(tmp_path, served)
     assert result.ok, result.failures
-    assert "hf.co read back of" in capsys.readouterr().err
+    assert "could not be checked: HTTP 404" in capsys.readouterr().err
 
 
 def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):

@@ -19,7 +19,7 @@ from hf_double import Records, local, write_manifest
 
 from publisher.manifest import load
 from publisher.targets.base import ReleasePayload, TagPayload
-from publisher.targets.hfco import check_tags
+from publisher.targets.hfco import read_back
 from publisher.targets.huggingface import HuggingFaceTarget, resolve_endpoint
 
 pytestmark = pytest.mark.live
@@ -94,10 +94,10 @@ def assert_hf_co_resolves(name: str, sha256: str) -> None:
     the full file name, and `latest` (Q4_K_M when present). The Hub may need a moment after the
     commit, so a few tries; the token is sent because the test repo is private."""
     expected = {"Q4_K_M": sha256, "q4_k_m": sha256, name: sha256, "latest": sha256}
-    problems: dict[str, str] = {}
-    for _ in range(6):
-        problems = check_tags(resolve_endpoint(None), REPO or "", expected, token=TOKEN)
-        if not problems:
+    verdict = read_back(resolve_endpoint(None), REPO or "", expected, token=TOKEN)
+    for _ in range(5):
+        if verdict.ok:
             return
         time.sleep(5)
-    raise AssertionError(f"hf.co resolution: {problems}")
+        verdict = read_back(resolve_endpoint(None), REPO or "", expected, token=TOKEN)
+    raise AssertionError(f"hf.co resolution: {verdict}")

@@ -11,8 +11,8 @@ the same routes, so the configured Hub endpoint is asked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ import httpx
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 MODEL_LAYER = "application/vnd.ollama.image.model"
 TIMEOUT = 30.0
+SETTLE = 3.0  # seconds between asks while the route catches up with a commit
 
 
 @dataclass(frozen=True)
@@ -61,29 +62,52 @@ def resolve(
     return _model_layer(tag, manifest, status)
 
 
-def check_tags(
+@dataclass
+class ReadBack:
+    """The verdict on a set of tags: failures (tag -> one line) and warnings (could not ask)."""
+
+    failures: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.warnings
+
+
+def read_back(
     endpoint: str,
     repo: str,
     expected: Mapping[str, str],
     *,
     token: str | None = None,
     client: httpx.Client | None = None,
-) -> dict[str, str]:
-    """For each `tag -> sha256` the files should be reached by, the problem (empty: all good):
-    a tag that does not resolve, or resolves to another file's bytes."""
+    sleep: Callable[[float], None] | None = None,
+) -> ReadBack:
+    """Check that each `tag -> sha256` reaches those bytes. A tag leading to other bytes or to
+    none (the Hub's 400) is a failure; no answer (unreachable, 401/403/404: a mirror without
+    the route, a private repo closed to the token) a warning. With `sleep`, a failing tag is
+    asked again, twice, `SETTLE` seconds apart: the route may lag behind a fresh commit."""
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT)
+    verdict = ReadBack()
     try:
-        problems: dict[str, str] = {}
         for tag, sha256 in expected.items():
             found = resolve(endpoint, repo, tag, token=token, client=http)
-            if found.problem:
-                problems[tag] = f"hf.co/{repo}:{tag} does not resolve ({found.problem})"
-            elif found.sha256 != sha256:
-                problems[tag] = (
-                    f"hf.co/{repo}:{tag} reaches sha256 {found.sha256}, expected {sha256}"
-                )
-        return problems
+            for _ in range(2 if sleep is not None else 0):
+                if found.sha256 == sha256 or not (found.sha256 or found.refused):
+                    break
+                sleep(SETTLE)  # type: ignore[misc]
+                found = resolve(endpoint, repo, tag, token=token, client=http)
+            where = f"hf.co/{repo}:{tag}"
+            if found.sha256 == sha256:
+                continue
+            if found.sha256 is not None:
+                verdict.failures[tag] = f"{where} reaches sha256 {found.sha256}, expected {sha256}"
+            elif found.refused:
+                verdict.failures[tag] = f"{where} does not resolve ({found.problem})"
+            else:
+                verdict.warnings.append(f"{where} could not be checked: {found.problem}")
+        return verdict
     finally:
         if own:
             http.close()

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
 from publisher import console
 from publisher.digest import DigestCache, sha256_file
 from publisher.errors import TargetUnavailable, UsageError
@@ -50,7 +48,6 @@ PATHS_PER_REQUEST = 100
 MAX_RETRIES = 5
 MAX_RETRY_WAIT = 900.0  # longer Retry-After (the hourly commit quota) fails with a clear line
 WRITE_ROLES = frozenset({"admin", "write"})
-HF_CO_SETTLE = 3.0  # seconds between asks while hf.co's registry route catches up with a commit
 _SHARD = re.compile(r"-\d{5}-of-\d{5}\.gguf$")
 
 Kind = Literal["extra", "gguf", "sidecar", "side", "card"]
@@ -904,30 +901,20 @@ class HuggingFaceTarget:
                 )
 
     def _read_back_hf_co(self, ops: list[Operation], result: ApplyResult) -> None:
-        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified: ask the
-        Hub's registry route. A tag leading elsewhere or nowhere fails the tag; a route the Hub
-        does not answer (a mirror without it, a private repo it will not open to a token) is a
-        warning. The Hub may lag behind a commit: a wrong answer is asked again, twice."""
+        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified: the Hub's
+        registry route is asked (publisher/targets/hfco.py); a wrong or missing answer fails the
+        tag, a route that does not answer is a warning."""
         from publisher.targets import hfco
 
-        with httpx.Client(timeout=hfco.TIMEOUT) as client:
-            for op in ops:
-                for tag, sha256 in self._hf_co_tags(op).items():
-                    found = self._resolve_settled(hfco, client, tag, sha256)
-                    where = f"hf.co/{self.repo_id}:{tag}"
-                    if found.sha256 == sha256:
-                        continue
-                    if found.sha256 is not None:
-                        why = f"reaches sha256 {found.sha256}"
-                    elif found.refused:
-                        why = f"does not resolve ({found.problem})"
-                    else:
-                        console.warn(f"huggingface: hf.co read back of {where}: {found.problem}")
-                        continue
-                    result.failures[op.tag or "*"] = (
-                        f"huggingface: hf.co read back: {where} {why}, "
-                        f"expected {op.subject} (sha256 {sha256})"
-                    )
+        owners = {tag: op.tag or "*" for op in ops for tag in self._hf_co_tags(op)}
+        expected = {tag: sha for op in ops for tag, sha in self._hf_co_tags(op).items()}
+        verdict = hfco.read_back(
+            self.endpoint, self.repo_id, expected, token=self._token, sleep=self._sleep
+        )
+        for tag, line in verdict.failures.items():
+            result.failures[owners[tag]] = f"huggingface: hf.co read back: {line}"
+        for line in verdict.warnings:
+            console.warn(f"huggingface: hf.co read back: {line}")
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
         """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md); sharded
@@ -936,15 +923,6 @@ class HuggingFaceTarget:
         if _SHARD.search(op.subject) or not op.sha256:
             return {}
         return {op.subject: op.sha256}
-
-    def _resolve_settled(self, hfco: Any, client: httpx.Client, tag: str, sha256: str) -> Any:
-        found = hfco.resolve(self.endpoint, self.repo_id, tag, token=self._token, client=client)
-        for _ in range(2):
-            if found.sha256 == sha256 or not (found.sha256 or found.refused):
-                break
-            self._sleep(HF_CO_SETTLE)
-            found = hfco.resolve(self.endpoint, self.repo_id, tag, token=self._token, client=client)
-        return found
 
     def _read_back_equal(self, op: Operation, entry: Any) -> bool:
         if entry.lfs is not None:
