@@ -706,7 +706,7 @@ class HuggingFaceTarget:
                 try:
                     with library_progress(board, self._local_names(batch)):
                         info = self._commit(api, batch, message, description, revision)
-                except _LocalChange as exc:
+                except (_LocalChange, _Refused) as exc:
                     _fail(result, batch, f"huggingface: {exc}")
                     continue
                 except _remote_errors() as exc:
@@ -738,10 +738,11 @@ class HuggingFaceTarget:
         self._check_unchanged(batch)
 
         def call() -> Any:
+            operations = self._operations(batch)
             try:
                 return api.create_commit(
                     self.repo_id,
-                    self._operations(batch),
+                    operations,
                     commit_message=message,
                     commit_description=description,
                     repo_type="model",
@@ -754,7 +755,7 @@ class HuggingFaceTarget:
                 raise
             except ValueError as exc:  # README.md metadata the Hub refused, a bad LFS answer
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise _LocalChange(f"the Hub refused {message}: {first}") from None
+                raise _Refused(f"the Hub refused {message}: {first}") from None
 
         return self._retrying(f"commit ({message})", call)
 
@@ -917,9 +918,9 @@ class HuggingFaceTarget:
             console.warn(f"huggingface: hf.co read back: {line}")
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
-        """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md); sharded
-        GGUFs, which hf.co does not serve as one model, have none. The quant-label tag joins
-        here once the Hub's label rule is a module of the product."""
+        """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md). Shards
+        are not checked: how hf.co serves a split GGUF is not documented. The quant-label tag
+        joins here once the Hub's label rule is a module of the product."""
         if _SHARD.search(op.subject) or not op.sha256:
             return {}
         return {op.subject: op.sha256}
@@ -973,6 +974,10 @@ class HuggingFaceTarget:
 
 class _LocalChange(Exception):
     """A local file no longer matches the plan."""
+
+
+class _Refused(Exception):
+    """The Hub refused a commit for a reason it explained (not an HTTP status we retry on)."""
 
 
 def _is_missing(want: _Want) -> bool:
