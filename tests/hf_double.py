@@ -11,6 +11,10 @@ Files are served with the same `RepoFile` objects (LFS sha256, size, pointer blo
     hub = FakeHub()
     hub.add_token("hf_x", user="alice", orgs={"acme": "write"})
     target = HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: "hf_x")
+
+`hub.serve()` adds the HTTP front (tests/hub_http.py): from then on `create_commit` is the real
+`HfApi.create_commit` talking to it (preupload, LFS upload, NDJSON commit), and the Hub's
+Ollama registry route `/v2/<repo>/manifests/<tag>` answers from the same files.
 """
 
 from __future__ import annotations

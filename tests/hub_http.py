@@ -95,6 +95,7 @@ class HubHTTP:
     def __init__(self, hub: FakeHub) -> None:
         self.hub = hub
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self.configs: dict[str, bytes] = {}  # config blobs of the manifests served, by digest
         # Xet needs a CAS server: while this serves, the real client uploads through LFS
         self._xet_was_off = constants.HF_HUB_DISABLE_XET
         constants.HF_HUB_DISABLE_XET = True
@@ -326,6 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": NO_SUCH_TAG})
             return
         config = json.dumps({"model_format": "gguf", "file_type": hub_quant_label(path)}).encode()
+        self.state.configs["sha256:" + hashlib.sha256(config).hexdigest()] = config
         layers = [_layer(MODEL_LAYER, files[path])]
         layers += [_layer(kind, files[name]) for name, kind in SIDE_LAYERS.items() if name in files]
         body = {
@@ -338,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def blob(self, repo_id: str, digest: str, *, query: dict[str, list[str]]) -> None:
         files = self._readable_files(repo_id)
-        for data in files.values():
+        for data in [*files.values(), *self.state.configs.values()]:
             if "sha256:" + hashlib.sha256(data).hexdigest() == digest:
                 self._send(200, data, headers={"Content-Type": "application/octet-stream"})
                 return

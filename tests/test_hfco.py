@@ -192,3 +192,15 @@ def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):
     assert made.check_hf_co is True
     options = SimpleNamespace(prune=False, create_pr=False, skip_remote_verify=True)
     assert targets._huggingface(release, options).check_hf_co is False
+
+
+def test_every_blob_of_the_manifest_can_be_pulled(hub):
+    """What `ollama pull` does next: fetch the config and every layer by digest."""
+    with httpx.Client() as client:
+        manifest = client.get(
+            f"{hub.http.url}/v2/{REPO}/manifests/latest", headers={"Accept": MANIFEST_ACCEPT}
+        ).json()
+        for layer in [manifest["config"], *manifest["layers"]]:
+            blob = client.get(f"{hub.http.url}/v2/{REPO}/blobs/{layer['digest']}")
+            assert blob.status_code == 200 and len(blob.content) == layer["size"]
+            assert "sha256:" + sha(blob.content) == layer["digest"]
