@@ -82,7 +82,7 @@ class VariantRun:
     results: dict[str, ApplyResult] = field(default_factory=dict)
     error: str | None = None
     error_exit_code: int = 0
-    bytes_hashed: int = 0  # bytes our digest code read to hash in this run (0: the cache knew all)
+    bytes_hashed: int = 0  # bytes read to hash GGUFs in this run (0 when the cache knew them all)
     plan_shown: bool = False  # the confirmation prompt already showed the plan
 
     @property
