@@ -50,6 +50,7 @@ def _main(
     """Set the global output switches."""
     console.state.debug = debug
     console.state.quiet = quiet
+    console.state.progress = True  # a --json command turns its bars off for itself
 
 
 def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:

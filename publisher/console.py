@@ -20,6 +20,7 @@ class _State:
 
     debug: bool = False
     quiet: bool = False
+    progress: bool = True  # False while a command prints --json: no bars on that terminal
 
 
 state = _State()

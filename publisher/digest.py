@@ -4,7 +4,8 @@ The cache maps a file's real path to (size, mtime_ns, inode, sha256); an entry c
 all three stat fields still match. It is one JSON file, written atomically (temp file + rename),
 merged with what other processes wrote meanwhile; concurrent writers can lose each other's newest
 entries (last writer wins) but never corrupt the file. `DigestCache.bytes_hashed` counts the bytes
-actually read and hashed, so callers can prove that a re-run hashed nothing.
+actually read and hashed, so callers can prove that a re-run hashed nothing; `bytes_hashed_total()`
+counts them for the whole process (whichever cache, or none), which a run reports as `bytes_hashed`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ CACHE_FILE = "digests.json"
 _FORMAT = 1
 
 Progress = Callable[[int], None]
+
+_total_lock = threading.Lock()
+_total_hashed = 0  # every byte sha256_file read and hashed in this process
+
+
+def bytes_hashed_total() -> int:
+    """Bytes hashed by `sha256_file` in this process so far: a run reports the difference."""
+    with _total_lock:
+        return _total_hashed
+
+
+def _count_hashed(n: int) -> None:
+    global _total_hashed
+    with _total_lock:
+        _total_hashed += n
 
 
 def default_cache_path() -> Path:
@@ -173,6 +189,7 @@ def sha256_file(
         _, after = _stat_key(path)
     except OSError as exc:
         raise CheckFailed(f"{path}: cannot hash: {exc.strerror or exc}") from None
+    _count_hashed(n)
     if cache is not None:
         cache.add_bytes(n)
         if before == after:  # a file changed while being read is hashed again next time

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from publisher import console
 from publisher.chat.gorender import GoUnavailable
-from publisher.digest import DigestCache
+from publisher.digest import DigestCache, bytes_hashed_total
 from publisher.errors import EXIT_FAILED, CheckFailed, PublisherError, UsageError
 from publisher.gguf.checks import TagReport, verify_release
 from publisher.ledger import Ledger, ledger_path
@@ -141,12 +141,14 @@ def run_releases(manifests: list[Path], options: ReleaseOptions) -> list[Variant
 def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> VariantRun:
     """The whole pipeline for one manifest; user errors end the run with a message, not a crash."""
     run = VariantRun(manifest=manifest)
+    hashed_before = bytes_hashed_total()
     try:
         _pipeline(run, options, cache)
     except PublisherError as exc:
         run.error = str(exc)
         run.error_exit_code = exc.exit_code
     finally:
+        run.bytes_hashed = bytes_hashed_total() - hashed_before  # every target's hashing too
         _write_run_log(run, options)
     return run
 

@@ -11,6 +11,10 @@ Files are served with the same `RepoFile` objects (LFS sha256, size, pointer blo
     hub = FakeHub()
     hub.add_token("hf_x", user="alice", orgs={"acme": "write"})
     target = HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: "hf_x")
+
+`hub.serve()` adds the HTTP front (tests/hub_http.py): from then on `create_commit` is the real
+`HfApi.create_commit` talking to it (preupload, LFS upload, NDJSON commit), and the Hub's
+Ollama registry route `/v2/<repo>/manifests/<tag>` answers from the same files.
 """
 
 from __future__ import annotations
@@ -48,7 +52,12 @@ def _lfs_pointer(data: bytes) -> bytes:
 
 def is_lfs(path: str, data: bytes) -> bool:
     """What the Hub's preupload decides: LFS for tracked suffixes, binary content or big files."""
-    return path.endswith(LFS_SUFFIXES) or b"\0" in data[:512] or len(data) >= LFS_SIZE
+    return lfs_by_sample(path, data[:512], len(data))
+
+
+def lfs_by_sample(path: str, sample: bytes, size: int) -> bool:
+    """The same decision from what preupload receives: the first 512 bytes and the size."""
+    return path.endswith(LFS_SUFFIXES) or b"\0" in sample[:512] or size >= LFS_SIZE
 
 
 @dataclass
@@ -113,6 +122,8 @@ class FakeHub:
         self.clients: list[FakeHfApi] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._commit_counter = 0
+        self.blobs: dict[str, bytes] = {}  # the LFS store: sha256 -> bytes uploaded over HTTP
+        self.http: Any = None  # a hub_http.HubHTTP once serve() ran: commits go over HTTP
         # called after each accepted commit with (repo_id, files of the ref): a test may tamper
         self.on_commit: Callable[[str, dict[str, bytes]], None] | None = None
 
@@ -153,7 +164,8 @@ class FakeHub:
     def fail(
         self, method: str, status: int, *, retry_after: float | None = None, times: int = 1
     ) -> None:
-        """Make the next `times` calls of `method` answer HTTP `status` (429 with Retry-After)."""
+        """Make the next `times` calls of `method` answer HTTP `status` (429 with Retry-After);
+        served over HTTP, `method` may also name a route handler of hub_http (`lfs_put`, …)."""
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         if status == 404:
             headers["X-Error-Code"] = "RepoNotFound"
@@ -165,6 +177,58 @@ class FakeHub:
         client = FakeHfApi(self, **kwargs)
         self.clients.append(client)
         return client
+
+    def serve(self) -> Any:
+        """Serve the Hub's upload and registry routes on loopback; from now on `create_commit`
+        runs the real `HfApi.create_commit` against them (preupload, LFS, commit payload)."""
+        from hub_http import HubHTTP
+
+        self.http = HubHTTP(self)
+        return self.http
+
+    def apply_commit(
+        self,
+        repo_id: str,
+        revision: str | None,
+        *,
+        create_pr: bool,
+        message: str,
+        description: str,
+        added: dict[str, bytes],
+        deleted: list[str],
+    ) -> tuple[str, str | None, str]:
+        """Apply one commit the way the Hub does (all or nothing); returns (oid, pr_url, ref).
+        Raises `HubRefusal` for what the Hub refuses (a deleted path that is not there)."""
+        repo = self.repos[repo_id]
+        base = repo.refs[revision or "main"]
+        ref = revision or "main"
+        files = dict(base)
+        for path in deleted:
+            if path not in files:
+                raise HubRefusal(404, f"/api/models/{repo_id}/commit/{ref}", "EntryNotFound")
+            del files[path]
+        files.update(added)
+        pr_url = None
+        if create_pr:
+            number = sum(1 for r in repo.refs if r.startswith("refs/pr/")) + 1
+            ref = f"refs/pr/{number}"
+            pr_url = f"{self.endpoint}/{repo_id}/discussions/{number}"
+        repo.refs[ref] = files
+        if self.on_commit is not None:
+            self.on_commit(repo_id, files)
+        oid = self._next_oid()
+        repo.commits.append(
+            RecordedCommit(
+                oid=oid,
+                message=message,
+                description=description,
+                revision=ref,
+                create_pr=create_pr,
+                added={path: hashlib.sha256(data).hexdigest() for path, data in added.items()},
+                deleted=list(deleted),
+            )
+        )
+        return oid, pr_url, ref
 
     # --- inspection ---------------------------------------------------------------------------
 
@@ -179,14 +243,21 @@ class FakeHub:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _inject(self, name: str, arguments: dict[str, Any], client: FakeHfApi) -> None:
+    def take_failure(self, name: str) -> _Failure | None:
+        """The failure queued for `name` (a method, or an HTTP route such as `lfs_put`), used up."""
         queue = self._failures.get(name)
         if not queue:
-            return
+            return None
         failure = queue[0]
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)
+        return failure
+
+    def _inject(self, name: str, arguments: dict[str, Any], client: FakeHfApi) -> None:
+        failure = self.take_failure(name)
+        if failure is None:
+            return
         repo_id = arguments.get("repo_id")
         url = (
             f"{self.endpoint}/api/models/{repo_id}/{name}"
@@ -198,6 +269,17 @@ class FakeHub:
     def _next_oid(self) -> str:
         self._commit_counter += 1
         return hashlib.sha1(f"commit {self._commit_counter}".encode()).hexdigest()
+
+
+class HubRefusal(Exception):
+    """What the Hub answers with an HTTP error: status, the route, its X-Error-Code."""
+
+    def __init__(self, status: int, route: str, code: str | None = None) -> None:
+        super().__init__(f"HTTP {status} {route}")
+        self.status, self.route, self.code = status, route, code
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Error-Code": self.code} if self.code else {}
 
 
 def raise_http(status: int, url: str, headers: dict[str, str] | None = None) -> None:
@@ -368,47 +450,32 @@ class FakeHfApi:
         repo = self._repo(repo_id, a["token"])
         if not self._can_write(self._identity(a["token"]), repo_id):
             raise_http(403, f"{self.hub.endpoint}/api/models/{repo_id}/commit/main")
-        base = self._ref(repo, repo_id, a["revision"])
-        pr_url = None
-        ref = a["revision"] or "main"
-        if a["create_pr"]:
-            number = sum(1 for r in repo.refs if r.startswith("refs/pr/")) + 1
-            ref = f"refs/pr/{number}"
-            repo.refs[ref] = dict(base)
-            pr_url = f"{self.hub.endpoint}/{repo_id}/discussions/{number}"
-        files = repo.refs[ref]
-        added: dict[str, str] = {}
+        self._ref(repo, repo_id, a["revision"])
+        if self.hub.http is not None:  # the real client, over HTTP, against the same state
+            real = HfApi(endpoint=self.hub.http.url, token=self.token, library_name="publisher")
+            return real.create_commit(**a)
+        added: dict[str, bytes] = {}
         deleted: list[str] = []
         for op in operations:
             if isinstance(op, CommitOperationAdd):
-                data = _read(op.path_or_fileobj)
-                files[op.path_in_repo] = data
-                added[op.path_in_repo] = hashlib.sha256(data).hexdigest()
+                added[op.path_in_repo] = _read(op.path_or_fileobj)
             elif isinstance(op, CommitOperationDelete):
-                if op.path_in_repo not in files:
-                    raise_http(
-                        404,
-                        f"{self.hub.endpoint}/api/models/{repo_id}/commit/{ref}",
-                        {"X-Error-Code": "EntryNotFound"},
-                    )
-                del files[op.path_in_repo]
                 deleted.append(op.path_in_repo)
             else:
                 raise AssertionError(f"unexpected operation {op!r}")
-        if self.hub.on_commit is not None:
-            self.hub.on_commit(repo_id, files)
-        oid = self.hub._next_oid()
-        repo.commits.append(
-            RecordedCommit(
-                oid=oid,
+        try:
+            oid, pr_url, _ = self.hub.apply_commit(
+                repo_id,
+                a["revision"],
+                create_pr=bool(a["create_pr"]),
                 message=a["commit_message"],
                 description=a["commit_description"] or "",
-                revision=ref,
-                create_pr=bool(a["create_pr"]),
                 added=added,
                 deleted=deleted,
             )
-        )
+        except HubRefusal as refusal:
+            raise_http(refusal.status, self.hub.endpoint + refusal.route, refusal.headers())
+            raise
         return CommitInfo(
             commit_url=f"{self.hub.endpoint}/{repo_id}/commit/{oid}",
             commit_message=a["commit_message"],

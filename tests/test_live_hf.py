@@ -1,4 +1,5 @@
-"""Opt-in: publish a tiny GGUF and a card to a real private Hub repo, re-run, clean up.
+"""Opt-in: publish a tiny GGUF and a card to a real private Hub repo, read back what
+`ollama run hf.co/…` gets (the Hub's /v2 registry route), re-run, clean up.
 
 Runs with `pytest -m live` when HF_TOKEN and PUBLISHER_HF_TEST_REPO (`owner/name`, a repo the
 token may create, write and delete) are set; HF_ENDPOINT is honoured. A repo that did not exist
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import pytest
 from gguf_factory import write_gemma4_gguf
@@ -17,6 +19,7 @@ from hf_double import Records, local, write_manifest
 
 from publisher.manifest import load
 from publisher.targets.base import ReleasePayload, TagPayload
+from publisher.targets.hfco import read_back
 from publisher.targets.huggingface import HuggingFaceTarget, resolve_endpoint
 
 pytestmark = pytest.mark.live
@@ -64,6 +67,7 @@ def test_publish_tiny_gguf_then_rerun_uploads_nothing(tmp_path, capsys, caplog):
         assert result.ok, result.failures
         assert "verify:Q4_K_M" in records.steps
         assert api.model_info(REPO).private is True
+        assert_hf_co_resolves(gguf.name, measured.sha256)
 
         second = HuggingFaceTarget(release)
         second.preflight()
@@ -83,3 +87,17 @@ def test_publish_tiny_gguf_then_rerun_uploads_nothing(tmp_path, capsys, caplog):
                 api.create_commit(REPO, gone, commit_message="publisher live test: clean up")
     out, err = capsys.readouterr()
     assert TOKEN not in out + err + caplog.text
+
+
+def assert_hf_co_resolves(name: str, sha256: str) -> None:
+    """Every tag a user may type for the file reaches its bytes: the quant label (any case),
+    the full file name, and `latest` (Q4_K_M when present). The Hub may need a moment after the
+    commit, so a few tries; the token is sent because the test repo is private."""
+    expected = {"Q4_K_M": sha256, "q4_k_m": sha256, name: sha256, "latest": sha256}
+    verdict = read_back(resolve_endpoint(None), REPO or "", expected, token=TOKEN)
+    for _ in range(5):
+        if verdict.ok:
+            return
+        time.sleep(5)
+        verdict = read_back(resolve_endpoint(None), REPO or "", expected, token=TOKEN)
+    raise AssertionError(f"hf.co resolution: {verdict}")

@@ -56,6 +56,7 @@ def release(
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
     console.state.quiet = console.state.quiet or quiet
+    console.state.progress = not json_output  # a script reads this terminal: no bars on it
     if no_digest and not dry_run:
         raise UsageError("--no-digest is for --dry-run only: a release is verified by digest")
     options = ReleaseOptions(

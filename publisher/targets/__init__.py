@@ -28,7 +28,12 @@ def _ollama(release: Release, options: Any) -> Target:
 def _huggingface(release: Release, options: Any) -> Target:
     from publisher.targets.huggingface import HuggingFaceTarget
 
-    return HuggingFaceTarget(release, prune=options.prune, create_pr=options.create_pr)
+    return HuggingFaceTarget(
+        release,
+        prune=options.prune,
+        create_pr=options.create_pr,
+        check_hf_co=not getattr(options, "skip_remote_verify", False),
+    )
 
 
 def registry_of_targets() -> dict[str, Callable[[Release, Any], Target]]:

@@ -1,0 +1,143 @@
+"""What `ollama run hf.co/<repo>:<tag>` gets: the Ollama-registry manifest the Hub serves.
+
+Ollama pulls an hf.co model like any registry model (ollama/ollama `server/images.go`,
+`pullModelManifest`): `GET https://hf.co/v2/<repo>/manifests/<tag>` with the Docker v2 manifest
+Accept header. The Hub answers with a manifest whose `application/vnd.ollama.image.model` layer
+is the GGUF the tag resolves to, named by its sha256 (the file's LFS sha256), beside layers for
+the repo's `template` / `system` / `params` files. A tag is a quant label the Hub reads from the
+file names, or a full file name (hub-docs `docs/hub/ollama.md`); huggingface.co and hf.co serve
+the same routes, so the configured Hub endpoint is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
+MODEL_LAYER = "application/vnd.ollama.image.model"
+TIMEOUT = 30.0
+SETTLE = 3.0  # seconds between asks while the route catches up with a commit
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where one tag leads: the model layer's sha256 (hex) and size, or why there is none."""
+
+    tag: str
+    sha256: str | None = None
+    size: int | None = None
+    problem: str | None = None
+    status: int | None = None  # the HTTP status (None: no answer)
+
+    @property
+    def refused(self) -> bool:
+        """The Hub answered that no file carries this tag (HTTP 400), as Ollama would see."""
+        return self.status == 400
+
+
+def resolve(
+    endpoint: str, repo: str, tag: str, *, token: str | None = None, client: httpx.Client
+) -> Resolution:
+    """Ask the Hub's registry route which GGUF `tag` reaches (one GET, nothing downloaded)."""
+    url = f"{endpoint.rstrip('/')}/v2/{repo}/manifests/{quote(tag, safe='')}"
+    headers = {"Accept": MANIFEST_ACCEPT}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        response = client.get(url, headers=headers, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        return Resolution(tag, problem=f"cannot reach {url}: {type(exc).__name__}")
+    status = response.status_code
+    if status != 200:
+        return Resolution(tag, problem=f"HTTP {status}: {_message(response)}", status=status)
+    try:
+        manifest = response.json()
+    except ValueError:
+        return Resolution(tag, problem="the answer is not JSON", status=status)
+    return _model_layer(tag, manifest, status)
+
+
+@dataclass
+class ReadBack:
+    """The verdict on a set of tags: failures (tag -> one line) and warnings (could not ask)."""
+
+    failures: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.warnings
+
+
+def read_back(
+    endpoint: str,
+    repo: str,
+    expected: Mapping[str, str],
+    *,
+    token: str | None = None,
+    client: httpx.Client | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> ReadBack:
+    """Check that each `tag -> sha256` reaches those bytes. A tag leading to other bytes or to
+    none (the Hub's 400) is a failure; no answer (unreachable, 401/403/404: a mirror without
+    the route, a private repo closed to the token) a warning. With `sleep`, a failing tag is
+    asked again, twice, `SETTLE` seconds apart: the route may lag behind a fresh commit."""
+    own = client is None
+    http = client or httpx.Client(timeout=TIMEOUT)
+    verdict = ReadBack()
+    try:
+        for tag, sha256 in expected.items():
+            found = resolve(endpoint, repo, tag, token=token, client=http)
+            for _ in range(2 if sleep is not None else 0):
+                if found.sha256 == sha256 or not (found.sha256 or found.refused):
+                    break
+                sleep(SETTLE)  # type: ignore[misc]
+                found = resolve(endpoint, repo, tag, token=token, client=http)
+            where = f"hf.co/{repo}:{tag}"
+            if found.sha256 == sha256:
+                continue
+            if found.sha256 is not None:
+                verdict.failures[tag] = f"{where} reaches sha256 {found.sha256}, expected {sha256}"
+            elif found.refused:
+                verdict.failures[tag] = f"{where} does not resolve ({found.problem})"
+            else:
+                verdict.warnings.append(f"{where} could not be checked: {found.problem}")
+        return verdict
+    finally:
+        if own:
+            http.close()
+
+
+def _model_layer(tag: str, manifest: Any, status: int) -> Resolution:
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    models = [
+        layer
+        for layer in layers or []
+        if isinstance(layer, dict) and layer.get("mediaType") == MODEL_LAYER
+    ]
+    if len(models) != 1:
+        problem = f"{len(models)} model layers in the manifest, expected 1"
+        return Resolution(tag, problem=problem, status=status)
+    digest = str(models[0].get("digest", ""))
+    if not digest.startswith("sha256:"):
+        return Resolution(tag, problem=f"model layer {digest!r} is not a sha256", status=status)
+    size = models[0].get("size")
+    return Resolution(tag, sha256=digest.removeprefix("sha256:"), size=size, status=status)
+
+
+def _message(response: httpx.Response) -> str:
+    """The Hub's error text (JSON `error`, else the first line of the body), kept short."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        text = body["error"]
+    else:
+        text = (response.text.strip().splitlines() or [""])[0]
+    return text[:200]

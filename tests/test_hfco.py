@@ -1,0 +1,206 @@
+"""hf.co as Ollama sees it: the /v2 registry route of the strict double, resolved by
+`publisher.targets.hfco` — tags to files by the Hub's label rule, collisions, names without a
+label, file-name tags, private repos."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import httpx
+import hub_http
+import pytest
+from hf_double import REPO, TOKEN, FakeHub, Records, new_hub, payload, release_with_files, target
+from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
+
+import publisher.targets as targets
+from publisher.targets.hfco import MANIFEST_ACCEPT, SETTLE, read_back, resolve
+
+# huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
+
+STEM = "gemma-4-A4B-98e-v3-it"
+LADDER = {  # this release's kind of names: CD-X collides with X, Q4_K_L reads as no label
+    f"{STEM}-Q4_K_M.gguf": b"GGUF q4km",
+    f"{STEM}-CD-Q4_K_M.gguf": b"GGUF cd-q4km",
+    f"{STEM}-Q6_K.gguf": b"GGUF q6k",
+    f"{STEM}-Q6_K_L.gguf": b"GGUF q6kl",
+    f"{STEM}-Q4_K_L.gguf": b"GGUF q4kl",
+    "template": b"{{ .Prompt }}",
+    "params": b'{"temperature": 0.6}\n',
+}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    made = new_hub()
+    made.seed(REPO, LADDER, private=False)
+    made.serve()
+    yield made
+    made.http.close()
+
+
+def test_every_file_name_is_a_tag_that_reaches_that_file(hub):
+    expected = {name: sha(data) for name, data in LADDER.items() if name.endswith(".gguf")}
+    assert read_back(hub.http.url, REPO, expected).ok
+
+
+def test_quant_labels_resolve_case_insensitively(hub):
+    with httpx.Client() as client:
+        found = resolve(hub.http.url, REPO, "q6_k", client=client)
+    assert found.problem is None and found.sha256 == sha(LADDER[f"{STEM}-Q6_K.gguf"])
+    assert found.size == len(LADDER[f"{STEM}-Q6_K.gguf"])
+    assert read_back(hub.http.url, REPO, {"Q6_K_L": sha(LADDER[f"{STEM}-Q6_K_L.gguf"])}).ok
+
+
+def test_a_shared_label_reaches_one_file_and_the_other_is_reported(hub):
+    expected = {"Q4_K_M": sha(LADDER[f"{STEM}-Q4_K_M.gguf"])}
+    verdict = read_back(hub.http.url, REPO, expected)
+    assert list(verdict.failures) == ["Q4_K_M"] and verdict.warnings == []
+    assert sha(LADDER[f"{STEM}-CD-Q4_K_M.gguf"]) in verdict.failures["Q4_K_M"]  # CD-Q4_K_M won
+
+
+def test_a_name_without_a_hub_label_has_no_quant_tag(hub):
+    verdict = read_back(hub.http.url, REPO, {"Q4_K_L": sha(LADDER[f"{STEM}-Q4_K_L.gguf"])})
+    assert "does not resolve (HTTP 400" in verdict.failures["Q4_K_L"]
+    assert NO_SUCH_TAG[:40] in verdict.failures["Q4_K_L"]
+
+
+def test_the_manifest_is_what_ollama_pulls(hub):
+    """Ollama's request (Accept header) gets a Docker v2 manifest: the GGUF as the model layer,
+    the repo's template and params as their layers, every blob fetchable by digest."""
+    url = f"{hub.http.url}/v2/{REPO}/manifests/Q6_K"
+    with httpx.Client() as client:
+        response = client.get(url, headers={"Accept": MANIFEST_ACCEPT})
+        manifest = response.json()
+        kinds = {layer["mediaType"]: layer["digest"] for layer in manifest["layers"]}
+        template = client.get(
+            f"{hub.http.url}/v2/{REPO}/blobs/{kinds['application/vnd.ollama.image.template']}"
+        )
+    assert response.headers["Content-Type"] == MANIFEST_ACCEPT
+    assert manifest["schemaVersion"] == 2 and manifest["mediaType"] == MANIFEST_ACCEPT
+    assert kinds["application/vnd.ollama.image.model"] == "sha256:" + sha(
+        LADDER[f"{STEM}-Q6_K.gguf"]
+    )
+    assert "application/vnd.ollama.image.params" in kinds
+    assert template.content == LADDER["template"]
+
+
+def test_a_private_repo_needs_the_token(hub):
+    hub.seed("acme/secret-GGUF", {"x-Q8_0.gguf": b"GGUF q8"}, private=True)
+    expected = {"Q8_0": sha(b"GGUF q8")}
+    closed = read_back(hub.http.url, "acme/secret-GGUF", expected)
+    assert closed.failures == {} and "HTTP 401" in closed.warnings[0]  # could not ask: a warning
+    assert read_back(hub.http.url, "acme/secret-GGUF", expected, token=TOKEN).ok
+
+
+def test_an_unreachable_hub_is_one_line_not_a_traceback():
+    verdict = read_back("http://127.0.0.1:9", REPO, {"Q4_K_M": "0" * 64})
+    assert verdict.warnings[0].startswith(f"hf.co/{REPO}:Q4_K_M could not be checked: cannot")
+
+
+# --- the Hub's label rule, as the double keeps it (huggingface.js gguf.ts) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("Llama-3.2-3B-Instruct-IQ3_M.gguf", "IQ3_M"),  # bartowski
+        ("Llama-3.2-3B-Instruct-Q4_K_L.gguf", None),  # bartowski's _L: no Q4_K in the enum
+        ("Qwen2.5-7B-Instruct-Q6_K_L.gguf", "Q6_K_L"),  # Q6_K then a size variation
+        ("Qwen3-30B-A3B-UD-Q4_K_XL.gguf", "UD-Q4_K_XL"),  # unsloth dynamic
+        ("gemma-3-27b-it-BF16.gguf", "BF16"),
+        ("model-f16.gguf", "F16"),  # upper-cased first
+        (f"{STEM}-CD-Q4_K_M.gguf", "Q4_K_M"),  # CD-X reads as X
+        ("Q8_0-model-Q4_0.gguf", "Q4_0"),  # the last match wins
+        ("big-Q8_0-00001-of-00003.gguf", "Q8_0"),  # shards carry their file's label
+    ],
+)
+def test_hub_label_rule(name, label):
+    assert hub_quant_label(name) == label
+
+
+def test_latest_is_q4_k_m_and_full_names_beat_labels():
+    paths = ["a-Q8_0.gguf", "b-Q4_K_M.gguf", "template"]
+    assert resolve_tag(paths, "latest") == "b-Q4_K_M.gguf"
+    assert resolve_tag(paths, "a-Q8_0.gguf") == "a-Q8_0.gguf"
+    assert resolve_tag(paths, "Q5_K_M") is None
+
+
+# --- the release's read-back: what `ollama run hf.co/<repo>:<file name>` pulls -----------------
+
+
+@pytest.fixture
+def served(monkeypatch) -> Iterator[FakeHub]:
+    """A double on loopback that the target's endpoint (HF_ENDPOINT) names."""
+    made = new_hub()
+    made.serve()
+    monkeypatch.setenv("HF_ENDPOINT", made.http.url)
+    yield made
+    made.http.close()
+
+
+def publish(tmp_path, hub: FakeHub, **kw):
+    release = release_with_files(tmp_path, ("Q4_K_M", "Q6_K"))
+    tgt, sleeps = target(release, hub, check_hf_co=True, **kw)
+    data = payload(release)
+    return release, tgt.apply(data, tgt.plan(data, online=True), Records()), sleeps
+
+
+def test_release_reads_back_each_file_name_tag_through_hf_co(tmp_path, served):
+    release, result, sleeps = publish(tmp_path, served)
+    assert result.ok, result.failures
+    for tag in release.tags:
+        assert ("GET", f"/v2/{REPO}/manifests/{tag.path.name}") in served.http.requests
+    assert sleeps == []
+
+
+def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, monkeypatch):
+    """As if the Hub resolved Q6_K's file name to the Q4_K_M file: asked three times (the route
+    may lag behind the commit), then the tag fails with both sha256s named."""
+    real = hub_http.resolve_tag
+    monkeypatch.setattr(
+        hub_http,
+        "resolve_tag",
+        lambda paths, tag: real(paths, "Q4_K_M") if "Q6_K" in tag else real(paths, tag),
+    )
+    release, result, sleeps = publish(tmp_path, served)
+    q4 = sha(release.tag("Q4_K_M").path.read_bytes())
+    assert (
+        f"hf.co/{REPO}:{release.tag('Q6_K').path.name} reaches sha256 {q4}"
+        in (result.failures["Q6_K"])
+    )
+    assert "Q4_K_M" not in result.failures
+    assert sleeps == [SETTLE, SETTLE]
+
+
+def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, capsys):
+    served.fail("manifest", 404, times=2)
+    _, result, _ = publish(tmp_path, served)
+    assert result.ok, result.failures
+    assert "could not be checked: HTTP 404" in capsys.readouterr().err
+
+
+def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):
+    release = release_with_files(tmp_path, ("Q4_K_M",))
+    made = targets._huggingface(release, SimpleNamespace(prune=False, create_pr=False))
+    assert made.check_hf_co is True
+    options = SimpleNamespace(prune=False, create_pr=False, skip_remote_verify=True)
+    assert targets._huggingface(release, options).check_hf_co is False
+
+
+def test_every_blob_of_the_manifest_can_be_pulled(hub):
+    """What `ollama pull` does next: fetch the config and every layer by digest."""
+    with httpx.Client() as client:
+        manifest = client.get(
+            f"{hub.http.url}/v2/{REPO}/manifests/latest", headers={"Accept": MANIFEST_ACCEPT}
+        ).json()
+        for layer in [manifest["config"], *manifest["layers"]]:
+            blob = client.get(f"{hub.http.url}/v2/{REPO}/blobs/{layer['digest']}")
+            assert blob.status_code == 200 and len(blob.content) == layer["size"]
+            assert "sha256:" + sha(blob.content) == layer["digest"]
