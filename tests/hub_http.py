@@ -31,6 +31,8 @@ from hf_double import FakeHub, HubRefusal, lfs_by_sample
 from huggingface_hub import constants
 from huggingface_hub.utils.sha import git_hash
 
+from publisher.render.hub_tags import quant_label
+
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
 MODEL_LAYER = "application/vnd.ollama.image.model"
@@ -46,25 +48,7 @@ NO_SUCH_TAG = (
 
 # --- the Hub's tag rule (test fact; huggingface.js packages/tasks/src/gguf.ts) --------------------
 
-# GGMLFileQuantizationType in enum order: the alternation order decides which name wins
-# fmt: off
-_FILE_QUANTS = (
-    "F32", "F16", "Q4_0", "Q4_1", "Q4_1_SOME_F16", "Q4_2", "Q4_3", "Q8_0", "Q5_0", "Q5_1",
-    "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ2_XXS",
-    "IQ2_XS", "Q2_K_S", "IQ3_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ3_M", "IQ2_S",
-    "IQ2_M", "IQ4_XS", "IQ1_M", "BF16", "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0",
-    "MXFP4_MOE", "NVFP4", "Q1_0", "Q2_0", "Q2_K_XL", "Q3_K_XL", "Q4_K_XL", "Q5_K_XL", "Q6_K_XL",
-    "Q8_K_XL",
-)
-# fmt: on
-_QUANT_RE = re.compile(r"(UD-)?(" + "|".join(_FILE_QUANTS) + r")(_([A-Z]+))?")
-
-
-def hub_quant_label(filename: str) -> str | None:
-    """The label the Hub reads from a file name: the last match in the upper-cased name.
-    (The percentage-mix names of gguf.ts, `-55IQ2_XXS-34Q2_K-`, are left out: none here.)"""
-    matches = [m.group(0) for m in _QUANT_RE.finditer(filename.upper())]
-    return matches[-1] if matches else None
+hub_quant_label = quant_label  # the product's copy of the Hub's rule, pinned by its tests
 
 
 def resolve_tag(paths: list[str], tag: str) -> str | None:

@@ -85,32 +85,43 @@ def read_back(
 ) -> ReadBack:
     """Check that each `tag -> sha256` reaches those bytes. A tag leading to other bytes or to
     none (the Hub's 400) is a failure; no answer (unreachable, 401/403/404: a mirror without
-    the route, a private repo closed to the token) a warning. With `sleep`, a failing tag is
-    asked again, twice, `SETTLE` seconds apart: the route may lag behind a fresh commit."""
+    the route, a private repo closed to the token) a warning. With `sleep`, the tags still
+    failing are asked again, twice, `SETTLE` seconds apart (one wait per round, not per tag):
+    the route may lag behind a fresh commit."""
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT)
-    verdict = ReadBack()
     try:
-        for tag, sha256 in expected.items():
-            found = resolve(endpoint, repo, tag, token=token, client=http)
-            for _ in range(2 if sleep is not None else 0):
-                if found.sha256 == sha256 or not (found.sha256 or found.refused):
-                    break
-                sleep(SETTLE)  # type: ignore[misc]
-                found = resolve(endpoint, repo, tag, token=token, client=http)
-            where = f"hf.co/{repo}:{tag}"
-            if found.sha256 == sha256:
-                continue
-            if found.sha256 is not None:
-                verdict.failures[tag] = f"{where} reaches sha256 {found.sha256}, expected {sha256}"
-            elif found.refused:
-                verdict.failures[tag] = f"{where} does not resolve ({found.problem})"
-            else:
-                verdict.warnings.append(f"{where} could not be checked: {found.problem}")
-        return verdict
+        found = {tag: resolve(endpoint, repo, tag, token=token, client=http) for tag in expected}
+        for _ in range(2 if sleep is not None else 0):
+            lagging = [
+                tag
+                for tag, got in found.items()
+                if got.sha256 != expected[tag] and (got.sha256 or got.refused)
+            ]
+            if not lagging:
+                break
+            sleep(SETTLE)  # type: ignore[misc]
+            for tag in lagging:
+                found[tag] = resolve(endpoint, repo, tag, token=token, client=http)
+        return _verdict(repo, expected, found)
     finally:
         if own:
             http.close()
+
+
+def _verdict(repo: str, expected: Mapping[str, str], found: Mapping[str, Resolution]) -> ReadBack:
+    verdict = ReadBack()
+    for tag, sha256 in expected.items():
+        got, where = found[tag], f"hf.co/{repo}:{tag}"
+        if got.sha256 == sha256:
+            continue
+        if got.sha256 is not None:
+            verdict.failures[tag] = f"{where} reaches sha256 {got.sha256}, expected {sha256}"
+        elif got.refused:
+            verdict.failures[tag] = f"{where} does not resolve ({got.problem})"
+        else:
+            verdict.warnings.append(f"{where} could not be checked: {got.problem}")
+    return verdict
 
 
 def _model_layer(tag: str, manifest: Any, status: int) -> Resolution:

@@ -27,6 +27,7 @@ from publisher.digest import DigestCache, sha256_file
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.manifest import Release
 from publisher.progress import transfer_progress
+from publisher.render.hub_tags import hub_tags
 from publisher.targets.base import (
     Action,
     ApplyResult,
@@ -160,6 +161,8 @@ class HuggingFaceTarget:
         if release.huggingface is None:
             raise UsageError(f"{release.source}: the manifest has no [huggingface] table")
         self.config = release.huggingface
+        # file name → the Hub's quant label, where that label reaches this file alone
+        self._unique_labels = {h.file: h.label for h in hub_tags(release) if h.label_resolves}
         self.repo_id = release.huggingface.repo
         self.owner = self.repo_id.split("/")[0]
         self.endpoint = resolve_endpoint(release.huggingface.endpoint)
@@ -917,17 +920,23 @@ class HuggingFaceTarget:
             self.endpoint, self.repo_id, expected, token=self._token, sleep=self._sleep
         )
         for tag, line in verdict.failures.items():
-            result.failures[owners[tag]] = f"huggingface: hf.co read back: {line}"
+            owner, text = owners[tag], f"huggingface: hf.co read back: {line}"
+            before = result.failures.get(owner)
+            result.failures[owner] = f"{before}; {text}" if before else text
         for line in verdict.warnings:
             console.warn(f"huggingface: hf.co read back: {line}")
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
-        """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md). Shards
-        are not checked: how hf.co serves a split GGUF is not documented. The quant-label tag
-        joins here once the Hub's label rule is a module of the product."""
+        """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
+        quant label where no other file of the release shares it (publisher/render/hub_tags.py).
+        Shards are not checked: how hf.co serves a split GGUF is not documented."""
         if _SHARD.search(op.subject) or not op.sha256:
             return {}
-        return {op.subject: op.sha256}
+        tags = {op.subject: op.sha256}
+        label = self._unique_labels.get(op.subject)
+        if label is not None:
+            tags[label] = op.sha256
+        return tags
 
     def _read_back_equal(self, op: Operation, entry: Any) -> bool:
         if entry.lfs is not None:
