@@ -41,7 +41,7 @@ def test_ledger_write_leaves_no_temp_files(tmp_path: Path) -> None:
 def test_corrupt_ledger_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "v3.lock.json"
     path.write_text("{not json")
-    with pytest.raises(UsageError, match="ledger is unreadable"):
+    with pytest.raises(UsageError, match="not JSON"):
         Ledger(path, "v3")
 
 
