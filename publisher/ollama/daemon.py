@@ -44,6 +44,7 @@ from publisher.targets.base import (
     ReleasePayload,
     TagPayload,
     TagStatus,
+    ledger_row,
 )
 
 if TYPE_CHECKING:
@@ -108,6 +109,9 @@ class OllamaTarget:
             self.config.model, registry or self.config.registry, insecure
         )
         self.insecure = self.registry_url.startswith("http://")
+        parts = self.model.split("/")[-2:]  # drop the host; Ollama's default namespace
+        self.repository = "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
+        self.destination = f"ollama {urlsplit(self.registry_url).netloc}/{self.repository}"
         self.timeout = timeout
         # one httpx client per target: the one inside the ollama client, reused for plain HTTP
         self.client = ollama.Client(
@@ -203,10 +207,8 @@ class OllamaTarget:
     def remote(self) -> RemoteReader:
         """The registry reader for this model (created on first use)."""
         if self._remote is None:
-            parts = self.model.split("/")[-2:]  # drop the host; Ollama's default namespace
-            repository = "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
             self._remote = RemoteReader(
-                self.registry_url, repository, insecure=self.insecure, release=self.release
+                self.registry_url, self.repository, insecure=self.insecure, release=self.release
             )
         return self._remote
 
@@ -247,7 +249,15 @@ class OllamaTarget:
             check = self._remote_check(tp) if remote and tp.present else None
             published = check is not None and check.state == "up-to-date"
             if published:
-                ops.append(self._op("verify", tp.tag.tag, f"already published: {check.detail}"))
+                assert check is not None
+                ops.append(
+                    self._op(
+                        "verify",
+                        tp.tag.tag,
+                        f"already published: {check.detail}",
+                        details={"manifest_digest": check.manifest_digest},
+                    )
+                )
             else:
                 why = f"registry: {check.detail}" if check else "not checked"
                 ops += self._publish_ops(tp, online=online, why=why)
@@ -343,7 +353,9 @@ class OllamaTarget:
         details = {"source": source, "mode": "copy"}
         if check is not None and check.state == "up-to-date":
             if remote and self.remote().manifest_digest("latest") == check.manifest_digest:
-                return [self._op("verify", "latest", f"latest already points at {source}")]
+                reason = f"latest already points at {source}"
+                details = {**details, "manifest_digest": check.manifest_digest}
+                return [self._op("verify", "latest", reason, details=details)]
             details["mode"] = "create"  # the source is not re-created: build latest from files
             ops = self._blob_ops(tp, "latest", online=online)
             return [*ops, self._op("move-latest", "latest", f"latest → {source}", details=details)]
@@ -679,6 +691,18 @@ class OllamaTarget:
         state = check.state if check.state in ("up-to-date", "missing", "drifted") else "unknown"
         return TagStatus(self.name, tag, state, check.detail)  # type: ignore[arg-type]
 
+    def ledger_status(self, steps: dict[str, dict[str, Any]]) -> list[TagStatus]:
+        """Each tag's registry digest as the ledger last recorded it (`verify-remote:TAG`,
+        `latest:latest`) against the registry now; entries for another model are not ours."""
+        rows = []
+        for key, entry in sorted(steps.items()):
+            step, _, tag = key.partition(":")
+            if step not in ("verify-remote", "latest") or entry.get("model") != self.ref(tag):
+                continue
+            remote = self.remote().manifest_digest(tag)
+            rows.append(ledger_row(self.name, tag, entry.get("manifest"), remote))
+        return rows
+
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -738,8 +762,10 @@ def _step_key(op: Operation) -> str:
         "move-latest": "latest",
         "delete-local": "delete",
     }.get(op.action, op.action)
-    if op.action == "verify":
-        step = f"verify-{op.details.get('stage', 'remote')}" if op.details.get("stage") else "skip"
+    if op.action == "verify":  # without a stage: already published, recorded as its check
+        step = f"verify-{op.details.get('stage') or 'remote'}"
+        if op.tag == "latest" and not op.details.get("stage"):
+            step = "latest"
     suffix = f":{op.sha256}" if op.action == "upload-blob" else ""
     return f"{step}:{op.tag}{suffix}"
 
@@ -754,6 +780,9 @@ def _record_facts(op: Operation, state: _TagState) -> dict[str, Any]:
         facts["layers"] = sorted(state.facts.get("pushed_layers", {}))
     elif op.action == "move-latest":
         facts.update(source=op.details.get("source"), manifest=state.remote_digest)
-    elif op.action == "verify":
-        facts.update(stage=op.details.get("stage"), manifest=state.remote_digest, reason=op.reason)
+    elif op.action == "verify":  # a skip records the digest the plan found in the registry
+        manifest = state.remote_digest or op.details.get("manifest_digest")
+        facts.update(stage=op.details.get("stage"), manifest=manifest, reason=op.reason)
+        if op.tag == "latest" and not op.details.get("stage"):
+            facts["source"] = op.details.get("source")
     return facts
