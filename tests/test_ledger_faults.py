@@ -10,6 +10,7 @@ end the same way: one line, the right exit code, a run log that says the run fai
 # ruff: noqa: F811
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -373,3 +374,51 @@ def test_state_files_are_private(site: Site) -> None:
     cache = Path(os.environ["PUBLISHER_CACHE_DIR"])
     for path in (site.ledger, cache / "digests.json", *site.root.glob("build/f1/runs/*.json")):
         assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def _put_tag(registry: str, repository: str, tag: str, config: bytes) -> str:
+    """A minimal image under `tag` in the real registry; its manifest digest."""
+    from publisher.ollama.registry import DOCKER_MANIFEST_V2
+
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_V2,
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": digest,
+            "size": len(config),
+        },
+        "layers": [],
+    }
+    with RegistryClient(registry, repository, insecure=True) as client:
+        client.upload_blob(config, digest, len(config))
+        return client.put_manifest(tag, json.dumps(manifest).encode())
+
+
+def test_daemon_target_compares_its_ledger_section_with_the_registry(
+    docker_registry: str, tmp_path: Path
+) -> None:
+    from ollama_standin import make_payload
+
+    from publisher.ollama.daemon import OllamaTarget
+
+    repository = f"fault/daemon-{uuid.uuid4().hex[:8]}"
+    payload = make_payload(tmp_path, model=repository)
+    target = OllamaTarget(
+        payload.release, host="http://127.0.0.1:9", registry=docker_registry, insecure=True
+    )
+    now = _put_tag(docker_registry, repository, "Q4_K_M", b'{"n": 1}')
+    steps = {
+        "verify-remote:Q4_K_M": {"model": target.ref("Q4_K_M"), "manifest": now},
+        "latest:latest": {"model": target.ref("latest"), "manifest": now},
+        "verify-remote:Q6_K": {"model": target.ref("Q6_K"), "manifest": "sha256:" + "0" * 64},
+        "verify-remote:Q8_0": {"model": "elsewhere/other:Q8_0", "manifest": now},  # not ours
+        "push:Q4_K_M": {"model": target.ref("Q4_K_M"), "layers": []},  # holds no digest
+    }
+    states = {row.tag: row.state for row in target.ledger_status(steps)}
+    assert states == {"Q4_K_M": "up-to-date", "latest": "missing", "Q6_K": "missing"}
+    _put_tag(docker_registry, repository, "Q6_K", b'{"n": 2}')
+    rows = {row.tag: row for row in target.ledger_status(steps)}
+    assert rows["Q6_K"].state == "drifted" and rows["Q6_K"].target == "ledger/ollama"
+    assert "ledger says sha256:000000000000" in rows["Q6_K"].detail

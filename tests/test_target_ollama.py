@@ -386,3 +386,30 @@ def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -
     with pytest.raises(StepFailed, match="answered list, not an object"):
         t._read_back(tp, t.ref(tp.tag.tag))
     t.http.close()
+
+
+def test_an_already_published_tag_is_recorded_with_the_registry_digest(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    """A skip records what the plan found in the registry, under the key a push's check uses,
+    so the ledger never keeps an older push's digest."""
+    payload = make_payload(tmp_path)
+    t = target(standin, payload)
+    digest = "sha256:" + "d" * 64
+    plan = [
+        t._op("verify", "Q4_K_M", "already published", details={"manifest_digest": digest}),
+        t._op(
+            "verify",
+            "latest",
+            "latest already points at Q4_K_M",
+            details={"source": "Q4_K_M", "manifest_digest": digest},
+        ),
+    ]
+    rec = Recorder()
+    result = t.apply(payload, plan, rec)
+    assert result.failures == {} and result.bytes_uploaded == 0
+    steps = dict(rec.steps)
+    assert steps["verify-remote:Q4_K_M"]["manifest"] == digest
+    assert steps["latest:latest"] == {**steps["latest:latest"], "manifest": digest}
+    assert steps["latest:latest"]["source"] == "Q4_K_M"
+    assert steps["verify-remote:Q4_K_M"]["model"] == t.ref("Q4_K_M")
