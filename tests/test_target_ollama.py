@@ -264,6 +264,12 @@ def test_connection_reset_mid_upload(standin: OllamaStandIn, tmp_path: Path) -> 
     assert set(result.failures) == {"Q6_K"}
     assert result.failures["Q6_K"].startswith("upload of fam-Q6_K.gguf failed after")
     assert [p["model"] for p in standin.pushes] == ["ns/fam:Q4_K_M"]
+    # the bytes the failed upload sent count: the total is what went over the wire
+    sent = int(
+        result.failures["Q6_K"].removeprefix("upload of fam-Q6_K.gguf failed after ").split()[0]
+    )
+    assert sent > 0
+    assert result.bytes_uploaded == payload.payload("Q4_K_M").files[0].size + sent
 
 
 def test_models_this_run_did_not_create_are_never_touched(

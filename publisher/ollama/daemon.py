@@ -68,6 +68,10 @@ KEY_HINT = (
 class StepFailed(Exception):
     """One step of one tag failed; the message is the one clear line the report shows."""
 
+    def __init__(self, message: str, *, sent: int = 0) -> None:
+        super().__init__(message)
+        self.sent = sent  # bytes the failed step had already sent: they count as uploaded
+
 
 # ---------------------------------------------------------------------------------------------
 # The target
@@ -397,6 +401,7 @@ class OllamaTarget:
                 result.bytes_uploaded += handler(op, state, payload)
             except StepFailed as exc:
                 state.failed = True
+                result.bytes_uploaded += exc.sent
                 result.failures[tag] = str(exc)
                 console.error(f"ollama {self.ref(tag)}: {exc}")
                 continue
@@ -464,10 +469,13 @@ class OllamaTarget:
             except (httpx.HTTPError, OSError) as exc:
                 raise StepFailed(
                     f"upload of {f.path.name} failed after {sent} of {f.size} bytes: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{type(exc).__name__}: {exc}",
+                    sent=sent,
                 ) from None
         if resp.status_code not in (200, 201):
-            raise StepFailed(f"upload of {f.path.name}: HTTP {resp.status_code} {_error_of(resp)}")
+            raise StepFailed(
+                f"upload of {f.path.name}: HTTP {resp.status_code} {_error_of(resp)}", sent=sent
+            )
         return sent
 
     def _do_blob(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
