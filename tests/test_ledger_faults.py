@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy, Rule
-from gguf_factory import write_gemma4_gguf
 from registry_server import docker_registry  # noqa: F401
+from release_fixtures import fam_gguf, fam_manifest
 from typer.testing import CliRunner
 
 from publisher.cli import app
@@ -48,7 +48,7 @@ class Site:
 
     @property
     def ledger(self) -> Path:
-        return self.root / "f1.lock.json"
+        return self.root / "v1.lock.json"
 
     def args(self, *extra: str) -> list[str]:
         return ["release", str(self.manifest), "--yes", "--json", "--quiet", *extra]
@@ -104,47 +104,22 @@ class Site:
         }
 
     def run_logs(self) -> list[dict[str, Any]]:
-        folder = self.root / "build" / "f1" / "runs"
+        folder = self.root / "build" / "v1" / "runs"
         return [json.loads(p.read_text()) for p in sorted(folder.glob("*-release.json"))]
 
 
 def write_site(root: Path, registry: str, repository: str) -> Path:
-    (root / "gguf").mkdir(parents=True, exist_ok=True)
-    manifest = root / "f1.toml"
-    manifest.write_text(
-        f"""
-[model]
-family = "tiny"
-variant = "f1"
-title = "Tiny fault"
-base_model = "google/gemma-4-26B-A4B-it"
-parameters = "20.8B"
-experts = 98
-experts_base = 128
-
-[files]
-gguf_dir = "gguf"
-name = "tiny-{{tag}}.gguf"
-
-[ollama]
-model = "{repository}"
-latest = "Q4_K_M"
-template = "gemma4-tools.gotmpl"
-parser = "gemma4"
-registry = "{registry}"
-
-[[tags]]
-tag = "Q4_K_M"
-targets = ["ollama"]
-
-[[tags]]
-tag = "Q6_K"
-targets = ["ollama"]
-""",
-        encoding="utf-8",
+    """The shared tiny `fam v1` release, Ollama only, pushed straight to `registry`."""
+    manifest = root / "v1.toml"
+    ollama = (
+        f'[ollama]\nmodel = "{repository}"\nlatest = "Q4_K_M"\n'
+        f'template = "gemma4-tools.gotmpl"\nparser = "gemma4"\nregistry = "{registry}"\n'
     )
+    tags = "".join(f'\n[[tags]]\ntag = "{tag}"\ntargets = ["ollama"]\n' for tag in FTYPES)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(fam_manifest(ollama + tags), encoding="utf-8")
     for tag, ftype in FTYPES.items():
-        write_gemma4_gguf(root / "gguf" / f"tiny-{tag}.gguf", file_type=ftype)
+        fam_gguf(root / "gguf", tag, file_type=ftype)
     return manifest
 
 
@@ -182,7 +157,7 @@ def test_kill_between_manifest_put_and_read_back_leaves_no_stale_record(site: Si
     assert site.ledger_pushes()["Q6_K"] == old
 
     # a rebuilt Q6_K: the next run PUTs a new manifest; kill it before it reads the tag back
-    write_gemma4_gguf(site.root / "gguf" / "tiny-Q6_K.gguf", file_type=18, name="rebuilt")
+    fam_gguf(site.root / "gguf", "Q6_K", file_type=18, name="rebuilt")
     rule = site.proxy.hold("HEAD", r"/manifests/Q6_K$", after=("PUT", r"/manifests/Q6_K$"))
     proc = site.start()
     wait_held(rule, proc)
@@ -263,7 +238,7 @@ def test_two_copies_of_a_manifest_never_publish_the_same_tag_at_once(
         assert "Traceback" not in other.stderr
         refused = json.loads(other.stdout)
         assert refused["ok"] is False and "another publish run" in refused["error"]
-        assert not (copy.parent / "f1.lock.json").exists()  # the refused run recorded nothing
+        assert not (copy.parent / "v1.lock.json").exists()  # the refused run recorded nothing
     finally:
         rule.release.set()
     _out, err = first.communicate(timeout=240)
@@ -291,7 +266,7 @@ BAD_LEDGERS = {
         json.dumps(
             {
                 "schema": 1,
-                "variant": "f1",
+                "variant": "v1",
                 "targets": {"ollama": {"push:Q4_K_M": {"at": "x", "manifest_digest": 7}}},
             }
         ).encode(),
@@ -301,13 +276,13 @@ BAD_LEDGERS = {
         json.dumps(
             {
                 "schema": 1,
-                "variant": "f1",
+                "variant": "v1",
                 "tags": {"Q6_K": {"at": "x", "files": [{"path": "a", "size": "9"}]}},
             }
         ).encode(),
         "tags.Q6_K.files[0].size: expected int",
     ),
-    "tags not a table": (b'{"schema": 1, "variant": "f1", "tags": []}', "tags: expected dict"),
+    "tags not a table": (b'{"schema": 1, "variant": "v1", "tags": []}', "tags: expected dict"),
 }
 
 
@@ -318,7 +293,7 @@ def test_a_bad_ledger_is_one_line_and_left_untouched(
     """In-process (no registry needed: the ledger is read before anything remote)."""
     manifest = write_site(tmp_path, "http://127.0.0.1:9", "fault/never")
     content, message = BAD_LEDGERS[case]
-    ledger = tmp_path / "f1.lock.json"
+    ledger = tmp_path / "v1.lock.json"
     ledger.write_bytes(content)
     monkeypatch.chdir(tmp_path)
     for command in (["release", str(manifest), "--yes"], ["status", str(manifest)]):
@@ -329,7 +304,7 @@ def test_a_bad_ledger_is_one_line_and_left_untouched(
         assert any(str(ledger) in line and message in line for line in lines), result.output
         assert "Traceback" not in result.output
     assert ledger.read_bytes() == content  # never rewritten
-    log = json.loads(next((tmp_path / "build" / "f1" / "runs").glob("*-release.json")).read_text())
+    log = json.loads(next((tmp_path / "build" / "v1" / "runs").glob("*-release.json")).read_text())
     assert log["ok"] is False and message in log["error"]
 
 
@@ -337,16 +312,16 @@ def test_a_lock_path_that_is_a_folder_fails_the_run_and_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = write_site(tmp_path, "http://127.0.0.1:9", "fault/never")
-    lock = tmp_path / ".f1.publish.lock"
+    lock = tmp_path / ".v1.publish.lock"
     lock.mkdir()
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["release", str(manifest), "--yes", "--json"])
     assert result.exit_code == 2
     data = json.loads(result.stdout)
     assert data["ok"] is False and str(lock) in data["error"] and "lock" in data["error"]
-    log = json.loads(next((tmp_path / "build" / "f1" / "runs").glob("*-release.json")).read_text())
+    log = json.loads(next((tmp_path / "build" / "v1" / "runs").glob("*-release.json")).read_text())
     assert log["ok"] is False and log["finished"] is True and str(lock) in log["error"]
-    assert not (tmp_path / "f1.lock.json").exists()
+    assert not (tmp_path / "v1.lock.json").exists()
 
 
 def test_an_unexpected_crash_marks_the_run_log_failed(
@@ -364,7 +339,7 @@ def test_an_unexpected_crash_marks_the_run_log_failed(
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["release", str(manifest), "--yes"])
     assert isinstance(result.exception, RuntimeError)
-    log = json.loads(next((tmp_path / "build" / "f1" / "runs").glob("*-release.json")).read_text())
+    log = json.loads(next((tmp_path / "build" / "v1" / "runs").glob("*-release.json")).read_text())
     assert log["ok"] is False and log["error"] == "stopped by RuntimeError: disk on fire"
 
 
@@ -372,7 +347,7 @@ def test_state_files_are_private(site: Site) -> None:
     code, _, err = site.run()
     assert code == 0, err
     cache = Path(os.environ["PUBLISHER_CACHE_DIR"])
-    for path in (site.ledger, cache / "digests.json", *site.root.glob("build/f1/runs/*.json")):
+    for path in (site.ledger, cache / "digests.json", *site.root.glob("build/v1/runs/*.json")):
         assert path.stat().st_mode & 0o777 == 0o600, path
 
 

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,33 +48,35 @@ def test_corrupt_ledger_is_a_clear_error(tmp_path: Path) -> None:
         Ledger(path, "v3")
 
 
-def test_lock_refuses_a_second_holder_and_names_the_pid(tmp_path: Path) -> None:
-    lock = tmp_path / ".v3.publish.lock"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys, time
-                from pathlib import Path
-                from publisher.lock import destination_lock_path, destination_locks, release_lock
-                with release_lock(Path({str(lock)!r})):
-                    print("held", flush=True)
-                    time.sleep(30)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+@contextmanager
+def held_elsewhere(with_item: str) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding `with with_item:` (code using publisher.lock); yields it once it
+    holds the lock, then kills it with SIGKILL."""
+    code = f"""
+import time
+from pathlib import Path
+from publisher.lock import destination_locks, release_lock
+with {with_item}:
+    print("held", flush=True)
+    time.sleep(30)
+"""
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(UsageError, match=f"pid {holder.pid}"), release_lock(lock):
-            pass
+        yield holder
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_lock_refuses_a_second_holder_and_names_the_pid(tmp_path: Path) -> None:
+    lock = tmp_path / ".v3.publish.lock"
+    with (
+        held_elsewhere(f"release_lock(Path({str(lock)!r}))") as holder,
+        pytest.raises(UsageError, match=f"pid {holder.pid}"),
+        release_lock(lock),
+    ):
+        pass
     # the kernel dropped the dead holder's lock: no stale lock after a kill
     with release_lock(lock):
         assert lock.read_text().strip() == str(os.getpid())
@@ -148,37 +152,15 @@ def test_ledger_is_private_and_a_bad_one_names_the_field(tmp_path: Path) -> None
 def test_a_destination_lock_names_the_destination_and_the_holder(tmp_path: Path) -> None:
     folder = tmp_path / "locks"
     where = "ollama registry.example/ns/model"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import time
-                from pathlib import Path
-                from publisher.lock import destination_locks
-                with destination_locks([{where!r}], Path({str(folder)!r})):
-                    print("held", flush=True)
-                    time.sleep(30)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with held_elsewhere(f"destination_locks([{where!r}], Path({str(folder)!r}))") as holder:
         expected = f"another publish run holds {where} (pid {holder.pid}"
-        held_elsewhere = re.compile(re.escape(expected), re.IGNORECASE)  # names are case-blind
+        held = re.compile(re.escape(expected), re.IGNORECASE)  # destinations are case-blind
         with (
-            pytest.raises(UsageError, match=held_elsewhere),
+            pytest.raises(UsageError, match=held),
             destination_locks(["huggingface hf.co/a/b", where.upper()], folder),
         ):
             pass
         with destination_locks(["huggingface hf.co/a/b"], folder):  # another destination: free
             pass
-    finally:
-        holder.kill()
-        holder.wait()
     with destination_locks([where], folder):  # SIGKILL left no stale lock
         assert destination_lock_path(where, folder).read_text().strip() == str(os.getpid())
