@@ -221,7 +221,8 @@ def _publish(
     with _step(run, "apply") as step:
         for target in targets:
             record = functools.partial(ledger.record, target.name)
-            run.results[target.name] = target.apply(payload, run.plan[target.name], record)
+            result = run.results[target.name] = ApplyResult()  # counts even if interrupted
+            target.apply(payload, run.plan[target.name], record, result)
         step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
         if any(not result.ok for result in run.results.values()):
             step.status = "failed"

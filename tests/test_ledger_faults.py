@@ -204,6 +204,9 @@ def test_sigint_during_an_upload_marks_the_run_failed(site: Site) -> None:
     log = site.run_logs()[-1]
     assert log["ok"] is False and log["finished"] is True
     assert "interrupted" in log["error"]
+    # every blob went up before the held manifest PUT: the log counts them all
+    uploads = [op for op in log["plan"]["ollama"] if op["action"] == "upload-blob"]
+    assert log["bytes_uploaded"] == sum(op["size"] for op in uploads) > 0
     assert site.digest("Q6_K") is None  # the held PUT never reached the registry
     ledger_matches_registry(site)  # Q4_K_M (pushed before the interrupt) is recorded truly
     assert "Q6_K" not in site.ledger_pushes()

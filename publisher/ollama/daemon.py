@@ -369,9 +369,15 @@ class OllamaTarget:
 
     # ---- apply ------------------------------------------------------------------------------
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
         """Execute the plan in order; a failed tag skips its remaining steps, the run goes on."""
-        result = ApplyResult()
+        result = ApplyResult() if result is None else result  # filled as it goes
         states: dict[str, _TagState] = {}
         self._preexisting = self._local_models()
         held: dict[str, int] = {}

@@ -185,14 +185,20 @@ class OllamaRegistryTarget:
 
     # ---- apply ---------------------------------------------------------------------------------
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
         """Push tag by tag (blobs, manifest, read back); `latest` only after its source.
 
         A tag the plan found already published is recorded too, with the digest the registry
         holds, so the ledger never keeps an older push's digest (e.g. after a kill between the
         manifest PUT and its read-back). Bytes count as they go over the wire, failed tags too.
         """
-        result = ApplyResult()
+        result = ApplyResult() if result is None else result  # filled as it goes
         items = {item.payload.tag.tag: item for item in self._tagged(payload)}
         for op in plan:
             if op.action == "skip-tag" and op.tag is not None:

@@ -139,8 +139,15 @@ class Target(Protocol):
         """The operations that would bring the remote to the payload; offline: assume nothing."""
         ...
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
-        """Execute `plan` in a safe order, calling `record` after each finished step."""
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
+        """Execute `plan` in a safe order, calling `record` after each finished step; fill and
+        return `result` (given: the caller sees the bytes sent even if apply is interrupted)."""
         ...
 
     def status(self, payload: ReleasePayload) -> list[TagStatus]:

@@ -610,9 +610,15 @@ class HuggingFaceTarget:
     # -----------------------------------------------------------------------------------------
     # Apply
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
         """Create the repo, commit the changed files in batches, prune last, read back the GGUFs."""
-        result = ApplyResult()
+        result = ApplyResult() if result is None else result  # filled as it goes
         mine = [op for op in plan if op.target == TARGET]
         for op in mine:  # what the plan found already there is recorded as the Hub holds it
             if op.action == "skip-file" and op.details.get("remote") == "same":
