@@ -66,6 +66,13 @@ def release_lock(path: Path) -> Iterator[None]:
 def destination_locks(destinations: list[str], folder: Path) -> Iterator[None]:
     """One run lock per remote destination (e.g. `ollama registry.ollama.ai/mannix/gemma4-98e`),
     in `folder` (the user's cache), taken in a fixed order; any one held elsewhere fails at once."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the lock folder {folder}: {exc.strerror or exc}; "
+            "set PUBLISHER_CACHE_DIR to a writable folder"
+        ) from None
     with ExitStack() as stack:
         for destination in sorted(set(destinations)):
             stack.enter_context(

@@ -400,3 +400,18 @@ def test_daemon_target_compares_its_ledger_section_with_the_registry(
     rows = {row.tag: row for row in target.ledger_status(steps)}
     assert rows["Q6_K"].state == "drifted" and rows["Q6_K"].target == "ledger/ollama"
     assert "ledger says sha256:000000000000" in rows["Q6_K"].detail
+
+
+def test_an_unwritable_cache_folder_is_one_line_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = write_site(tmp_path, "http://127.0.0.1:9", "fault/never")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(blocker))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["release", str(manifest), "--yes"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert f"cannot create the lock folder {blocker / 'locks'}" in line
+    assert "set PUBLISHER_CACHE_DIR" in line
