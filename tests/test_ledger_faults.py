@@ -350,7 +350,8 @@ def test_state_files_are_private(site: Site) -> None:
     code, _, err = site.run()
     assert code == 0, err
     cache = Path(os.environ["PUBLISHER_CACHE_DIR"])
-    for path in (site.ledger, cache / "digests.json", *site.root.glob("build/v1/runs/*.json")):
+    state = [site.ledger, cache / "digests.json", cache / "registry-uploads.json"]
+    for path in (*state, *site.root.glob("build/v1/runs/*.json")):
         assert path.stat().st_mode & 0o777 == 0o600, path
 
 
