@@ -1,20 +1,19 @@
 """sha256 of large files with a persistent cache, so an unchanged file is never hashed twice.
 
 The cache maps a file's real path to (size, mtime_ns, inode, sha256); an entry counts only when
-all three stat fields still match. It is one JSON file, written atomically (temp file + rename),
-merged with what other processes wrote meanwhile; concurrent writers can lose each other's newest
-entries (last writer wins) but never corrupt the file. `DigestCache.bytes_hashed` counts the bytes
-actually read and hashed, so callers can prove that a re-run hashed nothing; `bytes_hashed_total()`
-counts them for the whole process (whichever cache, or none), which a run reports as `bytes_hashed`.
+all three stat fields still match. It is one JSON file, written atomically and privately (0600),
+merged under a file lock with what other processes wrote meanwhile (publisher.statefile), so
+concurrent runs never lose each other's entries nor corrupt the file.
+`DigestCache.bytes_hashed` counts the bytes actually read and hashed, so callers can prove that
+a re-run hashed nothing; `bytes_hashed_total()` counts them for the whole process (whichever
+cache, or none), which a run reports as `bytes_hashed`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import CheckFailed, UsageError
+from publisher.statefile import CACHE_DIR_ENV, cache_dir, merge_json, read_json
 
 CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
-CACHE_DIR_ENV = "PUBLISHER_CACHE_DIR"
 CACHE_FILE = "digests.json"
 _FORMAT = 1
 
@@ -47,13 +46,8 @@ def _count_hashed(n: int) -> None:
 
 
 def default_cache_path() -> Path:
-    """$PUBLISHER_CACHE_DIR, else $XDG_CACHE_HOME/publisher, else ~/.cache/publisher."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override) / CACHE_FILE
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "publisher" / CACHE_FILE
+    """`digests.json` in the tool's cache folder (statefile.cache_dir)."""
+    return cache_dir() / CACHE_FILE
 
 
 def _stat_key(path: Path) -> tuple[str, dict[str, int]]:
@@ -74,14 +68,7 @@ class DigestCache:
         self._dirty: dict[str, dict[str, Any]] = {}
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}  # absent or unreadable: start empty, the next save rewrites it whole
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            return {}
-        entries = data.get("entries")
-        return entries if isinstance(entries, dict) else {}
+        return _entries(read_json(self.path))  # absent or unreadable: start empty
 
     def lookup(self, path: str | Path) -> str | None:
         """The cached sha256 of `path` if its size, mtime and inode are unchanged, else None."""
@@ -111,36 +98,24 @@ class DigestCache:
             self.bytes_hashed += n
 
     def save(self) -> None:
-        """Merge our new entries into the file on disk and replace it atomically."""
+        """Merge our new entries into the file on disk under its lock and replace it atomically:
+        concurrent runs never lose each other's entries."""
         with self._lock:
             if not self._dirty:
                 return
             dirty = dict(self._dirty)
-        merged = self._read()
-        merged.update(dirty)
+
+        def merge(on_disk: Any) -> dict[str, Any]:
+            return {"format": _FORMAT, "entries": {**_entries(on_disk), **dirty}}
+
         try:
-            self._write(merged)
+            merged = merge_json(self.path, merge)
         except OSError as exc:
             raise UsageError(self._unwritable(exc)) from None
         with self._lock:
-            self._entries.update(merged)
+            self._entries.update(merged["entries"])
             for key in dirty:
                 self._dirty.pop(key, None)
-
-    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Replace the cache file atomically (temp file + rename in the same folder)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".digests-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"format": _FORMAT, "entries": entries}, handle, indent=0)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
 
     def _unwritable(self, exc: OSError) -> str:
         """Why the cache cannot be saved, and how to point it somewhere writable."""
@@ -155,6 +130,14 @@ class DigestCache:
             f"cannot write the digest cache {self.path}{source}: {why}; "
             f"set {CACHE_DIR_ENV} to a writable folder"
         )
+
+
+def _entries(data: Any) -> dict[str, dict[str, Any]]:
+    """The entries of a cache file's JSON; anything else (old format, garbage) counts as empty."""
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        return {}
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else {}
 
 
 def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:

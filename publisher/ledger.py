@@ -1,21 +1,25 @@
 """The release ledger: what was published, step by step, so a re-run resumes and `status` can tell.
 
-One JSON file per variant, rewritten atomically (temp file + fsync + rename) after every finished
-step, so a kill at any moment leaves either the old or the new ledger, never half of one. It holds
-digests, sizes, remote ids and times — never a credential.
+One JSON file per variant, rewritten atomically (temp file + fsync + rename, mode 0600) after every
+finished step, so a kill at any moment leaves either the old or the new ledger, never half of one.
+It holds digests, sizes, remote ids and times — never a credential. It is validated on read (a
+pydantic schema, like the manifest): a ledger that is not UTF-8, not JSON or has a field of the
+wrong type is a one-line usage error naming the file and the field, and is never rewritten.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher import __version__
 from publisher.errors import UsageError
+from publisher.manifest import _describe, _dotted
+from publisher.statefile import write_private
 
 SCHEMA = 1
 
@@ -23,6 +27,54 @@ SCHEMA = 1
 def ledger_path(manifest: Path, variant: str) -> Path:
     """`<manifest dir>/<variant>.lock.json`: beside the manifest, like a lock file of a package."""
     return manifest.resolve().parent / f"{variant}.lock.json"
+
+
+class _Facts(BaseModel):
+    """Typed where the tool reads a field back (status, resume); other facts pass through."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    at: str
+    tool: str | None = None
+    repo: str | None = None
+    registry: str | None = None
+    manifest_digest: str | None = None  # direct registry push: the tag's manifest
+    manifest: str | None = None  # daemon: the registry's manifest after push / check
+    model: str | None = None
+    sha256: str | None = None
+    blob_id: str | None = None
+    size: int | None = None
+    bytes_uploaded: int | None = None
+    removed: bool | None = None  # a file a prune deleted from the remote
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    path: str
+    size: int
+    sha256: str | None = None
+
+
+class _Tag(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    at: str
+    files: list[_File] = []
+    size: int | None = None
+    sha256: str | None = None
+
+
+class _LedgerDocument(BaseModel):
+    """The whole file: `targets.<target>.<step>` facts and `tags.<tag>` local facts."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    schema_: Literal[1] = Field(alias="schema")
+    variant: str
+    updated: str | None = None
+    targets: dict[str, dict[str, _Facts]] = {}
+    tags: dict[str, _Tag] = {}
 
 
 class Ledger:
@@ -34,19 +86,48 @@ class Ledger:
         self.data: dict[str, Any] = self._read()
 
     def _read(self) -> dict[str, Any]:
+        """The ledger, validated; anything else is a usage error naming the file and field (the
+        file is left as it is: it is the user's record, and only they may move it aside)."""
         if not self.path.exists():
             return {"schema": SCHEMA, "variant": self.variant, "targets": {}, "tags": {}}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(
-                f"{self.path}: the ledger is unreadable ({exc}); move it aside to start afresh"
-            ) from None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise UsageError(f"{self.path}: expected a ledger of schema {SCHEMA}")
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise self._bad(f"cannot read it: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise self._bad(f"not UTF-8 text (byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise self._bad(f"not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+        if not isinstance(data, dict):
+            raise self._bad(f"expected a JSON object, found {type(data).__name__}")
+        try:
+            _LedgerDocument.model_validate(data)
+        except ValidationError as exc:
+            raise self._invalid(exc) from None
+        if data["variant"] != self.variant:
+            raise self._bad(f"variant: the ledger is for {data['variant']!r}, not {self.variant!r}")
         data.setdefault("targets", {})
         data.setdefault("tags", {})
         return data
+
+    def _invalid(self, exc: ValidationError) -> UsageError:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"]]
+        if error["type"] == "extra_forbidden":
+            what = f"unknown key {loc[-1]!r}"
+        elif loc == ["schema"] and error["type"] != "missing":
+            what = f"expected a ledger of schema {SCHEMA}, found {error.get('input')!r}"
+        else:
+            what = _describe(error, loc)
+        return self._bad(f"{_dotted(loc)}: {what}")
+
+    def _bad(self, what: str) -> UsageError:
+        return UsageError(
+            f"{self.path}: ledger: {what}; fix it or move it aside to start afresh "
+            "(it was left as it is)"
+        )
 
     def step(self, target: str, key: str) -> dict[str, Any] | None:
         """What was recorded for a finished step, or None."""
@@ -64,20 +145,9 @@ class Ledger:
         self.save()
 
     def save(self) -> None:
-        """Write the whole ledger atomically: temp file in the same folder, fsync, rename."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the whole ledger atomically and privately (publisher.statefile)."""
         self.data["updated"] = _now()
-        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.data, handle, indent=2, sort_keys=True)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_private(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
 
 
 def _now() -> str:

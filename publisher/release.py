@@ -26,11 +26,12 @@ from publisher.digest import DigestCache, bytes_hashed_total
 from publisher.errors import EXIT_FAILED, CheckFailed, PublisherError, UsageError
 from publisher.gguf.checks import TagReport, verify_release
 from publisher.ledger import Ledger, ledger_path
-from publisher.lock import release_lock
+from publisher.lock import destination_locks, release_lock
 from publisher.manifest import Release, Tag, load
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.render.page import how_to_apply
 from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
+from publisher.statefile import cache_dir, write_private
 from publisher.targets import registry_of_targets
 from publisher.targets.base import (
     ApplyResult,
@@ -87,6 +88,7 @@ class VariantRun:
     bytes_hashed: int = 0  # bytes read to hash GGUFs in this run (0 when the cache knew them all)
     ollama_page: Path | None = None  # the rendered ollama.com page, for a person to paste
     plan_shown: bool = False  # the confirmation prompt already showed the plan
+    log_path: Path | None = None  # this run's log under build/<variant>/runs/, once written
 
     @property
     def ok(self) -> bool:
@@ -139,7 +141,11 @@ def run_releases(manifests: list[Path], options: ReleaseOptions) -> list[Variant
 
 
 def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> VariantRun:
-    """The whole pipeline for one manifest; user errors end the run with a message, not a crash."""
+    """The whole pipeline for one manifest; user errors end the run with a message, not a crash.
+
+    Whatever ends the run — a user error, Ctrl-C, a crash — its log says it failed and why;
+    a run killed outright leaves the log written when it started, which says it did not finish.
+    """
     run = VariantRun(manifest=manifest)
     hashed_before = bytes_hashed_total()
     try:
@@ -147,30 +153,49 @@ def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> 
     except PublisherError as exc:
         run.error = str(exc)
         run.error_exit_code = exc.exit_code
+    except KeyboardInterrupt:
+        run.error = "interrupted (Ctrl-C / SIGINT) before the run finished"
+        run.error_exit_code = EXIT_INTERRUPTED
+        raise
+    except BaseException as exc:
+        run.error = f"stopped by {type(exc).__name__}: {exc}"
+        run.error_exit_code = EXIT_FAILED
+        raise
     finally:
         run.bytes_hashed = bytes_hashed_total() - hashed_before  # every target's hashing too
-        _write_run_log(run, options)
+        _write_run_log(run, options, finished=True)
     return run
 
 
-def _write_run_log(run: VariantRun, options: ReleaseOptions) -> None:
-    """`build/<variant>/runs/<time>-release.json`: what this run did, for later reading (no
-    secrets: the summary holds digests, sizes, remote ids and messages only)."""
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT
+_UNFINISHED = "did not finish: the process was killed, or it is still running"
+
+
+def _write_run_log(run: VariantRun, options: ReleaseOptions, *, finished: bool) -> None:
+    """`build/<variant>/runs/<time>-<pid>-release.json`: what this run did, for later reading (no
+    secrets: the summary holds digests, sizes, remote ids and messages only). Written once when
+    the run starts (ok: false, "did not finish") and replaced when it ends, so no log ever says
+    a run succeeded that did not."""
     if run.release is None:
         return
-    folder = (options.out_dir or Path("build") / run.release.model.variant) / "runs"
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
-    kind = "dry-run" if options.dry_run else "release"
+    data = run.to_json()
+    data["finished"] = finished
+    if not finished:
+        data.update(ok=False, error=_UNFINISHED)
+    if run.log_path is None:
+        folder = (options.out_dir or Path("build") / run.release.model.variant) / "runs"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+        kind = "dry-run" if options.dry_run else "release"
+        run.log_path = folder / f"{stamp}-{os.getpid()}-{kind}.json"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{stamp}-{os.getpid()}-{kind}.json"
-        path.write_text(json.dumps(run.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
+        write_private(run.log_path, json.dumps(data, indent=2, default=str) + "\n")
     except OSError as exc:
-        console.warn(f"could not write the run log in {folder}: {exc.strerror}")
+        console.warn(f"could not write the run log in {run.log_path.parent}: {exc.strerror}")
 
 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
     release, selected = load_step(run, options)
+    _write_run_log(run, options, finished=False)
     if options.dry_run:
         payload = local_steps(run, release, selected, options, cache)
         targets = make_targets(release, selected, options)
@@ -180,29 +205,46 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
     ledger_file = ledger_path(release.source, release.model.variant)
     # One run per variant from here on: a second run fails at once instead of hashing every
     # GGUF first, and the ledger is read only while we hold the lock (never a stale copy).
+    # One run per destination too: a copy of this manifest in another folder has another
+    # variant lock, but the same remote model and repo.
     with release_lock(ledger_file.with_name(f".{release.model.variant}.publish.lock")):
-        payload = local_steps(run, release, selected, options, cache)
         targets = make_targets(release, selected, options)
-        ledger = Ledger(ledger_file, release.model.variant)
-        with _step(run, "preflight") as step:
-            for target in targets:
-                target.preflight()
-            step.detail = ", ".join(t.name for t in targets)
-        _plan(run, targets, payload, online=True)
-        _confirm(run, options)
-        with _step(run, "apply") as step:
-            for target in targets:
-                record = functools.partial(ledger.record, target.name)
-                run.results[target.name] = target.apply(payload, run.plan[target.name], record)
-            step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
-            if any(not result.ok for result in run.results.values()):
-                step.status = "failed"
-        with _step(run, "record") as step:
-            published = _published_tags(run, release, {t.name for t in targets})
-            for report in run.reports:
-                if report.tag in published:
-                    ledger.record_tag(report.tag, tag_json(report))
-            step.detail = f"{len(published)} of {len(run.reports)} tags recorded in {ledger.path}"
+        with destination_locks([t.destination for t in targets], cache_dir() / "locks"):
+            _publish(run, release, selected, targets, ledger_file, options, cache)
+
+
+def _publish(
+    run: VariantRun,
+    release: Release,
+    selected: list[Tag],
+    targets: list[Target],
+    ledger_file: Path,
+    options: ReleaseOptions,
+    cache: DigestCache,
+) -> None:
+    """Verify, plan, confirm, apply and record, holding the run's locks."""
+    ledger = Ledger(ledger_file, release.model.variant)
+    payload = local_steps(run, release, selected, options, cache)
+    with _step(run, "preflight") as step:
+        for target in targets:
+            target.preflight()
+        step.detail = ", ".join(t.name for t in targets)
+    _plan(run, targets, payload, online=True)
+    _confirm(run, options)
+    with _step(run, "apply") as step:
+        for target in targets:
+            record = functools.partial(ledger.record, target.name)
+            result = run.results[target.name] = ApplyResult()  # counts even if interrupted
+            target.apply(payload, run.plan[target.name], record, result)
+        step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
+        if any(not result.ok for result in run.results.values()):
+            step.status = "failed"
+    with _step(run, "record") as step:
+        published = _published_tags(run, release, {t.name for t in targets})
+        for report in run.reports:
+            if report.tag in published:
+                ledger.record_tag(report.tag, tag_json(report))
+        step.detail = f"{len(published)} of {len(run.reports)} tags recorded in {ledger.path}"
 
 
 def _plan(run: VariantRun, targets: list[Target], payload: ReleasePayload, *, online: bool) -> None:

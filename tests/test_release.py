@@ -437,3 +437,32 @@ def test_json_failures_still_reach_stderr(world: World) -> None:
 def test_a_bad_registry_flag_is_a_usage_error(world: World) -> None:
     code, data, _ = world.run("--dry-run", "--ollama-registry", "ftp://x")
     assert code == 2 and "--ollama-registry" in data["error"]
+
+
+def test_hub_skips_are_recorded_and_status_checks_the_hub_ledger(world: World) -> None:
+    """A stale `file:` entry shows in status; the next run records what the Hub holds."""
+    assert world.run("--yes")[0] == 0
+    path = world.manifest.parent / "t1.lock.json"
+
+    def hub_ledger_states() -> tuple[int, dict[str, str]]:
+        result = runner.invoke(app, ["status", str(world.manifest), "--json", "--only", "hf"])
+        rows = json.loads(result.stdout)["targets"]
+        return result.exit_code, {
+            r["tag"]: r["state"] for r in rows if r["target"] == "ledger/huggingface"
+        }
+
+    code, states = hub_ledger_states()
+    assert code == 0 and states["tiny-F16.gguf"] == "up-to-date"
+    assert states["README.md"] == "up-to-date"  # a plain git blob: compared by blob id
+    ledger = json.loads(path.read_text())
+    ledger["targets"]["huggingface"]["file:tiny-F16.gguf"]["sha256"] = "0" * 64
+    path.write_text(json.dumps(ledger))
+    code, states = hub_ledger_states()
+    assert code == 1 and states["tiny-F16.gguf"] == "drifted"
+
+    code, data, output = world.run("--yes")
+    assert code == 0 and data["bytes_uploaded"] == 0, output
+    entry = json.loads(path.read_text())["targets"]["huggingface"]["file:tiny-F16.gguf"]
+    assert entry["outcome"] == "already there" and entry["sha256"] == data["tags"][2]["sha256"]
+    code, states = hub_ledger_states()
+    assert code == 0 and set(states.values()) == {"up-to-date"}

@@ -264,6 +264,12 @@ def test_connection_reset_mid_upload(standin: OllamaStandIn, tmp_path: Path) -> 
     assert set(result.failures) == {"Q6_K"}
     assert result.failures["Q6_K"].startswith("upload of fam-Q6_K.gguf failed after")
     assert [p["model"] for p in standin.pushes] == ["ns/fam:Q4_K_M"]
+    # the bytes the failed upload sent count: the total is what went over the wire
+    sent = int(
+        result.failures["Q6_K"].removeprefix("upload of fam-Q6_K.gguf failed after ").split()[0]
+    )
+    assert sent > 0
+    assert result.bytes_uploaded == payload.payload("Q4_K_M").files[0].size + sent
 
 
 def test_models_this_run_did_not_create_are_never_touched(
@@ -386,3 +392,30 @@ def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -
     with pytest.raises(StepFailed, match="answered list, not an object"):
         t._read_back(tp, t.ref(tp.tag.tag))
     t.http.close()
+
+
+def test_an_already_published_tag_is_recorded_with_the_registry_digest(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    """A skip records what the plan found in the registry, under the key a push's check uses,
+    so the ledger never keeps an older push's digest."""
+    payload = make_payload(tmp_path)
+    t = target(standin, payload)
+    digest = "sha256:" + "d" * 64
+    plan = [
+        t._op("verify", "Q4_K_M", "already published", details={"manifest_digest": digest}),
+        t._op(
+            "verify",
+            "latest",
+            "latest already points at Q4_K_M",
+            details={"source": "Q4_K_M", "manifest_digest": digest},
+        ),
+    ]
+    rec = Recorder()
+    result = t.apply(payload, plan, rec)
+    assert result.failures == {} and result.bytes_uploaded == 0
+    steps = dict(rec.steps)
+    assert steps["verify-remote:Q4_K_M"]["manifest"] == digest
+    assert steps["latest:latest"] == {**steps["latest:latest"], "manifest": digest}
+    assert steps["latest:latest"]["source"] == "Q4_K_M"
+    assert steps["verify-remote:Q4_K_M"]["model"] == t.ref("Q4_K_M")

@@ -31,7 +31,8 @@ def status(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Compare each target with the manifest and the ledger: up to date, missing, drifted, extra."""
+    """Compare each target with the manifest, and every ledger entry with its remote: up to date,
+    missing, drifted, extra."""
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal
         only=normalize_only(only),
@@ -45,10 +46,12 @@ def status(
     finally:
         console.state.quiet = quiet
     release = payload.release
+    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
     rows: list[TagStatus] = []
     for target in make_targets(release, release.tags, options):
         rows.extend(target.status(payload))
-    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
+        # every ledger section against its remote: a stale entry is as wrong as a stale tag
+        rows.extend(target.ledger_status(ledger.data["targets"].get(target.name, {})))
     rows.extend(ledger_rows(payload, ledger))
     result = {
         "variant": release.model.variant,

@@ -45,6 +45,7 @@ from publisher.targets.base import (
     ReleasePayload,
     TagPayload,
     TagStatus,
+    ledger_row,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ KEY_HINT = (
 
 class StepFailed(Exception):
     """One step of one tag failed; the message is the one clear line the report shows."""
+
+    def __init__(self, message: str, *, sent: int = 0) -> None:
+        super().__init__(message)
+        self.sent = sent  # bytes the failed step had already sent: they count as uploaded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,6 +112,9 @@ class OllamaTarget:
             self.config.model, registry or self.config.registry, insecure
         )
         self.insecure = self.registry_url.startswith("http://")
+        parts = self.model.split("/")[-2:]  # drop the host; Ollama's default namespace
+        self.repository = "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
+        self.destination = f"ollama {urlsplit(self.registry_url).netloc}/{self.repository}"
         self.timeout = timeout
         # one httpx client per target: the one inside the ollama client, reused for plain HTTP
         self.client = ollama.Client(
@@ -202,10 +210,8 @@ class OllamaTarget:
     def remote(self) -> RemoteReader:
         """The registry reader for this model (created on first use)."""
         if self._remote is None:
-            parts = self.model.split("/")[-2:]  # drop the host; Ollama's default namespace
-            repository = "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
             self._remote = RemoteReader(
-                self.registry_url, repository, insecure=self.insecure, release=self.release
+                self.registry_url, self.repository, insecure=self.insecure, release=self.release
             )
         return self._remote
 
@@ -246,7 +252,15 @@ class OllamaTarget:
             check = self._remote_check(tp) if remote and tp.present else None
             published = check is not None and check.state == "up-to-date"
             if published:
-                ops.append(self._op("verify", tp.tag.tag, f"already published: {check.detail}"))
+                assert check is not None
+                ops.append(
+                    self._op(
+                        "verify",
+                        tp.tag.tag,
+                        f"already published: {check.detail}",
+                        details={"manifest_digest": check.manifest_digest},
+                    )
+                )
             else:
                 why = f"registry: {check.detail}" if check else "not checked"
                 ops += self._publish_ops(tp, online=online, why=why)
@@ -342,7 +356,9 @@ class OllamaTarget:
         details = {"source": source, "mode": "copy"}
         if check is not None and check.state == "up-to-date":
             if remote and self.remote().manifest_digest("latest") == check.manifest_digest:
-                return [self._op("verify", "latest", f"latest already points at {source}")]
+                reason = f"latest already points at {source}"
+                details = {**details, "manifest_digest": check.manifest_digest}
+                return [self._op("verify", "latest", reason, details=details)]
             details["mode"] = "create"  # the source is not re-created: build latest from files
             ops = self._blob_ops(tp, "latest", online=online)
             return [*ops, self._op("move-latest", "latest", f"latest → {source}", details=details)]
@@ -352,9 +368,15 @@ class OllamaTarget:
 
     # ---- apply ------------------------------------------------------------------------------
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
         """Execute the plan in order; a failed tag skips its remaining steps, the run goes on."""
-        result = ApplyResult()
+        result = ApplyResult() if result is None else result  # filled as it goes
         states: dict[str, _TagState] = {}
         self._preexisting = self._local_models()
         held: dict[str, int] = {}
@@ -384,6 +406,7 @@ class OllamaTarget:
                 result.bytes_uploaded += handler(op, state, payload)
             except StepFailed as exc:
                 state.failed = True
+                result.bytes_uploaded += exc.sent
                 result.failures[tag] = str(exc)
                 console.error(f"ollama {self.ref(tag)}: {exc}")
                 continue
@@ -451,10 +474,13 @@ class OllamaTarget:
             except (httpx.HTTPError, OSError) as exc:
                 raise StepFailed(
                     f"upload of {f.path.name} failed after {sent} of {f.size} bytes: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{type(exc).__name__}: {exc}",
+                    sent=sent,
                 ) from None
         if resp.status_code not in (200, 201):
-            raise StepFailed(f"upload of {f.path.name}: HTTP {resp.status_code} {_error_of(resp)}")
+            raise StepFailed(
+                f"upload of {f.path.name}: HTTP {resp.status_code} {_error_of(resp)}", sent=sent
+            )
         return sent
 
     def _do_blob(self, op: Operation, state: _TagState, payload: ReleasePayload) -> int:
@@ -678,6 +704,18 @@ class OllamaTarget:
         state = check.state if check.state in ("up-to-date", "missing", "drifted") else "unknown"
         return TagStatus(self.name, tag, state, check.detail)  # type: ignore[arg-type]
 
+    def ledger_status(self, steps: dict[str, dict[str, Any]]) -> list[TagStatus]:
+        """Each tag's registry digest as the ledger last recorded it (`verify-remote:TAG`,
+        `latest:latest`) against the registry now; entries for another model are not ours."""
+        rows = []
+        for key, entry in sorted(steps.items()):
+            step, _, tag = key.partition(":")
+            if step not in ("verify-remote", "latest") or entry.get("model") != self.ref(tag):
+                continue
+            remote = self.remote().manifest_digest(tag)
+            rows.append(ledger_row(self.name, tag, entry.get("manifest"), remote))
+        return rows
+
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -737,8 +775,10 @@ def _step_key(op: Operation) -> str:
         "move-latest": "latest",
         "delete-local": "delete",
     }.get(op.action, op.action)
-    if op.action == "verify":
-        step = f"verify-{op.details.get('stage', 'remote')}" if op.details.get("stage") else "skip"
+    if op.action == "verify":  # without a stage: already published, recorded as its check
+        step = f"verify-{op.details.get('stage') or 'remote'}"
+        if op.tag == "latest" and not op.details.get("stage"):
+            step = "latest"
     suffix = f":{op.sha256}" if op.action == "upload-blob" else ""
     return f"{step}:{op.tag}{suffix}"
 
@@ -753,6 +793,9 @@ def _record_facts(op: Operation, state: _TagState) -> dict[str, Any]:
         facts["layers"] = sorted(state.facts.get("pushed_layers", {}))
     elif op.action == "move-latest":
         facts.update(source=op.details.get("source"), manifest=state.remote_digest)
-    elif op.action == "verify":
-        facts.update(stage=op.details.get("stage"), manifest=state.remote_digest, reason=op.reason)
+    elif op.action == "verify":  # a skip records the digest the plan found in the registry
+        manifest = state.remote_digest or op.details.get("manifest_digest")
+        facts.update(stage=op.details.get("stage"), manifest=manifest, reason=op.reason)
+        if op.tag == "latest" and not op.details.get("stage"):
+            facts["source"] = op.details.get("source")
     return facts

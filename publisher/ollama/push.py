@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from publisher import console
 from publisher.digest import default_cache_path
@@ -37,6 +38,7 @@ from publisher.targets.base import (
     ReleasePayload,
     TagPayload,
     TagStatus,
+    ledger_row,
 )
 
 
@@ -62,6 +64,7 @@ class OllamaRegistryTarget:
         self.force = force
         self.registry = registry if "://" in registry else f"https://{registry}"
         self.repository = _repository(self.ollama.model)
+        self.destination = f"ollama {urlsplit(self.registry).netloc}/{self.repository}"
         auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousAuth()
         # Upload sessions persist beside the digest cache, so a killed run resumes its blobs.
         sessions = UploadSessions(default_cache_path().parent / "registry-uploads.json")
@@ -142,7 +145,15 @@ class OllamaRegistryTarget:
         details = {"manifest_digest": image.manifest_digest, "source": source}
         current = self.client.manifest_digest(tag) if online else None
         if online and current == image.manifest_digest and not self.force:
-            return [self._op("skip-tag", tag, ref, "already published: same manifest digest")]
+            return [
+                self._op(
+                    "skip-tag",
+                    tag,
+                    ref,
+                    "already published: same manifest digest",
+                    details={"manifest_digest": current, "source": source},
+                )
+            ]
         ops: list[Operation] = []
         if source is None:
             for layer in [image.config, *image.layers]:
@@ -174,10 +185,26 @@ class OllamaRegistryTarget:
 
     # ---- apply ---------------------------------------------------------------------------------
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
-        """Push tag by tag (blobs, manifest, read back); `latest` only after its source."""
-        result = ApplyResult()
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
+        """Push tag by tag (blobs, manifest, read back); `latest` only after its source.
+
+        A tag the plan found already published is recorded too, with the digest the registry
+        holds, so the ledger never keeps an older push's digest (e.g. after a kill between the
+        manifest PUT and its read-back). Bytes count as they go over the wire, failed tags too.
+        """
+        result = ApplyResult() if result is None else result  # filled as it goes
         items = {item.payload.tag.tag: item for item in self._tagged(payload)}
+        for op in plan:
+            if op.action == "skip-tag" and op.tag is not None:
+                source = op.details.get("source") or op.tag
+                if source in items and items[source].image is not None:
+                    record(f"push:{op.tag}", self._facts(op.tag, items[source], 0, "already there"))
         planned = {op.tag for op in plan if op.action in ("create-tag", "move-latest")}
         order = [t for t in items if t in planned]
         if "latest" in planned and self.ollama.latest in items:
@@ -188,15 +215,18 @@ class OllamaRegistryTarget:
                 result.failures["latest"] = f"not moved: its source {source} failed"
                 continue
             item = items[source]  # type: ignore[index]
+            sent_before = self.client.bytes_sent
             try:
-                result.bytes_uploaded += self._push_tag(tag, item, record)
+                self._push_tag(tag, item, record)
             except PublisherError as exc:
                 result.failures[tag] = str(exc)
             except Exception as exc:  # one clear line per tag; the run goes on
                 result.failures[tag] = f"{type(exc).__name__}: {exc}"
+            finally:
+                result.bytes_uploaded += self.client.bytes_sent - sent_before
         return result
 
-    def _push_tag(self, tag: str, item: _Tagged, record: Record) -> int:
+    def _push_tag(self, tag: str, item: _Tagged, record: Record) -> None:
         if item.image is None:
             raise CheckFailed(item.problem or "GGUF not measured")
         image = item.image
@@ -219,18 +249,21 @@ class OllamaRegistryTarget:
             raise CheckFailed(
                 f"registry holds {remote} for {tag}, expected {image.manifest_digest}"
             )
-        record(
-            f"push:{tag}",
-            {
-                "ref": f"{self.ollama.model}:{tag}",
-                "registry": self.registry,
-                "manifest_digest": image.manifest_digest,
-                "layers": {layer.media_type: layer.digest for layer in image.layers},
-                "config_digest": image.config.digest,
-                "bytes_uploaded": sent,
-            },
-        )
-        return sent
+        record(f"push:{tag}", self._facts(tag, item, sent, "pushed"))
+
+    def _facts(self, tag: str, item: _Tagged, sent: int, outcome: str) -> dict[str, Any]:
+        """What the ledger keeps for a tag the registry now holds at our manifest digest."""
+        assert item.image is not None
+        image = item.image
+        return {
+            "ref": f"{self.ollama.model}:{tag}",
+            "registry": self.registry,
+            "manifest_digest": image.manifest_digest,
+            "layers": {layer.media_type: layer.digest for layer in image.layers},
+            "config_digest": image.config.digest,
+            "bytes_uploaded": sent,
+            "outcome": outcome,
+        }
 
     # ---- status --------------------------------------------------------------------------------
 
@@ -267,6 +300,20 @@ class OllamaRegistryTarget:
             "drifted",
             f"registry {remote[:19]}, release {item.image.manifest_digest[:19]}",
         )
+
+    def ledger_status(self, steps: dict[str, dict[str, Any]]) -> list[TagStatus]:
+        """Each `push:TAG` the ledger holds for this registry against the tag's digest there."""
+        rows = []
+        for key, entry in sorted(steps.items()):
+            step, _, tag = key.partition(":")
+            if step != "push" or entry.get("registry") != self.registry:
+                continue  # another step, or a push to another registry
+            rows.append(
+                ledger_row(
+                    self.name, tag, entry.get("manifest_digest"), self.client.manifest_digest(tag)
+                )
+            )
+        return rows
 
 
 def _repository(model: str) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import threading
@@ -34,6 +33,7 @@ import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.ollama.auth import Challenge, load_key, parse_challenge, token_request
+from publisher.statefile import merge_json, read_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -176,31 +176,45 @@ def _token_from(resp: httpx.Response, realm: str) -> str:
 
 
 class UploadSessions:
-    """Upload sessions (registry Location + parts done) kept across runs so a push resumes."""
+    """Upload sessions (registry Location + parts done) kept across runs so a push resumes.
+
+    The file is shared by every run of the tool: each change is merged into what is on disk
+    under the file's lock (publisher.statefile), so concurrent runs never drop each other's
+    sessions, and it is written 0600 like every state file (it holds upload URLs).
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
-        self._data: dict[str, dict] = {}
-        if self.path and self.path.exists():
-            with contextlib.suppress(ValueError, OSError):
-                self._data = json.loads(self.path.read_text())
+        self._data: dict[str, dict] = _sessions(read_json(self.path)) if self.path else {}
 
     def get(self, key: str) -> dict | None:
         """The saved session for key, if any."""
         return self._data.get(key)
 
     def put(self, key: str, value: dict | None) -> None:
-        """Save (or with None, forget) the session for key."""
-        with self._lock:
+        """Save (or with None, forget) the session for key, merged with other runs' sessions."""
+
+        def change(data: dict[str, dict]) -> dict[str, dict]:
             if value is None:
-                self._data.pop(key, None)
+                data.pop(key, None)
             else:
-                self._data[key] = value
-            if self.path:
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(self._data, indent=1))
-                tmp.replace(self.path)
+                data[key] = value
+            return data
+
+        with self._lock:
+            if self.path is None:
+                change(self._data)
+            else:
+                merged = merge_json(self.path, lambda disk: change(_sessions(disk)), indent=1)
+                self._data = merged
+
+
+def _sessions(data: object) -> dict[str, dict]:
+    """The sessions in a session file's JSON; anything else counts as none."""
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
 @dataclass
@@ -242,6 +256,9 @@ class RegistryClient:
         self.retries = retries
         self.backoff = backoff
         self.sessions = sessions or UploadSessions()
+        # blob bytes handed to the transport by this client, failed attempts included: what
+        # went over the wire, so a push that fails half-way still reports what it sent
+        self.bytes_sent = 0
         self.etag = is_ollama_host(self.base_url)  # ollama.com wants S3-style part etags
         self._token: str | None = None
         self._http = httpx.Client(
@@ -486,12 +503,14 @@ class RegistryClient:
                 try:
                     sent_now, up = self._send_part(reader, up, n, size, progress)
                     sent += sent_now
+                    self.bytes_sent += sent_now
                     failures = 0
                     self.sessions.put(
                         key, {"location": up.location, "offset": up.offset, "parts": up.parts}
                     )
                 except _PartFailed as exc:
                     sent += exc.sent
+                    self.bytes_sent += exc.sent
                     failures += 1
                     if failures > self.retries:
                         raise TargetUnavailable(

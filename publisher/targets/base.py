@@ -129,6 +129,7 @@ class Target(Protocol):
     """A destination. `plan` may read the remote (never write); `apply` executes a plan."""
 
     name: str
+    destination: str  # the remote it writes, e.g. "ollama 127.0.0.1:5000/ns/model": a run lock
 
     def preflight(self) -> None:
         """Raise TargetUnavailable (exit 3) unless the target is reachable and we may write."""
@@ -138,10 +139,36 @@ class Target(Protocol):
         """The operations that would bring the remote to the payload; offline: assume nothing."""
         ...
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
-        """Execute `plan` in a safe order, calling `record` after each finished step."""
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
+        """Execute `plan` in a safe order, calling `record` after each finished step; fill and
+        return `result` (given: the caller sees the bytes sent even if apply is interrupted)."""
         ...
 
     def status(self, payload: ReleasePayload) -> list[TagStatus]:
         """Compare the remote with the payload, tag by tag."""
         ...
+
+    def ledger_status(self, steps: dict[str, dict[str, Any]]) -> list[TagStatus]:
+        """Compare what the ledger's section for this target says the remote holds (`steps`,
+        keyed like `push:Q4_K_M`) with what it holds now: the ledger must never be stale."""
+        ...
+
+
+def ledger_row(target: str, subject: str, recorded: object, remote: str | None) -> TagStatus:
+    """One thing the ledger says a remote holds (`recorded`, a digest) against what it holds."""
+    where = f"ledger/{target}"
+    if not isinstance(recorded, str):
+        return TagStatus(where, subject, "unknown", "the ledger entry holds no digest")
+    if remote is None:
+        return TagStatus(where, subject, "missing", f"ledger says {recorded[:19]}, remote has none")
+    if remote == recorded:
+        return TagStatus(where, subject, "up-to-date", f"ledger and remote: {recorded[:19]}")
+    return TagStatus(
+        where, subject, "drifted", f"ledger says {recorded[:19]}, remote {remote[:19]}"
+    )

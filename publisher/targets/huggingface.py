@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from publisher import console
 from publisher.digest import DigestCache, sha256_file
@@ -35,6 +36,7 @@ from publisher.targets.base import (
     Record,
     ReleasePayload,
     TagStatus,
+    ledger_row,
 )
 from publisher.targets.hf_progress import library_progress
 
@@ -166,6 +168,7 @@ class HuggingFaceTarget:
         self.repo_id = release.huggingface.repo
         self.owner = self.repo_id.split("/")[0]
         self.endpoint = resolve_endpoint(release.huggingface.endpoint)
+        self.destination = f"huggingface {urlsplit(self.endpoint).netloc}/{self.repo_id}"
         self.prune = prune
         self.create_pr = create_pr
         # `[huggingface].extra_files` (e.g. imatrix.dat): relative paths are taken from the GGUF
@@ -623,10 +626,19 @@ class HuggingFaceTarget:
     # -----------------------------------------------------------------------------------------
     # Apply
 
-    def apply(self, payload: ReleasePayload, plan: list[Operation], record: Record) -> ApplyResult:
+    def apply(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
         """Create the repo, commit the changed files in batches, prune last, read back the GGUFs."""
-        result = ApplyResult()
+        result = ApplyResult() if result is None else result  # filled as it goes
         mine = [op for op in plan if op.target == TARGET]
+        for op in mine:  # what the plan found already there is recorded as the Hub holds it
+            if op.action == "skip-file" and op.details.get("remote") == "same":
+                record(f"file:{op.subject}", {**self._file_facts(op), "outcome": "already there"})
         uploads = [op for op in mine if op.action in ("upload-file", "update-card")]
         deletes = [op for op in mine if op.action == "delete-file"]
         for op in uploads:
@@ -850,15 +862,23 @@ class HuggingFaceTarget:
         commits.append(entry)
         for op in batch:
             if op.action == "delete-file":
+                record(f"file:{op.subject}", {"repo": self.repo_id, "removed": True, "commit": oid})
                 continue
-            sha256, size = self._sent(op)
-            record(
-                f"file:{op.subject}",
-                {"repo": self.repo_id, "sha256": sha256, "size": size, "commit": oid},
-            )
-            result.facts[TARGET]["files"][op.subject] = sha256
+            facts = self._file_facts(op)
+            record(f"file:{op.subject}", {**facts, "commit": oid})
+            result.facts[TARGET]["files"][op.subject] = facts["sha256"]
             result.bytes_uploaded += op.size
         console.info(f"huggingface: committed {message} ({oid[:12]})")
+
+    def _file_facts(self, op: Operation) -> dict[str, Any]:
+        """What the ledger keeps for a file the Hub holds: sha256 and size, and for generated
+        files (stored as plain git blobs, not LFS) the git blob id the Hub reports for them."""
+        sha256, size = self._sent(op)
+        facts: dict[str, Any] = {"repo": self.repo_id, "sha256": sha256, "size": size}
+        content = self._contents.get(op.subject)
+        if content is not None and op.details.get("kind") not in ("gguf", "extra"):
+            facts["blob_id"] = git_blob_sha1(content)
+        return facts
 
     def _sent(self, op: Operation) -> tuple[str | None, int]:
         """sha256 and size of what was committed (a card re-merged at apply time may differ)."""
@@ -963,6 +983,30 @@ class HuggingFaceTarget:
             if path.endswith(".gguf"):
                 states.append(TagStatus(TARGET, path, "extra", "on the Hub, not in the manifest"))
         return states
+
+    def ledger_status(self, steps: dict[str, dict[str, Any]]) -> list[TagStatus]:
+        """Each `file:PATH` the ledger holds for this repo against the Hub's file now: LFS
+        files by sha256, plain files by git blob id; a deleted file must be absent."""
+        files = {
+            key.partition(":")[2]: entry
+            for key, entry in steps.items()
+            if key.startswith("file:") and entry.get("repo") == self.repo_id
+        }
+        if not files:
+            return []
+        remote = self._remote(self._client(require_token=False), list(files))
+        rows = []
+        for path, entry in sorted(files.items()):
+            info = remote.info.get(path)
+            if entry.get("removed"):
+                state = "up-to-date" if info is None else "drifted"
+                rows.append(TagStatus(f"ledger/{TARGET}", path, state, "deleted by a prune"))
+            elif info is not None and info.lfs is None:
+                rows.append(ledger_row(TARGET, path, entry.get("blob_id"), info.blob_id))
+            else:
+                remote_sha = info.lfs.sha256 if info is not None else None
+                rows.append(ledger_row(TARGET, path, entry.get("sha256"), remote_sha))
+        return rows
 
     def _tag_status(self, tag: str, wants: list[_Want], remote: _Remote) -> TagStatus:
         present = [w for w in wants if w.path_in_repo in remote.info]
