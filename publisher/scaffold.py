@@ -135,6 +135,10 @@ def propose(fileset: FileSet) -> Proposal:
     """The first candidate tag (the name's label, then the ftype) verify's quant check passes."""
     proposal = Proposal(fileset)
     first = fileset.first
+    absent = [path.name for path in fileset.files if not path.is_file()]
+    if absent:
+        proposal.reason = f"incomplete split set: {', '.join(absent)} missing"
+        return proposal
     if fileset.error or first is None:
         proposal.reason = f"unreadable: {fileset.error or 'no header'}"
         return proposal

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from publisher.ollama.daemon import FORCED_DEFAULTS
+from publisher.ollama.registry import DEFAULT_HOST
+from publisher.render.numbers import format_size
 from publisher.scaffold import Facts, Proposal, builtin_template
 
 _COMMENT_COLUMN = 34
@@ -105,13 +108,21 @@ def _sections(
             ("latest", latest, "the Q4_K_M-class tag" if latest else "no Q4_K_M-class tag"),
             ("template", template, "built-in" if template else "none built in for this arch"),
             ("parser", parser, "Ollama's tool-call parser" if parser else ""),
-            ("registry", None, "push straight to a registry (README: Where the Ollama tags go)"),
+            ("registry", *_registry(request, arch, template)),
         ],
         "ollama.parameters": [
             ("num_ctx", facts.context_length, f"{ctx_key}; lower it to save memory"),
         ],
         "huggingface": [("repo", request.hf_repo, "")],
     }
+
+
+def _registry(request: InitRequest, arch: str | None, template: str | None) -> tuple[Any, str]:
+    """Direct push when `ollama create` would ignore the template (it forces its own renderer
+    on these architectures: docs/design-notes.md, note 2); otherwise the local daemon."""
+    if template and arch in FORCED_DEFAULTS and request.ollama_model.count("/") == 1:
+        return f"https://{DEFAULT_HOST}", "`ollama create` would ignore the template (experimental)"
+    return None, "push straight to a registry instead of the local daemon"
 
 
 def _base_model(request: InitRequest, facts: Facts) -> tuple[str, str]:
@@ -143,13 +154,16 @@ def _table_lines(request: InitRequest, table: str, entries: list[Entry]) -> list
     return [f"[{table}]", *lines, ""] if lines else []
 
 
-def _tag_lines(proposal: Proposal, pattern: str) -> list[str]:
+def _tag_lines(proposal: Proposal, pattern: str, *, direct_push: bool) -> list[str]:
     fileset = proposal.fileset
-    size = f"{fileset.size / 1e9:.2f} GB" if fileset.size >= 1e8 else f"{fileset.size:,} bytes"
+    size = format_size(fileset.size)
     shards = f", {len(fileset.files)} shards" if len(fileset.files) > 1 else ""
     lines = ["[[tags]]", _line("tag", proposal.tag, f"{size}{shards}")]
     if pattern.format(tag=proposal.tag) != fileset.name:
         lines.append(_line("file", fileset.name))
+    if shards and direct_push:
+        lines.append(_line("targets", ["huggingface"], "a direct push cannot carry shards"))
+        lines.append("# (merge it with llama-gguf-split --merge to send it to Ollama too)")
     lines += [f"# {note}" for note in proposal.notes]
     return [*lines, ""]
 
@@ -187,10 +201,12 @@ def render_manifest(
             "# left to it when this folder says the same",
             "",
         ]
-    for table, entries in _sections(request, facts, pattern, latest).items():
+    sections = _sections(request, facts, pattern, latest)
+    for table, entries in sections.items():
         lines += _table_lines(request, table, entries)
+    direct_push = any(key == "registry" and value for key, value, _ in sections["ollama"])
     for proposal in decided:
-        lines += _tag_lines(proposal, pattern)
+        lines += _tag_lines(proposal, pattern, direct_push=direct_push)
     if held:
         lines += ["# Not decided from the files — fix by hand and uncomment:", ""]
         for proposal in held:

@@ -103,6 +103,8 @@ def test_tags_it_cannot_decide_are_commented_out_with_the_reason(tmp_path: Path)
     write_gemma4_gguf(folder / "notes.gguf", file_type=None)  # no label, no ftype
     write_gemma4_gguf(folder / "m-Q5_K_M.gguf", file_type=17, experts=128)  # another model
     (folder / "broken.gguf").write_bytes(b"GGUF\x03\x00")
+    write_gemma4_gguf(folder / "m-Q8_0.gguf", file_type=7, split=2)
+    (folder / "m-Q8_0-00002-of-00002.gguf").unlink()
     out = tmp_path / "m.toml"
     code, output = init(str(folder), *ARGS, "--out", str(out), "--base-model", "google/x")
     assert code == 0, output
@@ -114,6 +116,7 @@ def test_tags_it_cannot_decide_are_commented_out_with_the_reason(tmp_path: Path)
     assert "# notes.gguf: no quant label in the name and no general.file_type" in held
     assert "# m-Q5_K_M.gguf: expert_count: expected gemma4.expert_count = 98" in held
     assert "# broken.gguf: unreadable: broken.gguf: byte" in held
+    assert "# m-Q8_0.gguf: incomplete split set: m-Q8_0-00002-of-00002.gguf missing" in held
     assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
 
 
