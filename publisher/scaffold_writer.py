@@ -105,7 +105,7 @@ def _sections(
         ],
         "ollama": [
             ("model", request.ollama_model, ""),
-            ("latest", latest, "the Q4_K_M-class tag" if latest else "no Q4_K_M-class tag"),
+            ("latest", latest, "the Q4_K_M-class tag" if latest else "none Ollama can take"),
             ("template", template, "built-in" if template else "none built in for this arch"),
             ("parser", parser, "Ollama's tool-call parser" if parser else ""),
             ("registry", *_registry(request, arch, template)),
@@ -201,10 +201,13 @@ def render_manifest(
             "# left to it when this folder says the same",
             "",
         ]
+    template, _ = builtin_template(facts.architecture)
+    direct_push = _registry(request, facts.architecture, template)[0] is not None
+    if direct_push and any(len(p.fileset.files) > 1 for p in decided if p.tag == latest):
+        latest = None  # a split set goes to the Hub only: `latest` cannot point at it
     sections = _sections(request, facts, pattern, latest)
     for table, entries in sections.items():
         lines += _table_lines(request, table, entries)
-    direct_push = any(key == "registry" and value for key, value, _ in sections["ollama"])
     for proposal in decided:
         lines += _tag_lines(proposal, pattern, direct_push=direct_push)
     if held:

@@ -185,3 +185,23 @@ def test_the_default_output_is_the_variant_in_the_current_folder(
     code, output = init("gguf", *ARGS)
     assert code == 0, output
     assert tomllib.loads((tmp_path / "m-98e.toml").read_text())["files"]["gguf_dir"] == "gguf"
+
+
+def test_a_split_q4_k_m_goes_to_the_hub_only_and_is_not_latest_under_direct_push(
+    tmp_path: Path,
+) -> None:
+    """A direct registry push cannot carry shards: the split tag is Hub-only, and `latest`
+    (an Ollama tag) cannot point at it — the manifest still validates."""
+    folder = tmp_path / "gguf"
+    folder.mkdir()
+    write_gemma4_gguf(folder / "m-Q4_K_M.gguf", file_type=15, split=2)
+    write_gemma4_gguf(folder / "m-Q6_K.gguf", file_type=18)
+    out = tmp_path / "m.toml"
+    code, output = init(str(folder), *ARGS, "--out", str(out), "--base-model", "google/x")
+    assert code == 0, output
+    data = tomllib.loads(out.read_text())
+    assert data["ollama"]["registry"] == "https://registry.ollama.ai"
+    tags = {t["tag"]: t for t in data["tags"]}
+    assert tags["Q4_K_M"]["targets"] == ["huggingface"] and "targets" not in tags["Q6_K"]
+    assert "latest" not in data["ollama"] and "no Q4_K_M-class latest" in output
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0

@@ -12,7 +12,13 @@ import typer
 
 from publisher import console
 from publisher.errors import ManifestError, UsageError
-from publisher.manifest import check_hf_repo_id, check_ollama_model_name, load, read_merged
+from publisher.manifest import (
+    Release,
+    check_hf_repo_id,
+    check_ollama_model_name,
+    load,
+    read_merged,
+)
 from publisher.scaffold import Proposal, propose_release
 from publisher.scaffold_writer import InitRequest, render_manifest
 
@@ -47,7 +53,9 @@ def init(
         raise UsageError(f"{request.folder}: no .gguf files in this folder")
     text = render_manifest(request, proposals, facts, latest)
     _write(request.out, text, force=force)
-    problem = _validation_problem(request.out)
+    release, problem = _validated(request.out)
+    if release is not None:  # what the file says (a split set, for one, cannot be `latest`)
+        latest = release.ollama.latest if release.ollama else None
     result = _summary(request, proposals, latest, problem)
     if json_output:
         console.print_json(result)
@@ -109,13 +117,12 @@ def _write(path: Path, text: str, *, force: bool) -> None:
     os.replace(tmp, path)
 
 
-def _validation_problem(path: Path) -> str | None:
-    """What `publish validate` would say about the written file (None: it validates)."""
+def _validated(path: Path) -> tuple[Release | None, str | None]:
+    """The written file as `publish validate` loads it, or what it would say about it."""
     try:
-        load(path)
+        return load(path), None
     except (ManifestError, UsageError) as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
 
 
 def _summary(
