@@ -205,13 +205,8 @@ def binary_path() -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     seconds = time.perf_counter() - started
-    LAST_BUILD.update(go=go, seconds=round(seconds, 2), binary=str(binary))
     console.info(f"built the template renderer in {seconds:.1f} s; later runs reuse {binary}")
     return binary
-
-
-LAST_BUILD: dict[str, Any] = {}
-"""The cold build this process made, if any: go, seconds, binary (for benches and reports)."""
 
 
 def _go_build(go: str, env: dict[str, str], output: str) -> None:
