@@ -10,3 +10,8 @@ DEFAULT_EOS: dict[str, int] = {"gemma4": 106}
 # (server/create.go, "Auto-detect renderer, parser, and stop tokens"); a model with a renderer
 # ignores its TEMPLATE (server/prompt.go).
 FORCED_DEFAULTS = frozenset({"gemma4", "laguna", "nemotron_h", "nemotron_h_moe", "nemotron_h_omni"})
+
+# What `publish init` proposes for an architecture the tool ships an Ollama template for: the
+# built-in template (publisher/templates/ollama/) and Ollama's own tool-call parser for it.
+BUILTIN_TEMPLATE: dict[str, str] = {"gemma4": "gemma4-tools.gotmpl"}
+BUILTIN_PARSER: dict[str, str] = {"gemma4": "gemma4"}

@@ -14,6 +14,7 @@ import typer
 
 from publisher import __version__, console
 from publisher.commands.check_template import check_template
+from publisher.commands.init import init
 from publisher.commands.release import release
 from publisher.commands.render import render
 from publisher.commands.smoke import smoke
@@ -94,4 +95,10 @@ register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")
 register("check-template", check_template, "publish check-template manifests/v3.toml --json")
 register("render", render, "publish render manifests/v3.toml --out build/v3")
 register("status", status, "publish status manifests/v3.toml --json")
+register(
+    "init",
+    init,
+    "publish init ../gguf/v3 --ollama-model mannix/gemma4-98e "
+    "--hf-repo ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF --out manifests/v3.toml",
+)
 register("smoke", smoke, "publish smoke manifests/v3.toml --tag Q4_K_M --repeat 3")

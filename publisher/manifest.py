@@ -563,14 +563,25 @@ def _anchor_paths(source: _Source) -> None:
                 section[key] = str(candidate)
 
 
-def load(path: str | Path, *, gguf_dir: str | Path | None = None) -> Release:
-    """Load, merge and validate a manifest; `gguf_dir` (from --gguf-dir) beats the environment."""
-    manifest_path = Path(path)
-    chain = _read_chain(manifest_path)
+def _merged(chain: list[_Source]) -> dict[str, Any]:
+    """The chain's data merged base first, each file's relative paths anchored to it."""
     merged: dict[str, Any] = {}
     for source in chain:
         _anchor_paths(source)
         merged = _deep_merge(merged, source.data)
+    return merged
+
+
+def read_merged(path: str | Path) -> dict[str, Any]:
+    """A manifest and its bases merged but not validated (a base alone is not a release)."""
+    return _merged(_read_chain(Path(path)))
+
+
+def load(path: str | Path, *, gguf_dir: str | Path | None = None) -> Release:
+    """Load, merge and validate a manifest; `gguf_dir` (from --gguf-dir) beats the environment."""
+    manifest_path = Path(path)
+    chain = _read_chain(manifest_path)
+    merged = _merged(chain)
     try:
         document = ManifestDocument.model_validate(merged)
     except ValidationError as exc:

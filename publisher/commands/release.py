@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
-from rich.table import Table
 
-from publisher import console
+from publisher import console, plan_view
 from publisher.errors import UsageError
 from publisher.release import ReleaseOptions, VariantRun, normalize_only, run_releases, tag_json
 
@@ -53,6 +52,9 @@ def release(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No step lines or progress bars (for CI).")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every tag and every planned operation.")
+    ] = False,
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
     console.state.quiet = console.state.quiet or quiet
@@ -77,31 +79,25 @@ def release(
     )
     runs = run_releases(manifests, options)
     if json_output:
-        console.print_json([run.to_json() for run in runs] if len(runs) > 1 else runs[0].to_json())
+        data = [run_json(run, dry_run=dry_run) for run in runs]
+        console.print_json(data if len(data) > 1 else data[0])
         for run in runs:  # stdout is the JSON; the errors still reach a person on stderr
             print_errors(run)
     else:
         for run in runs:
-            print_run(run)
+            print_run(run, verbose=verbose, dry_run=dry_run)
     _exit(runs)
 
 
-def print_run(run: VariantRun) -> None:
-    """The tags, the plan and the outcome, as tables a person reads."""
+def print_run(run: VariantRun, *, verbose: bool = False, dry_run: bool = False) -> None:
+    """The plan in one screen (every tag and operation with --verbose) and the outcome."""
     title = run.release.model.title if run.release else str(run.manifest)
-    if run.reports:
-        tags = Table("tag", "file", "size", "sha256", "status", title=f"{title} — tags")
-        for item in (tag_json(report) for report in run.reports):
-            tags.add_row(
-                item["tag"],
-                Path(item["file"]).name,
-                f"{item['size']:,}" if item["size"] is not None else "—",
-                (item["sha256"] or "—")[:16],
-                item["status"],
-            )
-        console.out.print(tags)
-    if not run.plan_shown:
-        print_plan(run)
+    if verbose and run.reports:
+        plan_view.print_tags_table(title, [tag_json(report) for report in run.reports])
+    if verbose and run.plan:
+        plan_view.print_plan_tables(run.release, run.plan)
+    if run.plan and not run.plan_shown:
+        print_plan(run, dry_run=dry_run)
     print_errors(run)
     if run.results and not run.error:
         outcome = "published" if run.ok else "FAILED"
@@ -111,14 +107,22 @@ def print_run(run: VariantRun) -> None:
         console.out.print(page["apply"], soft_wrap=True)
 
 
-def print_plan(run: VariantRun) -> None:
-    """One table per target: each operation with its reason and size."""
-    for target, ops in run.plan.items():
-        table = Table("action", "tag", "subject", "bytes", "reason", title=f"plan — {target}")
-        for op in ops:
-            size = f"{op.size:,}" if op.size else ""
-            table.add_row(op.action, op.tag or "", op.subject, size, op.reason)
-        console.out.print(table)
+def print_plan(run: VariantRun, *, dry_run: bool) -> None:
+    """States, the operations that would send or change something, one closing sentence."""
+    title = run.release.model.title if run.release else str(run.manifest)
+    plan_view.print_plan(title, run.release, _statuses(run), run.plan, dry_run=dry_run)
+
+
+def run_json(run: VariantRun, *, dry_run: bool) -> dict[str, Any]:
+    """The run's JSON (every tag and operation) with the one-screen summary beside it."""
+    data = run.to_json()
+    if run.plan:
+        data["summary"] = plan_view.summary(run.release, _statuses(run), run.plan, dry_run=dry_run)
+    return data
+
+
+def _statuses(run: VariantRun) -> dict[str, str]:
+    return {report.tag: report.status for report in run.reports}
 
 
 def print_errors(run: VariantRun) -> None:
@@ -132,7 +136,7 @@ def print_errors(run: VariantRun) -> None:
 
 def _ask(run: VariantRun, question: str) -> bool:
     """Show the plan, then ask; end of input or Ctrl-C at the prompt is a no."""
-    print_plan(run)
+    print_plan(run, dry_run=False)
     run.plan_shown = True
     try:
         return typer.confirm(question, default=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,10 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from publisher import console
+from publisher import console, plan_view
 from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED
 from publisher.ledger import Ledger, ledger_path
+from publisher.manifest import Release
 from publisher.release import ReleaseOptions, VariantRun, make_targets, normalize_only, prepare
 from publisher.targets.base import ReleasePayload, TagStatus
 
@@ -30,6 +32,9 @@ def status(
         typer.Option("--ollama-registry", help="Read the tags from this OCI registry."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every tag on every target, with details.")
+    ] = False,
 ) -> None:
     """Compare each target with the manifest, and every ledger entry with its remote: up to date,
     missing, drifted, extra."""
@@ -60,12 +65,10 @@ def status(
     }
     if json_output:
         console.print_json(result)
+    elif verbose:
+        print_rows(release.model.title, rows)
     else:
-        table = Table("target", "tag", "state", "detail", title=f"{release.model.title} — status")
-        for row in rows:
-            colour = _COLOURS.get(row.state, "white")
-            table.add_row(row.target, row.tag, Text(row.state, style=colour), row.detail)
-        console.out.print(table)
+        print_summary(release, manifest, rows, ledger.path)
     if any(row.state != "up-to-date" for row in rows):
         raise typer.Exit(EXIT_FAILED)
 
@@ -93,6 +96,70 @@ def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
                 )
             )
     return rows
+
+
+def print_rows(title: str, rows: list[TagStatus]) -> None:
+    """--verbose: one row per tag and target, with the detail."""
+    table = Table("target", "tag", "state", "detail", title=f"{title} — status")
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        colour = _COLOURS.get(row.state, "white")
+        table.add_row(row.target, row.tag, Text(row.state, style=colour), row.detail)
+    console.out.print(table)
+
+
+def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledger: Path) -> None:
+    """One screen: a line per target with its state counts, the tags that are not up to date
+    (tags in the same state everywhere share a row), one closing sentence."""
+    targets = list(dict.fromkeys(row.target for row in rows))
+    console.out.print(f"{release.model.title} — status", soft_wrap=True)
+    for target in targets:
+        counts = Counter(row.state for row in rows if row.target == target)
+        where = _where(release, target, ledger)
+        states = " · ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        console.out.print(f"{where}: {states}", soft_wrap=True)
+    groups = _groups(rows, targets)
+    if groups:
+        table = Table(title="not up to date:", title_justify="left")
+        table.add_column("tags", overflow="fold")
+        for target in targets:
+            table.add_column(target, no_wrap=True)
+        for states, tags in groups.items():
+            cells = [Text(s, style=_COLOURS.get(s, "white")) for s in states]
+            table.add_row(", ".join(tags), *cells)
+        console.out.print(table)
+    console.out.print(_sentence(rows, manifest), soft_wrap=True)
+
+
+def _where(release: Release, target: str, ledger: Path) -> str:
+    if target == "ledger":
+        return f"ledger {ledger.name}"
+    return plan_view.destination(release, target)
+
+
+def _groups(rows: list[TagStatus], targets: list[str]) -> dict[tuple[str, ...], list[str]]:
+    """Tags that are not up to date everywhere, grouped by their state on each target."""
+    by_tag: dict[str, dict[str, str]] = {}
+    for row in rows:
+        by_tag.setdefault(row.tag, {})[row.target] = row.state
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for tag, states in by_tag.items():
+        key = tuple(states.get(target, "—") for target in targets)
+        if any(state not in ("up-to-date", "—") for state in key):
+            groups.setdefault(key, []).append(tag)
+    return groups
+
+
+def _sentence(rows: list[TagStatus], manifest: Path) -> str:
+    behind = sorted({row.tag for row in rows if row.state != "up-to-date"})
+    tags = {row.tag for row in rows}
+    if not behind:
+        return f"All {len(tags)} tags are up to date on every target."
+    return (
+        f"{len(behind)} of {len(tags)} tags are not up to date somewhere; "
+        f"`publish release {manifest}` would bring them in line (its --dry-run says how)."
+    )
 
 
 def _row(row: TagStatus) -> dict[str, Any]:

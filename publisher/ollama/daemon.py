@@ -325,7 +325,8 @@ class OllamaTarget:
     def _publish_ops(self, tp: TagPayload, *, online: bool, why: str) -> list[Operation]:
         tag = tp.tag.tag
         if not tp.present:
-            return [self._op("create-tag", tag, "GGUF missing: cannot publish (dry run only)")]
+            why = "GGUF missing: cannot publish (dry run only)"
+            return [self._op("create-tag", tag, why, details={"blocked": True})]
         ops = self._blob_ops(tp, tag, online=online)
         ops.append(self._op("create-tag", tag, f"create from {tp.files[0].path.name} ({why})"))
         ops.append(

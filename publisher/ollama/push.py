@@ -140,7 +140,8 @@ class OllamaRegistryTarget:
     ) -> list[Operation]:
         ref = f"{self.ollama.model}:{tag}"
         if item.image is None:
-            return [self._op("create-tag", tag, ref, item.problem or "GGUF not measured")]
+            why = item.problem or "GGUF not measured"  # planned so it is seen; apply refuses it
+            return [self._op("create-tag", tag, ref, why, details={"blocked": True})]
         image = item.image
         details = {"manifest_digest": image.manifest_digest, "source": source}
         current = self.client.manifest_digest(tag) if online else None

@@ -91,7 +91,7 @@ class Operation:
     tag: str | None = None
     size: int = 0  # bytes this step sends (0 for metadata-only steps)
     sha256: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # "blocked": planned, cannot run
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for --json."""
