@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.ollama.daemon import FORCED_DEFAULTS
+from publisher.architectures import FORCED_DEFAULTS
 from publisher.ollama.registry import DEFAULT_HOST
 from publisher.render.numbers import format_size
 from publisher.scaffold import Facts, Proposal, builtin_template
