@@ -107,7 +107,7 @@ def _overrides(
     return chosen
 
 
-def _zeros(shape: Sequence[int], ggml_type: GGMLQuantizationType) -> np.ndarray[Any, Any]:
+def zero_tensor(shape: Sequence[int], ggml_type: GGMLQuantizationType) -> np.ndarray[Any, Any]:
     """Zero bytes for a tensor of ne `shape` and `ggml_type` (numpy order is ne reversed)."""
     block, size = GGML_QUANT_SIZES[ggml_type]
     if shape[0] % block:
@@ -274,9 +274,9 @@ def write_gemma4_gguf(
     if chat_template is not None:
         writer.add_chat_template(chat_template)
     for key, value in (extra_kv or {}).items():
-        _add_kv(writer, key, value)
+        add_kv(writer, key, value)
     for tensor_name, shape, ggml_type in rows:
-        writer.add_tensor(tensor_name, _zeros(shape, ggml_type), raw_dtype=ggml_type)
+        writer.add_tensor(tensor_name, zero_tensor(shape, ggml_type), raw_dtype=ggml_type)
     writer.write_header_to_file(path)
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -296,7 +296,7 @@ def _known_ftype(file_type: int) -> bool:
         return False
 
 
-def _add_kv(writer: GGUFWriter, key: str, value: Any) -> None:
+def add_kv(writer: GGUFWriter, key: str, value: Any) -> None:
     if isinstance(value, bool):
         writer.add_bool(key, value)
     elif isinstance(value, int):
