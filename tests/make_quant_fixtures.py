@@ -283,10 +283,20 @@ def quantize(binary: Path, work: Path, tags: list[str]) -> dict[str, dict[str, A
             "file_type": header.get("general.file_type"),
             "imatrix": tag != "F16",
             "args": [a if a != str(imatrix) else "imatrix.gguf" for a in args],
-            "types": {t.name: t.type.name for t in header.tensors},
+            "types": matrix_types({t.name: t.type.name for t in header.tensors}, tag),
         }
         out.unlink()
     return layouts
+
+
+def matrix_types(types: dict[str, str], tag: str) -> dict[str, str]:
+    """The types of the ≥2-D tensors; the 1-D ones (norms, scales), which llama-quantize copies,
+    are checked here to have kept their source type and left out of the fixture."""
+    rows = {name: (shape, kind) for name, shape, kind in model_tensors()}
+    copied = [n for n, t in types.items() if len(rows[n][0]) < 2 and t != rows[n][1].name]
+    if copied:
+        sys.exit(f"{tag}: 1-D tensors changed type: {copied[:5]}")
+    return {name: kind for name, kind in types.items() if len(rows[name][0]) > 1}
 
 
 def main() -> None:
