@@ -251,8 +251,9 @@ def build(folder: Path) -> Path:
     with tarfile.open(sdist) as archive:
         archive.extractall(folder, filter="data")
     source = folder / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
-    flags = ["-DGGML_NATIVE=OFF", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF"]
-    flags += ["-DLLAMA_BUILD_SERVER=OFF", "-DCMAKE_BUILD_TYPE=Release"]
+    flags = ["-DGGML_NATIVE=OFF", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF"]
+    flags += ["-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
+    flags += ["-DCMAKE_BUILD_TYPE=Release"]
     subprocess.run(["cmake", "-S", str(source), "-B", str(folder / "build"), *flags], check=True)
     target = ["--target", "llama-quantize", "-j2"]
     subprocess.run(["cmake", "--build", str(folder / "build"), *target], check=True)
