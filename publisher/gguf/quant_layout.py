@@ -160,11 +160,11 @@ class ModelFacts:
     is_70b: bool = False
 
     @classmethod
-    def from_metadata(cls, kv: Mapping[str, Any], n_layer_default: int = 0) -> ModelFacts:
+    def from_metadata(cls, kv: Mapping[str, Any]) -> ModelFacts:
         """From a GGUF's keys; `quantize.imatrix.*` (written by llama-quantize) says whether an
         importance matrix was used."""
         arch = str(kv.get("general.architecture") or "")
-        n_layer = _first_int(kv.get(f"{arch}.block_count")) or n_layer_default
+        n_layer = _first_int(kv.get(f"{arch}.block_count")) or 0
         n_head = _first_int(kv.get(f"{arch}.attention.head_count"))
         n_head_kv = _first_int(kv.get(f"{arch}.attention.head_count_kv"))
         if n_head_kv is None:
