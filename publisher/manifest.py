@@ -7,6 +7,7 @@ Errors name the file, the TOML line, the dotted field, what was expected and wha
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import re
 import tomllib
@@ -18,6 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from publisher.architectures import DEFAULT_EOS
 from publisher.errors import ManifestError, UsageError
+from publisher.gguf.quant_layout import (
+    Recipe,
+    parse_tensor_type,
+    parse_tensor_type_file,
+    parse_type,
+)
 from publisher.licenses import HUB_LICENSES, OTHER, builtin_text, unknown_license_message
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -286,6 +293,36 @@ class TagSpec(_Strict):
 SOURCE_WEIGHTS = "source"  # `measured_on` for a score taken on the source weights (BF16 repo)
 
 
+class QuantRecipe(_Strict):
+    """How a tier was quantized beyond its ftype, as llama-quantize's own options: the CD map
+    (`--tensor-type` patterns, in order, or the `--tensor-type-file`), the embedding types."""
+
+    tensor_types: list[str] = Field(default_factory=list)
+    tensor_type_file: str | None = None  # relative to the manifest
+    token_embedding_type: str | None = None
+    output_tensor_type: str | None = None
+
+    @field_validator("tensor_types")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_tensor_type(text)
+        return value
+
+    @field_validator("token_embedding_type", "output_tensor_type")
+    @classmethod
+    def _ggml_type(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_type(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_map(self) -> QuantRecipe:
+        if self.tensor_types and self.tensor_type_file:
+            raise ValueError("give tensor_types or tensor_type_file, not both")
+        return self
+
+
 class BenchmarkRow(_Strict):
     """One benchmark line; numbers come from the model owner, never invented.
 
@@ -342,6 +379,8 @@ class ManifestDocument(_Strict):
     tags: list[TagSpec] = Field(min_length=1)
     benchmarks: Benchmarks | None = None
     related: list[Related] = Field(default_factory=list)
+    # tag name or glob ("CD-*", "*_L") -> how llama-quantize was run; an exact name beats a glob
+    recipes: dict[str, QuantRecipe] = Field(default_factory=dict)
 
 
 class Tag(BaseModel):
@@ -357,6 +396,7 @@ class Tag(BaseModel):
     note: str | None
     parameters: dict[str, ParameterValue]
     targets: list[Target]
+    recipe: Recipe | None = None  # the declared llama-quantize options (`[recipes]`)
 
 
 class OllamaConfig(BaseModel):
@@ -554,6 +594,10 @@ _RELATIVE_PATH_FIELDS = (("files", "gguf_dir"), ("ollama", "template"), ("ollama
 
 def _anchor_paths(source: _Source) -> None:
     """Make relative paths relative to the file that declared them, before merging."""
+    recipes = source.data.get("recipes")
+    for recipe in recipes.values() if isinstance(recipes, dict) else ():
+        if isinstance(recipe, dict) and isinstance(recipe.get("tensor_type_file"), str):
+            recipe["tensor_type_file"] = str(source.path.parent / recipe["tensor_type_file"])
     for table, key in _RELATIVE_PATH_FIELDS:
         section = source.data.get(table)
         if isinstance(section, dict) and isinstance(section.get(key), str):
@@ -613,6 +657,9 @@ def _cross_check(document: ManifestDocument, chain: list[_Source]) -> None:
                 )
     _check_license(document, chain)
     _check_measured_on(document, seen, chain)
+    for key in document.recipes:
+        if not any(fnmatch.fnmatchcase(t.tag.upper(), key.upper()) for t in document.tags):
+            raise fail(f"{key!r} matches no declared tag", ["recipes", key])
     latest = document.ollama.latest if document.ollama else None
     if latest is None:
         return
@@ -709,6 +756,7 @@ def _resolve(
                 note=spec.note,
                 parameters=spec.parameters,
                 targets=spec.targets,
+                recipe=_recipe_for(spec.tag, document.recipes, chain),
             )
         )
     ollama = (
@@ -727,6 +775,27 @@ def _resolve(
         benchmarks=document.benchmarks,
         related=document.related,
     )
+
+
+def _recipe_for(tag: str, recipes: dict[str, QuantRecipe], chain: list[_Source]) -> Recipe | None:
+    """The tag's `[recipes]` entry (its own name first, then the first glob matching it), with
+    the tensor-type file read."""
+    exact = [key for key in recipes if key.upper() == tag.upper()]
+    globs = [key for key in recipes if fnmatch.fnmatchcase(tag.upper(), key.upper())]
+    key = (exact or globs or [None])[0]
+    if key is None:
+        return None
+    spec = recipes[key]
+    patterns = spec.tensor_types
+    if spec.tensor_type_file:
+        field = f"recipes.{key}.tensor_type_file"
+        text = _read_text(Path(spec.tensor_type_file), chain, field)
+        try:
+            patterns = parse_tensor_type_file(text)
+            return Recipe.parse(patterns, spec.token_embedding_type, spec.output_tensor_type)
+        except ValueError as exc:
+            raise _located(f"{spec.tensor_type_file}: {exc}", ["recipes", key], chain) from None
+    return Recipe.parse(patterns, spec.token_embedding_type, spec.output_tensor_type)
 
 
 def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[_Source]) -> OllamaConfig:

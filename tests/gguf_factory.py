@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter
 
+from publisher.gguf.quant_layout import DEFAULT_TYPE, ModelFacts, fallback, predict
+
 T = GGMLQuantizationType
 
 DEFAULT_CHAT_TEMPLATE = (
@@ -51,14 +53,61 @@ def default_vocab(size: int = 300) -> list[str]:
 
 def _fallback_type(main: GGMLQuantizationType, row: int) -> GGMLQuantizationType:
     """What llama-quantize stores when a row length is not a multiple of the main block size."""
-    if row % GGML_QUANT_SIZES[main][0] == 0:
-        return main
-    if main in (T.Q5_K, T.Q6_K, T.Q8_0):
-        return T.Q8_0
-    return T.Q5_0
+    return fallback(main, row)[0]
 
 
-def _zeros(shape: Sequence[int], ggml_type: GGMLQuantizationType) -> np.ndarray[Any, Any]:
+class _Row:
+    """A (name, shape) as the layout prediction reads it."""
+
+    def __init__(self, name: str, shape: tuple[int, ...]) -> None:
+        self.name, self.shape = name, shape
+
+
+def _as_quantized(
+    rows: list[tuple[str, tuple[int, ...], GGMLQuantizationType]],
+    file_type: int,
+    layers: int,
+    experts: int,
+    overrides: Mapping[str, GGMLQuantizationType],
+) -> list[tuple[str, tuple[int, ...], GGMLQuantizationType]]:
+    """The rows with the types llama-quantize writes for `file_type` (no imatrix), except the
+    tensors in `overrides` (name -> type): a file exactly as a real run would lay it out."""
+    facts = ModelFacts(arch="gemma4", n_layer=layers, n_expert=experts, n_gqa=0)
+    layout = predict(file_type, [_Row(name, shape) for name, shape, _ in rows], facts)
+    result = []
+    for name, shape, kind in rows:
+        predicted = layout.primary(name)
+        chosen = overrides.get(name, predicted if predicted is not None else kind)
+        result.append((name, shape, chosen))
+    return result
+
+
+def _overrides(
+    rows: list[tuple[str, tuple[int, ...], GGMLQuantizationType]],
+    *,
+    token_embd_type: GGMLQuantizationType | None,
+    output_type: GGMLQuantizationType | None,
+    expert_type: GGMLQuantizationType | None,
+    down_exps_type: GGMLQuantizationType | None,
+    attn_type: GGMLQuantizationType | None,
+) -> dict[str, GGMLQuantizationType]:
+    """The tensors a test set explicitly, by name (row fallbacks applied to the experts)."""
+    chosen: dict[str, GGMLQuantizationType] = {}
+    for name, shape, _ in rows:
+        if name == "token_embd.weight" and token_embd_type is not None:
+            chosen[name] = token_embd_type
+        elif name == "output.weight" and output_type is not None:
+            chosen[name] = output_type
+        elif name.endswith("ffn_down_exps.weight") and (down_exps_type or expert_type):
+            chosen[name] = down_exps_type or _fallback_type(expert_type, shape[0])  # type: ignore[arg-type]
+        elif name.endswith("_exps.weight") and expert_type is not None:
+            chosen[name] = expert_type
+        elif ".attn_" in name and "_norm" not in name and attn_type is not None:
+            chosen[name] = attn_type
+    return chosen
+
+
+def zero_tensor(shape: Sequence[int], ggml_type: GGMLQuantizationType) -> np.ndarray[Any, Any]:
     """Zero bytes for a tensor of ne `shape` and `ggml_type` (numpy order is ne reversed)."""
     block, size = GGML_QUANT_SIZES[ggml_type]
     if shape[0] % block:
@@ -162,8 +211,10 @@ def write_gemma4_gguf(
 
     experts: `{arch}.expert_count`; tensor_experts: the expert axis actually stored (one int for
     every expert tensor, or {tensor name: count} overrides; default = `experts`).
-    file_type: `general.file_type` (None omits it); the tensor types default to what
-    llama-quantize would use for it (`main_type`), with row-length fallbacks for ffn_down_exps.
+    file_type: `general.file_type` (None omits it); the tensor types are what llama-quantize
+    writes for it (publisher.gguf.quant_layout's prediction, no imatrix) unless `main_type` is
+    given (every quantized tensor that type, with row fallbacks); token_embd_type, output_type,
+    expert_type, down_exps_type and attn_type then override those tensors.
     eos / chat_template: None omits the key. output_type: None = tied embeddings (no output).
     split: number of shards (`<stem>-0000k-of-0000n.gguf`, split.* keys in every shard).
     extra_kv: more keys, typed by value (str, bool, int → u32, float → f32, list → array).
@@ -188,6 +239,16 @@ def write_gemma4_gguf(
         n_ff_exp=n_ff_exp,
         n_ff=n_ff,
     )
+    if main_type is None and file_type is not None and _known_ftype(file_type):
+        chosen = _overrides(
+            rows,
+            token_embd_type=token_embd_type,
+            output_type=output_type,
+            expert_type=expert_type,
+            down_exps_type=down_exps_type,
+            attn_type=attn_type,
+        )
+        rows = _as_quantized(rows, file_type, layers, experts, chosen)
     rows = [row for row in rows if row[0] not in set(omit_tensors)]
     per_shard = math.ceil(len(rows) / split) if split and split > 1 else 0
     writer = GGUFWriter(path, arch, split_max_tensors=per_shard)
@@ -213,9 +274,9 @@ def write_gemma4_gguf(
     if chat_template is not None:
         writer.add_chat_template(chat_template)
     for key, value in (extra_kv or {}).items():
-        _add_kv(writer, key, value)
+        add_kv(writer, key, value)
     for tensor_name, shape, ggml_type in rows:
-        writer.add_tensor(tensor_name, _zeros(shape, ggml_type), raw_dtype=ggml_type)
+        writer.add_tensor(tensor_name, zero_tensor(shape, ggml_type), raw_dtype=ggml_type)
     writer.write_header_to_file(path)
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -226,7 +287,16 @@ def write_gemma4_gguf(
     return path
 
 
-def _add_kv(writer: GGUFWriter, key: str, value: Any) -> None:
+def _known_ftype(file_type: int) -> bool:
+    try:
+        from gguf.constants import LlamaFileType
+
+        return LlamaFileType(file_type) in DEFAULT_TYPE
+    except ValueError:
+        return False
+
+
+def add_kv(writer: GGUFWriter, key: str, value: Any) -> None:
     if isinstance(value, bool):
         writer.add_bool(key, value)
     elif isinstance(value, int):

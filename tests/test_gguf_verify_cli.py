@@ -31,7 +31,7 @@ def test_loose_good_file_exits_0_with_a_table(tmp_path: Path) -> None:
     path = write_gemma4_gguf(tmp_path / "m-Q4_K_M.gguf")
     result = runner.invoke(app, ["verify", str(path), "--tag", "Q4_K_M", "--experts", "98"])
     assert result.exit_code == 0, result.output
-    for word in ("Q4_K_M", "m-Q4_K_M.gguf", "3.6 MB", "98", "ok"):
+    for word in ("Q4_K_M", "m-Q4_K_M.gguf", "4.0 MB", "98", "ok", "quant layout", "= predicted"):
         assert word in result.stdout
 
 

@@ -12,6 +12,7 @@ from rich.text import Text
 from publisher import console
 from publisher.errors import CheckFailed, UsageError
 from publisher.gguf.checks import Expectations, TagReport, verify_files, verify_release
+from publisher.gguf.quant_check import layer_ranges
 
 
 def verify(
@@ -125,7 +126,29 @@ def _print(reports: list[TagReport], json_output: bool) -> None:
             Text(report.status, style=style),
         )
     console.out.print(table)
+    _print_layouts(reports)
     for report in reports:
         for failure in report.failures:
             line = Text.assemble(("✗ ", "red"), f"{report.tag}: {failure}")
             console.out.print(line, soft_wrap=True)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return " · ".join(f"{kind} {n}" for kind, n in counts.items()) or "—"
+
+
+def _print_layouts(reports: list[TagReport]) -> None:
+    """What the quant check measured: per tag, the ftype, the predicted and the found tensor
+    counts per type, and for CD tiers the layers that deviate from the plain layout."""
+    rows = [(r.tag, q.measured) for r in reports if (q := r.result("quant")) and q.measured]
+    if not rows:
+        return
+    table = Table("tag", "ftype", "predicted", "found", title="quant layout (tensors per type)")
+    for tag, measured in rows:
+        predicted, actual = measured["predicted"], measured["actual"]
+        found = "= predicted" if predicted == actual else _counts(actual)
+        if "deviating_layers" in measured:
+            layers = layer_ranges(measured["deviating_layers"]) or "none"
+            found += f"\nlayers deviating from plain: {layers}"
+        table.add_row(tag, measured["ftype"] or "—", _counts(predicted), found)
+    console.out.print(table)

@@ -10,22 +10,42 @@ from __future__ import annotations
 import glob
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from publisher.architectures import DEFAULT_EOS
 from publisher.digest import DigestCache, sha256_file, sha256_files
 from publisher.errors import CheckFailed
 from publisher.gguf.header import GgufFormatError, GgufHeader, TensorInfo, read_header
+from publisher.gguf.quant_check import (  # re-exported: the quant rule lives in quant_check
+    QuantSpec,
+    UnknownQuantTag,
+    check_quant,
+    expected_quant,
+    ftype_name,
+)
+from publisher.gguf.quant_layout import Recipe
+from publisher.gguf.results import CheckResult
+
+__all__ = [
+    "CheckResult",
+    "Expectations",
+    "QuantSpec",
+    "TagReport",
+    "UnknownQuantTag",
+    "check_quant",
+    "expected_quant",
+    "ftype_name",
+    "tag_files",
+    "verify_files",
+    "verify_release",
+    "verify_tag",
+]
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
-
-T = GGMLQuantizationType
 
 SHARD_RE = re.compile(r"^(?P<stem>.+)-(?P<k>\d{5})-of-(?P<n>\d{5})\.gguf$")
 _EXPERT_RE = re.compile(
@@ -33,37 +53,10 @@ _EXPERT_RE = re.compile(
     r"(?P<kind>ffn_gate_inp\.(?:weight|bias)"
     r"|ffn_(?:gate_up|gate|up|down)_exps\.(?:weight|scale|bias))$"
 )
-_ATTN_RE = re.compile(r"^blk\.\d+\.attn_(?:q|k|v|output|qkv)\.weight$")
-_EXPS_WEIGHT_RE = re.compile(r"^blk\.\d+\.ffn_\w+_exps\.weight$")
 
 
 # ------------------------------------------------------------------------------------------
 # Results
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One named check: passed or not, with the expected and the found value in words."""
-
-    name: str
-    ok: bool
-    expected: str
-    found: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        text = f"{self.name}: expected {self.expected}, found {self.found}"
-        return f"{text} ({self.detail})" if self.detail else text
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for --json."""
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "expected": self.expected,
-            "found": self.found,
-            "detail": self.detail,
-        }
 
 
 @dataclass
@@ -145,131 +138,6 @@ class Expectations:
         if self.eos_token_id is not None:
             return self.eos_token_id
         return DEFAULT_EOS.get(self.arch)
-
-
-# ------------------------------------------------------------------------------------------
-# Tag -> expected quant
-
-
-_FTYPES: dict[str, LlamaFileType] = {
-    member.name.removeprefix("MOSTLY_"): member
-    for member in LlamaFileType
-    if member.name.startswith("MOSTLY_")
-}
-_FTYPES["F32"] = LlamaFileType.ALL_F32
-_ALIASES = {"Q3_K": "Q3_K_M", "Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M"}  # llama-quantize's aliases
-# ContribDynamic tiers whose name is not an ftype: the base ftype the scripts build them on
-_CD_BASES = {"IQ4_K_M": "Q5_K_M"}
-# llama ftype -> the ggml type llama-quantize gives the bulk of the weights (its default_type)
-_MAIN_TYPE: dict[LlamaFileType, GGMLQuantizationType] = {
-    LlamaFileType.ALL_F32: T.F32,
-    LlamaFileType.MOSTLY_F16: T.F16,
-    LlamaFileType.MOSTLY_BF16: T.BF16,
-    LlamaFileType.MOSTLY_Q4_0: T.Q4_0,
-    LlamaFileType.MOSTLY_Q4_1: T.Q4_1,
-    LlamaFileType.MOSTLY_Q5_0: T.Q5_0,
-    LlamaFileType.MOSTLY_Q5_1: T.Q5_1,
-    LlamaFileType.MOSTLY_Q8_0: T.Q8_0,
-    LlamaFileType.MOSTLY_Q2_K: T.Q2_K,
-    LlamaFileType.MOSTLY_Q2_K_S: T.Q2_K,
-    LlamaFileType.MOSTLY_Q3_K_S: T.Q3_K,
-    LlamaFileType.MOSTLY_Q3_K_M: T.Q3_K,
-    LlamaFileType.MOSTLY_Q3_K_L: T.Q3_K,
-    LlamaFileType.MOSTLY_Q4_K_S: T.Q4_K,
-    LlamaFileType.MOSTLY_Q4_K_M: T.Q4_K,
-    LlamaFileType.MOSTLY_Q5_K_S: T.Q5_K,
-    LlamaFileType.MOSTLY_Q5_K_M: T.Q5_K,
-    LlamaFileType.MOSTLY_Q6_K: T.Q6_K,
-    LlamaFileType.MOSTLY_IQ2_XXS: T.IQ2_XXS,
-    LlamaFileType.MOSTLY_IQ2_XS: T.IQ2_XS,
-    LlamaFileType.MOSTLY_IQ2_S: T.IQ2_XS,
-    LlamaFileType.MOSTLY_IQ2_M: T.IQ2_S,
-    LlamaFileType.MOSTLY_IQ3_XXS: T.IQ3_XXS,
-    LlamaFileType.MOSTLY_IQ3_XS: T.IQ3_S,
-    LlamaFileType.MOSTLY_IQ3_S: T.IQ3_S,
-    LlamaFileType.MOSTLY_IQ3_M: T.IQ3_S,
-    LlamaFileType.MOSTLY_IQ1_S: T.IQ1_S,
-    LlamaFileType.MOSTLY_IQ1_M: T.IQ1_M,
-    LlamaFileType.MOSTLY_IQ4_NL: T.IQ4_NL,
-    LlamaFileType.MOSTLY_IQ4_XS: T.IQ4_XS,
-}
-
-
-class UnknownQuantTag(ValueError):
-    """A tag name that does not say which quant its file must be (never guessed)."""
-
-
-@dataclass(frozen=True)
-class QuantSpec:
-    """What a tag's name promises about its file's quantization."""
-
-    tag: str
-    ftype: LlamaFileType  # general.file_type the file must carry
-    main_type: GGMLQuantizationType | None  # dominant type of the large tensors (None: mixed)
-    q8_embeddings: bool = False  # _L / _XL: token_embd (and output) in Q8_0
-    contrib_dynamic: bool = False  # CD-: experts at least as many bits as attention
-
-    @property
-    def ftype_name(self) -> str:
-        """The ftype as people write it (Q4_K_M, F16)."""
-        return ftype_name(self.ftype)
-
-    def describe(self) -> str:
-        """The expectation in words."""
-        text = f"ftype {self.ftype_name} ({int(self.ftype)})"
-        if self.main_type is not None:
-            text += f", large tensors mostly {self.main_type.name}"
-        if self.q8_embeddings:
-            text += ", token_embd/output in Q8_0"
-        if self.contrib_dynamic:
-            text += ", expert tensors ≥ attention bits per weight"
-        return text
-
-
-def ftype_name(ftype: int) -> str:
-    """`Q4_K_M` for 15; `ftype 99` for an unknown value."""
-    try:
-        member = LlamaFileType(ftype)
-    except ValueError:
-        return f"ftype {ftype}"
-    return "F32" if member == LlamaFileType.ALL_F32 else member.name.removeprefix("MOSTLY_")
-
-
-def _plain_ftype(name: str) -> LlamaFileType | None:
-    name = _ALIASES.get(name, name)
-    member = _FTYPES.get(name)
-    return member if member is not None and member in _MAIN_TYPE else None
-
-
-def expected_quant(tag: str) -> QuantSpec:
-    """The quantization a tag promises; raises UnknownQuantTag for names that promise nothing.
-
-    Plain tags (Q4_K_M, IQ3_M, Q8_0, F16, BF16) are llama ftypes. `_L`/`_XL` tags (Q6_K_L,
-    Q3_K_XL) are their base ftype (`Q5_K_L` → Q5_K_M, `Q3_K_XL` → Q3_K_M) with Q8_0 embeddings.
-    `CD-` tags are per-layer mixes on the ftype of the name without `CD-`.
-    """
-    name = tag.strip().upper()
-    if name.startswith("CD-"):
-        base = _CD_BASES.get(name[3:], name[3:])
-        ftype = _plain_ftype(base)
-        if ftype is None:
-            raise UnknownQuantTag(
-                f"tag {tag!r}: {tag.strip()[3:]!r} after 'CD-' is not a llama quant type"
-            )
-        return QuantSpec(tag, ftype, None, contrib_dynamic=True)
-    ftype = _plain_ftype(name)
-    if ftype is not None:
-        return QuantSpec(tag, ftype, _MAIN_TYPE[ftype])
-    for suffix in ("_XL", "_L"):
-        if name.endswith(suffix):
-            base = name.removesuffix(suffix)
-            ftype = _plain_ftype(base) or _plain_ftype(base + "_M")
-            if ftype is not None:
-                return QuantSpec(tag, ftype, _MAIN_TYPE[ftype], q8_embeddings=True)
-    raise UnknownQuantTag(
-        f"tag {tag!r} names no known quant: expected a llama ftype (Q4_K_M, IQ4_XS, Q8_0, F16), "
-        "an _L/_XL variant (Q6_K_L, Q3_K_XL) or a CD- tier (CD-Q4_K_M)"
-    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -416,93 +284,6 @@ def check_expert_tensors(tensors: Sequence[TensorInfo], experts: int | None) -> 
     return CheckResult("expert_tensors", not problems, expected=expected, found=found)
 
 
-def _large(tensors: Iterable[TensorInfo]) -> list[TensorInfo]:
-    """The weight matrices that carry a quant: ≥2-D weights, not embeddings, router or norms."""
-    skip = {"token_embd.weight", "output.weight"}
-    return [
-        t
-        for t in tensors
-        if len(t.shape) >= 2
-        and t.name.endswith(".weight")
-        and t.name not in skip
-        and "ffn_gate_inp" not in t.name
-        and "_norm" not in t.name
-    ]
-
-
-def dominant_type(tensors: Iterable[TensorInfo]) -> tuple[GGMLQuantizationType | None, float]:
-    """The ggml type holding the most weights of the large tensors, and its share of them."""
-    weights: dict[GGMLQuantizationType, int] = {}
-    for tensor in _large(tensors):
-        weights[tensor.type] = weights.get(tensor.type, 0) + tensor.n_elements
-    if not weights:
-        return None, 0.0
-    top = max(weights, key=lambda key: weights[key])
-    return top, weights[top] / sum(weights.values())
-
-
-def _bpw(tensors: Iterable[TensorInfo]) -> float | None:
-    bits = elements = 0
-    for tensor in tensors:
-        block, size = GGML_QUANT_SIZES[tensor.type]
-        bits += tensor.n_elements // block * size * 8
-        elements += tensor.n_elements
-    return bits / elements if elements else None
-
-
-def check_quant(
-    tag: str, header: GgufHeader, tensors: Sequence[TensorInfo]
-) -> tuple[CheckResult, str | None]:
-    """The file's quantization is the one its tag names; returns the result and the ftype found."""
-    raw = _int(header.get("general.file_type"))
-    found_name = ftype_name(raw) if raw is not None else None
-    try:
-        spec = expected_quant(tag)
-    except UnknownQuantTag as exc:
-        return CheckResult("quant", False, "a tag naming a known quant", tag, str(exc)), found_name
-    problems: list[str] = []
-    if raw is None:
-        problems.append("general.file_type absent")
-    elif raw != spec.ftype:
-        problems.append(f"general.file_type {found_name} ({raw})")
-    main, share = dominant_type(tensors)
-    notes = [f"ftype {found_name} ({raw})" if raw is not None else "no ftype"]
-    if main is not None:
-        notes.append(f"large tensors {share:.0%} {main.name}")
-    if spec.main_type is not None and main is not None and main != spec.main_type:
-        problems.append(
-            f"large tensors mostly {main.name} ({share:.0%}), not {spec.main_type.name}"
-        )
-    if spec.q8_embeddings:
-        problems += _q8_embedding_problems(tensors)
-    if spec.contrib_dynamic:
-        experts = _bpw(t for t in tensors if _EXPS_WEIGHT_RE.match(t.name))
-        attention = _bpw(t for t in tensors if _ATTN_RE.match(t.name))
-        if experts is None or attention is None:
-            problems.append("no expert or attention tensors to compare")
-        else:
-            notes.append(f"experts {experts:.2f} bpw, attention {attention:.2f} bpw")
-            if experts < attention:
-                problems.append(
-                    f"expert tensors {experts:.2f} bpw < attention {attention:.2f} bpw "
-                    "(the CD map was not applied?)"
-                )
-    found = "; ".join(problems) if problems else ", ".join(notes)
-    return CheckResult("quant", not problems, spec.describe(), found), found_name
-
-
-def _q8_embeddings_types(tensors: Sequence[TensorInfo]) -> dict[str, GGMLQuantizationType]:
-    wanted = ("token_embd.weight", "output.weight")
-    return {t.name: t.type for t in tensors if t.name in wanted}
-
-
-def _q8_embedding_problems(tensors: Sequence[TensorInfo]) -> list[str]:
-    types = _q8_embeddings_types(tensors)
-    if "token_embd.weight" not in types:
-        return ["token_embd.weight absent"]
-    return [f"{name} is {kind.name}" for name, kind in types.items() if kind != T.Q8_0]
-
-
 def check_chat_template(header: GgufHeader, exp: Expectations) -> list[CheckResult]:
     """tokenizer.chat_template present, and equal to the pinned sha256 when one is pinned."""
     template = header.get("tokenizer.chat_template")
@@ -564,8 +345,11 @@ def check_file_size(headers: dict[Path, GgufHeader]) -> CheckResult:
 # Per tag and per release
 
 
-def check_tag(tag: str, files: Sequence[Path], exp: Expectations) -> TagReport:
-    """Header checks for one tag's file(s); no hashing (see `attach_digests`)."""
+def check_tag(
+    tag: str, files: Sequence[Path], exp: Expectations, *, recipe: Recipe | None = None
+) -> TagReport:
+    """Header checks for one tag's file(s); no hashing (see `attach_digests`). `recipe`: the
+    llama-quantize options the manifest declares for the tag (CD maps, `_L` embedding types)."""
     files = list(files)
     report = TagReport(tag=tag, files=files)
     if not files[0].exists():
@@ -594,7 +378,7 @@ def check_tag(tag: str, files: Sequence[Path], exp: Expectations) -> TagReport:
         return report
     tensors = [tensor for path in files if path in headers for tensor in headers[path].tensors]
     arch = exp.arch
-    quant, report.quant = check_quant(tag, first, tensors)
+    quant, report.quant = check_quant(tag, first, tensors, recipe=recipe)
     report.results += [
         check_architecture(first, arch),
         check_expert_count(first, arch, exp.experts),
@@ -765,7 +549,7 @@ def verify_release(
     """
     selected = release.select(list(tags) if tags else None)
     exp = release_expectations(release)
-    reports = [check_tag(tag.tag, tag_files(tag), exp) for tag in selected]
+    reports = [check_tag(t.tag, tag_files(t), exp, recipe=t.recipe) for t in selected]
     if digest:
         chosen = {tag.tag for tag in selected}
         others = [
