@@ -138,6 +138,6 @@ def test_status_fits_one_screen_and_groups_tags_in_the_same_state(world: World) 
     assert world.run("--yes")[0] == 0
     after = runner.invoke(app, ["status", str(world.manifest)], env={"COLUMNS": "80"})
     assert after.exit_code == 0, after.output
-    assert "All 4 tags are up to date on every target." in after.stdout
+    assert "All 4 tags are up to date on every target, and the ledger agrees." in after.stdout
     verbose = runner.invoke(app, ["status", str(world.manifest), "--verbose"])
     assert "published " in verbose.stdout  # the ledger's detail, only with --verbose

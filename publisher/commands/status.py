@@ -152,13 +152,22 @@ def _groups(rows: list[TagStatus], targets: list[str]) -> dict[tuple[str, ...], 
 
 
 def _sentence(rows: list[TagStatus], manifest: Path) -> str:
-    behind = sorted({row.tag for row in rows if row.state != "up-to-date"})
-    tags = {row.tag for row in rows}
-    if not behind:
-        return f"All {len(tags)} tags are up to date on every target."
+    """One sentence: tags behind on a target, and ledger entries (rows `ledger/<target>`, one per
+    recorded step, not per tag) that no longer match their remote."""
+    tag_rows = [row for row in rows if not row.target.startswith("ledger/")]
+    stale = [row for row in rows if row.target.startswith("ledger/") and row.state != "up-to-date"]
+    behind = sorted({row.tag for row in tag_rows if row.state != "up-to-date"})
+    tags = {row.tag for row in tag_rows}
+    if not behind and not stale:
+        return f"All {len(tags)} tags are up to date on every target, and the ledger agrees."
+    parts = []
+    if behind:
+        parts.append(f"{len(behind)} of {len(tags)} tags are not up to date somewhere")
+    if stale:
+        parts.append(f"{len(stale)} ledger entries do not match their remote")
     return (
-        f"{len(behind)} of {len(tags)} tags are not up to date somewhere; "
-        f"`publish release {manifest}` would bring them in line (its --dry-run says how)."
+        "; ".join(parts) + f"; `publish release {manifest}` would bring them in line "
+        "(its --dry-run says how)."
     )
 
 
