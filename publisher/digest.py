@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import CheckFailed, UsageError
+from publisher.files import open_regular
 
 CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
 CACHE_DIR_ENV = "PUBLISHER_CACHE_DIR"
@@ -146,7 +147,7 @@ def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     total = 0
-    with open(path, "rb", buffering=0) as handle:
+    with open_regular(path) as handle:
         while n := handle.readinto(buffer):
             digest.update(view[:n])
             total += n

@@ -12,6 +12,7 @@ from publisher.render import context as ctx
 from publisher.render.env import render
 from publisher.render.facts import TagFacts
 from publisher.render.sidefiles import hf_side_files
+from publisher.urls import import_hub
 
 CARD_TEMPLATE = "hf-card.md.j2"
 GEMMA_TERMS_URL = "ai.google.dev/gemma"
@@ -47,15 +48,13 @@ def card_tags(release: Release) -> list[str]:
 
 def front_matter(release: Release) -> str:
     """The card's YAML metadata, rendered by ModelCardData.to_yaml()."""
-    from huggingface_hub import ModelCardData
-
     hf = release.huggingface
     assert hf is not None
     extra: dict[str, object] = {"base_model_relation": "quantized"}
     quantized_by = getattr(hf, "quantized_by", None)
     if quantized_by:
         extra["quantized_by"] = quantized_by
-    data = ModelCardData(
+    data = import_hub().ModelCardData(
         base_model=release.model.base_model,
         license=license_id(release),
         license_link=getattr(hf, "license_link", None),

@@ -34,6 +34,7 @@ from publisher.targets.base import (
     ReleasePayload,
     TagStatus,
 )
+from publisher.urls import check_hub_endpoint
 
 TARGET = "huggingface"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -118,7 +119,9 @@ def plan_files(plan: Iterable[Operation]) -> list[dict[str, Any]]:
 
 def resolve_endpoint(configured: str | None) -> str:
     """`HF_ENDPOINT` beats the manifest's `huggingface.endpoint`, else huggingface.co."""
-    chosen = os.environ.get("HF_ENDPOINT") or configured or DEFAULT_ENDPOINT
+    environment = os.environ.get("HF_ENDPOINT")
+    chosen = environment or configured or DEFAULT_ENDPOINT
+    check_hub_endpoint(chosen, "HF_ENDPOINT" if environment else "huggingface.endpoint")
     return chosen.rstrip("/")
 
 
