@@ -16,6 +16,8 @@ from typing import Any
 
 from publisher import __version__
 from publisher.errors import UsageError
+from publisher.files import read_text
+from publisher.urls import redact_data
 
 SCHEMA = 1
 
@@ -37,8 +39,8 @@ class Ledger:
         if not self.path.exists():
             return {"schema": SCHEMA, "variant": self.variant, "targets": {}, "tags": {}}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(read_text(self.path, "ledger"))
+        except (OSError, UsageError, json.JSONDecodeError) as exc:
             raise UsageError(
                 f"{self.path}: the ledger is unreadable ({exc}); move it aside to start afresh"
             ) from None
@@ -70,7 +72,7 @@ class Ledger:
         fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.data, handle, indent=2, sort_keys=True)
+                json.dump(redact_data(self.data), handle, indent=2, sort_keys=True)
                 handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -145,6 +145,7 @@ class Files(_Strict):
             raise ValueError(f"the file name pattern must contain {{tag}}, found {value!r}")
         if "/" in value or "\\" in value:
             raise ValueError(f"the file name pattern must be a bare file name, found {value!r}")
+        check_bare_file_name(value)
         try:
             value.format(tag="T")
         except (KeyError, IndexError, ValueError):
@@ -466,6 +467,8 @@ def check_bare_file_name(name: str) -> None:
     """Raise ValueError unless `name` is a file name inside gguf_dir (no path, no `..`)."""
     if "/" in name or "\\" in name or name in ("", ".", ".."):
         raise ValueError(f"expected a file name inside gguf_dir, found {name!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"a file name cannot hold control characters (a newline?), found {name!r}")
 
 
 def check_hf_repo_id(repo_id: str) -> None:

@@ -29,6 +29,7 @@ from publisher.ledger import Ledger, ledger_path
 from publisher.lock import release_lock
 from publisher.manifest import Release, Tag, load
 from publisher.render import RenderedRelease, render_release, write_rendered
+from publisher.render.modelfile import template_text
 from publisher.targets import registry_of_targets
 from publisher.targets.base import (
     ApplyResult,
@@ -38,6 +39,7 @@ from publisher.targets.base import (
     TagPayload,
     Target,
 )
+from publisher.urls import redact_data
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,9 @@ def _write_run_log(run: VariantRun, options: ReleaseOptions) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stamp}-{os.getpid()}-{kind}.json"
-        path.write_text(json.dumps(run.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(redact_data(run.to_json()), indent=2, default=str) + "\n", encoding="utf-8"
+        )
     except OSError as exc:
         console.warn(f"could not write the run log in {folder}: {exc.strerror}")
 
@@ -288,7 +292,7 @@ def build_payload(
     """Join what was measured (reports) and rendered (artifacts) into what targets publish."""
     by_tag = {report.tag: report for report in reports}
     ollama = release.ollama
-    template = ollama.template.read_text(encoding="utf-8") if ollama and ollama.template else None
+    template = template_text(release)
     tags = []
     for tag_name, report in by_tag.items():
         tag = release.tag(tag_name)

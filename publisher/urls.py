@@ -130,6 +130,16 @@ def ollama_host(value: str | None, source: str) -> str:
         raise UsageError(f"{source}: {exc}") from None
 
 
+def daemon_host(option: str | None, default: str) -> str:
+    """The Ollama daemon to talk to: `--host`, else `OLLAMA_HOST`, else `default`, checked."""
+    if option:
+        return ollama_host(option, "--host")
+    environment = os.environ.get(OLLAMA_HOST_ENV)
+    if environment:
+        return ollama_host(environment, OLLAMA_HOST_ENV)
+    return default
+
+
 def import_hub() -> ModuleType:
     """huggingface_hub, imported only when needed: it parses HF_ENDPOINT at import and dies on a
     bad one, so the endpoint is checked first and reported as a usage error."""

@@ -285,12 +285,12 @@ def tag_files(tag: Any) -> list[Path]:
     Shards are listed whether or not they exist; the split check reports the missing ones.
     """
     path = Path(getattr(tag, "path", tag))
-    match = SHARD_RE.match(path.name)
+    match = SHARD_RE.fullmatch(path.name)
     if match is None and not path.exists() and path.suffix == ".gguf":
         pattern = f"{glob.escape(path.stem)}-00001-of-[0-9][0-9][0-9][0-9][0-9].gguf"
         found = sorted(path.parent.glob(pattern))
         if len(found) == 1:
-            path, match = found[0], SHARD_RE.match(found[0].name)
+            path, match = found[0], SHARD_RE.fullmatch(found[0].name)
     if match is None or int(match["n"]) < 1:
         return [path]
     n = int(match["n"])
@@ -383,7 +383,7 @@ def check_expert_tensors(tensors: Sequence[TensorInfo], experts: int | None) -> 
     """Every expert tensor of every MoE layer carries the expert count on its last ne axis."""
     layers: dict[int, dict[str, TensorInfo]] = {}
     for tensor in tensors:
-        match = _EXPERT_RE.match(tensor.name)
+        match = _EXPERT_RE.fullmatch(tensor.name)
         if match:
             layers.setdefault(int(match["layer"]), {})[match["kind"]] = tensor
     if not layers:
@@ -477,8 +477,8 @@ def check_quant(
     if spec.q8_embeddings:
         problems += _q8_embedding_problems(tensors)
     if spec.contrib_dynamic:
-        experts = _bpw(t for t in tensors if _EXPS_WEIGHT_RE.match(t.name))
-        attention = _bpw(t for t in tensors if _ATTN_RE.match(t.name))
+        experts = _bpw(t for t in tensors if _EXPS_WEIGHT_RE.fullmatch(t.name))
+        attention = _bpw(t for t in tensors if _ATTN_RE.fullmatch(t.name))
         if experts is None or attention is None:
             problems.append("no expert or attention tensors to compare")
         else:
@@ -610,7 +610,7 @@ def check_tag(tag: str, files: Sequence[Path], exp: Expectations) -> TagReport:
     if exp.eos is not None:
         report.results.append(check_eos(first, exp.eos))
     report.results.append(check_file_size(headers))
-    report.expert_axes = sorted({t.shape[-1] for t in tensors if _EXPERT_RE.match(t.name)})
+    report.expert_axes = sorted({t.shape[-1] for t in tensors if _EXPERT_RE.fullmatch(t.name)})
     report.expert_count_metadata = _int(first.get(f"{arch}.expert_count"))
     # one count on the tensors is the count; none: the metadata's; several: no one count
     axes = report.expert_axes

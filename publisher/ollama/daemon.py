@@ -16,7 +16,6 @@ with renderer/parser/system).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from publisher.targets.base import (
     TagPayload,
     TagStatus,
 )
+from publisher.urls import daemon_host
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
@@ -101,7 +101,7 @@ class OllamaTarget:
             raise UsageError(f"{release.source}: the manifest has no [ollama] table")
         self.release = release
         self.config = release.ollama
-        self.host = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        self.host = daemon_host(host, DEFAULT_HOST)
         self.keep_local = keep_local
         self.skip_remote_verify = skip_remote_verify
         self.registry_url, self.model = _registry_and_model(

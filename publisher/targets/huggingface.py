@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from publisher import console
 from publisher.errors import TargetUnavailable, UsageError
+from publisher.files import open_regular
 from publisher.manifest import Release
 from publisher.progress import byte_progress
 from publisher.targets.base import (
@@ -92,7 +93,7 @@ def git_blob_sha1(data: bytes) -> str:
 def _git_blob_sha1_file(path: Path) -> str:
     """`git_blob_sha1` of a file, streamed (only used when the Hub stores it as a regular blob)."""
     digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size, usedforsecurity=False)
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(8 * 1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
