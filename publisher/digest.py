@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import CheckFailed, UsageError
-from publisher.files import open_regular
+from publisher.files import open_regular, read_bytes
 
 CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
 CACHE_DIR_ENV = "PUBLISHER_CACHE_DIR"
@@ -60,9 +60,10 @@ class DigestCache:
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(read_bytes(self.path, "digest cache").decode("utf-8"))
         except (OSError, ValueError):
             return {}  # absent or unreadable: start empty, the next save rewrites it whole
+        # a FIFO or device raises files.NotARegularFile: the user pointed the cache at it
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             return {}
         entries = data.get("entries")

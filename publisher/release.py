@@ -162,9 +162,11 @@ def _write_run_log(run: VariantRun, options: ReleaseOptions) -> None:
 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
     release, selected = load_step(run, options)
+    # targets first: a bad --ollama-registry, OLLAMA_HOST or HF_ENDPOINT is a usage error before
+    # any GGUF is hashed (constructing a target touches no remote)
+    targets = make_targets(release, selected, options)
     if options.dry_run:
         payload = local_steps(run, release, selected, options, cache)
-        targets = make_targets(release, selected, options)
         _plan(run, targets, payload, online=False)
         run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
         return
@@ -173,7 +175,6 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
     # GGUF first, and the ledger is read only while we hold the lock (never a stale copy).
     with release_lock(ledger_file.with_name(f".{release.model.variant}.publish.lock")):
         payload = local_steps(run, release, selected, options, cache)
-        targets = make_targets(release, selected, options)
         ledger = Ledger(ledger_file, release.model.variant)
         with _step(run, "preflight") as step:
             for target in targets:

@@ -140,6 +140,17 @@ def daemon_host(option: str | None, default: str) -> str:
     return default
 
 
+def import_ollama() -> ModuleType:
+    """ollama, imported only after OLLAMA_HOST is checked: the package builds a default client
+    from it at import and dies on a bad one (a port out of range, a broken IPv6 literal)."""
+    environment = os.environ.get(OLLAMA_HOST_ENV)
+    if environment:
+        ollama_host(environment, OLLAMA_HOST_ENV)
+    import ollama
+
+    return ollama
+
+
 def import_hub() -> ModuleType:
     """huggingface_hub, imported only when needed: it parses HF_ENDPOINT at import and dies on a
     bad one, so the endpoint is checked first and reported as a usage error."""

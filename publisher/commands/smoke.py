@@ -14,7 +14,7 @@ from rich.text import Text
 from publisher import console
 from publisher.errors import CheckFailed, TargetUnavailable, UsageError
 from publisher.manifest import Release, Tag
-from publisher.urls import daemon_host
+from publisher.urls import daemon_host, import_ollama
 
 # Chats with a 20B model on a desktop can take minutes; connecting must not.
 CHAT_TIMEOUT = 900.0
@@ -107,8 +107,8 @@ def _tags(release: Release, names: list[str] | None) -> list[Tag]:
 def _client(host: str) -> Any:
     """One ollama client for the host; unreachable daemons are exit 3, before any case runs."""
     import httpx
-    import ollama
 
+    ollama = import_ollama()
     client = ollama.Client(host=host, timeout=httpx.Timeout(CHAT_TIMEOUT, connect=10.0))
     try:
         client.list()

@@ -45,10 +45,11 @@ def status(
     finally:
         console.state.quiet = quiet
     release = payload.release
+    # the ledger first: a bad one is a usage error before any remote is contacted
+    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
     rows: list[TagStatus] = []
     for target in make_targets(release, release.tags, options):
         rows.extend(target.status(payload))
-    ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
     rows.extend(ledger_rows(payload, ledger))
     result = {
         "variant": release.model.variant,

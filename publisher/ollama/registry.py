@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.files import read_bytes
 from publisher.ollama.auth import Challenge, load_key, parse_challenge, token_request
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class UploadSessions:
         self._data: dict[str, dict] = {}
         if self.path and self.path.exists():
             with contextlib.suppress(ValueError, OSError):
-                self._data = json.loads(self.path.read_text())
+                self._data = json.loads(read_bytes(self.path, "upload sessions"))
 
     def get(self, key: str) -> dict | None:
         """The saved session for key, if any."""
