@@ -57,7 +57,11 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
     """
     if "\0" in os.fspath(path):
         raise NulInPath(path, what)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        check_regular(path, what)  # a socket cannot be opened (ENXIO): still say what it is
+        raise
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

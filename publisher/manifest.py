@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from publisher.architectures import DEFAULT_EOS
 from publisher.errors import ManifestError, UsageError
 from publisher.files import NotARegularFile, NulInPath, check_regular, read_bytes
-from publisher.urls import HUB_CREDENTIALS, check_registry_url, check_url
+from publisher.urls import check_hub_url, check_registry_url
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
@@ -241,12 +241,7 @@ class HuggingFace(_Strict):
     @classmethod
     def _endpoint_url(cls, value: str | None) -> str | None:
         if value is not None:
-            check_url(
-                value,
-                expected="http(s)://host[:port]",
-                credentials_go=HUB_CREDENTIALS,
-                path_allowed=True,
-            )
+            check_hub_url(value)
         return value
 
     @field_validator("repo", "source_repo")

@@ -102,15 +102,17 @@ def check_registry_url(url: str) -> None:
     )
 
 
+def check_hub_url(url: str) -> str:
+    """Raise ValueError unless `url` is an http(s) Hub endpoint without credentials."""
+    return check_url(
+        url, expected="http(s)://host[:port]", credentials_go=HUB_CREDENTIALS, path_allowed=True
+    )
+
+
 def check_hub_endpoint(url: str, source: str = HF_ENDPOINT_ENV) -> str:
     """The Hub endpoint if usable, else a usage error naming where it came from."""
     try:
-        return check_url(
-            url,
-            expected="http(s)://host[:port]",
-            credentials_go=HUB_CREDENTIALS,
-            path_allowed=True,
-        )
+        return check_hub_url(url)
     except ValueError as exc:
         raise UsageError(f"{source}: {exc}") from None
 

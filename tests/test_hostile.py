@@ -507,3 +507,59 @@ def test_a_nul_byte_in_a_command_line_path_is_one_line(args: list[str], workspac
     assert "Traceback" not in outcome.stderr
     assert "NUL byte" in outcome.stderr or "null byte" in outcome.stderr, outcome.stderr
     _assert_nothing_written(before, workspace)
+
+
+# ---------------------------------------------------------------------------------------------
+# The helpers themselves
+
+
+def test_open_regular_names_every_kind_of_special_file(tmp_path: Path) -> None:
+    import socket
+
+    from publisher.files import NotARegularFile, open_regular, read_text
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    kinds = {"fifo": "a FIFO", "zero": "a character device", "sock": "a socket", ".": "a directory"}
+    for name, kind in kinds.items():
+        with pytest.raises(NotARegularFile, match=f"ledger is {kind}"):
+            open_regular(tmp_path / name, "ledger")
+    server.close()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "real").write_text("ok")
+    assert read_text(tmp_path / "link") == "ok"  # a symlink to a regular file is fine
+
+
+def test_redact_strips_userinfo_and_nothing_else() -> None:
+    from publisher.urls import redact, redact_data
+
+    text = f"push to http://u:{SECRET}@h:5000/v2/ failed; see https://hf.co/a@b and x@y.z"
+    assert redact(text) == "push to http://***@h:5000/v2/ failed; see https://hf.co/a@b and x@y.z"
+    nested = {"url": f"https://t:{SECRET}@r", "list": [f"oci://{SECRET}@r"]}
+    assert SECRET not in json.dumps(redact_data(nested))
+
+
+def test_the_ledger_and_console_never_hold_url_userinfo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher import console
+    from publisher.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "v1.lock.json", "v1")
+    ledger.record("ollama", "push:Q4_K_M", {"registry": f"http://me:{SECRET}@127.0.0.1:5000"})
+    assert SECRET not in (tmp_path / "v1.lock.json").read_text()
+    console.error(f"cannot reach http://me:{SECRET}@127.0.0.1:5000")
+    console.print_json({"registry": f"http://me:{SECRET}@h"})
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err and "http://***@127.0.0.1:5000" in captured.err
+
+
+def test_numbers_stay_exact_for_any_finite_float() -> None:
+    from publisher.render.numbers import format_delta, format_score
+
+    assert format_score(1e308).endswith(".00") and len(format_score(1e308)) == 312
+    assert format_delta(1e308, -1e308).startswith("+2")
+    with pytest.raises(ValueError, match="finite"):
+        format_score(float("nan"))
