@@ -522,20 +522,22 @@ class _Source:
             raise self._error(f"nested deeper than {_MAX_DEPTH} levels", loc)
         if isinstance(value, str) and "\0" in value:
             raise self._error(f"a NUL byte in the string {value!r:.80}", loc)
-        items = (
-            value.items()
-            if isinstance(value, dict)
-            else enumerate(value)
-            if isinstance(value, list)
-            else ()
-        )
-        for key, item in items:
+        for key, item in _children(value):
             if "\0" in str(key):
                 raise self._error(f"a NUL byte in the key {key!r:.80}", loc)
             self._check_values(item, [*loc, str(key)])
 
     def _error(self, message: str, loc: list[str]) -> ManifestError:
         return _located(message, loc, [self])
+
+
+def _children(value: Any) -> list[tuple[Any, Any]]:
+    """(key, value) of a TOML table or (index, item) of an array; nothing for a scalar."""
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, list):
+        return list(enumerate(value))
+    return []
 
 
 def _read_chain(path: Path) -> list[_Source]:
