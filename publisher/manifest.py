@@ -331,6 +331,26 @@ class Related(_Strict):
     huggingface: str | None = None
     pick_for: str = ""
 
+    # the same name rules as the release's own: these names become links in cards and pages
+    @field_validator("variant")
+    @classmethod
+    def _variant_name(cls, value: str) -> str:
+        return Model._variant_is_a_name(value)
+
+    @field_validator("ollama")
+    @classmethod
+    def _ollama_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_ollama_model_name(value)
+        return value
+
+    @field_validator("huggingface")
+    @classmethod
+    def _repo_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hf_repo_id(value)
+        return value
+
 
 class ManifestDocument(_Strict):
     """The merged TOML document, exactly as written (paths still relative)."""

@@ -220,6 +220,8 @@ CASES = [
          ALL, "huggingface.repo"),
     Case("tag-newline", _edit('tag = "Q8_0"', 'tag = "Q8_0\\n"'), ALL, "'Q8_0\\n'"),
     Case("latest-newline", _edit(REG, 'latest = "Q4_K_M\\n"'), ALL, "ollama.latest"),
+    Case("related-newline", _edit('repo = "Org/fam-v1-GGUF"\n', 'repo = "Org/fam-v1-GGUF"\n'
+         '[[related]]\nvariant = "v2"\nollama = "me/fam-v2\\n"\n'), ALL, "related[0].ollama"),
     Case("file-name-newline", _edit('name = "fam-v1-{tag}.gguf"', 'name = "fam-v1-{tag}.gguf\\n"'),
          ALL, "control characters"),
     Case("model-upper-case", _edit('model = "me/fam"', 'model = "me/Fam"'), ALL, "lower case"),

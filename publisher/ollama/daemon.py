@@ -26,6 +26,7 @@ import ollama
 
 from publisher import console
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.files import open_regular
 from publisher.manifest import check_ollama_model_name
 from publisher.ollama.readback import RemoteCheck, RemoteReader
 from publisher.ollama.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
@@ -434,7 +435,7 @@ class OllamaTarget:
 
             def chunks() -> Iterator[bytes]:
                 nonlocal sent
-                with open(f.path, "rb") as handle:
+                with open_regular(f.path, "GGUF") as handle:
                     while piece := handle.read(UPLOAD_CHUNK):
                         sent += len(piece)
                         advance(len(piece))
