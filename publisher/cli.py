@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +22,7 @@ from publisher.commands.smoke import smoke
 from publisher.commands.status import status
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
-from publisher.errors import EXIT_USAGE, PublisherError
+from publisher.errors import EXIT_USAGE, PublisherError, UsageError
 
 app = typer.Typer(
     name="publish",
@@ -60,6 +61,7 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _refuse_nul(kwargs)
             return function(*args, **kwargs)
         except PublisherError as exc:
             if console.state.debug:
@@ -77,6 +79,16 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _refuse_nul(options: dict[str, Any]) -> None:
+    """No argument may hold a NUL byte: no path or name can, and os calls would raise on it."""
+    for name, value in options.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, (str, Path)) and "\0" in str(item):
+                label = name.replace("_", "-")  # the option's name, or the argument's
+                raise UsageError(f"{label}: {str(item)!r} contains a NUL byte")
 
 
 _EXAMPLES: list[str] = []

@@ -1,4 +1,7 @@
-"""One place for terminal output: the rich consoles, JSON printing and the error presentation."""
+"""One place for terminal output: the rich consoles, JSON printing and the error presentation.
+
+Everything printed passes `urls.redact`: no URL credentials ever reach a terminal or a log.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.text import Text
+
+from publisher.urls import redact, redact_data
 
 # markup=False: text from manifests, files and servers ("[ollama]", "[/x]") is data, never markup;
 # deliberate styling goes through rich.text.Text or an explicit markup=True with escaped data.
@@ -28,21 +33,23 @@ state = _State()
 
 def print_json(payload: Any) -> None:
     """Machine-readable output: plain JSON on stdout, nothing else on it."""
-    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(
+        json.dumps(redact_data(payload), indent=2, ensure_ascii=False, default=str) + "\n"
+    )
     sys.stdout.flush()
 
 
 def info(message: str | Text) -> None:
     """A progress line for people; silent under --quiet and never on stdout (stdout is for data)."""
     if not state.quiet:
-        err.print(message)
+        err.print(redact(message) if isinstance(message, str) else message)
 
 
 def error(message: str) -> None:
     """An error line for people, on stderr."""
-    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", redact(message)), soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """A warning for people, on stderr, even under --quiet: warnings must not be missed."""
-    err.print(Text.assemble(("warning:", "bold yellow"), " ", message), soft_wrap=True)
+    err.print(Text.assemble(("warning:", "bold yellow"), " ", redact(message)), soft_wrap=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import CheckFailed, UsageError
+from publisher.files import open_regular
 from publisher.statefile import CACHE_DIR_ENV, cache_dir, merge_json, read_json
 
 CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
@@ -145,7 +146,7 @@ def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     total = 0
-    with open(path, "rb", buffering=0) as handle:
+    with open_regular(path) as handle:
         while n := handle.readinto(buffer):
             digest.update(view[:n])
             total += n

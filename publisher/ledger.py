@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher import __version__
 from publisher.errors import UsageError
+from publisher.files import read_bytes
 from publisher.manifest import _describe, _dotted
 from publisher.statefile import write_private
+from publisher.urls import redact_data
 
 SCHEMA = 1
 
@@ -91,7 +93,7 @@ class Ledger:
         if not self.path.exists():
             return {"schema": SCHEMA, "variant": self.variant, "targets": {}, "tags": {}}
         try:
-            raw = self.path.read_bytes()
+            raw = read_bytes(self.path, "ledger")
         except OSError as exc:
             raise self._bad(f"cannot read it: {exc.strerror or exc}") from None
         try:
@@ -147,7 +149,9 @@ class Ledger:
     def save(self) -> None:
         """Write the whole ledger atomically and privately (publisher.statefile)."""
         self.data["updated"] = _now()
-        write_private(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        write_private(
+            self.path, json.dumps(redact_data(self.data), indent=2, sort_keys=True) + "\n"
+        )
 
 
 def _now() -> str:

@@ -13,12 +13,12 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from publisher.architectures import DEFAULT_EOS
 from publisher.errors import ManifestError, UsageError
+from publisher.files import NotARegularFile, NulInPath, check_regular, read_bytes
 from publisher.gguf.quant_layout import (
     Recipe,
     parse_tensor_type,
@@ -26,16 +26,23 @@ from publisher.gguf.quant_layout import (
     parse_type,
 )
 from publisher.licenses import HUB_LICENSES, OTHER, builtin_text, unknown_license_message
+from publisher.urls import check_hub_url, check_registry_url
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
 
 
-# Ollama's name rules (types/model/name.go): parts start with a letter, digit or "_".
-_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
-_MODEL_OR_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
-_HF_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?$")
+# Ollama's name rules (types/model/name.go): parts start with a letter, digit or "_". Every rule
+# is applied with fullmatch: `$` would also match before a trailing newline ("v3\n").
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}")
+_MODEL_OR_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}")
+_HF_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+_HOST_RE = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
+# Ollama parses PARAMETER floats as float32 (api/types.go): anything larger cannot be created.
+_FLOAT32_MAX = 3.4028234663852886e38
+# A benchmark figure beyond this is a typo, and its exact decimal would not fit a card.
+BENCHMARK_LIMIT = 1e9
+_MAX_DEPTH = 32  # no manifest table or array nests deeper; 5,000 levels would overflow the stack
 
 Target = Literal["ollama", "huggingface"]
 ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
@@ -44,7 +51,7 @@ ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
 class _Strict(BaseModel):
     """Unknown keys are errors and values are not coerced: a typo must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class OllamaParameters(_Strict):
@@ -70,6 +77,13 @@ class OllamaParameters(_Strict):
     use_mmap: bool | None = None
     draft_num_predict: int | None = None
     stop: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _floats_fit_float32(self) -> OllamaParameters:
+        for name, value in self:
+            if isinstance(value, float) and abs(value) > _FLOAT32_MAX:
+                raise ValueError(f"{name}: {value!r} does not fit the 32-bit float Ollama reads")
+        return self
 
     @field_validator("stop")
     @classmethod
@@ -111,7 +125,7 @@ class Model(_Strict):
     @classmethod
     def _variant_is_a_name(cls, value: str) -> str:
         # The variant names files: build/<variant>/, <variant>.lock.json. No paths, no spaces.
-        if not _MODEL_OR_TAG_RE.match(value):
+        if not _MODEL_OR_TAG_RE.fullmatch(value):
             raise ValueError(
                 f"expected letters, digits, '_', '.', '-' (starting with a letter, digit or '_'), "
                 f"found {value!r}"
@@ -149,6 +163,7 @@ class Files(_Strict):
             raise ValueError(f"the file name pattern must contain {{tag}}, found {value!r}")
         if "/" in value or "\\" in value:
             raise ValueError(f"the file name pattern must be a bare file name, found {value!r}")
+        check_bare_file_name(value)
         try:
             value.format(tag="T")
         except (KeyError, IndexError, ValueError):
@@ -207,7 +222,7 @@ class Ollama(_Strict):
     @field_validator("latest")
     @classmethod
     def _latest_name(cls, value: str | None) -> str | None:
-        if value is not None and not _MODEL_OR_TAG_RE.match(value):
+        if value is not None and not _MODEL_OR_TAG_RE.fullmatch(value):
             raise ValueError(f"not a valid Ollama tag: {value!r}")
         return value
 
@@ -241,6 +256,13 @@ class HuggingFace(_Strict):
             check_bare_file_name(name)
         return value
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hub_url(value)
+        return value
+
     @field_validator("repo", "source_repo")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
@@ -263,7 +285,7 @@ class TagSpec(_Strict):
     @field_validator("tag")
     @classmethod
     def _tag_name(cls, value: str) -> str:
-        if not _MODEL_OR_TAG_RE.match(value):
+        if not _MODEL_OR_TAG_RE.fullmatch(value):
             raise ValueError(
                 f"not a valid Ollama tag: {value!r} (letters, digits, '_', '.', '-'; "
                 "starting with a letter, digit or '_'; at most 80)"
@@ -348,6 +370,15 @@ class BenchmarkRow(_Strict):
             check_hf_repo_id(value)
         return value
 
+    @field_validator("reference", "score")
+    @classmethod
+    def _plausible(cls, value: float | None) -> float | None:
+        if value is not None and abs(value) > BENCHMARK_LIMIT:
+            raise ValueError(
+                f"expected a benchmark figure within ±{BENCHMARK_LIMIT:g}, found {value!r}"
+            )
+        return value
+
 
 class Benchmarks(_Strict):
     """The benchmark table and the notes that make it honest."""
@@ -366,6 +397,26 @@ class Related(_Strict):
     ollama: str | None = None
     huggingface: str | None = None
     pick_for: str = ""
+
+    # the same name rules as the release's own: these names become links in cards and pages
+    @field_validator("variant")
+    @classmethod
+    def _variant_name(cls, value: str) -> str:
+        return Model._variant_is_a_name(value)
+
+    @field_validator("ollama")
+    @classmethod
+    def _ollama_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_ollama_model_name(value)
+        return value
+
+    @field_validator("huggingface")
+    @classmethod
+    def _repo_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_hf_repo_id(value)
+        return value
 
 
 class ManifestDocument(_Strict):
@@ -475,17 +526,26 @@ def check_ollama_model_name(name: str) -> None:
     parts = name.split("/")
     if len(parts) > 3 or not all(parts):
         raise ValueError(f"expected [host/][namespace/]model, found {name!r}")
-    if len(parts) == 3 and not _HOST_RE.match(parts[0]):
+    if len(parts) == 3 and not _HOST_RE.fullmatch(parts[0]):
         raise ValueError(f"not a valid registry host: {parts[0]!r}")
-    if len(parts) >= 2 and not _NAMESPACE_RE.match(parts[-2]):
+    if len(parts) >= 2 and not _NAMESPACE_RE.fullmatch(parts[-2]):
         raise ValueError(
             f"not a valid Ollama namespace: {parts[-2]!r} (letters, digits, '_', '-'; at most 80)"
         )
-    if not _MODEL_OR_TAG_RE.match(parts[-1]):
+    if not _MODEL_OR_TAG_RE.fullmatch(parts[-1]):
         raise ValueError(
             f"not a valid Ollama model name: {parts[-1]!r} (letters, digits, '_', '.', '-'; "
             "starting with a letter, digit or '_'; at most 80)"
         )
+    # Registries store repositories in lower case (OCI distribution names; `ollama push` says
+    # "namespace must be lowercase"); an upper-case name is created locally, then 404s on push.
+    named = {"namespace": parts[-2]} if len(parts) >= 2 else {}
+    for kind, part in {**named, "model name": parts[-1]}.items():
+        if part != part.lower():
+            raise ValueError(
+                f"the Ollama {kind} must be lower case, found {part!r}: registries refuse "
+                f"upper-case repository names (use {part.lower()!r})"
+            )
 
 
 def is_ollama_tag(name: str) -> bool:
@@ -497,21 +557,14 @@ def check_bare_file_name(name: str) -> None:
     """Raise ValueError unless `name` is a file name inside gguf_dir (no path, no `..`)."""
     if "/" in name or "\\" in name or name in ("", ".", ".."):
         raise ValueError(f"expected a file name inside gguf_dir, found {name!r}")
-
-
-def check_registry_url(url: str) -> None:
-    """Raise ValueError unless `url` is an http(s) registry address (a host, maybe a port)."""
-    parts = urlsplit(url if "://" in url else f"https://{url}")
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
-        raise ValueError(
-            f"expected https://host[:port] (or http:// for a local one), found {url!r}"
-        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"a file name cannot hold control characters (a newline?), found {name!r}")
 
 
 def check_hf_repo_id(repo_id: str) -> None:
     """Raise ValueError unless `repo_id` is `owner/name` as the Hub accepts it."""
     parts = repo_id.split("/")
-    if len(parts) != 2 or not all(_HF_PART_RE.match(p) for p in parts):
+    if len(parts) != 2 or not all(_HF_PART_RE.fullmatch(p) for p in parts):
         raise ValueError(f"expected a Hugging Face repo id 'owner/name', found {repo_id!r}")
     if any(".." in p or "--" in p or p.endswith(".") for p in parts):
         raise ValueError(f"'..', '--' and a trailing '.' are not allowed in repo ids: {repo_id!r}")
@@ -527,13 +580,26 @@ class _Source:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.text = path.read_text(encoding="utf-8")
+            self.text = read_bytes(path, "manifest").decode("utf-8")
         except FileNotFoundError:
             raise ManifestError("manifest not found", file=str(path)) from None
+        except NotARegularFile as exc:
+            raise ManifestError(
+                f"the manifest is {exc.kind}, not a regular file", file=str(path)
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"cannot read manifest: {exc}", file=str(path)) from None
+        self.data = self._parse()
+        self._check_values(self.data, [])
+
+    def _parse(self) -> dict[str, Any]:
         try:
-            self.data = tomllib.loads(self.text)
+            return tomllib.loads(self.text)
+        except RecursionError:
+            raise ManifestError(
+                f"tables or arrays nested too deeply (at most {_MAX_DEPTH} levels)",
+                file=str(self.path),
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             # Before Python 3.14 tomllib gives the position only in the message: "(at line 3, …)"
             where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
@@ -541,8 +607,32 @@ class _Source:
             column = getattr(exc, "colno", None) or (int(where.group(2)) if where else None)
             message = getattr(exc, "msg", None) or re.sub(r"\s*\(at line.*\)$", "", str(exc))
             raise ManifestError(
-                f"TOML syntax error: {message}", file=str(path), line=line, column=column
+                f"TOML syntax error: {message}", file=str(self.path), line=line, column=column
             ) from None
+
+    def _check_values(self, value: Any, loc: list[str]) -> None:
+        """No NUL byte in any key or string (no file system or registry takes one) and no
+        nesting deeper than any manifest needs (the validators recurse)."""
+        if len(loc) > _MAX_DEPTH:
+            raise self._error(f"nested deeper than {_MAX_DEPTH} levels", loc)
+        if isinstance(value, str) and "\0" in value:
+            raise self._error(f"a NUL byte in the string {value!r:.80}", loc)
+        for key, item in _children(value):
+            if "\0" in str(key):
+                raise self._error(f"a NUL byte in the key {key!r:.80}", loc)
+            self._check_values(item, [*loc, str(key)])
+
+    def _error(self, message: str, loc: list[str]) -> ManifestError:
+        return _located(message, loc, [self])
+
+
+def _children(value: Any) -> list[tuple[Any, Any]]:
+    """(key, value) of a TOML table or (index, item) of an array; nothing for a scalar."""
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, list):
+        return list(enumerate(value))
+    return []
 
 
 def _read_chain(path: Path) -> list[_Source]:
@@ -555,7 +645,7 @@ def _read_chain(path: Path) -> list[_Source]:
         if current in seen:
             cycle = " -> ".join(str(p) for p in [*seen, current])
             raise ManifestError(f"circular extends: {cycle}", file=str(seen[-1]), field="extends")
-        if child is not None and not current.is_file():
+        if child is not None and not current.exists():
             raise ManifestError(
                 f"extends names {current}, which does not exist",
                 file=str(child.path),
@@ -623,6 +713,13 @@ def read_merged(path: str | Path) -> dict[str, Any]:
 
 def load(path: str | Path, *, gguf_dir: str | Path | None = None) -> Release:
     """Load, merge and validate a manifest; `gguf_dir` (from --gguf-dir) beats the environment."""
+    for value, what in (
+        (path, "manifest"),
+        (gguf_dir, "--gguf-dir"),
+        (os.environ.get(GGUF_DIR_ENV), GGUF_DIR_ENV),
+    ):
+        if value is not None and "\0" in str(value):
+            raise NulInPath(value, what)
     manifest_path = Path(path)
     chain = _read_chain(manifest_path)
     merged = _merged(chain)
@@ -830,7 +927,8 @@ def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[_Source
 def _find_file(value: str, builtin_dir: Path, chain: list[_Source], field: str) -> Path:
     """A file named by the manifest: as a path (already anchored) or a built-in of the package."""
     for candidate in (Path(value), builtin_dir / value):
-        if candidate.is_absolute() and candidate.is_file():
+        if candidate.is_absolute() and candidate.exists():
+            _regular(candidate, chain, field)
             return candidate.resolve()
     builtins = sorted(p.name for p in builtin_dir.glob("*") if p.is_file())
     raise _located(
@@ -850,7 +948,7 @@ def _license_text(value: str, chain: list[_Source]) -> str:
             "\n" not in value
             and len(value) < 256
             and candidate.is_absolute()
-            and candidate.is_file()
+            and candidate.exists()
         ):
             return _read_text(candidate, chain, "ollama.license")
     builtins = [p.stem for p in builtin_dir.glob("*.txt")]
@@ -861,10 +959,24 @@ def _license_text(value: str, chain: list[_Source]) -> str:
     return value
 
 
+def _regular(path: Path, chain: list[_Source], field: str) -> None:
+    """A file the manifest names must be a regular file (a FIFO or device would hang a reader)."""
+    try:
+        check_regular(path, field)
+    except NotARegularFile as exc:
+        raise _located(
+            f"{path} is {exc.kind}, not a regular file", field.split("."), chain
+        ) from None
+
+
 def _read_text(path: Path, chain: list[_Source], field: str) -> str:
     """A file the manifest names, as UTF-8 text; unreadable files are manifest errors."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes(path, field).decode("utf-8")
+    except NotARegularFile as exc:
+        raise _located(
+            f"{path} is {exc.kind}, not a regular file", field.split("."), chain
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _located(f"cannot read {path}: {exc}", field.split("."), chain) from None
 

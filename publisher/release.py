@@ -30,6 +30,7 @@ from publisher.lock import destination_locks, release_lock
 from publisher.manifest import Release, Tag, load
 from publisher.plan_view import SENDING
 from publisher.render import RenderedRelease, render_release, write_rendered
+from publisher.render.modelfile import template_text
 from publisher.render.page import how_to_apply
 from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
 from publisher.statefile import cache_dir, write_private
@@ -42,6 +43,7 @@ from publisher.targets.base import (
     TagPayload,
     Target,
 )
+from publisher.urls import redact_data
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _write_run_log(run: VariantRun, options: ReleaseOptions, *, finished: bool) 
         kind = "dry-run" if options.dry_run else "release"
         run.log_path = folder / f"{stamp}-{os.getpid()}-{kind}.json"
     try:
-        write_private(run.log_path, json.dumps(data, indent=2, default=str) + "\n")
+        write_private(run.log_path, json.dumps(redact_data(data), indent=2, default=str) + "\n")
     except OSError as exc:
         console.warn(f"could not write the run log in {run.log_path.parent}: {exc.strerror}")
 
@@ -197,9 +199,11 @@ def _write_run_log(run: VariantRun, options: ReleaseOptions, *, finished: bool) 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
     release, selected = load_step(run, options)
     _write_run_log(run, options, finished=False)
+    # targets first: a bad --ollama-registry, OLLAMA_HOST or HF_ENDPOINT is a usage error before
+    # any GGUF is hashed (constructing a target touches no remote)
+    targets = make_targets(release, selected, options)
     if options.dry_run:
         payload = local_steps(run, release, selected, options, cache)
-        targets = make_targets(release, selected, options)
         _plan(run, targets, payload, online=False)
         run.steps.append(StepResult("apply", "skipped", "dry run: no remote was touched"))
         return
@@ -208,10 +212,11 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
     # GGUF first, and the ledger is read only while we hold the lock (never a stale copy).
     # One run per destination too: a copy of this manifest in another folder has another
     # variant lock, but the same remote model and repo.
-    with release_lock(ledger_file.with_name(f".{release.model.variant}.publish.lock")):
-        targets = make_targets(release, selected, options)
-        with destination_locks([t.destination for t in targets], cache_dir() / "locks"):
-            _publish(run, release, selected, targets, ledger_file, options, cache)
+    with (
+        release_lock(ledger_file.with_name(f".{release.model.variant}.publish.lock")),
+        destination_locks([t.destination for t in targets], cache_dir() / "locks"),
+    ):
+        _publish(run, release, selected, targets, ledger_file, options, cache)
 
 
 def _publish(
@@ -346,7 +351,7 @@ def build_payload(
     """Join what was measured (reports) and rendered (artifacts) into what targets publish."""
     by_tag = {report.tag: report for report in reports}
     ollama = release.ollama
-    template = ollama.template.read_text(encoding="utf-8") if ollama and ollama.template else None
+    template = template_text(release)
     tags = []
     for tag_name, report in by_tag.items():
         tag = release.tag(tag_name)

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from publisher.errors import CheckFailed, UsageError
+from publisher.files import read_bytes
 from publisher.manifest import ParameterValue, Release, Tag
 from publisher.render.modelfile import template_text
 
@@ -131,7 +132,7 @@ class Case(_Strict):
 def load_case(path: Path) -> Case:
     """Read one case file; errors name the file and the field."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bytes(path, "smoke case").decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the smoke case: {exc}") from None
     except json.JSONDecodeError as exc:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from publisher.files import read_bytes
 from publisher.lock import exclusive
 
 PRIVATE = 0o600
@@ -51,9 +52,10 @@ def write_private(path: Path, text: str) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """The JSON in `path`, or None when it is absent or unreadable (a cache starts afresh)."""
+    """The JSON in `path`, or None when it is absent or unreadable (a cache starts afresh); a
+    FIFO or device there is a usage error naming it (publisher.files), never a hang."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_bytes(path, "state file").decode("utf-8"))
     except (OSError, ValueError):
         return None
 

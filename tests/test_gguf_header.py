@@ -12,6 +12,7 @@ from gguf import GGUFReader, GGUFValueType, GGUFWriter, ReaderField
 from gguf_factory import EOS_TOKEN, write_gemma4_gguf
 
 from publisher.errors import CheckFailed
+from publisher.files import NotARegularFile
 from publisher.gguf.header import GgufArray, GgufFormatError, read_header
 
 
@@ -176,8 +177,9 @@ def test_duplicate_key(tmp_path: Path) -> None:
     _fails(_raw(tmp_path, _prefix(0, 2) + kv + kv), "duplicate metadata key")
 
 
-def test_directory_is_a_format_error(tmp_path: Path) -> None:
-    _fails(tmp_path, "directory")
+def test_a_directory_is_refused_as_not_a_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(NotARegularFile, match="GGUF is a directory, not a regular file"):
+        read_header(tmp_path)
 
 
 def _mutations(data: bytes, header_size: int, rng: random.Random, count: int):

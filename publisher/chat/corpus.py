@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import UsageError
+from publisher.files import read_bytes
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 
@@ -35,7 +36,7 @@ class Conversation:
 def load_conversation(path: Path) -> Conversation:
     """Read one corpus file; a malformed file is a usage error naming it."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_bytes(path, "corpus conversation").decode("utf-8"))
         return Conversation(
             name=raw.get("name") or path.stem,
             description=raw.get("description", ""),

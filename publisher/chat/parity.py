@@ -11,6 +11,7 @@ from publisher.chat import reference
 from publisher.chat.checks import ParityEntry
 from publisher.chat.corpus import Conversation
 from publisher.errors import UsageError
+from publisher.files import read_bytes
 from publisher.gguf.checks import tag_files
 from publisher.gguf.header import read_header
 from publisher.manifest import Release
@@ -19,7 +20,7 @@ from publisher.manifest import Release
 def read_template(path: Path, what: str) -> str:
     """A template file's text; unreadable or non-UTF-8 is a usage error naming `what` and path."""
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes(path, what).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
@@ -62,7 +63,7 @@ def reference_from_gguf(release: Release) -> tuple[str, str] | None:
     """`tokenizer.chat_template` of the first GGUF of the release that exists on disk."""
     for tag in release.tags:
         first = tag_files(tag)[0]
-        if first.is_file():
+        if first.exists():
             value = read_header(first).get("tokenizer.chat_template")
             if isinstance(value, str) and value:
                 return value, f"{first.name}: tokenizer.chat_template"

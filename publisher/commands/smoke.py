@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from rich.text import Text
 from publisher import console
 from publisher.errors import CheckFailed, TargetUnavailable, UsageError
 from publisher.manifest import Release, Tag
+from publisher.urls import daemon_host, import_ollama
 
 # Chats with a 20B model on a desktop can take minutes; connecting must not.
 CHAT_TIMEOUT = 900.0
@@ -69,7 +69,7 @@ def smoke(
     release = load(manifest, gguf_dir=gguf_dir)
     selected = _tags(release, tag)
     matrix = runner.load_cases(cases or [])
-    host = host or os.environ.get("OLLAMA_HOST") or runner.DEFAULT_HOST
+    host = daemon_host(host, runner.DEFAULT_HOST)
     client = _client(host)
     reports = []
     for item in selected:
@@ -107,8 +107,8 @@ def _tags(release: Release, names: list[str] | None) -> list[Tag]:
 def _client(host: str) -> Any:
     """One ollama client for the host; unreachable daemons are exit 3, before any case runs."""
     import httpx
-    import ollama
 
+    ollama = import_ollama()
     client = ollama.Client(host=host, timeout=httpx.Timeout(CHAT_TIMEOUT, connect=10.0))
     try:
         client.list()

@@ -51,6 +51,7 @@ def status(
     finally:
         console.state.quiet = quiet
     release = payload.release
+    # the ledger first: a bad one is a usage error before any remote is contacted
     ledger = Ledger(ledger_path(release.source, release.model.variant), release.model.variant)
     rows: list[TagStatus] = []
     for target in make_targets(release, release.tags, options):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from publisher.architectures import DEFAULT_EOS
 from publisher.digest import DigestCache, sha256_file, sha256_files
 from publisher.errors import CheckFailed
+from publisher.files import NotARegularFile, is_regular
 from publisher.gguf.header import GgufFormatError, GgufHeader, TensorInfo, read_header
 from publisher.gguf.quant_check import (  # re-exported: the quant rule lives in quant_check
     QuantSpec,
@@ -152,12 +153,12 @@ def tag_files(tag: Any) -> list[Path]:
     Shards are listed whether or not they exist; the split check reports the missing ones.
     """
     path = Path(getattr(tag, "path", tag))
-    match = SHARD_RE.match(path.name)
+    match = SHARD_RE.fullmatch(path.name)
     if match is None and not path.exists() and path.suffix == ".gguf":
         pattern = f"{glob.escape(path.stem)}-00001-of-[0-9][0-9][0-9][0-9][0-9].gguf"
         found = sorted(path.parent.glob(pattern))
         if len(found) == 1:
-            path, match = found[0], SHARD_RE.match(found[0].name)
+            path, match = found[0], SHARD_RE.fullmatch(found[0].name)
     if match is None or int(match["n"]) < 1:
         return [path]
     n = int(match["n"])
@@ -250,7 +251,7 @@ def check_expert_tensors(tensors: Sequence[TensorInfo], experts: int | None) -> 
     """Every expert tensor of every MoE layer carries the expert count on its last ne axis."""
     layers: dict[int, dict[str, TensorInfo]] = {}
     for tensor in tensors:
-        match = _EXPERT_RE.match(tensor.name)
+        match = _EXPERT_RE.fullmatch(tensor.name)
         if match:
             layers.setdefault(int(match["layer"]), {})[match["kind"]] = tensor
     if not layers:
@@ -393,7 +394,7 @@ def check_tag(
     if exp.eos is not None:
         report.results.append(check_eos(first, exp.eos))
     report.results.append(check_file_size(headers))
-    report.expert_axes = sorted({t.shape[-1] for t in tensors if _EXPERT_RE.match(t.name)})
+    report.expert_axes = sorted({t.shape[-1] for t in tensors if _EXPERT_RE.fullmatch(t.name)})
     report.expert_count_metadata = _int(first.get(f"{arch}.expert_count"))
     # one count on the tensors is the count; none: the metadata's; several: no one count
     axes = report.expert_axes
@@ -411,28 +412,35 @@ def attach_digests(
     """Hash every present file of every report (in parallel, through the cache) and add
     the `sha256` and `digest_unique` results: no two tags may share a digest.
 
-    `others` are (tag, files) of tags not reported on: they are hashed too (cheap once cached)
-    so a tag is unique against the whole release, not just the tags selected this run.
+    A tag whose header failed is never hashed (its bytes are not a GGUF worth a digest).
+    `others` are (tag, files) of tags not reported on: those of the same total size as a hashed
+    tag are hashed too (cheap once cached) so a tag is unique against the whole release, not just
+    the tags selected this run; a byte-identical twin has the same size, so no other file is read.
     """
-    paths = [p for report in reports if not report.missing for p in report.files if p.exists()]
+    hashed = [report for report in reports if _hashable(report)]
+    paths = [p for report in hashed for p in report.files if p.exists()]
     try:
         digests = sha256_files(paths, cache, progress=progress)
     except CheckFailed as exc:
-        for report in reports:
+        for report in hashed:
             report.results.append(CheckResult("sha256", False, "readable file", str(exc)))
         return
     owners: dict[str, list[str]] = {}
-    for report in reports:
-        if report.missing:
-            continue
+    for report in hashed:
         report.sha256 = {p.name: digests[p] for p in report.files if p in digests}
         owners.setdefault(_digest_key(report), []).append(report.tag)
-    other_keys, unreadable = _other_digests(others, cache, progress)
+    sizes = {report.size for report in hashed}
+    other_keys, unreadable = _other_digests(others, sizes, cache, progress)
     for tag, key in other_keys.items():
         owners.setdefault(key, []).append(tag)
-    for report in reports:
-        if not report.missing:
-            report.results.append(_digest_unique(report, owners[_digest_key(report)], unreadable))
+    for report in hashed:
+        report.results.append(_digest_unique(report, owners[_digest_key(report)], unreadable))
+
+
+def _hashable(report: TagReport) -> bool:
+    """Present and with a readable header: only then are a tag's bytes worth hashing."""
+    header = report.result("format")
+    return not report.missing and header is not None and header.ok
 
 
 def _digest_key(report: TagReport) -> str:
@@ -456,22 +464,32 @@ def _digest_unique(
 
 
 def _other_digests(
-    others: Sequence[tuple[str, Sequence[Path]]], cache: DigestCache | None, progress: bool
+    others: Sequence[tuple[str, Sequence[Path]]],
+    sizes: set[int],
+    cache: DigestCache | None,
+    progress: bool,
 ) -> tuple[dict[str, str], list[str]]:
-    """The digest key of each present tag in `others`, and the tags that could not be read."""
+    """The digest key of each present tag in `others` whose size is in `sizes` (the only ones
+    that can be twins), and the tags that could not be read (special files are never opened)."""
     present = [(tag, [p for p in files if p.exists()]) for tag, files in others if files]
     present = [(tag, files) for tag, files in present if files]
+    unreadable = [tag for tag, files in present if not all(is_regular(p) for p in files)]
+    present = [
+        (tag, files)
+        for tag, files in present
+        if tag not in unreadable and sum(p.stat().st_size for p in files) in sizes
+    ]
     paths = [p for _, files in present for p in files]
     if not paths:
-        return {}, []
+        return {}, unreadable
     try:
         digests = sha256_files(paths, cache, progress=progress)
-    except CheckFailed:  # one unreadable file: hash the rest one by one, skip what fails
+    except (CheckFailed, NotARegularFile):  # one unreadable: hash the rest one by one
         digests = {}
         for path in dict.fromkeys(paths):
             try:
                 digests[path] = sha256_file(path, cache)
-            except CheckFailed:
+            except (CheckFailed, NotARegularFile):
                 continue
         if cache is not None:
             cache.save()
@@ -480,7 +498,7 @@ def _other_digests(
         for tag, files in present
         if all(p in digests for p in files)
     }
-    return keys, [tag for tag, _ in present if tag not in keys]
+    return keys, unreadable + [tag for tag, _ in present if tag not in keys]
 
 
 def verify_tag(

@@ -22,6 +22,7 @@ from gguf.constants import (
 )
 
 from publisher.errors import CheckFailed
+from publisher.files import open_regular
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -80,7 +81,7 @@ class GgufArray:
             index += self.count
         if not 0 <= index < self.count:
             raise IndexError(f"{self.path}: array index {index} out of range 0..{self.count - 1}")
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path, "GGUF") as handle:
             if self.type == GGUFValueType.STRING:
                 cursor = _Cursor(handle, self.path, self.end, start=self.offset)
                 cursor.skip_strings(index, "array")
@@ -92,7 +93,7 @@ class GgufArray:
     def iter(self, stop: int | None = None) -> Iterator[Any]:
         """Yield the first `stop` elements (all when None) with bounded buffered reads."""
         stop = self.count if stop is None else min(stop, self.count)
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path, "GGUF") as handle:
             cursor = _Cursor(handle, self.path, self.end, start=self.offset)
             for _ in range(stop):
                 yield cursor.value(self.type)
@@ -371,14 +372,15 @@ def _alignment(cursor: _Cursor, kv: dict[str, Any]) -> int:
 
 
 def read_header(path: str | Path) -> GgufHeader:
-    """Read and validate the header of the GGUF at `path` (tensor data is never read)."""
+    """Read and validate the header of the GGUF at `path` (tensor data is never read).
+
+    A FIFO, device or directory is refused (files.NotARegularFile, exit 2) without being read.
+    """
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, "GGUF") as handle:
             size = handle.seek(0, 2)
             return _parse(_Cursor(handle, path, size), size)
-    except IsADirectoryError:
-        raise GgufFormatError(path, 0, "is a directory, not a GGUF file") from None
     except OSError as exc:
         raise GgufFormatError(path, 0, f"cannot read: {exc.strerror or exc}") from None
 

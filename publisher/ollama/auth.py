@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from publisher.errors import TargetUnavailable
+from publisher.files import read_bytes
 
 DEFAULT_KEY_PATH = Path("~/.ollama/id_ed25519")
 
@@ -80,7 +81,7 @@ def load_key(path: str | Path | None = None) -> Ed25519PrivateKey:
     """Load the OpenSSH ed25519 private key Ollama signs with (default ~/.ollama/id_ed25519)."""
     key_path = Path(path or DEFAULT_KEY_PATH).expanduser()
     try:
-        data = key_path.read_bytes()
+        data = read_bytes(key_path, "Ollama signing key")
     except OSError as exc:
         raise TargetUnavailable(
             f"{key_path}: cannot read the Ollama signing key ({exc.strerror}); expected the "

@@ -16,7 +16,6 @@ with renderer/parser/system).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ import ollama
 from publisher import console
 from publisher.architectures import FORCED_DEFAULTS
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.files import open_regular
 from publisher.manifest import check_ollama_model_name
 from publisher.ollama.readback import RemoteCheck, RemoteReader
 from publisher.ollama.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
@@ -47,6 +47,7 @@ from publisher.targets.base import (
     TagStatus,
     ledger_row,
 )
+from publisher.urls import daemon_host
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
@@ -105,7 +106,7 @@ class OllamaTarget:
             raise UsageError(f"{release.source}: the manifest has no [ollama] table")
         self.release = release
         self.config = release.ollama
-        self.host = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        self.host = daemon_host(host, DEFAULT_HOST)
         self.keep_local = keep_local
         self.skip_remote_verify = skip_remote_verify
         self.registry_url, self.model = _registry_and_model(
@@ -457,7 +458,7 @@ class OllamaTarget:
 
             def chunks() -> Iterator[bytes]:
                 nonlocal sent
-                with open(f.path, "rb") as handle:
+                with open_regular(f.path, "GGUF") as handle:
                     while piece := handle.read(UPLOAD_CHUNK):
                         sent += len(piece)
                         advance(len(piece))

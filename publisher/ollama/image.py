@@ -234,7 +234,7 @@ def _licenses(value: str | Sequence[str] | None) -> list[str]:
 def build_image(inputs: ImageInputs) -> OllamaImage:
     """Build the image for one tag in createModel's layer order; nothing is read from the GGUF."""
     sha = inputs.gguf_sha256.removeprefix("sha256:")
-    if not _SHA256.match(sha):
+    if not _SHA256.fullmatch(sha):
         raise UsageError(f"{inputs.gguf_path}: sha256 {inputs.gguf_sha256!r} is not 64 hex digits")
     layers = [Layer(MEDIA_MODEL, f"sha256:{sha}", inputs.gguf_size, Path(inputs.gguf_path))]
     if inputs.template:  # `if r.Template != ""`

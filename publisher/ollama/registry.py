@@ -92,7 +92,7 @@ class OllamaName:
 
 def parse_ollama_name(name: str, default_host: str = DEFAULT_HOST) -> OllamaName:
     """Split an Ollama model name, filling Ollama's defaults; UsageError names the bad part."""
-    match = _NAME_RE.match(name.strip())
+    match = _NAME_RE.fullmatch(name.strip())
     if not match:
         raise UsageError(
             f"model name {name!r}: expected [host/][namespace/]model[:tag] where each part starts "

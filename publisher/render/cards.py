@@ -14,6 +14,7 @@ from publisher.render.env import render
 from publisher.render.eval_results import repo_rows
 from publisher.render.facts import TagFacts
 from publisher.render.sidefiles import hf_side_files
+from publisher.urls import import_hub
 
 CARD_TEMPLATE = "hf-card.md.j2"
 
@@ -43,8 +44,6 @@ def card_tags(release: Release) -> list[str]:
 def front_matter(release: Release) -> str:
     """The card's YAML metadata, rendered by ModelCardData.to_yaml(); every key is one the
     publisher owns (markers.GENERATED_KEYS), so a re-render replaces each of them."""
-    from huggingface_hub import ModelCardData
-
     hf = release.huggingface
     assert hf is not None
     extra: dict[str, object] = {"base_model_relation": "quantized"}
@@ -52,7 +51,7 @@ def front_matter(release: Release) -> str:
         extra["quantized_by"] = hf.quantized_by
     if hf.license_name:
         extra["license_name"] = hf.license_name
-    data = ModelCardData(
+    data = import_hub().ModelCardData(
         base_model=lineage(release),
         license=release.model.license,
         license_link=hf.license_link,

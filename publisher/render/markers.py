@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from huggingface_hub import ModelCard, ModelCardData
-
 from publisher.errors import UsageError
+from publisher.urls import import_hub
 
 _MARKER_RE = re.compile(
     r"^[ \t]*<!--[ \t]*publisher:(begin|end)[ \t]+([A-Za-z0-9_.-]+)[ \t]*-->[ \t]*$"
@@ -104,8 +103,9 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
 
 def _front_matter_data(block: str, source: str) -> dict[str, object]:
     """The front matter as a dict, parsed by huggingface_hub's own card parser."""
+    hub = import_hub()
     try:
-        return ModelCard(f"---\n{block}---\n").data.to_dict()
+        return hub.ModelCard(f"---\n{block}---\n").data.to_dict()
     except Exception as exc:  # the Hub's parser raises ValueError / yaml errors
         raise CardMergeError(f"{source}: the YAML front matter cannot be read: {exc}") from None
 
@@ -140,7 +140,7 @@ def merge_front_matter(
     for key, value in _front_matter_data(existing, source).items():
         if key not in GENERATED_KEYS:
             merged.setdefault(key, value)
-    return ModelCardData(**merged).to_yaml() + "\n"
+    return import_hub().ModelCardData(**merged).to_yaml() + "\n"
 
 
 def _separator_before(text: str) -> str:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from publisher.errors import UsageError
+from publisher.files import read_bytes
 from publisher.manifest import ParameterValue, Release, Tag
 from publisher.render.caveats import modelfile_note
 from publisher.render.env import render
@@ -94,7 +95,7 @@ def template_text(release: Release) -> str | None:
     if release.ollama is None or release.ollama.template is None:
         return None
     try:
-        return release.ollama.template.read_text(encoding="utf-8")
+        return read_bytes(release.ollama.template, "ollama.template").decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"{_where(release, 'ollama.template')}: cannot read {release.ollama.template}: {exc}"

@@ -6,28 +6,42 @@ exactly 4.00 and a parity row can never print as `−0.00`.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 UNKNOWN = "—"  # what a table shows for a value nobody measured or declared
 MINUS = "\u2212"  # the typographic minus the published pages use for negative deltas
 _CENT = Decimal("0.01")
+_PRECISION = 400  # digits: the largest float (1.8e308) to the cent, so quantize never overflows
 
 
 def _decimal(value: float | int) -> Decimal:
-    """The decimal a person wrote: `repr` of a float is its shortest round-tripping spelling."""
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    """The decimal a person wrote: `repr` of a float is its shortest round-tripping spelling.
+
+    NaN and infinities have no decimal spelling worth printing: ValueError (the manifest refuses
+    them first; this keeps any other caller from printing `NaN` into a card)."""
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"expected a finite number, found {value!r}")
+    return number
+
+
+def _cents(number: Decimal) -> Decimal:
+    """`number` rounded half-up to two decimals, exact for any finite float."""
+    with localcontext(prec=_PRECISION):
+        return number.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def delta(score: float | int, reference: float | int) -> Decimal:
     """`score − reference`, exact and rounded half-up to two decimals."""
-    return (_decimal(score) - _decimal(reference)).quantize(_CENT, rounding=ROUND_HALF_UP)
+    with localcontext(prec=_PRECISION):
+        return _cents(_decimal(score) - _decimal(reference))
 
 
 def format_score(value: float | int | None) -> str:
     """A benchmark score with two decimals (`89.60`), or the unknown mark."""
     if value is None:
         return UNKNOWN
-    return str(_decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP))
+    return str(_cents(_decimal(value)))
 
 
 def format_delta(score: float | int, reference: float | int | None) -> str:

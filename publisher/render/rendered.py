@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import UsageError
+from publisher.files import read_bytes
 from publisher.manifest import Release
 from publisher.render.cards import render_card
 from publisher.render.eval_results import EVAL_RESULTS_DIR, eval_results
@@ -97,7 +98,7 @@ def _write(path: Path, text: str) -> Path:
 
 def _read_existing(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes(path, "existing card").decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:

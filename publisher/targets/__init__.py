@@ -20,6 +20,9 @@ def _ollama(release: Release, options: Any) -> Target:
         from publisher.ollama.push import OllamaRegistryTarget
 
         return OllamaRegistryTarget.from_options(release, options)
+    from publisher.urls import import_ollama
+
+    import_ollama()  # checks OLLAMA_HOST before the ollama package parses it at import
     from publisher.ollama.daemon import OllamaTarget
 
     return OllamaTarget.from_options(release, options)

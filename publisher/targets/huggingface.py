@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from publisher import console
 from publisher.digest import DigestCache, sha256_file
 from publisher.errors import TargetUnavailable, UsageError
+from publisher.files import open_regular
 from publisher.manifest import Release
 from publisher.progress import transfer_progress
 from publisher.render.hub_tags import hub_tags
@@ -39,6 +40,7 @@ from publisher.targets.base import (
     ledger_row,
 )
 from publisher.targets.hf_progress import library_progress
+from publisher.urls import check_hub_endpoint
 
 TARGET = "huggingface"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -97,7 +99,7 @@ def git_blob_sha1(data: bytes) -> str:
 def _git_blob_sha1_file(path: Path) -> str:
     """`git_blob_sha1` of a file, streamed (only used when the Hub stores it as a regular blob)."""
     digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size, usedforsecurity=False)
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(8 * 1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
@@ -124,7 +126,9 @@ def plan_files(plan: Iterable[Operation]) -> list[dict[str, Any]]:
 
 def resolve_endpoint(configured: str | None) -> str:
     """`HF_ENDPOINT` beats the manifest's `huggingface.endpoint`, else huggingface.co."""
-    chosen = os.environ.get("HF_ENDPOINT") or configured or DEFAULT_ENDPOINT
+    environment = os.environ.get("HF_ENDPOINT")
+    chosen = environment or configured or DEFAULT_ENDPOINT
+    check_hub_endpoint(chosen, "HF_ENDPOINT" if environment else "huggingface.endpoint")
     return chosen.rstrip("/")
 
 
