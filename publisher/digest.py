@@ -69,7 +69,7 @@ class DigestCache:
         self._dirty: dict[str, dict[str, Any]] = {}
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        return _entries(read_json(self.path))  # absent or unreadable: start empty
+        return _entries(read_json(self.path, "digest cache"))  # absent or unreadable: start empty
 
     def lookup(self, path: str | Path) -> str | None:
         """The cached sha256 of `path` if its size, mtime and inode are unchanged, else None."""
@@ -110,7 +110,7 @@ class DigestCache:
             return {"format": _FORMAT, "entries": {**_entries(on_disk), **dirty}}
 
         try:
-            merged = merge_json(self.path, merge)
+            merged = merge_json(self.path, merge, what="digest cache")
         except OSError as exc:
             raise UsageError(self._unwritable(exc)) from None
         with self._lock:

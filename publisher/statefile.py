@@ -51,22 +51,24 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, what: str = "state file") -> Any:
     """The JSON in `path`, or None when it is absent or unreadable (a cache starts afresh); a
     FIFO or device there is a usage error naming it (publisher.files), never a hang."""
     try:
-        return json.loads(read_bytes(path, "state file").decode("utf-8"))
+        return json.loads(read_bytes(path, what).decode("utf-8"))
     except (OSError, ValueError):
         return None
 
 
-def merge_json(path: Path, merge: Callable[[Any], Any], *, indent: int | None = 0) -> Any:
+def merge_json(
+    path: Path, merge: Callable[[Any], Any], *, indent: int | None = 0, what: str = "state file"
+) -> Any:
     """Read `path`, let `merge` turn what other processes wrote into the new content, write it:
     all under an exclusive lock beside the file, so no concurrent update is lost. Returns it.
     An unwritable folder raises OSError (the caller names the setting that chose it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(lock_path_for(path), wait=True):
-        merged = merge(read_json(path))
+        merged = merge(read_json(path, what))
         write_private(path, json.dumps(merged, indent=indent) + "\n")
     return merged
 

@@ -186,7 +186,9 @@ class UploadSessions:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
-        self._data: dict[str, dict] = _sessions(read_json(self.path)) if self.path else {}
+        self._data: dict[str, dict] = (
+            _sessions(read_json(self.path, "upload sessions")) if self.path else {}
+        )
 
     def get(self, key: str) -> dict | None:
         """The saved session for key, if any."""
@@ -206,7 +208,12 @@ class UploadSessions:
             if self.path is None:
                 change(self._data)
             else:
-                merged = merge_json(self.path, lambda disk: change(_sessions(disk)), indent=1)
+                merged = merge_json(
+                    self.path,
+                    lambda disk: change(_sessions(disk)),
+                    indent=1,
+                    what="upload sessions",
+                )
                 self._data = merged
 
 
