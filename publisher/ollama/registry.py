@@ -51,6 +51,9 @@ MAX_SMALL_BLOB = 32 * 1024 * 1024
 READ_PIECE = 1024 * 1024
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 MIN_PART, MAX_PART, NUM_PARTS = 100 * 1000**2, 1000 * 1000**2, 16  # server/upload.go constants
+MAX_PART_TRIES = 6  # tries per part and per storage PUT: maxRetries (server/download.go)
+MAX_SLEEP = 32.0  # the longest of upload.go's 1 s · 2^try sleeps within 6 tries
+MAX_RESTARTS = 3  # status queries / new sessions per blob after a part used up its tries
 
 EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "direct push to ollama.com is EXPERIMENTAL: it speaks the registry protocol of `ollama push` "
@@ -205,9 +208,10 @@ class UploadSessions:
 
 @dataclass
 class _Upload:
-    location: str
+    location: str  # where the next part goes (or the commit, once every part is sent)
     offset: int
     parts: list[list]  # [offset, size, md5hex|None] of parts the registry acknowledged
+    redirected: bool = False  # parts went to presigned storage (ollama.com), not the registry
 
 
 class RegistryClient:
@@ -222,8 +226,10 @@ class RegistryClient:
         insecure: bool = False,
         chunk_size: int | None = None,
         retries: int = 4,
-        backoff: float = 0.5,
+        backoff: float = 1.0,
         timeout: float = 60.0,
+        part_tries: int = MAX_PART_TRIES,
+        max_restarts: int = MAX_RESTARTS,
         sessions: UploadSessions | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -241,6 +247,9 @@ class RegistryClient:
         self.chunk_size = chunk_size
         self.retries = retries
         self.backoff = backoff
+        self.part_tries = max(1, part_tries)
+        self.max_restarts = max(0, max_restarts)
+        self._commit_timeout = httpx.Timeout(timeout, connect=15.0, read=None)
         self.sessions = sessions or UploadSessions()
         self.etag = is_ollama_host(self.base_url)  # ollama.com wants S3-style part etags
         self._token: str | None = None
@@ -266,9 +275,6 @@ class RegistryClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}/v2/{self.repository}/{path}"
 
-    def _abs(self, location: str) -> str:
-        return urljoin(self.base_url + "/", location)
-
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(extra or {})
         if self._token:
@@ -276,7 +282,8 @@ class RegistryClient:
         return headers
 
     def _sleep(self, attempt: int) -> None:
-        time.sleep(min(self.backoff * 2**attempt, 30.0))
+        """Ollama's back-off: 1 s · 2^try (upload.go), in units of `backoff` seconds."""
+        time.sleep(min(self.backoff * 2**attempt, MAX_SLEEP))
 
     def _authenticate(self, resp: httpx.Response) -> None:
         challenge = parse_challenge(resp.headers.get("www-authenticate", ""))
@@ -301,6 +308,7 @@ class RegistryClient:
         content: bytes | Callable[[], Iterator[bytes]] | None = None,
         follow: bool = False,
         retry: bool = True,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         """Send with auth, retrying 5xx/429/dropped connections with backoff (if retry)."""
         auth_tries = 0
@@ -314,6 +322,7 @@ class RegistryClient:
                     headers=self._headers(headers),
                     content=body,
                     follow_redirects=follow,
+                    **({"timeout": timeout} if timeout else {}),
                 )
             except httpx.TransportError as exc:
                 if not retry or attempt >= self.retries:
@@ -428,9 +437,9 @@ class RegistryClient:
         resp = self._request("POST", self._url(f"blobs/uploads/?{query}"))
         if resp.status_code == 201:
             return True
-        if resp.status_code == 202:  # not mountable: an upload session was opened; drop it
+        if _ok(resp):  # not mountable: an upload session was opened; drop it
             with contextlib.suppress(httpx.HTTPError, PublisherError):
-                loc = self._abs(self._upload_location(resp))
+                loc = self._upload_location(resp)
                 self._request("DELETE", loc, retry=False)
             return False
         raise self._fail(resp, f"mount {digest} from {from_repository}")
@@ -445,7 +454,7 @@ class RegistryClient:
             headers={"Content-Type": media_type},
             content=manifest_bytes,
         )
-        if resp.status_code not in (200, 201):
+        if not _ok(resp):
             raise self._fail(resp, f"PUT manifest {tag}")
         digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
         reported = resp.headers.get("docker-content-digest")
@@ -465,7 +474,13 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
     ) -> int:
-        """Upload a blob the registry lacks, streamed in parts, resuming; return bytes sent."""
+        """Upload a blob the registry lacks, part by part as `ollama push` does; return bytes sent.
+
+        A failing part is resent to the same URL (after a new token on 401, to the same storage
+        URL when redirected) up to `part_tries` times with exponential sleep; only then is the
+        registry asked where the session stands, and a new session opened at most
+        `max_restarts` times, so a fault can never make the upload loop (issue 13).
+        """
         if self.has_blob(digest):
             if progress:
                 progress(size, size)
@@ -475,79 +490,113 @@ class RegistryClient:
                 progress(size, size)
             return 0
         key = f"{self.base_url}/{self.repository}@{digest}"
-        up = self._resume(key) or self._start()
         reader = _Source(source, size)
-        sent = 0
-        part = self.chunk_size or ollama_part_size(size)
-        failures = 0
+        tally = _Tally(size, progress)
         try:
-            while up.offset < size:
-                n = min(part, size - up.offset)
+            up = self._saved(key) or self._start()
+            restarts = 0
+            while True:
                 try:
-                    sent_now, up = self._send_part(reader, up, n, size, progress)
-                    sent += sent_now
-                    failures = 0
-                    self.sessions.put(
-                        key, {"location": up.location, "offset": up.offset, "parts": up.parts}
-                    )
-                except _PartFailed as exc:
-                    sent += exc.sent
-                    failures += 1
-                    if failures > self.retries:
+                    self._send_parts(key, up, reader, tally)
+                    break
+                except _PartExhausted as exc:
+                    if restarts >= self.max_restarts:
                         raise TargetUnavailable(
                             f"registry {self.host}/{self.repository}: upload of {digest} failed "
-                            f"at offset {up.offset} of {size} after {failures} tries: {exc}; "
-                            "run again to resume"
+                            f"at offset {up.offset} of {size} after {restarts} restart(s): "
+                            f"{exc}; run again to resume"
                         ) from exc
-                    self._sleep(failures - 1)
-                    up = self._resume(key, fallback=up) or self._start()
-            self._finish(up, digest, reader)
+                    restarts += 1
+                    up = self._status(key, up) or self._start()
+            self._commit(key, up, digest, reader)
         finally:
             reader.close()
         self.sessions.put(key, None)
-        return sent
+        return tally.sent
 
     # ---- upload internals ------------------------------------------------------------------
 
     @staticmethod
     def _upload_location(resp: httpx.Response) -> str:
+        """Where the session goes on: Docker-Upload-Location before Location (as upload.go),
+        resolved against the URL of the request it answers (relative or absolute)."""
         loc = resp.headers.get("docker-upload-location") or resp.headers.get("location")
         if not loc:
             raise CheckFailed(f"registry answered {resp.status_code} without an upload Location")
-        return loc
+        return urljoin(str(resp.request.url), loc)
 
     def _start(self) -> _Upload:
         resp = self._request("POST", self._url("blobs/uploads/"), headers={"Content-Length": "0"})
-        if resp.status_code != 202:
+        if not _ok(resp):
             raise self._fail(resp, "start blob upload")
-        return _Upload(self._abs(self._upload_location(resp)), 0, [])
+        return _Upload(self._upload_location(resp), 0, [])
 
-    def _resume(self, key: str, fallback: _Upload | None = None) -> _Upload | None:
-        """Ask the registry where a saved/current upload session stands (GET upload status)."""
+    def _saved(self, key: str) -> _Upload | None:
+        """The session a previous run left: redirected parts wait in storage until the commit
+        (the registry would report 0 bytes), so such a session goes on where we left it; a
+        plain registry session is asked for the bytes it holds."""
         saved = self.sessions.get(key)
-        up = fallback or (
-            _Upload(saved["location"], saved["offset"], saved.get("parts", [])) if saved else None
-        )
-        if up is None:
+        if not saved:
             return None
+        up = _Upload(
+            saved["location"],
+            int(saved["offset"]),
+            saved.get("parts", []),
+            bool(saved.get("redirected")),
+        )
+        return up if up.redirected else self._status(key, up)
+
+    def _status(self, key: str, up: _Upload) -> _Upload | None:
+        """Ask the registry where a session stands (GET upload status); None if it is gone."""
         try:
             resp = self._request("GET", up.location)
         except TargetUnavailable:
             return None
-        if resp.status_code != 204:  # session unknown/invalidated (e.g. a partial PATCH): restart
+        if not _ok(resp):  # session unknown/invalidated (e.g. a cut PATCH): start again
             self.sessions.put(key, None)
             return None
+        location = self._upload_location(resp) if _has_location(resp) else up.location
+        if up.redirected:  # its parts sit in storage: the registry's offset says nothing of them
+            return _Upload(location, up.offset, up.parts, True)
         offset = _range_end(resp.headers.get("range"))
         parts = [p for p in up.parts if p[0] + p[1] <= offset]
         if sum(p[1] for p in parts) != offset:  # parts we did not see land: one part covers them
             parts = [[0, offset, None]] if offset else []
-        return _Upload(self._abs(self._upload_location(resp)), offset, parts)
+        return _Upload(location, offset, parts)
 
-    def _send_part(
-        self, reader: _Source, up: _Upload, n: int, size: int, progress: Progress | None
-    ) -> tuple[int, _Upload]:
+    def _send_parts(self, key: str, up: _Upload, reader: _Source, tally: _Tally) -> None:
+        """Send the parts from the session's offset on, in order, advancing `up` (so a failure
+        leaves it where the session stands) and saving the session after each part."""
+        part = self.chunk_size or ollama_part_size(reader.size)
+        while up.offset < reader.size:
+            vars(up).update(vars(self._part(up, reader, min(part, reader.size - up.offset), tally)))
+            self.sessions.put(
+                key,
+                {
+                    "location": up.location,
+                    "offset": up.offset,
+                    "parts": up.parts,
+                    "redirected": up.redirected,
+                },
+            )
+
+    def _part(self, up: _Upload, reader: _Source, n: int, tally: _Tally) -> _Upload:
+        """One part, tried up to part_tries times to the same URL (upload.go `Run`)."""
+        last = ""
+        for attempt in range(self.part_tries):
+            try:
+                return self._patch(up, reader, n, tally)
+            except _PartFailed as exc:
+                last = str(exc)
+                if exc.session_lost:
+                    break
+                if not exc.resend_now and attempt + 1 < self.part_tries:
+                    self._sleep(attempt)
+        raise _PartExhausted(f"part at offset {up.offset} ({n} bytes): {last}")
+
+    def _patch(self, up: _Upload, reader: _Source, n: int, tally: _Tally) -> _Upload:
+        """PATCH one part (upload.go `uploadPart`); a 307 sends it on to presigned storage."""
         start = up.offset
-        counter = _Counter(start, size, progress)
         md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
         headers = {
             "Content-Type": "application/octet-stream",
@@ -560,79 +609,130 @@ class RegistryClient:
                 "PATCH",
                 up.location,
                 headers=self._headers(headers),
-                content=reader.iter(start, n, counter, md5),
+                content=reader.iter(start, n, tally.counter(start), md5),
             )
         except httpx.TransportError as exc:
-            raise _PartFailed(repr(exc), counter.sent) from exc
+            raise _PartFailed(repr(exc)) from exc
         if resp.status_code == 307:  # ollama.com: PUT this part to presigned storage
-            next_loc = self._abs(resp.headers.get("docker-upload-location", ""))
-            target = resp.headers["location"]
-            counter = _Counter(start, size, progress, counter.sent)
-            md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
+            target = urljoin(str(resp.request.url), resp.headers.get("location", ""))
+            md5hex = self._put_to_storage(target, reader, start, n, tally)
+            parts = [*up.parts, [start, n, md5hex]]
+            return _Upload(self._upload_location(resp), start + n, parts, True)
+        if resp.status_code == 401:  # token expired mid-upload: new token, same part, same URL
+            self._authenticate(resp)
+            raise _PartFailed("HTTP 401: token expired, fetched a new one", resend_now=True)
+        if resp.status_code in (404, 416):  # the session is gone or holds other bytes
+            raise _PartFailed(f"PATCH: HTTP {resp.status_code}", session_lost=True)
+        if not _ok(resp):
+            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200].strip()}")
+        offset = _range_end(resp.headers.get("range"), default=start + n)
+        if offset != start + n:
+            raise _PartFailed(
+                f"registry holds {offset} bytes, expected {start + n}", session_lost=True
+            )
+        location = self._upload_location(resp) if _has_location(resp) else up.location
+        parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
+        return _Upload(location, offset, parts, up.redirected)
+
+    def _put_to_storage(
+        self, target: str, reader: _Source, start: int, n: int, tally: _Tally
+    ) -> str:
+        """PUT a redirected part to its presigned URL, never with our Authorization header,
+        retried on that same URL with exponential sleep; return the part's md5 (for the etag)."""
+        last = ""
+        for attempt in range(self.part_tries):
+            md5 = hashlib.md5(usedforsecurity=False)
             try:
-                put = self._http.request(
+                resp = self._http.request(
                     "PUT",
                     target,
-                    content=reader.iter(start, n, counter, md5),
                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(n)},
+                    content=reader.iter(start, n, tally.counter(start), md5),
                 )
+                if _ok(resp):
+                    return md5.hexdigest()
+                last = f"HTTP {resp.status_code} {resp.text[:200].strip()}"
             except httpx.TransportError as exc:
-                raise _PartFailed(repr(exc), counter.sent) from exc
-            if put.status_code >= 400:
-                raise _PartFailed(f"redirected part PUT: HTTP {put.status_code}", counter.sent)
-            parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
-            return counter.sent, _Upload(next_loc, start + n, parts)
-        if resp.status_code == 401:
-            self._authenticate(resp)
-            raise _PartFailed("token expired", counter.sent)
-        if resp.status_code != 202:
-            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200]}", counter.sent)
-        offset = _range_end(resp.headers.get("range"), default=start + n)
-        parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
-        if offset != start + n:
-            raise _PartFailed(f"registry holds {offset} bytes, expected {start + n}", counter.sent)
-        return counter.sent, _Upload(self._abs(self._upload_location(resp)), offset, parts)
+                last = repr(exc)
+            if attempt + 1 < self.part_tries:
+                self._sleep(attempt)
+        raise _PartFailed(f"storage PUT failed {self.part_tries} times: {last}", session_lost=True)
 
-    def _finish(self, up: _Upload, digest: str, reader: _Source) -> None:
+    def _commit(self, key: str, up: _Upload, digest: str, reader: _Source) -> None:
+        """`PUT ?digest=&etag=` with no read timeout (the registry may hash many GB first); if
+        it still fails, a blob the registry holds all the same counts as landed."""
         params = {"digest": digest}
-        if self.etag:
+        if self.etag or up.redirected:
             params["etag"] = _multipart_etag(up.parts, reader)
         sep = "&" if urlsplit(up.location).query else "?"
-        url = f"{up.location}{sep}{urlencode(params)}"
-        resp = self._request(
-            "PUT",
-            url,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
-            content=b"",
-        )
-        if resp.status_code not in (201, 204):
-            raise self._fail(resp, f"complete upload of {digest}")
+        try:
+            resp = self._request(
+                "PUT",
+                f"{up.location}{sep}{urlencode(params)}",
+                headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
+                content=b"",
+                timeout=self._commit_timeout,
+            )
+            if _ok(resp):
+                return
+            problem: PublisherError = self._fail(resp, f"complete upload of {digest}")
+            definitive = 400 <= resp.status_code < 500
+        except TargetUnavailable as exc:
+            problem, definitive = exc, False
+        if self.has_blob(digest):
+            return
+        if definitive:  # the registry refused these parts: the next run starts afresh
+            self.sessions.put(key, None)
+        raise problem
 
 
 class _PartFailed(Exception):
-    def __init__(self, message: str, sent: int) -> None:
+    """One try of one part failed; `resend_now` after a fresh token, `session_lost` when
+    resending to the same URL cannot help (the session is gone or storage kept refusing)."""
+
+    def __init__(self, message: str, *, resend_now: bool = False, session_lost: bool = False):
         super().__init__(message)
-        self.sent = sent
+        self.resend_now = resend_now
+        self.session_lost = session_lost
 
 
-class _Counter:
-    """Counts bytes handed to the transport and reports absolute progress."""
+class _PartExhausted(Exception):
+    """A part used up its tries: time to ask the registry where the session stands."""
 
-    def __init__(self, start: int, total: int, progress: Progress | None, sent: int = 0) -> None:
-        self.start, self.total, self.progress, self.sent = start, total, progress, sent
-        self.part_sent = 0
 
-    def add(self, n: int) -> None:
-        self.sent += n
-        self.part_sent += n
-        if self.progress:
-            self.progress(self.start + self.part_sent, self.total)
+class _Tally:
+    """Bytes of one blob handed to the transport (resends included) and its progress report."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total, self.progress, self.sent = total, progress, 0
+
+    def counter(self, start: int) -> Callable[[int], None]:
+        """A per-request counter: adds to `sent` and reports start + bytes of this request."""
+        done = [start]
+
+        def add(n: int) -> None:
+            self.sent += n
+            done[0] += n
+            if self.progress:
+                self.progress(done[0], self.total)
+
+        return add
+
+
+def _ok(resp: httpx.Response) -> bool:
+    """Any 2xx: where Ollama takes every status below 400, we take every success."""
+    return 200 <= resp.status_code < 300
+
+
+def _has_location(resp: httpx.Response) -> bool:
+    return bool(resp.headers.get("docker-upload-location") or resp.headers.get("location"))
 
 
 class _Source:
     """A file (read with pread, 1 MiB at a time) or bytes, served as part iterators."""
 
     def __init__(self, source: str | Path | bytes, size: int) -> None:
+        self.size = size
         self.data = source if isinstance(source, bytes) else None
         self.fd = os.open(source, os.O_RDONLY) if self.data is None else -1
         actual = len(self.data) if self.data is not None else os.fstat(self.fd).st_size
@@ -640,7 +740,10 @@ class _Source:
             self.close()
             raise CheckFailed(f"{source!r:.200}: size {actual} bytes, expected {size}")
 
-    def iter(self, start: int, n: int, counter: _Counter, md5: object = None) -> Iterator[bytes]:
+    def iter(
+        self, start: int, n: int, count: Callable[[int], None] | None = None, md5: object = None
+    ) -> Iterator[bytes]:
+        """The bytes [start, start+n) in 1 MiB pieces, counted and hashed as they are sent."""
         pos, end = start, start + n
         while pos < end:
             k = min(READ_PIECE, end - pos)
@@ -649,13 +752,14 @@ class _Source:
                 raise CheckFailed(f"source ended at byte {pos}, expected {end}")
             if md5 is not None:
                 md5.update(piece)  # type: ignore[attr-defined]
-            counter.add(len(piece))
+            if count is not None:
+                count(len(piece))
             pos += len(piece)
             yield piece
 
     def md5(self, start: int, n: int) -> str:
         h = hashlib.md5(usedforsecurity=False)
-        for piece in self.iter(start, n, _Counter(0, 0, None)):
+        for piece in self.iter(start, n):
             h.update(piece)
         return h.hexdigest()
 
