@@ -54,6 +54,7 @@ UPLOAD_CHUNK = 1024 * 1024
 # /api/create takes `renderer`/`parser` since v0.12.0 (api/types.go, "add qwen3-coder tool
 # support"); gemma4 GGUFs are understood since v0.20.0 ("Add support for gemma4").
 MIN_VERSION_RENDERER_PARSER = (0, 12, 0)
+MIN_VERSION_REQUIRES = (0, 14, 0)  # /api/create `requires`, /api/show `requires` (api/types.go)
 MIN_VERSION_ARCH = {"gemma4": (0, 20, 0)}
 # architectures whose renderer/parser `ollama create` fills in by itself (server/create.go)
 FORCED_DEFAULTS = frozenset({"gemma4", "laguna", "nemotron_h", "nemotron_h_moe", "nemotron_h_omni"})
@@ -187,6 +188,8 @@ class OllamaTarget:
         needed: list[tuple[tuple[int, int, int], str]] = []
         if self.config.renderer or self.config.parser:
             needed.append((MIN_VERSION_RENDERER_PARSER, "RENDERER/PARSER in /api/create"))
+        if self.config.requires:
+            needed.append((MIN_VERSION_REQUIRES, "REQUIRES in /api/create"))
         arch = self.release.model.architecture
         if arch in MIN_VERSION_ARCH:
             needed.append((MIN_VERSION_ARCH[arch], f"{arch} GGUFs"))
@@ -488,6 +491,8 @@ class OllamaTarget:
             value = getattr(tp, key)
             if value:
                 body[key] = value
+        if self.config.requires:
+            body["requires"] = self.config.requires
         return body
 
     def _create(self, tp: TagPayload, ref: str, state: _TagState) -> int:
@@ -528,6 +533,7 @@ class OllamaTarget:
             tp,
             architecture=self.release.model.architecture,
             experts=self.release.model.experts,
+            requires=self.config.requires,
         )
         if problems:
             raise StepFailed("read back differs: " + "; ".join(problems))

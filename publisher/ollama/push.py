@@ -19,9 +19,15 @@ from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
 from publisher.manifest import Release, check_registry_url
-from publisher.ollama.image import ImageInputs, OllamaImage, build_image, human_number
+from publisher.ollama.image import (
+    ImageInputs,
+    OllamaImage,
+    build_image,
+    ollama_file_type,
+    ollama_model_type,
+)
 from publisher.ollama.registry import (
-    AnonymousAuth,
+    AnonymousThenKeyAuth,
     OllamaKeyAuth,
     RegistryClient,
     UploadSessions,
@@ -31,7 +37,6 @@ from publisher.ollama.registry import (
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
-    LocalFile,
     Operation,
     Record,
     ReleasePayload,
@@ -62,7 +67,8 @@ class OllamaRegistryTarget:
         self.force = force
         self.registry = registry if "://" in registry else f"https://{registry}"
         self.repository = _repository(self.ollama.model)
-        auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousAuth()
+        # ollama.com always wants the signed request; elsewhere anonymous first, then the key
+        auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousThenKeyAuth()
         # Upload sessions persist beside the digest cache, so a killed run resumes its blobs.
         sessions = UploadSessions(default_cache_path().parent / "registry-uploads.json")
         self.client = RegistryClient(
@@ -276,19 +282,13 @@ def _repository(model: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _parameter_count(path: Path, size: int, sha256: str) -> object:
-    """general.parameter_count of one GGUF's content: plan, apply and status each build every
-    tag's image, so the header (tokenizer arrays and all) is parsed once per file, not per call."""
-    return read_header(path).get("general.parameter_count")
-
-
-def _model_type(gguf: LocalFile, declared: str | None) -> str:
-    """Ollama's `model_type`: HumanNumber(general.parameter_count) of the GGUF (fs/ggml/ggml.go
-    ParameterCount, server/create.go); the manifest's label when the file does not carry it."""
-    count = _parameter_count(gguf.path, gguf.size, gguf.sha256 or "")
-    if isinstance(count, int) and count > 0:
-        return human_number(count)
-    return declared or ""
+def _config_labels(path: Path, size: int, sha256: str) -> tuple[str, str]:
+    """`model_type` and `file_type` as `ollama create` derives them from one GGUF's content
+    (server/create.go). Plan, apply and status each build every tag's image, so the header
+    (tokenizer arrays and all) is parsed once per file, not per call."""
+    header = read_header(path)
+    model_type = ollama_model_type([t.n_elements for t in header.tensors])
+    return model_type, ollama_file_type(header.get("general.file_type"))
 
 
 def _build(release: Release, tp: TagPayload) -> _Tagged:
@@ -305,18 +305,20 @@ def _build(release: Release, tp: TagPayload) -> _Tagged:
     gguf = tp.files[0]
     if gguf.sha256 is None:
         return _Tagged(tp, None, "GGUF not hashed (--no-digest)")
+    model_type, file_type = _config_labels(gguf.path, gguf.size, gguf.sha256)
     inputs = ImageInputs(
         gguf_path=gguf.path,
         gguf_sha256=gguf.sha256,
         gguf_size=gguf.size,
         model_family=release.model.architecture,
-        model_type=_model_type(gguf, release.model.parameters),
-        file_type=tp.quant or tp.tag.tag,
+        model_type=model_type,
+        file_type=file_type,
         template=tp.template,
         params=tp.parameters,
         license=tp.license,
         system=tp.system,
         renderer=tp.renderer,
         parser=tp.parser,
+        requires=release.ollama.requires if release.ollama else None,
     )
     return _Tagged(tp, build_image(inputs))

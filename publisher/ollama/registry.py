@@ -33,7 +33,13 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
-from publisher.ollama.auth import Challenge, load_key, parse_challenge, token_request
+from publisher.ollama.auth import (
+    DEFAULT_KEY_PATH,
+    Challenge,
+    load_key,
+    parse_challenge,
+    token_request,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -162,6 +168,28 @@ class OllamaKeyAuth:
         # the signature covers the exact URL string: send it verbatim, no re-encoding
         resp = client.send(client.build_request("GET", httpx.URL(url), headers=headers))
         return _token_from(resp, challenge.realm)
+
+
+class AnonymousThenKeyAuth:
+    """Anonymous token first (public models, plain registries); Ollama's signed request when
+    the realm refuses it and the signing key exists (a private model, an ollama.com-like host)."""
+
+    def __init__(self, key_path: str | Path | None = None) -> None:
+        self.key_path = Path(key_path) if key_path else DEFAULT_KEY_PATH
+        self._anonymous = AnonymousAuth()
+        self._key = OllamaKeyAuth(key_path)
+        self._use_key = False
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """A Bearer token for the challenge."""
+        if not self._use_key:
+            try:
+                return self._anonymous.token(client, challenge, registry_host)
+            except TargetUnavailable:
+                if not self.key_path.expanduser().exists():
+                    raise
+                self._use_key = True
+        return self._key.token(client, challenge, registry_host)
 
 
 def _token_from(resp: httpx.Response, realm: str) -> str:

@@ -1,0 +1,238 @@
+"""Direct push through a stand-in of ollama.com's upload path (tests/ollama_com_standin.py) in
+front of the real docker-registry: expiring tokens, 307 parts to storage that refuses an
+Authorization header, the etag-checked commit (slow, or its reply lost), relative Locations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ollama_com_standin import OllamaComStandIn
+from registry_server import registry_available, start_registry
+
+from publisher.errors import TargetUnavailable
+from publisher.ollama import auth as ollama_auth
+from publisher.ollama import image as oi
+from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, UploadSessions, push_image
+
+pytestmark = pytest.mark.skipif(not registry_available(), reason="docker-registry not installed")
+
+PART = 1 << 20
+
+
+@dataclass
+class Site:
+    standin: OllamaComStandIn
+    registry_data: Path
+    key_path: Path
+
+    def client(self, repo: str, **kw: object) -> RegistryClient:
+        kw.setdefault("chunk_size", PART)
+        kw.setdefault("backoff", 0.01)
+        return RegistryClient(
+            self.standin.url,
+            repo,
+            auth=OllamaKeyAuth(self.key_path),
+            insecure=True,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def landed(self, repo: str, digest: str) -> bytes:
+        """The blob as the docker-registry behind the stand-in holds it."""
+        url = f"http://{self.standin.upstream}/v2/{repo}/blobs/{digest}"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.read()
+
+    def held(self) -> int:
+        return self.standin.bytes_held(self.registry_data)
+
+
+def _key(home: Path) -> tuple[Path, str]:
+    key = Ed25519PrivateKey.generate()
+    path = home / ".ollama" / "id_ed25519"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    return path, ollama_auth.public_key_b64(key)
+
+
+@pytest.fixture
+def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
+    options = getattr(request, "param", {})
+    key_path, public = _key(tmp_path / "home")
+    with start_registry(tmp_path / "registry") as upstream:
+        standin = OllamaComStandIn(upstream, tmp_path / "staging", public, **options)
+        with standin.serve():
+            yield Site(standin, tmp_path / "registry" / "data", key_path)
+
+
+def _blob(tmp_path: Path, size: int) -> tuple[Path, str]:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(os.urandom(size))
+    return path, "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _image(path: Path) -> oi.OllamaImage:
+    data = path.read_bytes()
+    return oi.build_image(
+        oi.ImageInputs(
+            path,
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            "gemma4",
+            "20.8B",
+            "Q4_K_M",
+            template="{{ .Prompt }}",
+            params={"stop": ["<turn|>"]},
+            parser="gemma4",
+            requires="0.30.0",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "site", [{"token_uses": 2, "commit_delay": 1.5, "commit_status": 204}], indirect=True
+)
+def test_push_lands_through_expiring_tokens_and_redirected_parts(
+    site: Site, tmp_path: Path
+) -> None:
+    path, _ = _blob(tmp_path, 10 * PART + 12345)
+    image = _image(path)
+    with site.client("mannix/t-expiring", timeout=1.0) as client:  # commit takes 1.5 s
+        result = push_image(client, image, ["Q4_K_M"])
+        assert client.manifest_digest("Q4_K_M") == image.manifest_digest
+        assert client.get_blob(image.config.digest) == image.config_bytes
+    counts = site.standin.counts
+    assert counts["401"] >= 5 and counts["token"] >= 5  # tokens ran out mid-upload, often
+    assert counts["storage_put"] == 11 + len(image.layers)  # model: 11 parts; 1 per small blob
+    assert site.standin.storage_bytes_received == sum(x.size for x in [image.config, *image.layers])
+    assert result.bytes_uploaded >= path.stat().st_size
+    upstream = site.standin.upstream
+    with RegistryClient(f"http://{upstream}", "mannix/t-expiring", insecure=True) as plain:
+        assert plain.has_blob(image.layers[0].digest)
+    total = sum(x.size for x in [image.config, *image.layers])
+    assert site.held() <= 1.2 * total
+
+
+@pytest.mark.parametrize("site", [{"storage_failures": 3}], indirect=True)
+def test_refused_storage_puts_are_retried_on_the_same_url(site: Site, tmp_path: Path) -> None:
+    path, digest = _blob(tmp_path, 4 * PART)
+    with site.client("mannix/t-storage") as client:
+        client.upload_blob(path, digest, path.stat().st_size)
+        assert client.has_blob(digest)
+    assert site.standin.counts["patch"] == 4  # the registry was never asked again
+    assert site.standin.counts["storage_put"] == 4 + 3
+
+
+@pytest.mark.parametrize("site", [{"drop_commit_reply": True}], indirect=True)
+def test_a_lost_commit_reply_with_the_blob_landed_is_success(site: Site, tmp_path: Path) -> None:
+    path, digest = _blob(tmp_path, 2 * PART)
+    with site.client("mannix/t-lost", retries=0) as client:
+        client.upload_blob(path, digest, path.stat().st_size)  # no error: HEAD says it landed
+        assert client.has_blob(digest)
+    assert site.standin.counts["commit"] == 1  # not committed twice
+
+
+def test_a_part_that_never_lands_gives_up_with_bounded_bytes(site: Site, tmp_path: Path) -> None:
+    site.standin.storage_failures = 10**6  # storage refuses everything, forever
+    path, digest = _blob(tmp_path, 3 * PART)
+    client = site.client("mannix/t-never", part_tries=2, max_restarts=1)
+    with client, pytest.raises(TargetUnavailable, match="run again to resume"):
+        client.upload_blob(path, digest, path.stat().st_size)
+    # one part, 2 storage tries, 2 rounds (first try + 1 restart): nothing loops forever
+    assert site.standin.counts["storage_put"] == 4
+    assert site.standin.storage_bytes_received == 4 * PART
+
+
+_KILLED_UPLOAD = textwrap.dedent(
+    """
+    import sys
+    from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, UploadSessions
+    url, repo, key, path, digest, size, state = sys.argv[1:]
+    client = RegistryClient(url, repo, auth=OllamaKeyAuth(key), insecure=True,
+                            chunk_size=1 << 20, sessions=UploadSessions(state))
+    client.upload_blob(path, digest, int(size))
+    """
+)
+
+
+def test_kill_9_mid_upload_resumes_to_the_same_end_state(site: Site, tmp_path: Path) -> None:
+    path, digest = _blob(tmp_path, 24 * PART)
+    size = path.stat().st_size
+    state = tmp_path / "uploads.json"
+    repo = "mannix/t-killed"
+    args = [site.standin.url, repo, str(site.key_path), str(path), digest, str(size), str(state)]
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_UPLOAD, *args])
+    deadline = time.monotonic() + 60
+    while site.standin.parts_stored < 6 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the upload finished before the kill"
+    saved = json.loads(state.read_text())
+    done = next(iter(saved.values()))
+    assert done["redirected"] and 5 * PART <= done["offset"] < size  # kill may beat the save
+
+    stored_before = site.standin.counts["storage_put"]
+    with site.client(repo, sessions=UploadSessions(state)) as client:
+        sent = client.upload_blob(path, digest, size)
+        assert client.has_blob(digest)
+    # resumed, not restarted: only the parts after the saved offset went to storage again
+    assert site.standin.counts["storage_put"] - stored_before == (size - done["offset"]) // PART
+    assert sent < 2 * size
+    assert site.landed(repo, digest) == path.read_bytes()
+    assert json.loads(state.read_text()) == {}
+    assert site.held() <= 1.2 * size
+
+
+def test_a_release_through_the_standin_lands_the_exact_gguf(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from release_fixtures import fam_gguf, fam_manifest
+    from typer.testing import CliRunner
+
+    from publisher.cli import app
+
+    gguf = fam_gguf(tmp_path / "gguf", "Q4_K_M")
+    manifest = tmp_path / "fam.toml"
+    manifest.write_text(
+        fam_manifest(
+            f'[ollama]\nmodel = "mannix/fam"\nlatest = "Q4_K_M"\ntemplate = "gemma4-tools.gotmpl"\n'
+            f'parser = "gemma4"\nregistry = "{site.standin.url}"\nrequires = "0.30.0"\n\n'
+            '[[tags]]\ntag = "Q4_K_M"\ntargets = ["ollama"]\n',
+            gguf_dir=tmp_path / "gguf",
+        )
+    )
+    monkeypatch.setenv("HOME", str(site.key_path.parent.parent))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["release", str(manifest), "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    assert site.standin.counts["401"] >= 2  # tokens expired during the release
+    digest = "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()
+    with site.client("mannix/fam") as client:
+        got = client.get_manifest("Q4_K_M")
+        assert got is not None and client.manifest_digest("latest") == got[1]
+        model = next(x for x in got[0]["layers"] if x["mediaType"] == oi.MEDIA_MODEL)
+        assert model["digest"] == digest
+        assert site.landed("mannix/fam", digest) == gguf.read_bytes()
+        config = json.loads(client.get_blob(got[0]["config"]["digest"]))
+        assert config["requires"] == "0.30.0" and config["file_type"] == "Q4_K_M"
+    assert site.held() <= 1.2 * sum(x["size"] for x in [got[0]["config"], *got[0]["layers"]])
