@@ -17,16 +17,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ollama_com_standin import OllamaComStandIn
-from registry_server import registry_available, start_registry
+from registry_server import docker_registry, registry_available, start_registry  # noqa: F401
 
-from publisher.errors import TargetUnavailable
+from publisher.errors import CheckFailed, TargetUnavailable
 from publisher.ollama import auth as ollama_auth
 from publisher.ollama import image as oi
-from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, UploadSessions, push_image
+from publisher.ollama.registry import (
+    OllamaKeyAuth,
+    RegistryClient,
+    UploadSessions,
+    check_pushed,
+    push_image,
+)
 
 pytestmark = pytest.mark.skipif(not registry_available(), reason="docker-registry not installed")
 
@@ -236,3 +243,49 @@ def test_a_release_through_the_standin_lands_the_exact_gguf(
         config = json.loads(client.get_blob(got[0]["config"]["digest"]))
         assert config["requires"] == "0.30.0" and config["file_type"] == "Q4_K_M"
     assert site.held() <= 1.2 * sum(x["size"] for x in [got[0]["config"], *got[0]["layers"]])
+
+
+class _Reserialising(httpx.BaseTransport):
+    """The real registry behind a front that serves every manifest re-serialised (indented,
+    keys in another order), optionally with one layer digest changed."""
+
+    def __init__(self, tamper: bool = False) -> None:
+        self.inner, self.tamper = httpx.HTTPTransport(), tamper
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        resp = self.inner.handle_request(request)
+        if "/manifests/" not in request.url.path or request.method not in ("GET", "HEAD"):
+            return resp
+        resp.read()
+        if resp.status_code != 200:
+            return resp
+        original = request.method == "HEAD" and self.inner.handle_request(
+            httpx.Request("GET", request.url, headers=request.headers)
+        )
+        body = original.read() if original else resp.content
+        manifest = json.loads(body)
+        if self.tamper:
+            manifest["layers"][-1]["digest"] = "sha256:" + "0" * 64
+        data = json.dumps(dict(reversed(manifest.items())), indent=2).encode()
+        headers = {"Docker-Content-Digest": "sha256:" + hashlib.sha256(data).hexdigest()}
+        return httpx.Response(200, headers=headers, content=b"" if original else data)
+
+
+@pytest.mark.parametrize("tamper", [False, True])
+def test_a_reserialised_manifest_is_compared_by_content(
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    tmp_path: Path,
+    tamper: bool,
+) -> None:
+    path, _ = _blob(tmp_path, 3000)
+    image = _image(path)
+    repo = f"mannix/reserialised-{int(tamper)}"
+    with RegistryClient(
+        docker_registry, repo, insecure=True, transport=_Reserialising(tamper)
+    ) as c:
+        if not tamper:
+            assert push_image(c, image, ["Q4_K_M"]).manifest_digest == image.manifest_digest
+            assert check_pushed(c, "Q4_K_M", image) != image.manifest_digest
+            return
+        with pytest.raises(CheckFailed, match=r"params: registry has sha256:000000000000…"):
+            push_image(c, image, ["Q4_K_M"])

@@ -31,6 +31,7 @@ from publisher.ollama.registry import (
     OllamaKeyAuth,
     RegistryClient,
     UploadSessions,
+    check_pushed,
     is_ollama_host,
     push_warning,
 )
@@ -149,6 +150,9 @@ class OllamaRegistryTarget:
         current = self.client.manifest_digest(tag) if online else None
         if online and current == image.manifest_digest and not self.force:
             return [self._op("skip-tag", tag, ref, "already published: same manifest digest")]
+        if online and current and not self.force and self._same_content(tag, image):
+            why = f"already published: same content, re-serialised by the registry ({current[:19]})"
+            return [self._op("skip-tag", tag, ref, why)]
         ops: list[Operation] = []
         if source is None:
             for layer in [image.config, *image.layers]:
@@ -219,12 +223,8 @@ class OllamaRegistryTarget:
                     sent += self.client.upload_blob(
                         layer.source, layer.digest, layer.size, progress
                     )
-        digest = self.client.put_manifest(tag, image.manifest_bytes)
-        remote = self.client.manifest_digest(tag)  # ask the service, never the flag
-        if digest != image.manifest_digest or remote != image.manifest_digest:
-            raise CheckFailed(
-                f"registry holds {remote} for {tag}, expected {image.manifest_digest}"
-            )
+        self.client.put_manifest(tag, image.manifest_bytes)
+        remote = check_pushed(self.client, tag, image)  # same digest, or same content
         record(
             f"push:{tag}",
             {
@@ -233,6 +233,7 @@ class OllamaRegistryTarget:
                 "manifest_digest": image.manifest_digest,
                 "layers": {layer.media_type: layer.digest for layer in image.layers},
                 "config_digest": image.config.digest,
+                "registry_manifest_digest": remote,
                 "bytes_uploaded": sent,
             },
         )
@@ -267,12 +268,22 @@ class OllamaRegistryTarget:
             return TagStatus(self.name, tag, "unknown", item.problem or "GGUF not measured")
         if remote == item.image.manifest_digest:
             return TagStatus(self.name, tag, "up-to-date", remote)
+        if self._same_content(tag, item.image):
+            return TagStatus(self.name, tag, "up-to-date", f"{remote} (same content re-serialised)")
         return TagStatus(
             self.name,
             tag,
             "drifted",
             f"registry {remote[:19]}, release {item.image.manifest_digest[:19]}",
         )
+
+    def _same_content(self, tag: str, image: OllamaImage) -> bool:
+        """True when the registry's manifest of `tag` has another digest but our content."""
+        try:
+            check_pushed(self.client, tag, image)
+        except CheckFailed:
+            return False
+        return True
 
 
 def _repository(model: str) -> str:

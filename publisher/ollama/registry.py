@@ -475,7 +475,9 @@ class RegistryClient:
     def put_manifest(
         self, tag: str, manifest_bytes: bytes, media_type: str = DOCKER_MANIFEST_V2
     ) -> str:
-        """PUT the exact manifest bytes under tag; return the digest the registry reports."""
+        """PUT the exact manifest bytes under tag; return the digest the registry reports (ours
+        when it reports none). A different digest is not yet a failure: a registry may store the
+        manifest re-serialised — `check_pushed` compares the content."""
         resp = self._request(
             "PUT",
             self._url(f"manifests/{tag}"),
@@ -485,13 +487,7 @@ class RegistryClient:
         if not _ok(resp):
             raise self._fail(resp, f"PUT manifest {tag}")
         digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
-        reported = resp.headers.get("docker-content-digest")
-        if reported and reported != digest:
-            raise CheckFailed(
-                f"registry {self.host}/{self.repository}: manifest {tag} stored as {reported}, "
-                f"expected {digest}"
-            )
-        return digest
+        return resp.headers.get("docker-content-digest") or digest
 
     def upload_blob(
         self,
@@ -841,10 +837,33 @@ def push_image(
 
         sent += client.upload_blob(layer.source, layer.digest, layer.size, report)
     for tag in tags:
-        digest = client.put_manifest(tag, image.manifest_bytes)
-        if digest != image.manifest_digest:
-            raise CheckFailed(f"{tag}: manifest digest {digest} != {image.manifest_digest}")
+        client.put_manifest(tag, image.manifest_bytes)
+        check_pushed(client, tag, image)
     return PushResult(sent, image.manifest_digest, tuple(tags))
+
+
+def check_pushed(client: RegistryClient, tag: str, image: OllamaImage) -> str:
+    """Read `tag` back and return the registry's manifest digest. Ours: done. Another one (the
+    registry re-serialised the JSON): the content must still be ours — config, layers, their
+    media types, digests and sizes — else CheckFailed says precisely what differs."""
+    from publisher.ollama.image import manifest_differences
+
+    remote = client.manifest_digest(tag)  # ask the service, never the PUT's answer
+    if remote == image.manifest_digest:
+        return remote
+    got = client.get_manifest(tag)
+    if got is None:
+        raise CheckFailed(f"{tag}: the registry has no manifest for it after the push")
+    manifest, served = got
+    problems = manifest_differences(manifest, image)
+    if manifest.get("schemaVersion") != 2:
+        problems.append(f"schemaVersion is {manifest.get('schemaVersion')!r}, expected 2")
+    if problems:
+        raise CheckFailed(
+            f"{tag}: registry holds {remote or served}, expected {image.manifest_digest}: "
+            + "; ".join(problems)
+        )
+    return remote or served
 
 
 def push_warning(base_url: str) -> str | None:
