@@ -225,6 +225,15 @@ def test_compare_show_flags_type_and_value_differences(tmp_path: Path) -> None:
         "parameter stop is ['<turn|>'], the manifest says ['<turn|>', '<|tool_response>']",
         "parameter temperature is 0.7, the manifest says 0.6",
     ]
+    # REQUIRES: show's `requires` field (v0.14.0+) against the manifest's
+    assert "requires is None, declared '0.30.0'" in compare_show(
+        show, tp, architecture="gemma4", experts=98, requires="0.30.0"
+    )
+    show["requires"] = "0.30.0"
+    assert not any(
+        p.startswith("requires")
+        for p in compare_show(show, tp, architecture="gemma4", experts=98, requires="0.30.0")
+    )
 
 
 # ---- faults: one clear line per tag, the run goes on ---------------------------------------------
