@@ -9,7 +9,8 @@ auth.go), strict where the real service is strict:
 - `POST …/blobs/uploads/` opens a session answered with *relative* Locations
   (Docker-Upload-Location is the one to follow; Location points at a decoy that 404s);
 - `PATCH` needs `X-Redirect-Uploads: 1` and `Content-Range: a-b`; it is answered 307 with
-  Location = a presigned storage URL (another port) and Docker-Upload-Location = the next part;
+  Location = a presigned storage URL (another port) and Docker-Upload-Location = the next part,
+  after reading the body, or (`early_redirect`) at once, closing the connection unread;
 - the storage endpoint refuses any Authorization header (as S3 does with a presigned URL),
   checks the signature, keeps the part (a re-sent part replaces the earlier copy);
 - `PUT ?digest=&etag=` checks etag = md5(concat(part md5s))-N in offset order, assembles the
@@ -99,6 +100,7 @@ class OllamaComStandIn:
         commit_status: int = 201,
         storage_failures: int = 0,
         drop_commit_reply: bool = False,
+        early_redirect: bool = False,
     ) -> None:
         self.upstream = urlsplit(upstream).netloc
         self.staging = staging
@@ -110,6 +112,7 @@ class OllamaComStandIn:
             commit_status,
         )
         self.storage_failures, self.drop_commit_reply = storage_failures, drop_commit_reply
+        self.early_redirect = early_redirect
         self.tokens: dict[str, int] = {}
         self.nonces: set[str] = set()
         self.sessions: dict[str, int] = {}  # session id -> parts redirected so far
@@ -184,7 +187,8 @@ class OllamaComStandIn:
                 self.tokens[bearer] = left - 1
                 return True
             self.counts["401"] += 1
-        h.body()
+        for _ in h.pieces():
+            pass
         repo = h.path.split("/v2/", 1)[-1].split("/blobs/")[0].split("/manifests/")[0]
         challenge = (
             f'Bearer realm="{self.url}/token",service="ollama.com",'
@@ -223,8 +227,11 @@ class OllamaComStandIn:
     def patch(self, h: _Handler, repo: str, sid: str) -> None:
         size = int(h.headers.get("Content-Length") or 0)
         m = re.match(r"^(\d+)-(\d+)$", h.headers.get("Content-Range", ""))
-        for _ in h.pieces():  # drained, as a proxy in front of storage would
-            pass
+        if self.early_redirect:  # answer on the headers; the unread body ends the connection
+            h.close_connection = True
+        else:
+            for _ in h.pieces():  # drained, as a proxy in front of storage would
+                pass
         if h.headers.get("X-Redirect-Uploads") != "1" or not m or int(m[2]) - int(m[1]) + 1 != size:
             h.reply(400, b'{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}')
             return
@@ -235,7 +242,8 @@ class OllamaComStandIn:
         part = f"/{sid}/{m[1]}"
         storage = f"{self.storage_url}{part}?X-Sig={_sign(part)}"
         nxt = f"/v2/{repo}/blobs/uploads/{sid}?part={number}"
-        h.reply(307, headers={"Location": storage, "Docker-Upload-Location": nxt})
+        extra = {"Connection": "close"} if self.early_redirect else {}
+        h.reply(307, headers={"Location": storage, "Docker-Upload-Location": nxt, **extra})
 
     def commit(self, h: _Handler, repo: str, sid: str) -> None:
         h.body()

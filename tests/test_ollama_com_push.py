@@ -289,3 +289,20 @@ def test_a_reserialised_manifest_is_compared_by_content(
             return
         with pytest.raises(CheckFailed, match=r"params: registry has sha256:000000000000…"):
             push_image(c, image, ["Q4_K_M"])
+
+
+@pytest.mark.parametrize("site", [{"early_redirect": True, "token_uses": 100}], indirect=True)
+def test_a_307_sent_before_the_body_is_read_stops_the_part_early(
+    site: Site, tmp_path: Path
+) -> None:
+    """ollama.com may answer a PATCH on its headers and drop the unread body (Ollama's Go client
+    then stops sending); the part must still go to storage once, whole."""
+    part = 32 * PART
+    path, digest = _blob(tmp_path, 3 * part)
+    with site.client("mannix/t-early", chunk_size=part) as client:
+        sent = client.upload_blob(path, digest, 3 * part)
+        assert client.has_blob(digest)
+    assert site.standin.counts["storage_put"] == 3
+    assert site.standin.storage_bytes_received == 3 * part
+    assert site.landed("mannix/t-early", digest) == path.read_bytes()
+    assert sent < 1.5 * 3 * part  # the PATCH bodies were cut short, not sent whole
