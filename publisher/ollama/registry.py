@@ -13,6 +13,11 @@ HEAD blob → POST uploads/ (optionally `?mount=&from=`) → PATCH parts with `C
 start-end` and `X-Redirect-Uploads: 1`, following `Docker-Upload-Location`/`Location` (a 307
 means "PUT this part to the redirect URL", ollama.com's presigned storage) → PUT `?digest=&etag=`
 → PUT manifests/<tag>. Part size follows Ollama: size/16 clamped to [100 MB, 1000 MB].
+
+Retries as upload.go does them (issue 13): a part is resent to the same URL — after a new token
+on 401, to the same presigned URL (no Authorization) when storage failed — up to 6 times with
+1 s·2^try sleeps; only then is the session's status asked and, failing that, a new session
+opened, at most MAX_RESTARTS times per blob. Parts go in order (docs/design-notes.md, note 8).
 """
 
 from __future__ import annotations
