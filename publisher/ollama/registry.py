@@ -708,8 +708,9 @@ class RegistryClient:
             definitive = 400 <= resp.status_code < 500
         except TargetUnavailable as exc:
             problem, definitive = exc, False
-        if self.has_blob(digest):
-            return
+        with contextlib.suppress(PublisherError):  # the HEAD failing too: report the commit
+            if self.has_blob(digest):
+                return
         if definitive:  # the registry refused these parts: the next run starts afresh
             self.sessions.put(key, None)
         raise problem
