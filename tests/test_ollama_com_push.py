@@ -14,7 +14,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ollama_com_standin import OllamaComStandIn
 from registry_server import docker_registry, registry_available, start_registry  # noqa: F401
+from test_registry import _inputs
 
 from publisher.errors import CheckFailed, TargetUnavailable
 from publisher.ollama import auth as ollama_auth
@@ -98,20 +99,12 @@ def _blob(tmp_path: Path, size: int) -> tuple[Path, str]:
 
 
 def _image(path: Path) -> oi.OllamaImage:
+    """test_registry's image inputs with `path` as the model layer and a `requires`."""
     data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    inputs = _inputs(path.parent)
     return oi.build_image(
-        oi.ImageInputs(
-            path,
-            hashlib.sha256(data).hexdigest(),
-            len(data),
-            "gemma4",
-            "20.8B",
-            "Q4_K_M",
-            template="{{ .Prompt }}",
-            params={"stop": ["<turn|>"]},
-            parser="gemma4",
-            requires="0.30.0",
-        )
+        replace(inputs, gguf_path=path, gguf_sha256=sha, gguf_size=len(data), requires="0.30.0")
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_live_ollama import _daemon as daemon_url
 
 from publisher.chat.corpus import load_corpus
 from publisher.chat.gorender import render
@@ -68,20 +69,10 @@ def test_direct_push_to_ollama_com(tmp_path: Path) -> None:
         assert push_image(client, image, [name.tag]).bytes_uploaded == 0
 
 
-def _daemon() -> str:
-    host = os.environ.get("OLLAMA_HOST")
-    if not host or not RENDER_MODEL:
-        pytest.skip("set OLLAMA_HOST and PUBLISHER_OLLAMA_RENDER_MODEL (or ..._TEST_MODEL)")
-    url = host if "://" in host else f"http://{host}"
-    try:
-        httpx.get(f"{url}/api/version", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        pytest.skip(f"no Ollama daemon at {url}: {exc}")
-    return url
-
-
 def test_daemon_renders_the_corpus_like_our_go_renderer() -> None:
-    url = _daemon()
+    if not RENDER_MODEL:
+        pytest.skip("set PUBLISHER_OLLAMA_RENDER_MODEL (or PUBLISHER_OLLAMA_TEST_MODEL)")
+    url = daemon_url()  # skips unless OLLAMA_HOST answers
     with httpx.Client(base_url=url, timeout=httpx.Timeout(30, read=None)) as http:
         pulled = http.post("/api/pull", json={"model": RENDER_MODEL, "stream": False})
         assert pulled.status_code == 200, pulled.text
