@@ -14,10 +14,7 @@ start-end` and `X-Redirect-Uploads: 1`, following `Docker-Upload-Location`/`Loca
 means "PUT this part to the redirect URL", ollama.com's presigned storage) → PUT `?digest=&etag=`
 → PUT manifests/<tag>. Part size follows Ollama: size/16 clamped to [100 MB, 1000 MB].
 
-Retries as upload.go does them (issue 13): a part is resent to the same URL — after a new token
-on 401, to the same presigned URL (no Authorization) when storage failed — up to 6 times with
-1 s·2^try sleeps; only then is the session's status asked and, failing that, a new session
-opened, at most MAX_RESTARTS times per blob. Parts go in order (docs/design-notes.md, note 8).
+The upload of one blob, with Ollama's own retry semantics, is `publisher/ollama/upload.py`.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import threading
 import time
@@ -33,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -44,6 +40,16 @@ from publisher.ollama.auth import (
     load_key,
     parse_challenge,
     token_request,
+)
+from publisher.ollama.upload import (
+    MAX_PART_TRIES,
+    MAX_RESTARTS,
+    MAX_SLEEP,
+    BlobUpload,
+    Progress,
+    Source,
+    ok,
+    upload_location,
 )
 
 if TYPE_CHECKING:
@@ -59,12 +65,7 @@ OCI_MANIFEST_V1 = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_ACCEPT = f"{DOCKER_MANIFEST_V2}, {OCI_MANIFEST_V1}"
 OLLAMA_HOSTS = ("registry.ollama.ai", "ollama.com")
 MAX_SMALL_BLOB = 32 * 1024 * 1024
-READ_PIECE = 1024 * 1024
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-MIN_PART, MAX_PART, NUM_PARTS = 100 * 1000**2, 1000 * 1000**2, 16  # server/upload.go constants
-MAX_PART_TRIES = 6  # tries per part and per storage PUT: maxRetries (server/download.go)
-MAX_SLEEP = 32.0  # the longest of upload.go's 1 s · 2^try sleeps within 6 tries
-MAX_RESTARTS = 3  # status queries / new sessions per blob after a part used up its tries
 
 EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "direct push to ollama.com is EXPERIMENTAL: it speaks the registry protocol of `ollama push` "
@@ -72,7 +73,6 @@ EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "afterwards or push through the Ollama daemon"
 )
 
-Progress = Callable[[int, int], None]  # (bytes of this blob confirmed or in flight, blob size)
 
 _PART_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
 _NAME_RE = re.compile(  # as ParseNameBare: one '/' splits namespace/model, a second one the host
@@ -126,11 +126,6 @@ def is_ollama_host(base_url: str) -> bool:
     """True for ollama.com's registry, where direct push is still experimental."""
     host = (urlsplit(base_url if "//" in base_url else f"//{base_url}").hostname or "").lower()
     return any(host == h or host.endswith("." + h) for h in OLLAMA_HOSTS)
-
-
-def ollama_part_size(total: int) -> int:
-    """Ollama's part size for a blob: total/16 clamped to [100 MB, 1000 MB] (server/upload.go)."""
-    return min(max(total // NUM_PARTS, MIN_PART), MAX_PART)
 
 
 class TokenAuth(Protocol):
@@ -237,14 +232,6 @@ class UploadSessions:
                 tmp = self.path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(self._data, indent=1))
                 tmp.replace(self.path)
-
-
-@dataclass
-class _Upload:
-    location: str  # where the next part goes (or the commit, once every part is sent)
-    offset: int
-    parts: list[list]  # [offset, size, md5hex|None] of parts the registry acknowledged
-    redirected: bool = False  # parts went to presigned storage (ollama.com), not the registry
 
 
 class RegistryClient:
@@ -470,9 +457,9 @@ class RegistryClient:
         resp = self._request("POST", self._url(f"blobs/uploads/?{query}"))
         if resp.status_code == 201:
             return True
-        if _ok(resp):  # not mountable: an upload session was opened; drop it
+        if ok(resp):  # not mountable: an upload session was opened; drop it
             with contextlib.suppress(httpx.HTTPError, PublisherError):
-                loc = self._upload_location(resp)
+                loc = upload_location(resp)
                 self._request("DELETE", loc, retry=False)
             return False
         raise self._fail(resp, f"mount {digest} from {from_repository}")
@@ -489,7 +476,7 @@ class RegistryClient:
             headers={"Content-Type": media_type},
             content=manifest_bytes,
         )
-        if not _ok(resp):
+        if not ok(resp):
             raise self._fail(resp, f"PUT manifest {tag}")
         digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
         return resp.headers.get("docker-content-digest") or digest
@@ -503,319 +490,17 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
     ) -> int:
-        """Upload a blob the registry lacks, part by part as `ollama push` does; return bytes sent.
-
-        A failing part is resent to the same URL (after a new token on 401, to the same storage
-        URL when redirected) up to `part_tries` times with exponential sleep; only then is the
-        registry asked where the session stands, and a new session opened at most
-        `max_restarts` times, so a fault can never make the upload loop (issue 13).
-        """
-        if self.has_blob(digest):
+        """Upload a blob the registry lacks, part by part as `ollama push` does (upload.py);
+        return the bytes sent."""
+        if self.has_blob(digest) or (mount_from and self.mount_blob(digest, mount_from)):
             if progress:
                 progress(size, size)
             return 0
-        if mount_from and self.mount_blob(digest, mount_from):
-            if progress:
-                progress(size, size)
-            return 0
-        key = f"{self.base_url}/{self.repository}@{digest}"
-        reader = _Source(source, size)
-        tally = _Tally(size, progress)
+        reader = Source(source, size)
         try:
-            up = self._saved(key) or self._start()
-            restarts = 0
-            while True:
-                try:
-                    self._send_parts(key, up, reader, tally)
-                    break
-                except _PartExhausted as exc:
-                    if restarts >= self.max_restarts:
-                        raise TargetUnavailable(
-                            f"registry {self.host}/{self.repository}: upload of {digest} failed "
-                            f"at offset {up.offset} of {size} after {restarts} restart(s): "
-                            f"{exc}; run again to resume"
-                        ) from exc
-                    restarts += 1
-                    up = self._status(key, up) or self._start()
-            self._commit(key, up, digest, reader)
+            return BlobUpload(self, digest, reader, progress).run()
         finally:
             reader.close()
-        self.sessions.put(key, None)
-        return tally.sent
-
-    # ---- upload internals ------------------------------------------------------------------
-
-    @staticmethod
-    def _upload_location(resp: httpx.Response) -> str:
-        """Where the session goes on: Docker-Upload-Location before Location (as upload.go),
-        resolved against the URL of the request it answers (relative or absolute)."""
-        loc = resp.headers.get("docker-upload-location") or resp.headers.get("location")
-        if not loc:
-            raise CheckFailed(f"registry answered {resp.status_code} without an upload Location")
-        return urljoin(str(resp.request.url), loc)
-
-    def _start(self) -> _Upload:
-        resp = self._request("POST", self._url("blobs/uploads/"), headers={"Content-Length": "0"})
-        if not _ok(resp):
-            raise self._fail(resp, "start blob upload")
-        return _Upload(self._upload_location(resp), 0, [])
-
-    def _saved(self, key: str) -> _Upload | None:
-        """The session a previous run left: redirected parts wait in storage until the commit
-        (the registry would report 0 bytes), so such a session goes on where we left it; a
-        plain registry session is asked for the bytes it holds."""
-        saved = self.sessions.get(key)
-        if not saved:
-            return None
-        up = _Upload(
-            saved["location"],
-            int(saved["offset"]),
-            saved.get("parts", []),
-            bool(saved.get("redirected")),
-        )
-        return up if up.redirected else self._status(key, up)
-
-    def _status(self, key: str, up: _Upload) -> _Upload | None:
-        """Ask the registry where a session stands (GET upload status); None if it is gone."""
-        try:
-            resp = self._request("GET", up.location)
-        except TargetUnavailable:
-            return None
-        if not _ok(resp):  # session unknown/invalidated (e.g. a cut PATCH): start again
-            self.sessions.put(key, None)
-            return None
-        location = self._upload_location(resp) if _has_location(resp) else up.location
-        if up.redirected:  # its parts sit in storage: the registry's offset says nothing of them
-            return _Upload(location, up.offset, up.parts, True)
-        offset = _range_end(resp.headers.get("range"))
-        parts = [p for p in up.parts if p[0] + p[1] <= offset]
-        if sum(p[1] for p in parts) != offset:  # parts we did not see land: one part covers them
-            parts = [[0, offset, None]] if offset else []
-        return _Upload(location, offset, parts)
-
-    def _send_parts(self, key: str, up: _Upload, reader: _Source, tally: _Tally) -> None:
-        """Send the parts from the session's offset on, in order, advancing `up` (so a failure
-        leaves it where the session stands) and saving the session after each part."""
-        part = self.chunk_size or ollama_part_size(reader.size)
-        while up.offset < reader.size:
-            vars(up).update(vars(self._part(up, reader, min(part, reader.size - up.offset), tally)))
-            self.sessions.put(
-                key,
-                {
-                    "location": up.location,
-                    "offset": up.offset,
-                    "parts": up.parts,
-                    "redirected": up.redirected,
-                },
-            )
-
-    def _part(self, up: _Upload, reader: _Source, n: int, tally: _Tally) -> _Upload:
-        """One part, tried up to part_tries times to the same URL (upload.go `Run`)."""
-        last = ""
-        for attempt in range(self.part_tries):
-            try:
-                return self._patch(up, reader, n, tally)
-            except _PartFailed as exc:
-                last = str(exc)
-                if exc.session_lost:
-                    break
-                if not exc.resend_now and attempt + 1 < self.part_tries:
-                    self._sleep(attempt)
-        raise _PartExhausted(f"part at offset {up.offset} ({n} bytes): {last}")
-
-    def _patch(self, up: _Upload, reader: _Source, n: int, tally: _Tally) -> _Upload:
-        """PATCH one part (upload.go `uploadPart`); a 307 sends it on to presigned storage."""
-        start = up.offset
-        md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(n),
-            "Content-Range": f"{start}-{start + n - 1}",
-            "X-Redirect-Uploads": "1",
-        }
-        try:
-            resp = self._http.request(
-                "PATCH",
-                up.location,
-                headers=self._headers(headers),
-                content=reader.iter(start, n, tally.counter(start), md5),
-            )
-        except httpx.TransportError as exc:
-            raise _PartFailed(repr(exc)) from exc
-        if resp.status_code == 307:  # ollama.com: PUT this part to presigned storage
-            target = urljoin(str(resp.request.url), resp.headers.get("location", ""))
-            md5hex = self._put_to_storage(target, reader, start, n, tally)
-            parts = [*up.parts, [start, n, md5hex]]
-            return _Upload(self._upload_location(resp), start + n, parts, True)
-        if resp.status_code == 401:  # token expired mid-upload: new token, same part, same URL
-            self._authenticate(resp)
-            raise _PartFailed("HTTP 401: token expired, fetched a new one", resend_now=True)
-        if resp.status_code in (404, 416):  # the session is gone or holds other bytes
-            raise _PartFailed(f"PATCH: HTTP {resp.status_code}", session_lost=True)
-        if not _ok(resp):
-            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200].strip()}")
-        offset = _range_end(resp.headers.get("range"), default=start + n)
-        if offset != start + n:
-            raise _PartFailed(
-                f"registry holds {offset} bytes, expected {start + n}", session_lost=True
-            )
-        location = self._upload_location(resp) if _has_location(resp) else up.location
-        parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
-        return _Upload(location, offset, parts, up.redirected)
-
-    def _put_to_storage(
-        self, target: str, reader: _Source, start: int, n: int, tally: _Tally
-    ) -> str:
-        """PUT a redirected part to its presigned URL, never with our Authorization header,
-        retried on that same URL with exponential sleep; return the part's md5 (for the etag)."""
-        last = ""
-        for attempt in range(self.part_tries):
-            md5 = hashlib.md5(usedforsecurity=False)
-            try:
-                resp = self._http.request(
-                    "PUT",
-                    target,
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(n)},
-                    content=reader.iter(start, n, tally.counter(start), md5),
-                )
-                if _ok(resp):
-                    return md5.hexdigest()
-                last = f"HTTP {resp.status_code} {resp.text[:200].strip()}"
-            except httpx.TransportError as exc:
-                last = repr(exc)
-            if attempt + 1 < self.part_tries:
-                self._sleep(attempt)
-        raise _PartFailed(f"storage PUT failed {self.part_tries} times: {last}", session_lost=True)
-
-    def _commit(self, key: str, up: _Upload, digest: str, reader: _Source) -> None:
-        """`PUT ?digest=&etag=` with no read timeout (the registry may hash many GB first); if
-        it still fails, a blob the registry holds all the same counts as landed."""
-        params = {"digest": digest}
-        if self.etag or up.redirected:
-            params["etag"] = _multipart_etag(up.parts, reader)
-        sep = "&" if urlsplit(up.location).query else "?"
-        try:
-            resp = self._request(
-                "PUT",
-                f"{up.location}{sep}{urlencode(params)}",
-                headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
-                content=b"",
-                timeout=self._commit_timeout,
-            )
-            if _ok(resp):
-                return
-            problem: PublisherError = self._fail(resp, f"complete upload of {digest}")
-            definitive = 400 <= resp.status_code < 500
-        except TargetUnavailable as exc:
-            problem, definitive = exc, False
-        with contextlib.suppress(PublisherError):  # the HEAD failing too: report the commit
-            if self.has_blob(digest):
-                return
-        if definitive:  # the registry refused these parts: the next run starts afresh
-            self.sessions.put(key, None)
-        raise problem
-
-
-class _PartFailed(Exception):
-    """One try of one part failed; `resend_now` after a fresh token, `session_lost` when
-    resending to the same URL cannot help (the session is gone or storage kept refusing)."""
-
-    def __init__(self, message: str, *, resend_now: bool = False, session_lost: bool = False):
-        super().__init__(message)
-        self.resend_now = resend_now
-        self.session_lost = session_lost
-
-
-class _PartExhausted(Exception):
-    """A part used up its tries: time to ask the registry where the session stands."""
-
-
-class _Tally:
-    """Bytes of one blob handed to the transport (resends included) and its progress report."""
-
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total, self.progress, self.sent = total, progress, 0
-
-    def counter(self, start: int) -> Callable[[int], None]:
-        """A per-request counter: adds to `sent` and reports start + bytes of this request."""
-        done = [start]
-
-        def add(n: int) -> None:
-            self.sent += n
-            done[0] += n
-            if self.progress:
-                self.progress(done[0], self.total)
-
-        return add
-
-
-def _ok(resp: httpx.Response) -> bool:
-    """Any 2xx: where Ollama takes every status below 400, we take every success."""
-    return 200 <= resp.status_code < 300
-
-
-def _has_location(resp: httpx.Response) -> bool:
-    return bool(resp.headers.get("docker-upload-location") or resp.headers.get("location"))
-
-
-class _Source:
-    """A file (read with pread, 1 MiB at a time) or bytes, served as part iterators."""
-
-    def __init__(self, source: str | Path | bytes, size: int) -> None:
-        self.size = size
-        self.data = source if isinstance(source, bytes) else None
-        self.fd = os.open(source, os.O_RDONLY) if self.data is None else -1
-        actual = len(self.data) if self.data is not None else os.fstat(self.fd).st_size
-        if actual != size:
-            self.close()
-            raise CheckFailed(f"{source!r:.200}: size {actual} bytes, expected {size}")
-
-    def iter(
-        self, start: int, n: int, count: Callable[[int], None] | None = None, md5: object = None
-    ) -> Iterator[bytes]:
-        """The bytes [start, start+n) in 1 MiB pieces, counted and hashed as they are sent."""
-        pos, end = start, start + n
-        while pos < end:
-            k = min(READ_PIECE, end - pos)
-            piece = self.data[pos : pos + k] if self.data is not None else os.pread(self.fd, k, pos)
-            if not piece:
-                raise CheckFailed(f"source ended at byte {pos}, expected {end}")
-            if md5 is not None:
-                md5.update(piece)  # type: ignore[attr-defined]
-            if count is not None:
-                count(len(piece))
-            pos += len(piece)
-            yield piece
-
-    def md5(self, start: int, n: int) -> str:
-        h = hashlib.md5(usedforsecurity=False)
-        for piece in self.iter(start, n):
-            h.update(piece)
-        return h.hexdigest()
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _range_end(header: str | None, default: int = 0) -> int:
-    """Bytes held per a `Range: 0-<last>` header (distribution reports 0-0 for 0 bytes)."""
-    if not header:
-        return default
-    m = re.match(r"^(?:bytes=)?(\d+)-(\d+)$", header.strip())
-    if not m:
-        return default
-    last = int(m[2])
-    return 0 if last == 0 and default == 0 else last + 1
-
-
-def _multipart_etag(parts: list[list], reader: _Source) -> str:
-    """md5 of the parts' md5s + "-<count>", as server/upload.go `Run` sends in `etag`."""
-    h = hashlib.md5(usedforsecurity=False)
-    for offset, size, md5hex in parts:
-        h.update(bytes.fromhex(md5hex or reader.md5(offset, size)))
-    return f"{h.hexdigest()}-{len(parts)}"
 
 
 @dataclass(frozen=True)
