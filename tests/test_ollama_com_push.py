@@ -299,3 +299,48 @@ def test_a_307_sent_before_the_body_is_read_stops_the_part_early(
     assert site.standin.storage_bytes_received == 3 * part
     assert site.landed("mannix/t-early", digest) == path.read_bytes()
     assert sent < 1.5 * 3 * part  # the PATCH bodies were cut short, not sent whole
+
+
+def test_any_2xx_and_relative_locations_resolved_against_the_request() -> None:
+    """PATCH answered 204, commit 200, Locations relative to the request's own URL (no leading
+    slash), Docker-Upload-Location preferred over a Location that leads nowhere."""
+    data = os.urandom(3000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    seen: list[str] = []
+    held = bytearray()
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+        path = request.url.path
+        if request.method == "HEAD":
+            return httpx.Response(200 if path.endswith(digest) and held == data else 404)
+        if "decoy" in path:
+            return httpx.Response(404)
+        if request.method == "POST":
+            return httpx.Response(
+                202, headers={"Docker-Upload-Location": "s1?n=0", "Location": "/decoy"}
+            )
+        if request.method == "PATCH":
+            held.extend(request.read())
+            n = len(held)
+            headers = {"Range": f"0-{n - 1}", "Docker-Upload-Location": f"s1?n={n}"}
+            return httpx.Response(204, headers={**headers, "Location": "decoy"})
+        if request.method == "PUT" and request.url.params.get("digest") == digest:
+            return httpx.Response(200)
+        return httpx.Response(400)
+
+    client = RegistryClient(
+        "http://127.0.0.1:9",
+        "ns/m",
+        insecure=True,
+        chunk_size=1000,
+        transport=httpx.MockTransport(registry),
+    )
+    with client:
+        assert client.upload_blob(data, digest, len(data)) == len(data)
+    assert seen[2:] == [
+        "PATCH /v2/ns/m/blobs/uploads/s1?n=0",
+        "PATCH /v2/ns/m/blobs/uploads/s1?n=1000",
+        "PATCH /v2/ns/m/blobs/uploads/s1?n=2000",
+        f"PUT /v2/ns/m/blobs/uploads/s1?n=3000&digest={digest.replace(':', '%3A')}",
+    ]
