@@ -53,6 +53,10 @@ def upload_location(resp: httpx.Response) -> str:
     return urljoin(str(resp.request.url), loc)
 
 
+def _has_location(resp: httpx.Response) -> bool:
+    return bool(resp.headers.get("docker-upload-location") or resp.headers.get("location"))
+
+
 def ok(resp: httpx.Response) -> bool:
     """Any 2xx: where Ollama takes every status below 400, we take every success."""
     return 200 <= resp.status_code < 300
@@ -297,10 +301,6 @@ class _Tally:
                 self.progress(done[0], self.total)
 
         return add
-
-
-def _has_location(resp: httpx.Response) -> bool:
-    return bool(resp.headers.get("docker-upload-location") or resp.headers.get("location"))
 
 
 class Source:
