@@ -106,13 +106,12 @@ class OllamaComStandIn:
         self.staging = staging
         staging.mkdir(parents=True, exist_ok=True)
         self.allowed_key = allowed_key
-        self.token_uses, self.commit_delay, self.commit_status = (
-            token_uses,
-            commit_delay,
-            commit_status,
-        )
-        self.storage_failures, self.drop_commit_reply = storage_failures, drop_commit_reply
-        self.early_redirect = early_redirect
+        self.token_uses = token_uses  # requests one token is good for
+        self.commit_delay = commit_delay  # seconds the commit "hashes" before answering
+        self.commit_status = commit_status  # 201, or 204 as some registries answer
+        self.storage_failures = storage_failures  # storage PUTs to refuse with 503 first
+        self.drop_commit_reply = drop_commit_reply  # land the blob, then lose the answer
+        self.early_redirect = early_redirect  # 307 before reading the PATCH body
         self.tokens: dict[str, int] = {}
         self.nonces: set[str] = set()
         self.sessions: dict[str, int] = {}  # session id -> parts redirected so far
