@@ -848,6 +848,7 @@ def make_payload(
     parameters: dict[str, Any] | None = None,
     experts: int = 98,
     gguf_experts: int | None = None,
+    requires: str | None = None,
 ) -> Any:
     """Write a manifest and one tiny gemma4 GGUF per tag; return the ReleasePayload."""
     from gguf_factory import write_gemma4_gguf
@@ -881,6 +882,7 @@ def make_payload(
         ("parser", parser),
         ("license", license),
         ("system", system),
+        ("requires", requires),
     ):
         if value is not None:
             lines.append(f"{key} = {_toml(value)}")

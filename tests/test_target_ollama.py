@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -395,3 +396,12 @@ def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -
     with pytest.raises(StepFailed, match="answered list, not an object"):
         t._read_back(tp, t.ref(tp.tag.tag))
     t.http.close()
+
+
+def test_requires_goes_to_create_and_is_read_back(standin: OllamaStandIn, tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None, requires="0.30.0")
+    result, _ = run(target(standin, payload, keep_local=True), payload)
+    assert result.failures == {}
+    model = next(iter(standin.models.values()))
+    assert model.requires == "0.30.0"  # /api/create got it; the read-back compared it
+    assert json.loads(standin.blob_path(model.config.digest).read_bytes())["requires"] == "0.30.0"
