@@ -160,6 +160,7 @@ def test_a_part_that_never_lands_gives_up_with_bounded_bytes(site: Site, tmp_pat
     # one part, 2 storage tries, 2 rounds (first try + 1 restart): nothing loops forever
     assert site.standin.counts["storage_put"] == 4
     assert site.standin.storage_bytes_received == 4 * PART
+    assert client.bytes_sent >= 2 * (1 + 2) * PART  # a failed push still reports what it sent
 
 
 _KILLED_UPLOAD = textwrap.dedent(

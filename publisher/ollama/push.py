@@ -224,7 +224,7 @@ class OllamaRegistryTarget:
                         layer.source, layer.digest, layer.size, progress
                     )
         self.client.put_manifest(tag, image.manifest_bytes)
-        remote = check_pushed(self.client, tag, image)  # same digest, or same content
+        check_pushed(self.client, tag, image)  # same digest, or same content re-serialised
         record(
             f"push:{tag}",
             {
@@ -233,7 +233,6 @@ class OllamaRegistryTarget:
                 "manifest_digest": image.manifest_digest,
                 "layers": {layer.media_type: layer.digest for layer in image.layers},
                 "config_digest": image.config.digest,
-                "registry_manifest_digest": remote,
                 "bytes_uploaded": sent,
             },
         )

@@ -271,6 +271,9 @@ class RegistryClient:
         self.max_restarts = max(0, max_restarts)
         self._commit_timeout = httpx.Timeout(timeout, connect=15.0, read=None)
         self.sessions = sessions or UploadSessions()
+        # blob bytes handed to the transport by this client, failed attempts included: what
+        # went over the wire, so a push that fails half-way still reports what it sent
+        self.bytes_sent = 0
         self.etag = is_ollama_host(self.base_url)  # ollama.com wants S3-style part etags
         self._token: str | None = None
         self._http = httpx.Client(

@@ -7,7 +7,7 @@ sleeps (upload.go `Run`, maxRetries); only then is the registry asked where the 
 and a new session opened, at most `max_restarts` times per blob, so no fault loops for ever.
 Parts go in order: each next-part URL comes in the previous part's answer, the saved session
 stays a prefix a killed run resumes (redirected parts with their md5s, for the commit's etag),
-and memory stays bounded by 1 MiB `pread` pieces (docs/design-notes.md, note 8). The commit has
+and memory stays bounded by 1 MiB `pread` pieces (docs/design-notes.md, note 16). The commit has
 no read timeout and a blob the registry holds after a failed commit counts as landed.
 """
 
@@ -80,7 +80,7 @@ class BlobUpload:
     ) -> None:
         self.client, self.digest, self.reader = client, digest, reader
         self.key = f"{client.base_url}/{client.repository}@{digest}"
-        self.tally = _Tally(reader.size, progress)
+        self.tally = _Tally(client, reader.size, progress)
 
     def run(self) -> int:
         """Send every part the registry lacks and commit; return the bytes handed to the wire."""
@@ -285,10 +285,11 @@ class _PartExhausted(Exception):
 
 
 class _Tally:
-    """Bytes of one blob handed to the transport (resends included) and its progress report."""
+    """Bytes of one blob handed to the transport (resends included), added to the client's
+    `bytes_sent` as they go (so a failed push still reports them), and its progress report."""
 
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total, self.progress, self.sent = total, progress, 0
+    def __init__(self, client: RegistryClient, total: int, progress: Progress | None) -> None:
+        self.client, self.total, self.progress, self.sent = client, total, progress, 0
 
     def counter(self, start: int) -> Callable[[int], None]:
         """A per-request counter: adds to `sent` and reports start + bytes of this request."""
@@ -296,6 +297,7 @@ class _Tally:
 
         def add(n: int) -> None:
             self.sent += n
+            self.client.bytes_sent += n
             done[0] += n
             if self.progress:
                 self.progress(done[0], self.total)
