@@ -345,3 +345,30 @@ def test_any_2xx_and_relative_locations_resolved_against_the_request() -> None:
         "PATCH /v2/ns/m/blobs/uploads/s1?n=2000",
         f"PUT /v2/ns/m/blobs/uploads/s1?n=3000&digest={digest.replace(':', '%3A')}",
     ]
+
+
+def test_direct_push_target_plans_and_reports_same_content_as_published(
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    tmp_path: Path,
+) -> None:
+    from ollama_standin import make_payload
+
+    from publisher.ollama.push import OllamaRegistryTarget
+
+    payload = make_payload(
+        tmp_path, model="ns/reser", renderer=None, template="{{ .Prompt }}", requires="0.30.0"
+    )
+    t = OllamaRegistryTarget(payload.release, docker_registry)
+    t.client.close()
+    t.client = RegistryClient(
+        docker_registry, t.repository, insecure=True, transport=_Reserialising()
+    )
+    with t.client:
+        result = t.apply(payload, t.plan(payload, online=True), lambda *_: None)
+        assert result.failures == {}
+        plan = t.plan(payload, online=True)
+        assert {op.action for op in plan} == {"skip-tag"}
+        assert all("same content, re-serialised" in op.reason for op in plan)
+        statuses = t.status(payload)
+        assert {s.state for s in statuses} == {"up-to-date"}
+        assert all("same content re-serialised" in s.detail for s in statuses)
