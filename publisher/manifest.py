@@ -43,6 +43,12 @@ _FLOAT32_MAX = 3.4028234663852886e38
 # A benchmark figure beyond this is a typo, and its exact decimal would not fit a card.
 BENCHMARK_LIMIT = 1e9
 _MAX_DEPTH = 32  # no manifest table or array nests deeper; 5,000 levels would overflow the stack
+# semver 2.0 (golang.org/x/mod/semver, which Ollama's REQUIRES goes through), without the "v"
+_SEMVER_IDENT = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_SEMVER_RE = re.compile(
+    rf"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)"
+    rf"(?:-{_SEMVER_IDENT}(?:\.{_SEMVER_IDENT})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
 
 Target = Literal["ollama", "huggingface"]
 ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
@@ -196,10 +202,23 @@ class Ollama(_Strict):
     template: str | None = None
     renderer: str | None = None
     parser: str | None = None
+    requires: str | None = None
     license: str | None = None
     system: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     registry: str | None = None
+
+    @field_validator("requires")
+    @classmethod
+    def _requires_semver(cls, value: str | None) -> str | None:
+        # Ollama's REQUIRES (parser/parser.go): semver, stored without the leading "v"
+        if value is not None and not _SEMVER_RE.fullmatch(value):
+            hint = " (write it without the leading 'v')" if value[:1] in "vV" else ""
+            raise ValueError(
+                f"expected an Ollama version as semver MAJOR.MINOR.PATCH, e.g. 0.30.0{hint}; "
+                f"found {value!r}"
+            )
+        return value
 
     @field_validator("registry")
     @classmethod
@@ -464,6 +483,7 @@ class OllamaConfig(BaseModel):
     system: str | None
     parameters: dict[str, ParameterValue]
     registry: str | None
+    requires: str | None = None
 
 
 class Release(BaseModel):
@@ -921,6 +941,7 @@ def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[_Source
         system=section.system,
         parameters=section.parameters,
         registry=section.registry,
+        requires=section.requires,
     )
 
 

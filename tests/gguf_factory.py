@@ -206,6 +206,7 @@ def write_gemma4_gguf(
     extra_kv: Mapping[str, Any] | None = None,
     omit_tensors: Sequence[str] = (),
     alignment: int | None = None,
+    tokenizer_model: str = "gemma4",
 ) -> Path:
     """Write a tiny gemma4 MoE GGUF and return its path (the first shard's when `split` > 1).
 
@@ -219,6 +220,8 @@ def write_gemma4_gguf(
     split: number of shards (`<stem>-0000k-of-0000n.gguf`, split.* keys in every shard).
     extra_kv: more keys, typed by value (str, bool, int → u32, float → f32, list → array).
     omit_tensors: names to leave out (a broken file); alignment: `general.alignment`.
+    tokenizer_model: `tokenizer.ggml.model` ("gemma4" as in real gemma4 GGUFs, which carry no
+    `tokenizer.ggml.pre`; add one with extra_kv).
     """
     path = Path(path)
     main = main_type or FTYPE_MAIN.get(file_type if file_type is not None else 15, T.Q4_K)
@@ -264,7 +267,7 @@ def write_gemma4_gguf(
     writer.add_uint32(f"{arch}.expert_count", experts)
     writer.add_uint32(f"{arch}.expert_used_count", expert_used)
     writer.add_uint32(f"{arch}.expert_feed_forward_length", n_ff_exp)
-    writer.add_tokenizer_model("gemma4")
+    writer.add_tokenizer_model(tokenizer_model)
     writer.add_token_list(tokens)
     writer.add_token_scores([0.0] * len(tokens))
     writer.add_token_types([1] * len(tokens))

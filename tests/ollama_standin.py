@@ -202,6 +202,7 @@ class StoredModel:
     kv: dict[str, Any]
     details: dict[str, Any]
     modified_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    requires: str | None = None  # config.Requires = r.Requires (server/create.go)
 
     @property
     def manifest(self) -> bytes:
@@ -487,6 +488,8 @@ class OllamaStandIn:
                 "file_type": details["quantization_level"],
             }
             config.update({k: v for k, v in (("renderer", renderer), ("parser", parser)) if v})
+            if body.get("requires"):
+                config["requires"] = body["requires"]
             config.update(architecture="amd64", os="linux")
             config_layer = self._put_small_blob(
                 MEDIA_CONFIG, (json.dumps(config, separators=(",", ":")) + "\n").encode()
@@ -504,6 +507,7 @@ class OllamaStandIn:
                 parser,
                 kv,
                 details,
+                requires=body.get("requires") or None,
             )
         yield {"status": "writing manifest"}
         yield {"status": "success"}
@@ -535,6 +539,8 @@ class OllamaStandIn:
                 "model_info": model.kv,
                 "capabilities": ["completion", "tools"],
                 "modified_at": model.modified_at,
+                # ShowResponse.Requires is `omitempty` (api/types.go); the modelfile has no line
+                **({"requires": model.requires} if model.requires else {}),
             }
         )
 
@@ -559,6 +565,7 @@ class OllamaStandIn:
                 model.parser,
                 dict(model.kv),
                 dict(model.details),
+                requires=model.requires,
             )
         return Response(200)
 
@@ -841,6 +848,7 @@ def make_payload(
     parameters: dict[str, Any] | None = None,
     experts: int = 98,
     gguf_experts: int | None = None,
+    requires: str | None = None,
 ) -> Any:
     """Write a manifest and one tiny gemma4 GGUF per tag; return the ReleasePayload."""
     from gguf_factory import write_gemma4_gguf
@@ -874,6 +882,7 @@ def make_payload(
         ("parser", parser),
         ("license", license),
         ("system", system),
+        ("requires", requires),
     ):
         if value is not None:
             lines.append(f"{key} = {_toml(value)}")

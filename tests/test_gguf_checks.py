@@ -387,3 +387,35 @@ def test_checks_on_mutated_headers_report_never_raise(tmp_path: Path) -> None:
         statuses.add(report.status)
         assert all(isinstance(r.found, str) for r in report.results)
     assert statuses == {"ok", "failed"}
+
+
+def _bos(report: TagReport) -> Any:
+    return next(r for r in report.results if r.name == "bos_policy")
+
+
+def test_bos_policy_passes_the_real_gemma4_tokenizer_keys(tmp_path: Path) -> None:
+    assert _bos(check(tmp_path)).ok  # tokenizer.ggml.model = "gemma4", no pre: as real files
+    pre_only = check(
+        tmp_path,
+        "Q8_0",
+        file_type=7,
+        tokenizer_model="llama",
+        extra_kv={"tokenizer.ggml.pre": "gemma4", "tokenizer.ggml.add_bos_token": True},
+    )
+    assert _bos(pre_only).ok
+
+
+def test_bos_policy_fails_a_double_or_missing_bos_naming_the_key(tmp_path: Path) -> None:
+    double = _bos(check(tmp_path, tokenizer_model="llama"))
+    assert not double.ok and "double <bos>" in double.detail
+    assert "tokenizer.ggml.model = 'llama'" in str(double) and "tokenizer.ggml.pre" in str(double)
+    none = _bos(
+        check(
+            tmp_path,
+            "Q8_0",
+            file_type=7,
+            tokenizer_model="llama",
+            extra_kv={"tokenizer.ggml.pre": "gemma4"},
+        )
+    )
+    assert not none.ok and "no <bos>" in none.detail

@@ -231,3 +231,24 @@ def test_human_number_and_bad_sha(inputs: oi.ImageInputs) -> None:
     ]
     with pytest.raises(UsageError, match="not 64 hex digits"):
         oi.build_image(oi.ImageInputs(**{**inputs.__dict__, "gguf_sha256": "abc"}))
+
+
+def test_config_labels_as_ollama_create_derives_them() -> None:
+    # fs/ggml/type.go FileType.String(); FileType() takes general.file_type only when > 0
+    assert [oi.ollama_file_type(v) for v in (15, 18, 7, 1, 32, 38, 40)] == [
+        "Q4_K_M",
+        "Q6_K",
+        "Q8_0",
+        "F16",
+        "BF16",
+        "MXFP4_MOE",
+        "Q1_0",
+    ]
+    for unnamed in (0, 4, 5, 6, 33, 34, 35, 41, 1024, None, "15", True, -1):
+        assert oi.ollama_file_type(unnamed) == "unknown"
+    # HumanNumber of the sum of every tensor's elements (general.parameter_count is ignored)
+    assert oi.ollama_model_type([20_000_000_000, 812_345_678]) == "20.8B"
+    assert oi.ollama_model_type([3_000_000, 500_000]) == "3.50M"
+    assert oi.ollama_model_type([7_000_000_000]) == "7B"
+    assert oi.ollama_model_type([1_234]) == "1K"
+    assert oi.ollama_model_type([]) == "0"

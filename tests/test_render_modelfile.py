@@ -218,3 +218,24 @@ def test_side_files_carry_template_params_and_system(tmp_path: Path) -> None:
     assert json.loads(files["params"]) == V3_SEED_PARAMETERS
     assert list(json.loads(files["params"])) == list(release.ollama.parameters)
     assert "system" not in files
+
+
+def test_requires_is_rendered_and_read_back_by_ollamas_parser(tmp_path: Path) -> None:
+    release = small_release(tmp_path, ollama_extra='requires = "0.30.0"')
+    text = render_modelfile(release, "Q4_K_M")
+    assert "\nREQUIRES 0.30.0\n" in text
+    assert parse_request(text)["requires"] == "0.30.0"
+    (tmp_path / "none").mkdir()
+    assert "REQUIRES" not in render_modelfile(small_release(tmp_path / "none"), "Q4_K_M")
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [("v0.30.0", "without the leading 'v'"), ("0.30", "MAJOR.MINOR.PATCH"), ("1.02.3", "0.30.0")],
+)
+def test_requires_must_be_semver_without_v(tmp_path: Path, value: str, hint: str) -> None:
+    from publisher.errors import ManifestError
+
+    with pytest.raises(ManifestError, match=r"ollama\.requires") as info:
+        small_release(tmp_path, ollama_extra=f'requires = "{value}"')
+    assert hint in str(info.value) and value in str(info.value)

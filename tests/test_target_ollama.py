@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,15 @@ def test_compare_show_flags_type_and_value_differences(tmp_path: Path) -> None:
         "parameter stop is ['<turn|>'], the manifest says ['<turn|>', '<|tool_response>']",
         "parameter temperature is 0.7, the manifest says 0.6",
     ]
+    # REQUIRES: show's `requires` field (v0.14.0+) against the manifest's
+    assert "requires is None, declared '0.30.0'" in compare_show(
+        show, tp, architecture="gemma4", experts=98, requires="0.30.0"
+    )
+    show["requires"] = "0.30.0"
+    assert not any(
+        p.startswith("requires")
+        for p in compare_show(show, tp, architecture="gemma4", experts=98, requires="0.30.0")
+    )
 
 
 # ---- faults: one clear line per tag, the run goes on ---------------------------------------------
@@ -419,3 +429,12 @@ def test_an_already_published_tag_is_recorded_with_the_registry_digest(
     assert steps["latest:latest"] == {**steps["latest:latest"], "manifest": digest}
     assert steps["latest:latest"]["source"] == "Q4_K_M"
     assert steps["verify-remote:Q4_K_M"]["model"] == t.ref("Q4_K_M")
+
+
+def test_requires_goes_to_create_and_is_read_back(standin: OllamaStandIn, tmp_path: Path) -> None:
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None, requires="0.30.0")
+    result, _ = run(target(standin, payload, keep_local=True), payload)
+    assert result.failures == {}
+    model = next(iter(standin.models.values()))
+    assert model.requires == "0.30.0"  # /api/create got it; the read-back compared it
+    assert json.loads(standin.blob_path(model.config.digest).read_bytes())["requires"] == "0.30.0"

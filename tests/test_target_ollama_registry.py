@@ -133,7 +133,7 @@ def test_direct_push_target_parses_each_gguf_header_once(
         return real(path)
 
     monkeypatch.setattr(ollama_registry, "read_header", counting)
-    ollama_registry._parameter_count.cache_clear()
+    ollama_registry._config_labels.cache_clear()
     t = ollama_registry.OllamaRegistryTarget(payload.release, "http://127.0.0.1:9")
     first = t._tagged(payload)
     second = t._tagged(payload)

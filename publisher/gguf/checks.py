@@ -325,6 +325,41 @@ def check_eos(header: GgufHeader, expected: int) -> CheckResult:
     )
 
 
+def check_bos_policy(header: GgufHeader, arch: str) -> CheckResult | None:
+    """For gemma4: the template's leading `<bos>` ends up exactly once in Ollama's prompt.
+
+    Ollama's llama-server path strips one leading literal `<bos>` only when
+    `tokenizer.ggml.pre` or `tokenizer.ggml.model` is "gemma4" (llm/llama_server.go
+    `tokenizerAddsBOS`), and llama.cpp adds its own BOS for a gemma4 vocabulary, which it
+    recognises by `tokenizer.ggml.model`. Neither key "gemma4": the `<bos>` is kept and the
+    runtime adds another (double); only `pre` "gemma4" on another vocabulary without
+    `add_bos_token`: the `<bos>` is stripped and nothing adds one (none). None for other archs.
+    """
+    if arch != "gemma4":
+        return None
+    pre, model = header.get("tokenizer.ggml.pre"), header.get("tokenizer.ggml.model")
+    add_bos = header.get("tokenizer.ggml.add_bos_token") is True
+    found = f"tokenizer.ggml.pre = {pre!r}, tokenizer.ggml.model = {model!r}"
+    expected = 'tokenizer.ggml.model = "gemma4" (or tokenizer.ggml.pre = "gemma4")'
+    if model == "gemma4":
+        return CheckResult("bos_policy", True, expected, found)
+    if pre == "gemma4":
+        detail = (
+            ""
+            if add_bos
+            else (
+                "no <bos>: Ollama strips the template's <bos> (tokenizer.ggml.pre is 'gemma4') but "
+                "llama.cpp adds none for this tokenizer.ggml.model without add_bos_token"
+            )
+        )
+        return CheckResult("bos_policy", add_bos, expected, found, detail)
+    detail = (
+        "double <bos>: Ollama strips the template's leading <bos> only when tokenizer.ggml.pre "
+        "or tokenizer.ggml.model is 'gemma4', and the runtime adds its own"
+    )
+    return CheckResult("bos_policy", False, expected, found, detail)
+
+
 def check_file_size(headers: dict[Path, GgufHeader]) -> CheckResult:
     """No file is shorter than its data start plus the extent of its last tensor."""
     short = [
@@ -393,6 +428,9 @@ def check_tag(
     ]
     if exp.eos is not None:
         report.results.append(check_eos(first, exp.eos))
+    bos = check_bos_policy(first, arch)
+    if bos is not None:
+        report.results.append(bos)
     report.results.append(check_file_size(headers))
     report.expert_axes = sorted({t.shape[-1] for t in tensors if _EXPERT_RE.fullmatch(t.name)})
     report.expert_count_metadata = _int(first.get(f"{arch}.expert_count"))

@@ -57,6 +57,7 @@ UPLOAD_CHUNK = 1024 * 1024
 # /api/create takes `renderer`/`parser` since v0.12.0 (api/types.go, "add qwen3-coder tool
 # support"); gemma4 GGUFs are understood since v0.20.0 ("Add support for gemma4").
 MIN_VERSION_RENDERER_PARSER = (0, 12, 0)
+MIN_VERSION_REQUIRES = (0, 14, 0)  # /api/create `requires`, /api/show `requires` (api/types.go)
 MIN_VERSION_ARCH = {"gemma4": (0, 20, 0)}
 KEY_HINT = (
     "pushes are signed with the key of the user running `ollama serve` "
@@ -195,6 +196,8 @@ class OllamaTarget:
         needed: list[tuple[tuple[int, int, int], str]] = []
         if self.config.renderer or self.config.parser:
             needed.append((MIN_VERSION_RENDERER_PARSER, "RENDERER/PARSER in /api/create"))
+        if self.config.requires:
+            needed.append((MIN_VERSION_REQUIRES, "REQUIRES in /api/create"))
         arch = self.release.model.architecture
         if arch in MIN_VERSION_ARCH:
             needed.append((MIN_VERSION_ARCH[arch], f"{arch} GGUFs"))
@@ -515,6 +518,8 @@ class OllamaTarget:
             value = getattr(tp, key)
             if value:
                 body[key] = value
+        if self.config.requires:
+            body["requires"] = self.config.requires
         return body
 
     def _create(self, tp: TagPayload, ref: str, state: _TagState) -> int:
@@ -555,6 +560,7 @@ class OllamaTarget:
             tp,
             architecture=self.release.model.architecture,
             experts=self.release.model.experts,
+            requires=self.config.requires,
         )
         if problems:
             raise StepFailed("read back differs: " + "; ".join(problems))

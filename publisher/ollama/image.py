@@ -70,8 +70,8 @@ class ImageInputs:
     gguf_sha256: str  # hex or "sha256:<hex>"
     gguf_size: int
     model_family: str  # GGUF general.architecture, e.g. "gemma4"
-    model_type: str  # parameter size label, e.g. "20.8B" (Ollama: format.HumanNumber)
-    file_type: str  # quantization name, e.g. "Q4_K_M" (Ollama: GGUF general.file_type)
+    model_type: str  # parameter size label, e.g. "20.8B" (see ollama_model_type)
+    file_type: str  # quantization name, e.g. "Q4_K_M" (see ollama_file_type)
     template: str | None = None
     params: Mapping[str, object] | None = None
     license: str | Sequence[str] | None = None
@@ -205,6 +205,69 @@ def human_number(n: int) -> str:
     if n >= 1_000:
         return f"{n / 1e3:.0f}K"
     return str(n)
+
+
+# fs/ggml/type.go: the `FileType` iota (llama_ftype) and `FileType.String()`; 4-6 and 33-35
+# (removed or unused by GGML) have no name and print "unknown", as does any value past the table.
+_FILE_TYPES = [
+    "F32",
+    "F16",
+    "Q4_0",
+    "Q4_1",
+    "-",
+    "-",
+    "-",
+    "Q8_0",
+    "Q5_0",
+    "Q5_1",
+    "Q2_K",
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q3_K_L",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "IQ2_XXS",
+    "IQ2_XS",
+    "Q2_K_S",
+    "IQ3_XS",
+    "IQ3_XXS",
+    "IQ1_S",
+    "IQ4_NL",
+    "IQ3_S",
+    "IQ3_M",
+    "IQ2_S",
+    "IQ2_M",
+    "IQ4_XS",
+    "IQ1_M",
+    "BF16",
+    "-",
+    "-",
+    "-",
+    "TQ1_0",
+    "TQ2_0",
+    "MXFP4_MOE",
+    "NVFP4",
+    "Q1_0",
+]
+
+
+def ollama_file_type(value: object) -> str:
+    """The config's `file_type` as `ollama create` names it: `KV().FileType().String()`, where
+    FileType() takes general.file_type only when it is > 0 — so F32 (0), a missing key or a
+    non-integer print "unknown", like any value Ollama has no name for (fs/ggml/ggml.go)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return "unknown"
+    name = _FILE_TYPES[value] if value < len(_FILE_TYPES) else "-"
+    return "unknown" if name == "-" else name
+
+
+def ollama_model_type(element_counts: Sequence[int]) -> str:
+    """The config's `model_type`: HumanNumber of the sum of every tensor's element count (the
+    GGUF decoder overwrites general.parameter_count with that sum: fs/ggml/gguf.go)."""
+    return human_number(sum(element_counts))
 
 
 def with_daemon_defaults(inputs: ImageInputs) -> ImageInputs:

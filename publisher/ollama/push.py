@@ -20,19 +20,25 @@ from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
 from publisher.manifest import Release, check_registry_url
-from publisher.ollama.image import ImageInputs, OllamaImage, build_image, human_number
+from publisher.ollama.image import (
+    ImageInputs,
+    OllamaImage,
+    build_image,
+    ollama_file_type,
+    ollama_model_type,
+)
 from publisher.ollama.registry import (
-    AnonymousAuth,
+    AnonymousThenKeyAuth,
     OllamaKeyAuth,
     RegistryClient,
     UploadSessions,
+    check_pushed,
     is_ollama_host,
     push_warning,
 )
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,
-    LocalFile,
     Operation,
     Record,
     ReleasePayload,
@@ -65,7 +71,8 @@ class OllamaRegistryTarget:
         self.registry = registry if "://" in registry else f"https://{registry}"
         self.repository = _repository(self.ollama.model)
         self.destination = f"ollama {urlsplit(self.registry).netloc}/{self.repository}"
-        auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousAuth()
+        # ollama.com always wants the signed request; elsewhere anonymous first, then the key
+        auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousThenKeyAuth()
         # Upload sessions persist beside the digest cache, so a killed run resumes its blobs.
         sessions = UploadSessions(default_cache_path().parent / "registry-uploads.json")
         self.client = RegistryClient(
@@ -155,6 +162,17 @@ class OllamaRegistryTarget:
                     details={"manifest_digest": current, "source": source},
                 )
             ]
+        if online and current and not self.force and self._same_content(tag, image):
+            why = f"already published: same content, re-serialised by the registry ({current[:19]})"
+            return [
+                self._op(
+                    "skip-tag",
+                    tag,
+                    ref,
+                    why,
+                    details={"manifest_digest": current, "source": source},
+                )
+            ]
         ops: list[Operation] = []
         if source is None:
             for layer in [image.config, *image.layers]:
@@ -204,8 +222,10 @@ class OllamaRegistryTarget:
         for op in plan:
             if op.action == "skip-tag" and op.tag is not None:
                 source = op.details.get("source") or op.tag
-                if source in items and items[source].image is not None:
-                    record(f"push:{op.tag}", self._facts(op.tag, items[source], 0, "already there"))
+                item = items.get(source)
+                if item is not None and item.image is not None:
+                    served = op.details.get("manifest_digest") or item.image.manifest_digest
+                    record(f"push:{op.tag}", self._facts(op.tag, item, 0, "already there", served))
         planned = {op.tag for op in plan if op.action in ("create-tag", "move-latest")}
         order = [t for t in items if t in planned]
         if "latest" in planned and self.ollama.latest in items:
@@ -244,22 +264,21 @@ class OllamaRegistryTarget:
                     sent += self.client.upload_blob(
                         layer.source, layer.digest, layer.size, progress
                     )
-        digest = self.client.put_manifest(tag, image.manifest_bytes)
-        remote = self.client.manifest_digest(tag)  # ask the service, never the flag
-        if digest != image.manifest_digest or remote != image.manifest_digest:
-            raise CheckFailed(
-                f"registry holds {remote} for {tag}, expected {image.manifest_digest}"
-            )
-        record(f"push:{tag}", self._facts(tag, item, sent, "pushed"))
+        self.client.put_manifest(tag, image.manifest_bytes)
+        remote = check_pushed(self.client, tag, image)  # same digest, or same content re-serialised
+        record(f"push:{tag}", self._facts(tag, item, sent, "pushed", remote))
 
-    def _facts(self, tag: str, item: _Tagged, sent: int, outcome: str) -> dict[str, Any]:
-        """What the ledger keeps for a tag the registry now holds at our manifest digest."""
+    def _facts(
+        self, tag: str, item: _Tagged, sent: int, outcome: str, served: str
+    ) -> dict[str, Any]:
+        """What the ledger keeps for a tag the registry holds with our content; `served` is the
+        manifest digest the registry answers with (ours, or its re-serialisation of it)."""
         assert item.image is not None
         image = item.image
         return {
             "ref": f"{self.ollama.model}:{tag}",
             "registry": self.registry,
-            "manifest_digest": image.manifest_digest,
+            "manifest_digest": served,
             "layers": {layer.media_type: layer.digest for layer in image.layers},
             "config_digest": image.config.digest,
             "bytes_uploaded": sent,
@@ -295,6 +314,8 @@ class OllamaRegistryTarget:
             return TagStatus(self.name, tag, "unknown", item.problem or "GGUF not measured")
         if remote == item.image.manifest_digest:
             return TagStatus(self.name, tag, "up-to-date", remote)
+        if self._same_content(tag, item.image):
+            return TagStatus(self.name, tag, "up-to-date", f"{remote} (same content re-serialised)")
         return TagStatus(
             self.name,
             tag,
@@ -316,6 +337,14 @@ class OllamaRegistryTarget:
             )
         return rows
 
+    def _same_content(self, tag: str, image: OllamaImage) -> bool:
+        """True when the registry's manifest of `tag` has another digest but our content."""
+        try:
+            check_pushed(self.client, tag, image)
+        except CheckFailed:
+            return False
+        return True
+
 
 def _repository(model: str) -> str:
     """`ns/model` of the registry repository; a bare model lives in Ollama's `library`."""
@@ -324,19 +353,13 @@ def _repository(model: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _parameter_count(path: Path, size: int, sha256: str) -> object:
-    """general.parameter_count of one GGUF's content: plan, apply and status each build every
-    tag's image, so the header (tokenizer arrays and all) is parsed once per file, not per call."""
-    return read_header(path).get("general.parameter_count")
-
-
-def _model_type(gguf: LocalFile, declared: str | None) -> str:
-    """Ollama's `model_type`: HumanNumber(general.parameter_count) of the GGUF (fs/ggml/ggml.go
-    ParameterCount, server/create.go); the manifest's label when the file does not carry it."""
-    count = _parameter_count(gguf.path, gguf.size, gguf.sha256 or "")
-    if isinstance(count, int) and count > 0:
-        return human_number(count)
-    return declared or ""
+def _config_labels(path: Path, size: int, sha256: str) -> tuple[str, str]:
+    """`model_type` and `file_type` as `ollama create` derives them from one GGUF's content
+    (server/create.go). Plan, apply and status each build every tag's image, so the header
+    (tokenizer arrays and all) is parsed once per file, not per call."""
+    header = read_header(path)
+    model_type = ollama_model_type([t.n_elements for t in header.tensors])
+    return model_type, ollama_file_type(header.get("general.file_type"))
 
 
 def _build(release: Release, tp: TagPayload) -> _Tagged:
@@ -353,18 +376,20 @@ def _build(release: Release, tp: TagPayload) -> _Tagged:
     gguf = tp.files[0]
     if gguf.sha256 is None:
         return _Tagged(tp, None, "GGUF not hashed (--no-digest)")
+    model_type, file_type = _config_labels(gguf.path, gguf.size, gguf.sha256)
     inputs = ImageInputs(
         gguf_path=gguf.path,
         gguf_sha256=gguf.sha256,
         gguf_size=gguf.size,
         model_family=release.model.architecture,
-        model_type=_model_type(gguf, release.model.parameters),
-        file_type=tp.quant or tp.tag.tag,
+        model_type=model_type,
+        file_type=file_type,
         template=tp.template,
         params=tp.parameters,
         license=tp.license,
         system=tp.system,
         renderer=tp.renderer,
         parser=tp.parser,
+        requires=release.ollama.requires if release.ollama else None,
     )
     return _Tagged(tp, build_image(inputs))

@@ -10,10 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from publisher.errors import PublisherError, TargetUnavailable
-from publisher.ollama.auth import DEFAULT_KEY_PATH
 from publisher.targets.base import LocalFile, TagPayload
 
 if TYPE_CHECKING:
@@ -29,42 +26,17 @@ class RemoteCheck:
     manifest_digest: str | None = None
 
 
-class _AnonymousThenKey:
-    """Anonymous token first (public models); Ollama's signed request when that is refused."""
-
-    def __init__(self) -> None:
-        from publisher.ollama.registry import (
-            AnonymousAuth,
-            OllamaKeyAuth,
-        )
-
-        self._anonymous = AnonymousAuth()
-        self._key = OllamaKeyAuth()
-        self._use_key = False
-
-    def token(self, client: httpx.Client, challenge: Any, registry_host: str) -> str:
-        """A Bearer token for the challenge."""
-        if not self._use_key:
-            try:
-                return self._anonymous.token(client, challenge, registry_host)
-            except TargetUnavailable:
-                if not DEFAULT_KEY_PATH.expanduser().exists():
-                    raise
-                self._use_key = True
-        return self._key.token(client, challenge, registry_host)
-
-
 class RemoteReader:
     """Reads pushed manifests back from the registry and compares them with the payload."""
 
     def __init__(self, base_url: str, repository: str, *, insecure: bool, release: Release):
-        from publisher.ollama.registry import RegistryClient
+        from publisher.ollama.registry import AnonymousThenKeyAuth, RegistryClient
 
         self.base_url = base_url
         self.repository = repository
         self.release = release
         self.client = RegistryClient(
-            base_url, repository, auth=_AnonymousThenKey(), insecure=insecure, retries=2
+            base_url, repository, auth=AnonymousThenKeyAuth(), insecure=insecure, retries=2
         )
 
     def close(self) -> None:
@@ -126,6 +98,9 @@ class RemoteReader:
             have, meant = config.get(key) or None, getattr(payload, key) or None
             if have != meant:
                 problems.append(f"config {key} is {have!r}, declared {meant!r}")
+        requires = self.release.ollama.requires if self.release.ollama else None
+        if (config.get("requires") or None) != requires:
+            problems.append(f"config requires is {config.get('requires')!r}, declared {requires!r}")
         if config.get("model_family") != self.release.model.architecture:
             problems.append(
                 f"config model_family is {config.get('model_family')!r}, "

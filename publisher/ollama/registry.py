@@ -13,13 +13,14 @@ HEAD blob → POST uploads/ (optionally `?mount=&from=`) → PATCH parts with `C
 start-end` and `X-Redirect-Uploads: 1`, following `Docker-Upload-Location`/`Location` (a 307
 means "PUT this part to the redirect URL", ollama.com's presigned storage) → PUT `?digest=&etag=`
 → PUT manifests/<tag>. Part size follows Ollama: size/16 clamped to [100 MB, 1000 MB].
+
+The upload of one blob, with Ollama's own retry semantics, is `publisher/ollama/upload.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import threading
 import time
@@ -27,12 +28,28 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
-from publisher.ollama.auth import Challenge, load_key, parse_challenge, token_request
+from publisher.ollama.auth import (
+    DEFAULT_KEY_PATH,
+    Challenge,
+    load_key,
+    parse_challenge,
+    token_request,
+)
+from publisher.ollama.upload import (
+    MAX_PART_TRIES,
+    MAX_RESTARTS,
+    MAX_SLEEP,
+    BlobUpload,
+    Progress,
+    Source,
+    ok,
+    upload_location,
+)
 from publisher.statefile import merge_json, read_json
 
 if TYPE_CHECKING:
@@ -48,9 +65,7 @@ OCI_MANIFEST_V1 = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_ACCEPT = f"{DOCKER_MANIFEST_V2}, {OCI_MANIFEST_V1}"
 OLLAMA_HOSTS = ("registry.ollama.ai", "ollama.com")
 MAX_SMALL_BLOB = 32 * 1024 * 1024
-READ_PIECE = 1024 * 1024
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-MIN_PART, MAX_PART, NUM_PARTS = 100 * 1000**2, 1000 * 1000**2, 16  # server/upload.go constants
 
 EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "direct push to ollama.com is EXPERIMENTAL: it speaks the registry protocol of `ollama push` "
@@ -58,7 +73,6 @@ EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "afterwards or push through the Ollama daemon"
 )
 
-Progress = Callable[[int, int], None]  # (bytes of this blob confirmed or in flight, blob size)
 
 _PART_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
 _NAME_RE = re.compile(  # as ParseNameBare: one '/' splits namespace/model, a second one the host
@@ -114,11 +128,6 @@ def is_ollama_host(base_url: str) -> bool:
     return any(host == h or host.endswith("." + h) for h in OLLAMA_HOSTS)
 
 
-def ollama_part_size(total: int) -> int:
-    """Ollama's part size for a blob: total/16 clamped to [100 MB, 1000 MB] (server/upload.go)."""
-    return min(max(total // NUM_PARTS, MIN_PART), MAX_PART)
-
-
 class TokenAuth(Protocol):
     """Turns a Bearer challenge into a token (or raises TargetUnavailable)."""
 
@@ -159,6 +168,28 @@ class OllamaKeyAuth:
         # the signature covers the exact URL string: send it verbatim, no re-encoding
         resp = client.send(client.build_request("GET", httpx.URL(url), headers=headers))
         return _token_from(resp, challenge.realm)
+
+
+class AnonymousThenKeyAuth:
+    """Anonymous token first (public models, plain registries); Ollama's signed request when
+    the realm refuses it and the signing key exists (a private model, an ollama.com-like host)."""
+
+    def __init__(self, key_path: str | Path | None = None) -> None:
+        self.key_path = Path(key_path) if key_path else DEFAULT_KEY_PATH
+        self._anonymous = AnonymousAuth()
+        self._key = OllamaKeyAuth(key_path)
+        self._use_key = False
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """A Bearer token for the challenge."""
+        if not self._use_key:
+            try:
+                return self._anonymous.token(client, challenge, registry_host)
+            except TargetUnavailable:
+                if not self.key_path.expanduser().exists():
+                    raise
+                self._use_key = True
+        return self._key.token(client, challenge, registry_host)
 
 
 def _token_from(resp: httpx.Response, realm: str) -> str:
@@ -224,13 +255,6 @@ def _sessions(data: object) -> dict[str, dict]:
     return {str(k): v for k, v in data.items() if isinstance(v, dict)}
 
 
-@dataclass
-class _Upload:
-    location: str
-    offset: int
-    parts: list[list]  # [offset, size, md5hex|None] of parts the registry acknowledged
-
-
 class RegistryClient:
     """One registry repository over one httpx.Client: manifests, blobs, resumable uploads."""
 
@@ -243,8 +267,10 @@ class RegistryClient:
         insecure: bool = False,
         chunk_size: int | None = None,
         retries: int = 4,
-        backoff: float = 0.5,
+        backoff: float = 1.0,
         timeout: float = 60.0,
+        part_tries: int = MAX_PART_TRIES,
+        max_restarts: int = MAX_RESTARTS,
         sessions: UploadSessions | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -262,6 +288,9 @@ class RegistryClient:
         self.chunk_size = chunk_size
         self.retries = retries
         self.backoff = backoff
+        self.part_tries = max(1, part_tries)
+        self.max_restarts = max(0, max_restarts)
+        self._commit_timeout = httpx.Timeout(timeout, connect=15.0, read=None)
         self.sessions = sessions or UploadSessions()
         # blob bytes handed to the transport by this client, failed attempts included: what
         # went over the wire, so a push that fails half-way still reports what it sent
@@ -290,9 +319,6 @@ class RegistryClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}/v2/{self.repository}/{path}"
 
-    def _abs(self, location: str) -> str:
-        return urljoin(self.base_url + "/", location)
-
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(extra or {})
         if self._token:
@@ -300,7 +326,8 @@ class RegistryClient:
         return headers
 
     def _sleep(self, attempt: int) -> None:
-        time.sleep(min(self.backoff * 2**attempt, 30.0))
+        """Ollama's back-off: 1 s · 2^try (upload.go), in units of `backoff` seconds."""
+        time.sleep(min(self.backoff * 2**attempt, MAX_SLEEP))
 
     def _authenticate(self, resp: httpx.Response) -> None:
         challenge = parse_challenge(resp.headers.get("www-authenticate", ""))
@@ -325,6 +352,7 @@ class RegistryClient:
         content: bytes | Callable[[], Iterator[bytes]] | None = None,
         follow: bool = False,
         retry: bool = True,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         """Send with auth, retrying 5xx/429/dropped connections with backoff (if retry)."""
         auth_tries = 0
@@ -338,6 +366,7 @@ class RegistryClient:
                     headers=self._headers(headers),
                     content=body,
                     follow_redirects=follow,
+                    **({"timeout": timeout} if timeout else {}),
                 )
             except httpx.TransportError as exc:
                 if not retry or attempt >= self.retries:
@@ -452,9 +481,9 @@ class RegistryClient:
         resp = self._request("POST", self._url(f"blobs/uploads/?{query}"))
         if resp.status_code == 201:
             return True
-        if resp.status_code == 202:  # not mountable: an upload session was opened; drop it
+        if ok(resp):  # not mountable: an upload session was opened; drop it
             with contextlib.suppress(httpx.HTTPError, PublisherError):
-                loc = self._abs(self._upload_location(resp))
+                loc = upload_location(resp)
                 self._request("DELETE", loc, retry=False)
             return False
         raise self._fail(resp, f"mount {digest} from {from_repository}")
@@ -462,23 +491,19 @@ class RegistryClient:
     def put_manifest(
         self, tag: str, manifest_bytes: bytes, media_type: str = DOCKER_MANIFEST_V2
     ) -> str:
-        """PUT the exact manifest bytes under tag; return the digest the registry reports."""
+        """PUT the exact manifest bytes under tag; return the digest the registry reports (ours
+        when it reports none). A different digest is not yet a failure: a registry may store the
+        manifest re-serialised — `check_pushed` compares the content."""
         resp = self._request(
             "PUT",
             self._url(f"manifests/{tag}"),
             headers={"Content-Type": media_type},
             content=manifest_bytes,
         )
-        if resp.status_code not in (200, 201):
+        if not ok(resp):
             raise self._fail(resp, f"PUT manifest {tag}")
         digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
-        reported = resp.headers.get("docker-content-digest")
-        if reported and reported != digest:
-            raise CheckFailed(
-                f"registry {self.host}/{self.repository}: manifest {tag} stored as {reported}, "
-                f"expected {digest}"
-            )
-        return digest
+        return resp.headers.get("docker-content-digest") or digest
 
     def upload_blob(
         self,
@@ -489,225 +514,17 @@ class RegistryClient:
         *,
         mount_from: str | None = None,
     ) -> int:
-        """Upload a blob the registry lacks, streamed in parts, resuming; return bytes sent."""
-        if self.has_blob(digest):
+        """Upload a blob the registry lacks, part by part as `ollama push` does (upload.py);
+        return the bytes sent."""
+        if self.has_blob(digest) or (mount_from and self.mount_blob(digest, mount_from)):
             if progress:
                 progress(size, size)
             return 0
-        if mount_from and self.mount_blob(digest, mount_from):
-            if progress:
-                progress(size, size)
-            return 0
-        key = f"{self.base_url}/{self.repository}@{digest}"
-        up = self._resume(key) or self._start()
-        reader = _Source(source, size)
-        sent = 0
-        part = self.chunk_size or ollama_part_size(size)
-        failures = 0
+        reader = Source(source, size)
         try:
-            while up.offset < size:
-                n = min(part, size - up.offset)
-                try:
-                    sent_now, up = self._send_part(reader, up, n, size, progress)
-                    sent += sent_now
-                    self.bytes_sent += sent_now
-                    failures = 0
-                    self.sessions.put(
-                        key, {"location": up.location, "offset": up.offset, "parts": up.parts}
-                    )
-                except _PartFailed as exc:
-                    sent += exc.sent
-                    self.bytes_sent += exc.sent
-                    failures += 1
-                    if failures > self.retries:
-                        raise TargetUnavailable(
-                            f"registry {self.host}/{self.repository}: upload of {digest} failed "
-                            f"at offset {up.offset} of {size} after {failures} tries: {exc}; "
-                            "run again to resume"
-                        ) from exc
-                    self._sleep(failures - 1)
-                    up = self._resume(key, fallback=up) or self._start()
-            self._finish(up, digest, reader)
+            return BlobUpload(self, digest, reader, progress).run()
         finally:
             reader.close()
-        self.sessions.put(key, None)
-        return sent
-
-    # ---- upload internals ------------------------------------------------------------------
-
-    @staticmethod
-    def _upload_location(resp: httpx.Response) -> str:
-        loc = resp.headers.get("docker-upload-location") or resp.headers.get("location")
-        if not loc:
-            raise CheckFailed(f"registry answered {resp.status_code} without an upload Location")
-        return loc
-
-    def _start(self) -> _Upload:
-        resp = self._request("POST", self._url("blobs/uploads/"), headers={"Content-Length": "0"})
-        if resp.status_code != 202:
-            raise self._fail(resp, "start blob upload")
-        return _Upload(self._abs(self._upload_location(resp)), 0, [])
-
-    def _resume(self, key: str, fallback: _Upload | None = None) -> _Upload | None:
-        """Ask the registry where a saved/current upload session stands (GET upload status)."""
-        saved = self.sessions.get(key)
-        up = fallback or (
-            _Upload(saved["location"], saved["offset"], saved.get("parts", [])) if saved else None
-        )
-        if up is None:
-            return None
-        try:
-            resp = self._request("GET", up.location)
-        except TargetUnavailable:
-            return None
-        if resp.status_code != 204:  # session unknown/invalidated (e.g. a partial PATCH): restart
-            self.sessions.put(key, None)
-            return None
-        offset = _range_end(resp.headers.get("range"))
-        parts = [p for p in up.parts if p[0] + p[1] <= offset]
-        if sum(p[1] for p in parts) != offset:  # parts we did not see land: one part covers them
-            parts = [[0, offset, None]] if offset else []
-        return _Upload(self._abs(self._upload_location(resp)), offset, parts)
-
-    def _send_part(
-        self, reader: _Source, up: _Upload, n: int, size: int, progress: Progress | None
-    ) -> tuple[int, _Upload]:
-        start = up.offset
-        counter = _Counter(start, size, progress)
-        md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Content-Length": str(n),
-            "Content-Range": f"{start}-{start + n - 1}",
-            "X-Redirect-Uploads": "1",
-        }
-        try:
-            resp = self._http.request(
-                "PATCH",
-                up.location,
-                headers=self._headers(headers),
-                content=reader.iter(start, n, counter, md5),
-            )
-        except httpx.TransportError as exc:
-            raise _PartFailed(repr(exc), counter.sent) from exc
-        if resp.status_code == 307:  # ollama.com: PUT this part to presigned storage
-            next_loc = self._abs(resp.headers.get("docker-upload-location", ""))
-            target = resp.headers["location"]
-            counter = _Counter(start, size, progress, counter.sent)
-            md5 = hashlib.md5(usedforsecurity=False) if self.etag else None
-            try:
-                put = self._http.request(
-                    "PUT",
-                    target,
-                    content=reader.iter(start, n, counter, md5),
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(n)},
-                )
-            except httpx.TransportError as exc:
-                raise _PartFailed(repr(exc), counter.sent) from exc
-            if put.status_code >= 400:
-                raise _PartFailed(f"redirected part PUT: HTTP {put.status_code}", counter.sent)
-            parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
-            return counter.sent, _Upload(next_loc, start + n, parts)
-        if resp.status_code == 401:
-            self._authenticate(resp)
-            raise _PartFailed("token expired", counter.sent)
-        if resp.status_code != 202:
-            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200]}", counter.sent)
-        offset = _range_end(resp.headers.get("range"), default=start + n)
-        parts = [*up.parts, [start, n, md5.hexdigest() if md5 else None]]
-        if offset != start + n:
-            raise _PartFailed(f"registry holds {offset} bytes, expected {start + n}", counter.sent)
-        return counter.sent, _Upload(self._abs(self._upload_location(resp)), offset, parts)
-
-    def _finish(self, up: _Upload, digest: str, reader: _Source) -> None:
-        params = {"digest": digest}
-        if self.etag:
-            params["etag"] = _multipart_etag(up.parts, reader)
-        sep = "&" if urlsplit(up.location).query else "?"
-        url = f"{up.location}{sep}{urlencode(params)}"
-        resp = self._request(
-            "PUT",
-            url,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
-            content=b"",
-        )
-        if resp.status_code not in (201, 204):
-            raise self._fail(resp, f"complete upload of {digest}")
-
-
-class _PartFailed(Exception):
-    def __init__(self, message: str, sent: int) -> None:
-        super().__init__(message)
-        self.sent = sent
-
-
-class _Counter:
-    """Counts bytes handed to the transport and reports absolute progress."""
-
-    def __init__(self, start: int, total: int, progress: Progress | None, sent: int = 0) -> None:
-        self.start, self.total, self.progress, self.sent = start, total, progress, sent
-        self.part_sent = 0
-
-    def add(self, n: int) -> None:
-        self.sent += n
-        self.part_sent += n
-        if self.progress:
-            self.progress(self.start + self.part_sent, self.total)
-
-
-class _Source:
-    """A file (read with pread, 1 MiB at a time) or bytes, served as part iterators."""
-
-    def __init__(self, source: str | Path | bytes, size: int) -> None:
-        self.data = source if isinstance(source, bytes) else None
-        self.fd = os.open(source, os.O_RDONLY) if self.data is None else -1
-        actual = len(self.data) if self.data is not None else os.fstat(self.fd).st_size
-        if actual != size:
-            self.close()
-            raise CheckFailed(f"{source!r:.200}: size {actual} bytes, expected {size}")
-
-    def iter(self, start: int, n: int, counter: _Counter, md5: object = None) -> Iterator[bytes]:
-        pos, end = start, start + n
-        while pos < end:
-            k = min(READ_PIECE, end - pos)
-            piece = self.data[pos : pos + k] if self.data is not None else os.pread(self.fd, k, pos)
-            if not piece:
-                raise CheckFailed(f"source ended at byte {pos}, expected {end}")
-            if md5 is not None:
-                md5.update(piece)  # type: ignore[attr-defined]
-            counter.add(len(piece))
-            pos += len(piece)
-            yield piece
-
-    def md5(self, start: int, n: int) -> str:
-        h = hashlib.md5(usedforsecurity=False)
-        for piece in self.iter(start, n, _Counter(0, 0, None)):
-            h.update(piece)
-        return h.hexdigest()
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _range_end(header: str | None, default: int = 0) -> int:
-    """Bytes held per a `Range: 0-<last>` header (distribution reports 0-0 for 0 bytes)."""
-    if not header:
-        return default
-    m = re.match(r"^(?:bytes=)?(\d+)-(\d+)$", header.strip())
-    if not m:
-        return default
-    last = int(m[2])
-    return 0 if last == 0 and default == 0 else last + 1
-
-
-def _multipart_etag(parts: list[list], reader: _Source) -> str:
-    """md5 of the parts' md5s + "-<count>", as server/upload.go `Run` sends in `etag`."""
-    h = hashlib.md5(usedforsecurity=False)
-    for offset, size, md5hex in parts:
-        h.update(bytes.fromhex(md5hex or reader.md5(offset, size)))
-    return f"{h.hexdigest()}-{len(parts)}"
 
 
 @dataclass(frozen=True)
@@ -735,10 +552,33 @@ def push_image(
 
         sent += client.upload_blob(layer.source, layer.digest, layer.size, report)
     for tag in tags:
-        digest = client.put_manifest(tag, image.manifest_bytes)
-        if digest != image.manifest_digest:
-            raise CheckFailed(f"{tag}: manifest digest {digest} != {image.manifest_digest}")
+        client.put_manifest(tag, image.manifest_bytes)
+        check_pushed(client, tag, image)
     return PushResult(sent, image.manifest_digest, tuple(tags))
+
+
+def check_pushed(client: RegistryClient, tag: str, image: OllamaImage) -> str:
+    """Read `tag` back and return the registry's manifest digest. Ours: done. Another one (the
+    registry re-serialised the JSON): the content must still be ours — config, layers, their
+    media types, digests and sizes — else CheckFailed says precisely what differs."""
+    from publisher.ollama.image import manifest_differences
+
+    remote = client.manifest_digest(tag)  # ask the service, never the PUT's answer
+    if remote == image.manifest_digest:
+        return remote
+    got = client.get_manifest(tag)
+    if got is None:
+        raise CheckFailed(f"{tag}: the registry has no manifest for it after the push")
+    manifest, served = got
+    problems = manifest_differences(manifest, image)
+    if manifest.get("schemaVersion") != 2:
+        problems.append(f"schemaVersion is {manifest.get('schemaVersion')!r}, expected 2")
+    if problems:
+        raise CheckFailed(
+            f"{tag}: registry holds {remote or served}, expected {image.manifest_digest}: "
+            + "; ".join(problems)
+        )
+    return remote or served
 
 
 def push_warning(base_url: str) -> str | None:

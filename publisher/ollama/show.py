@@ -140,9 +140,17 @@ def _modelfile_value(text: str, start: int, line_end: int) -> tuple[str, int]:
 
 
 def compare_show(
-    show: dict[str, Any], payload: TagPayload, *, architecture: str, experts: int
+    show: dict[str, Any],
+    payload: TagPayload,
+    *,
+    architecture: str,
+    experts: int,
+    requires: str | None = None,
 ) -> list[str]:
-    """Differences between what /api/show reports and what the payload meant (empty = equal)."""
+    """Differences between what /api/show reports and what the payload meant (empty = equal).
+
+    `requires` (the manifest's REQUIRES) is compared with show's `requires` field, which every
+    daemon that takes it in /api/create reports (v0.14.0+), or its modelfile's REQUIRES line."""
     problems: list[str] = []
     got = parse_show_parameters(show.get("parameters") or "")
     want = payload.parameters
@@ -171,6 +179,9 @@ def compare_show(
             if field_name == "renderer" and have and payload.template:
                 hint = " — Ollama ignores the TEMPLATE when a renderer is set"
             problems.append(f"{field_name} is {have!r}, declared {meant!r}{hint}")
+    have_requires = show.get("requires") or directives.get("requires") or None
+    if have_requires != (requires or None):
+        problems.append(f"requires is {have_requires!r}, declared {requires!r}")
     if (show.get("system") or None) != (payload.system or None):
         problems.append(
             f"system differs: daemon has {_short(show.get('system'))}, "

@@ -138,6 +138,7 @@ def render_modelfile(
         else quote(template, where=_where(release, f"ollama.template ({ollama.template})")),
         "renderer": _optional(release, "renderer", ollama.renderer),
         "parser": _optional(release, "parser", ollama.parser),
+        "requires": _optional(release, "requires", ollama.requires),
         "parameters": parameter_lines(release, release.parameters_for(resolved), tag=resolved),
         "system": _optional(release, "system", ollama.system),
         "license": _optional(release, "license", ollama.license),
