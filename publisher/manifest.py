@@ -570,7 +570,7 @@ def check_ollama_model_name(name: str) -> None:
 
 def is_ollama_tag(name: str) -> bool:
     """True when `name` parses as the tag part of an Ollama model name (types/model/name.go)."""
-    return bool(_MODEL_OR_TAG_RE.match(name))
+    return bool(_MODEL_OR_TAG_RE.fullmatch(name))
 
 
 def check_bare_file_name(name: str) -> None:

@@ -100,7 +100,7 @@ def scan(folder: Path) -> list[FileSet]:
     for path in sorted(folder.glob("*.gguf")):
         if not path.is_file():
             continue
-        match = SHARD_RE.match(path.name)
+        match = SHARD_RE.fullmatch(path.name)
         name = f"{match['stem']}.gguf" if match else path.name
         if name in sets:
             continue

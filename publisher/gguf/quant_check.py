@@ -238,7 +238,7 @@ def check_quant(
     from_plain = differences(plain, tensors) if spec.contrib_dynamic else []
     if wanted is not None and diffs:
         problems.append(f"{len(diffs)} tensor(s) differ: {_shown(diffs)}")
-    if wanted is None and not any(_EXPERT_WEIGHT_RE.match(d.tensor) for d in from_plain):
+    if wanted is None and not any(_EXPERT_WEIGHT_RE.fullmatch(d.tensor) for d in from_plain):
         where = f" in every expert tensor (differs in {_shown(from_plain)})" if from_plain else ""
         problems.append(f"identical to plain {spec.ftype_name}{where}: the CD map was not applied")
     predicted, actual = type_counts(expected, tensors)
