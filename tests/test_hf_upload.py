@@ -36,11 +36,11 @@ import publisher.targets as targets
 from publisher import console
 from publisher.cli import app
 from publisher.digest import DigestCache, bytes_hashed_total, sha256_file
+from publisher.huggingface import commits
+from publisher.huggingface.progress import library_progress
+from publisher.huggingface.target import HuggingFaceTarget
 from publisher.progress import Transfers, transfer_progress
-from publisher.targets import huggingface
 from publisher.targets.base import LocalFile, ReleasePayload
-from publisher.targets.hf_progress import library_progress
-from publisher.targets.huggingface import HuggingFaceTarget
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -226,7 +226,7 @@ def recording_progress(description: str, total: int) -> Iterator[RecordingTransf
 def test_upload_progress_is_reported_in_bytes_per_file_while_it_is_sent(
     tmp_path, hub, monkeypatch, capfd
 ):
-    monkeypatch.setattr(huggingface, "transfer_progress", recording_progress)
+    monkeypatch.setattr(commits, "transfer_progress", recording_progress)
     RecordingTransfers.instances.clear()
     release = ladder(tmp_path)
     cache = DigestCache(tmp_path / "digests.json")

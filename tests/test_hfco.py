@@ -1,6 +1,6 @@
 """hf.co as Ollama sees it: the /v2 registry route of the strict double, resolved by
-`publisher.targets.hfco` — tags to files by the Hub's label rule, collisions, names without a
-label, file-name tags, private repos."""
+`publisher.huggingface.readback` — tags to files by the Hub's label rule, collisions, names
+without a label, file-name tags, private repos."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hf_double import REPO, TOKEN, FakeHub, Records, new_hub, payload, release_w
 from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
 import publisher.targets as targets
-from publisher.targets.hfco import MANIFEST_ACCEPT, SETTLE, read_back, resolve
+from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")

@@ -22,12 +22,8 @@ from hf_double import (
 )
 
 from publisher.errors import TargetUnavailable
-from publisher.targets.huggingface import (
-    commit_message,
-    git_blob_sha1,
-    plan_files,
-    sidecar_text,
-)
+from publisher.huggingface.commits import commit_message
+from publisher.huggingface.plan import git_blob_sha1, plan_files, sidecar_text
 
 SIDE = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n'}
 
@@ -571,7 +567,7 @@ def test_token_never_reaches_logs_output_records_or_plans(tmp_path, monkeypatch,
     seed_published(hub, release)
     write_gguf(release, "Q6_K", b"new")
     hub.fail("create_commit", 429, retry_after=1)
-    from publisher.targets.huggingface import HuggingFaceTarget
+    from publisher.huggingface.target import HuggingFaceTarget
 
     tgt = HuggingFaceTarget(release, api_factory=hub.api, sleep=lambda _s: None, prune=True)
     tgt.preflight()  # the default token provider: huggingface_hub's get_token reads HF_TOKEN
