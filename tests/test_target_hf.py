@@ -678,3 +678,28 @@ def test_preflight_new_repo_passes_even_if_the_write_check_says_403(tmp_path):
     again, _ = target(release, hub)
     with pytest.raises(TargetUnavailable, match="HTTP 403, the token may not write"):
         again.preflight()
+
+
+def test_the_ledger_vouches_for_a_small_extra_file_the_hub_keeps_as_a_plain_blob(
+    tmp_path, monkeypatch
+):
+    """A small text extra file is a regular git blob on the Hub, compared by blob id: the ledger
+    must hold that id, or `status` can only call its entry unknown."""
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    release = release_with_files(tmp_path, ["Q4_K_M"])
+    notes = tmp_path / "calibration.txt"
+    notes.write_text("calibration: wiki.train, 200 chunks\n")
+    hub = new_hub()
+    tgt, _ = target(release, hub, extra_files=[notes])
+    data = payload(release, SIDE)
+    records = Records()
+    assert tgt.apply(data, tgt.plan(data, online=True), records).ok
+    rows = {row.tag: row.state for row in tgt.ledger_status(records.steps)}
+    assert rows["calibration.txt"] == "up-to-date"
+    assert set(rows.values()) == {"up-to-date"}
+    again, _ = target(release, hub, extra_files=[notes])  # a second run: skipped, recorded again
+    records = Records()
+    assert again.apply(data, again.plan(data, online=True), records).ok
+    assert records.steps["file:calibration.txt"]["outcome"] == "already there"
+    rows = {row.tag: row.state for row in again.ledger_status(records.steps)}
+    assert set(rows.values()) == {"up-to-date"}

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from publisher import console
-from publisher.huggingface.plan import HubPlanning, git_blob_sha1, sha256_bytes
+from publisher.huggingface.plan import (
+    HubPlanning,
+    git_blob_sha1,
+    git_blob_sha1_file,
+    sha256_bytes,
+)
 from publisher.huggingface.progress import library_progress
 from publisher.huggingface.session import TARGET, http_status, is_repo_not_found, remote_errors
 from publisher.progress import transfer_progress
@@ -21,6 +26,9 @@ from publisher.targets.base import ApplyResult, Operation, Record
 
 MAX_OPS_PER_COMMIT = 100  # the Hub's advice: keep commits well under a few hundred files
 MAX_BYTES_PER_COMMIT = 50 * 1024**3  # a failed commit costs at most this much to redo
+# the Hub stores a file of 10 MB or more in LFS, whatever its content: a smaller extra file (a
+# text file) may be a plain git blob, which the Hub reports by its blob id only
+REGULAR_BLOB_LIMIT = 10 * 1024 * 1024
 
 
 class HubCommits(HubPlanning):
@@ -221,13 +229,17 @@ class HubCommits(HubPlanning):
         console.info(f"huggingface: committed {message} ({oid[:12]})")
 
     def _file_facts(self, op: Operation) -> dict[str, Any]:
-        """What the ledger keeps for a file the Hub holds: sha256 and size, and for generated
-        files (stored as plain git blobs, not LFS) the git blob id the Hub reports for them."""
+        """What the ledger keeps for a file the Hub holds: sha256 and size, and for files it may
+        store as plain git blobs (not LFS) — generated ones, small extra files — the git blob id
+        it reports for them, which is what `ledger_status` compares such a file by."""
         sha256, size = self._sent(op)
         facts: dict[str, Any] = {"repo": self.repo_id, "sha256": sha256, "size": size}
         content = self._contents.get(op.subject)
-        if content is not None and op.details.get("kind") not in ("gguf", "extra"):
+        kind = op.details.get("kind")
+        if content is not None and kind not in ("gguf", "extra"):
             facts["blob_id"] = git_blob_sha1(content)
+        elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in self._locals:
+            facts["blob_id"] = git_blob_sha1_file(self._locals[op.subject])
         return facts
 
     def _sent(self, op: Operation) -> tuple[str | None, int]:
