@@ -21,7 +21,7 @@ from hf_double import (
     write_gguf,
 )
 
-from publisher.errors import TargetUnavailable
+from publisher.errors import TargetUnavailable, UsageError
 from publisher.huggingface.commits import commit_message
 from publisher.huggingface.plan import git_blob_sha1, plan_files, sidecar_text
 
@@ -245,6 +245,20 @@ def test_only_the_changed_gguf_and_its_sidecar_are_sent(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # The card
+
+
+def test_a_hub_card_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path):
+    """The Hub's README.md is read to keep its hand-written sections; bytes that are not UTF-8
+    (a card someone saved as Latin-1) are refused naming the card, and nothing is sent."""
+    release = release_with_files(tmp_path)
+    hub = new_hub()
+    seed_published(hub, release, {"README.md": "# Tiny\n\nCaf\u00e9 notes\n".encode("latin-1")})
+    tgt, _ = target(release, hub)
+    data = payload(release, {**SIDE, "README.md": "# Tiny\n"})
+    with pytest.raises(UsageError) as refused:
+        tgt.plan(data, online=True)
+    assert f"{REPO}/README.md" in str(refused.value) and "not UTF-8" in str(refused.value)
+    assert "\n" not in str(refused.value)
 
 
 def test_card_merge_keeps_hand_written_sections(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher import console
-from publisher.errors import TargetUnavailable
+from publisher.errors import TargetUnavailable, UsageError
 from publisher.urls import check_hub_endpoint, import_hub
 
 TARGET = "huggingface"
@@ -174,7 +174,14 @@ class HubSession:
                 )
             except remote_errors() as exc:
                 raise TargetUnavailable(self._explain(exc, f"reading {CARD}")) from None
-            return Path(local).read_text(encoding="utf-8")
+            data = Path(local).read_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:  # merged as text, or the hand-written part is lost
+            raise UsageError(
+                f"{self.endpoint}/{self.repo_id}/{CARD}: the Hub's card is not UTF-8 text "
+                f"(byte {exc.start}: {exc.reason}); save it as UTF-8 on the Hub, then publish again"
+            ) from None
 
 
 @functools.cache
