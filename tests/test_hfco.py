@@ -181,6 +181,21 @@ def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, mo
     assert sleeps == [SETTLE, SETTLE]
 
 
+def test_an_hf_co_answer_echoing_the_token_is_redacted(tmp_path, served, monkeypatch, capsys):
+    """The route's error text goes into the failure line (ledger, run log, screen) and its
+    warnings to the screen: a server or proxy that echoes the Authorization header must not
+    carry the token there, as no other Hub error line does."""
+    monkeypatch.setattr(hub_http, "NO_SUCH_TAG", f"no such tag (Authorization: Bearer {TOKEN})")
+    real = hub_http.resolve_tag
+    monkeypatch.setattr(
+        hub_http, "resolve_tag", lambda paths, tag: None if "Q6_K" in tag else real(paths, tag)
+    )
+    _, result, _ = publish(tmp_path, served)
+    assert "does not resolve" in result.failures["Q6_K"]
+    assert TOKEN not in result.failures["Q6_K"] and "Bearer ***" in result.failures["Q6_K"]
+    assert TOKEN not in capsys.readouterr().err
+
+
 def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, capsys):
     served.fail("manifest", 404, times=2)
     _, result, _ = publish(tmp_path, served)

@@ -220,12 +220,12 @@ class HubReadBack(HubPlanning):
         verdict = read_back(
             self.endpoint, self.repo_id, expected, token=self._token, sleep=self._sleep
         )
-        for tag, line in verdict.failures.items():
-            owner, text = owners[tag], f"huggingface: hf.co read back: {line}"
+        for tag, line in verdict.failures.items():  # the server's words: the token never
+            owner, text = owners[tag], self._redact(f"huggingface: hf.co read back: {line}")
             before = result.failures.get(owner)
             result.failures[owner] = f"{before}; {text}" if before else text
         for line in verdict.warnings:
-            console.warn(f"huggingface: hf.co read back: {line}")
+            console.warn(self._redact(f"huggingface: hf.co read back: {line}"))
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
         """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
