@@ -109,7 +109,7 @@ class VariantRun:
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary (`--json`)."""
         plan = {name: [op.to_json() for op in ops] for name, ops in self.plan.items()}
-        from publisher.targets.huggingface import plan_files
+        from publisher.huggingface.plan import plan_files
 
         hf_files = plan_files(self.plan.get("huggingface", []))
         return {

@@ -35,9 +35,9 @@ from huggingface_hub.hf_api import CommitInfo, RepoFile, RepoFolder, RepoUrl
 from huggingface_hub.utils import hf_raise_for_status
 from huggingface_hub.utils.sha import git_hash
 
+from publisher.huggingface.target import HuggingFaceTarget
 from publisher.manifest import Release, load
 from publisher.targets.base import LocalFile, ReleasePayload, TagPayload
-from publisher.targets.huggingface import HuggingFaceTarget
 
 LFS_SUFFIXES = (".gguf", ".dat", ".bin", ".safetensors")  # the Hub's default .gitattributes
 LFS_SIZE = 10 * 1024 * 1024

@@ -31,7 +31,7 @@ from hf_double import FakeHub, HubRefusal, lfs_by_sample
 from huggingface_hub import constants
 from huggingface_hub.utils.sha import git_hash
 
-from publisher.render.hub_tags import quant_label
+from publisher.huggingface.labels import quant_label
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"

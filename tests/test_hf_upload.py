@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -36,11 +37,11 @@ import publisher.targets as targets
 from publisher import console
 from publisher.cli import app
 from publisher.digest import DigestCache, bytes_hashed_total, sha256_file
+from publisher.huggingface import commits
+from publisher.huggingface.progress import library_progress
+from publisher.huggingface.target import HuggingFaceTarget
 from publisher.progress import Transfers, transfer_progress
-from publisher.targets import huggingface
 from publisher.targets.base import LocalFile, ReleasePayload
-from publisher.targets.hf_progress import library_progress
-from publisher.targets.huggingface import HuggingFaceTarget
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -213,6 +214,13 @@ class RecordingTransfers(Transfers):
         self.events.append(("bytes", name, n))
         super().advance(name, n)
 
+    def update(self, name: str, done: int) -> None:
+        self.events.append(("at", name, done))  # how far the reads of `name` have come
+        step = done - self.sent.get(name, 0)
+        if step > 0:
+            self.events.append(("bytes", name, step))
+        super().update(name, done)
+
     def finish(self, names: list[str]) -> None:
         self.events += [("landed", name, 0) for name in names]
         super().finish(names)
@@ -226,7 +234,7 @@ def recording_progress(description: str, total: int) -> Iterator[RecordingTransf
 def test_upload_progress_is_reported_in_bytes_per_file_while_it_is_sent(
     tmp_path, hub, monkeypatch, capfd
 ):
-    monkeypatch.setattr(huggingface, "transfer_progress", recording_progress)
+    monkeypatch.setattr(commits, "transfer_progress", recording_progress)
     RecordingTransfers.instances.clear()
     release = ladder(tmp_path)
     cache = DigestCache(tmp_path / "digests.json")
@@ -319,3 +327,27 @@ def test_card_metadata_the_hub_refuses_is_a_failure_line(tmp_path, hub):
     result = tgt.apply(data, tgt.plan(data, online=True), Records())
     assert "the Hub refused publisher: add README.md: Invalid metadata" in result.failures["*"]
     assert release.tag("Q4_K_M").path.name in hub.files(REPO)  # the GGUF's commit landed
+
+
+def test_a_retried_lfs_upload_counts_its_bytes_once(tmp_path, hub, monkeypatch):
+    """huggingface_hub re-sends a PUT the storage answered 503 (its own backoff), reading the
+    file again through our seam: the board must not count those bytes twice (a bar past 100 %)."""
+    monkeypatch.setattr(commits, "transfer_progress", recording_progress)
+    RecordingTransfers.instances.clear()
+    release = ladder(tmp_path)
+    cache = DigestCache(tmp_path / "digests.json")
+    data = measured(release, cache, SIDE)
+    hub.fail("lfs_put", 503)  # the first PUT; the library retries it after a second
+    tgt, _ = target(release, hub, digests=cache, max_ops_per_commit=100)
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert result.ok, result.failures
+
+    (board,) = RecordingTransfers.instances
+    reads = [
+        [at for kind, who, at in board.events if kind == "at" and who == tag.path.name]
+        for tag in release.tags
+    ]
+    assert any(a > b for at in reads for a, b in itertools.pairwise(at))  # read again
+    for tag in release.tags:
+        assert board.sent[tag.path.name] == tag.path.stat().st_size
+    assert sum(board.sent.values()) == board.total

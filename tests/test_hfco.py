@@ -1,6 +1,6 @@
 """hf.co as Ollama sees it: the /v2 registry route of the strict double, resolved by
-`publisher.targets.hfco` — tags to files by the Hub's label rule, collisions, names without a
-label, file-name tags, private repos."""
+`publisher.huggingface.readback` — tags to files by the Hub's label rule, collisions, names
+without a label, file-name tags, private repos."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hf_double import REPO, TOKEN, FakeHub, Records, new_hub, payload, release_w
 from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
 import publisher.targets as targets
-from publisher.targets.hfco import MANIFEST_ACCEPT, SETTLE, read_back, resolve
+from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -179,6 +179,21 @@ def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, mo
     assert f"hf.co/{REPO}:Q6_K reaches sha256 {q4}" in result.failures["Q6_K"]
     assert "Q4_K_M" not in result.failures
     assert sleeps == [SETTLE, SETTLE]
+
+
+def test_an_hf_co_answer_echoing_the_token_is_redacted(tmp_path, served, monkeypatch, capsys):
+    """The route's error text goes into the failure line (ledger, run log, screen) and its
+    warnings to the screen: a server or proxy that echoes the Authorization header must not
+    carry the token there, as no other Hub error line does."""
+    monkeypatch.setattr(hub_http, "NO_SUCH_TAG", f"no such tag (Authorization: Bearer {TOKEN})")
+    real = hub_http.resolve_tag
+    monkeypatch.setattr(
+        hub_http, "resolve_tag", lambda paths, tag: None if "Q6_K" in tag else real(paths, tag)
+    )
+    _, result, _ = publish(tmp_path, served)
+    assert "does not resolve" in result.failures["Q6_K"]
+    assert TOKEN not in result.failures["Q6_K"] and "Bearer ***" in result.failures["Q6_K"]
+    assert TOKEN not in capsys.readouterr().err
 
 
 def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, capsys):

@@ -17,10 +17,11 @@ import pytest
 from gguf_factory import write_gemma4_gguf
 from hf_double import Records, local, write_manifest
 
+from publisher.huggingface.readback import read_back
+from publisher.huggingface.session import resolve_endpoint
+from publisher.huggingface.target import HuggingFaceTarget
 from publisher.manifest import load
 from publisher.targets.base import ReleasePayload, TagPayload
-from publisher.targets.hfco import read_back
-from publisher.targets.huggingface import HuggingFaceTarget, resolve_endpoint
 
 pytestmark = pytest.mark.live
 

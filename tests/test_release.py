@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 
 import publisher.targets as targets
 from publisher.cli import app
+from publisher.huggingface.target import HuggingFaceTarget
 from publisher.lock import release_lock
 from publisher.ollama.registry import RegistryClient
-from publisher.targets.huggingface import HuggingFaceTarget
 
 TOKEN = "hf_release_test_token"
 FTYPES = {"Q4_K_M": 15, "Q6_K": 18, "F16": 1}

@@ -21,13 +21,9 @@ from hf_double import (
     write_gguf,
 )
 
-from publisher.errors import TargetUnavailable
-from publisher.targets.huggingface import (
-    commit_message,
-    git_blob_sha1,
-    plan_files,
-    sidecar_text,
-)
+from publisher.errors import TargetUnavailable, UsageError
+from publisher.huggingface.commits import commit_message
+from publisher.huggingface.plan import git_blob_sha1, plan_files, sidecar_text
 
 SIDE = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n'}
 
@@ -249,6 +245,20 @@ def test_only_the_changed_gguf_and_its_sidecar_are_sent(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # The card
+
+
+def test_a_hub_card_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path):
+    """The Hub's README.md is read to keep its hand-written sections; bytes that are not UTF-8
+    (a card someone saved as Latin-1) are refused naming the card, and nothing is sent."""
+    release = release_with_files(tmp_path)
+    hub = new_hub()
+    seed_published(hub, release, {"README.md": "# Tiny\n\nCaf\u00e9 notes\n".encode("latin-1")})
+    tgt, _ = target(release, hub)
+    data = payload(release, {**SIDE, "README.md": "# Tiny\n"})
+    with pytest.raises(UsageError) as refused:
+        tgt.plan(data, online=True)
+    assert f"{REPO}/README.md" in str(refused.value) and "not UTF-8" in str(refused.value)
+    assert "\n" not in str(refused.value)
 
 
 def test_card_merge_keeps_hand_written_sections(tmp_path):
@@ -571,7 +581,7 @@ def test_token_never_reaches_logs_output_records_or_plans(tmp_path, monkeypatch,
     seed_published(hub, release)
     write_gguf(release, "Q6_K", b"new")
     hub.fail("create_commit", 429, retry_after=1)
-    from publisher.targets.huggingface import HuggingFaceTarget
+    from publisher.huggingface.target import HuggingFaceTarget
 
     tgt = HuggingFaceTarget(release, api_factory=hub.api, sleep=lambda _s: None, prune=True)
     tgt.preflight()  # the default token provider: huggingface_hub's get_token reads HF_TOKEN
@@ -682,3 +692,28 @@ def test_preflight_new_repo_passes_even_if_the_write_check_says_403(tmp_path):
     again, _ = target(release, hub)
     with pytest.raises(TargetUnavailable, match="HTTP 403, the token may not write"):
         again.preflight()
+
+
+def test_the_ledger_vouches_for_a_small_extra_file_the_hub_keeps_as_a_plain_blob(
+    tmp_path, monkeypatch
+):
+    """A small text extra file is a regular git blob on the Hub, compared by blob id: the ledger
+    must hold that id, or `status` can only call its entry unknown."""
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    release = release_with_files(tmp_path, ["Q4_K_M"])
+    notes = tmp_path / "calibration.txt"
+    notes.write_text("calibration: wiki.train, 200 chunks\n")
+    hub = new_hub()
+    tgt, _ = target(release, hub, extra_files=[notes])
+    data = payload(release, SIDE)
+    records = Records()
+    assert tgt.apply(data, tgt.plan(data, online=True), records).ok
+    rows = {row.tag: row.state for row in tgt.ledger_status(records.steps)}
+    assert rows["calibration.txt"] == "up-to-date"
+    assert set(rows.values()) == {"up-to-date"}
+    again, _ = target(release, hub, extra_files=[notes])  # a second run: skipped, recorded again
+    records = Records()
+    assert again.apply(data, again.plan(data, online=True), records).ok
+    assert records.steps["file:calibration.txt"]["outcome"] == "already there"
+    rows = {row.tag: row.state for row in again.ledger_status(records.steps)}
+    assert set(rows.values()) == {"up-to-date"}

@@ -29,7 +29,7 @@ def _ollama(release: Release, options: Any) -> Target:
 
 
 def _huggingface(release: Release, options: Any) -> Target:
-    from publisher.targets.huggingface import HuggingFaceTarget
+    from publisher.huggingface.target import HuggingFaceTarget
 
     return HuggingFaceTarget(
         release,

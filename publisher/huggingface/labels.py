@@ -19,9 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from publisher.manifest import Release, is_ollama_tag
-from publisher.render.facts import TagFacts
+
+if TYPE_CHECKING:  # the render package imports this module: no cycle at run time
+    from publisher.render.facts import TagFacts
 
 # `GGMLFileQuantizationType`, in its declaration order (the order the regex alternation tries
 # them: the first name that matches at a position wins, as in JavaScript and Python alike).
@@ -79,7 +82,8 @@ def hub_tags(release: Release, facts: dict[str, TagFacts] | None = None) -> list
     for tag in release.tags:
         if "huggingface" not in tag.targets:
             continue
-        measured = [f.name for f in (facts or {}).get(tag.tag, TagFacts()).files if f.name]
+        known = (facts or {}).get(tag.tag)
+        measured = [f.name for f in (known.files if known else ()) if f.name]
         names[tag.tag] = sorted(measured)[0] if measured else tag.file
     labels = {tag: quant_label(name) for tag, name in names.items()}
     entries = []

@@ -1,16 +1,20 @@
-"""What `ollama run hf.co/<repo>:<tag>` gets: the Ollama-registry manifest the Hub serves.
+"""Reading back what was sent: the Hub's LFS sha256 of each file, and what hf.co serves.
 
-Ollama pulls an hf.co model like any registry model (ollama/ollama `server/images.go`,
-`pullModelManifest`): `GET https://hf.co/v2/<repo>/manifests/<tag>` with the Docker v2 manifest
-Accept header. The Hub answers with a manifest whose `application/vnd.ollama.image.model` layer
-is the GGUF the tag resolves to, named by its sha256 (the file's LFS sha256), beside layers for
-the repo's `template` / `system` / `params` files. A tag is a quant label the Hub reads from the
-file names, or a full file name (hub-docs `docs/hub/ollama.md`); huggingface.co and hf.co serve
-the same routes, so the configured Hub endpoint is asked.
+After the commits, each uploaded GGUF's sha256 is asked of the Hub (`get_paths_info`) and
+compared with the local one. Then what `ollama run hf.co/<repo>:<tag>` gets: the Ollama-registry
+manifest the Hub serves. Ollama pulls an hf.co model like any registry model (ollama/ollama
+`server/images.go`, `pullModelManifest`): `GET https://hf.co/v2/<repo>/manifests/<tag>` with the
+Docker v2 manifest Accept header. The Hub answers with a manifest whose
+`application/vnd.ollama.image.model` layer is the GGUF the tag resolves to, named by its sha256
+(the file's LFS sha256), beside layers for the repo's `template` / `system` / `params` files. A
+tag is a quant label the Hub reads from the file names, or a full file name (hub-docs
+`docs/hub/ollama.md`); huggingface.co and hf.co serve the same routes, so the configured Hub
+endpoint is asked.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +22,16 @@ from urllib.parse import quote
 
 import httpx
 
+from publisher import console
+from publisher.errors import TargetUnavailable
+from publisher.huggingface.plan import HubPlanning, git_blob_sha1_file
+from publisher.targets.base import ApplyResult, Operation, Record
+
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 MODEL_LAYER = "application/vnd.ollama.image.model"
 TIMEOUT = 30.0
 SETTLE = 3.0  # seconds between asks while the route catches up with a commit
+_SHARD = re.compile(r"-\d{5}-of-\d{5}\.gguf$")
 
 
 @dataclass(frozen=True)
@@ -152,3 +162,85 @@ def _message(response: httpx.Response) -> str:
     else:
         text = (response.text.strip().splitlines() or [""])[0]
     return text[:200]
+
+
+class HubReadBack(HubPlanning):
+    """The read-back after apply's commits, on top of the plan that knows the local files."""
+
+    check_hf_co: bool
+    _unique_labels: dict[str, str]
+
+    def _read_back(
+        self, mine: list[Operation], revision: str | None, result: ApplyResult, record: Record
+    ) -> None:
+        """Ask the Hub for each uploaded GGUF's sha256 and compare with the local one."""
+        checks = [
+            op for op in mine if op.action == "verify" and (op.tag or "*") not in result.failures
+        ]
+        if not checks:
+            return
+        api = self._client(require_token=True)
+        try:
+            info = self._paths_info(api, [op.subject for op in checks], revision)
+        except TargetUnavailable as exc:
+            for op in checks:
+                result.failures.setdefault(op.tag or "*", f"read back: {exc}")
+            return
+        verified: dict[str, list[str]] = {}
+        for op in checks:
+            entry = info.get(op.subject)
+            if entry is None:
+                line = f"huggingface: read back: {op.subject} is not on the Hub after the commit"
+            elif not self._read_back_equal(op, entry):
+                remote = entry.lfs.sha256 if entry.lfs is not None else f"blob {entry.blob_id}"
+                line = (
+                    f"huggingface: read back: the Hub holds {remote} for {op.subject}, "
+                    f"expected sha256 {op.sha256}"
+                )
+            else:
+                verified.setdefault(op.tag or op.subject, []).append(op.subject)
+                continue
+            result.failures[op.tag or "*"] = line
+        if self.check_hf_co and revision is None:  # hf.co serves main, not a pull request
+            landed = [op for op in checks if (op.tag or op.subject) in verified]
+            self._read_back_hf_co([op for op in landed if op.details.get("kind") == "gguf"], result)
+        for key, paths in verified.items():
+            if key not in result.failures:
+                record(
+                    f"verify:{key}",
+                    {"repo": self.repo_id, "files": paths, "revision": revision or "main"},
+                )
+
+    def _read_back_hf_co(self, ops: list[Operation], result: ApplyResult) -> None:
+        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified: the Hub's
+        registry route is asked (`read_back` below); a wrong or missing answer fails the
+        tag, a route that does not answer is a warning."""
+        owners = {tag: op.tag or "*" for op in ops for tag in self._hf_co_tags(op)}
+        expected = {tag: sha for op in ops for tag, sha in self._hf_co_tags(op).items()}
+        verdict = read_back(
+            self.endpoint, self.repo_id, expected, token=self._token, sleep=self._sleep
+        )
+        for tag, line in verdict.failures.items():  # the server's words: the token never
+            owner, text = owners[tag], self._redact(f"huggingface: hf.co read back: {line}")
+            before = result.failures.get(owner)
+            result.failures[owner] = f"{before}; {text}" if before else text
+        for line in verdict.warnings:
+            console.warn(self._redact(f"huggingface: hf.co read back: {line}"))
+
+    def _hf_co_tags(self, op: Operation) -> dict[str, str]:
+        """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
+        quant label where no other file of the release shares it (publisher/huggingface/labels.py).
+        Shards are not checked: how hf.co serves a split GGUF is not documented."""
+        if _SHARD.search(op.subject) or not op.sha256:
+            return {}
+        tags = {op.subject: op.sha256}
+        label = self._unique_labels.get(op.subject)
+        if label is not None:
+            tags[label] = op.sha256
+        return tags
+
+    def _read_back_equal(self, op: Operation, entry: Any) -> bool:
+        if entry.lfs is not None:
+            return bool(op.sha256) and entry.lfs.sha256 == op.sha256
+        local = self._locals.get(op.subject)  # a tiny file the Hub keeps as a regular blob
+        return local is not None and git_blob_sha1_file(local) == entry.blob_id

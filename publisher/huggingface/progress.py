@@ -69,7 +69,11 @@ def _swap(module: Any, attribute: str, replacement: Any) -> Iterator[None]:
 
 
 def _streamer(board: Transfers, name_of: Any) -> Any:
-    """`tqdm_stream_file`'s contract (open binary, yield the file) reporting to the board."""
+    """`tqdm_stream_file`'s contract (open binary, yield the file) reporting to the board.
+
+    What is reported is how far into the file the reads have come, not how much was read: the
+    library seeks back and reads a part again when it retries a PUT, and those bytes are not
+    new (counted as read, a retried upload would fill its bar past 100 %)."""
 
     @contextmanager
     def stream(path: str | Path) -> Iterator[BinaryIO]:
@@ -79,7 +83,7 @@ def _streamer(board: Transfers, name_of: Any) -> Any:
 
             def reporting_read(size: int | None = -1) -> bytes:
                 data = read(size)
-                board.advance(name, len(data))
+                board.update(name, handle.tell())
                 return data
 
             handle.read = reporting_read  # type: ignore[method-assign]

@@ -1,0 +1,224 @@
+"""One conversation with the Hub: the client, the token, retries, errors, and reading the repo.
+
+Every other module of the Hub target talks to the Hub through these methods, so the token is
+redacted, HTTP 429 is waited out and a failure becomes one clear line in exactly one place. The
+client is huggingface_hub's `HfApi`, built with our endpoint and token passed explicitly (the
+library reads `HF_ENDPOINT` at import, which `resolve_endpoint` has checked by then).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher import console
+from publisher.errors import TargetUnavailable, UsageError
+from publisher.urls import check_hub_endpoint, import_hub
+
+TARGET = "huggingface"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+CARD = "README.md"
+PATHS_PER_REQUEST = 100
+MAX_RETRIES = 5
+MAX_RETRY_WAIT = 900.0  # longer Retry-After (the hourly commit quota) fails with a clear line
+
+ApiFactory = Callable[..., Any]  # (endpoint=…, token=…, library_name=…) -> HfApi-like
+
+
+@dataclass
+class Remote:
+    """What the Hub holds: whether the repo exists, every path, and details of the wanted paths."""
+
+    exists: bool
+    paths: set[str] = field(default_factory=set)
+    info: dict[str, Any] = field(default_factory=dict)  # path -> huggingface_hub RepoFile
+
+
+def resolve_endpoint(configured: str | None) -> str:
+    """`HF_ENDPOINT` beats the manifest's `huggingface.endpoint`, else huggingface.co."""
+    environment = os.environ.get("HF_ENDPOINT")
+    chosen = environment or configured or DEFAULT_ENDPOINT
+    check_hub_endpoint(chosen, "HF_ENDPOINT" if environment else "huggingface.endpoint")
+    return chosen.rstrip("/")
+
+
+def default_api(**kwargs: Any) -> Any:
+    return import_hub().HfApi(**kwargs)
+
+
+def default_token() -> str | None:
+    return import_hub().get_token()
+
+
+class HubSession:
+    """The client and the token of one target, and every call made through them."""
+
+    endpoint: str
+    repo_id: str
+    _api_factory: ApiFactory
+    _token_provider: Callable[[], str | None]
+    _sleep: Callable[[float], None]
+    _api: Any
+    _token: str | None
+
+    def _redact(self, text: str) -> str:
+        """Never let the token through, whatever a library put in a message."""
+        return text.replace(self._token, "***") if self._token else text
+
+    def _client(self, *, require_token: bool) -> Any:
+        """HfApi with our endpoint and token passed explicitly (HF_ENDPOINT is read at import)."""
+        if self._api is not None and (self._token or not require_token):
+            return self._api
+        token = self._token_provider()
+        if not token and require_token:
+            raise TargetUnavailable(
+                f"huggingface: no token for {self.endpoint}: set HF_TOKEN or run `hf auth login` "
+                "(a token is never accepted on the command line)"
+            )
+        self._token = token or None
+        self._api = self._api_factory(
+            endpoint=self.endpoint, token=self._token or False, library_name="publisher"
+        )
+        return self._api
+
+    # -----------------------------------------------------------------------------------------
+    # Errors and retries
+
+    def _retrying(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run `call`; on HTTP 429 wait Retry-After (else back off) and retry, a bounded number."""
+        backoff = 2.0
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                return call()
+            except remote_errors() as exc:
+                if http_status(exc) != 429 or attempt == MAX_RETRIES:
+                    raise
+                wait = retry_after(exc)
+                wait = backoff if wait is None else wait
+                if wait > MAX_RETRY_WAIT:
+                    raise
+                console.warn(
+                    f"huggingface: rate limited during {what}; retrying in {wait:g} s "
+                    f"({attempt + 1}/{MAX_RETRIES})"
+                )
+                self._sleep(wait)
+                backoff = min(backoff * 2, 60.0)
+        raise AssertionError("unreachable")
+
+    def _explain(self, exc: BaseException, what: str) -> str:
+        """One clear line for an HTTP failure: what we did, the status, what to do about it."""
+        status = http_status(exc)
+        head = f"huggingface: {what} ({self.endpoint}): "
+        if status == 401:
+            line = "HTTP 401, the Hub refused the token (expired or revoked?); set HF_TOKEN or run "
+            line += "`hf auth login` with a write token"
+        elif status == 403:
+            line = f"HTTP 403, the token may not write to {self.repo_id}"
+        elif status == 404 or is_repo_not_found(exc):
+            line = f"HTTP {status or 404}, {self.repo_id} not found or not visible to this token"
+        elif status == 429:
+            after = retry_after(exc)
+            line = "HTTP 429, rate limited by the Hub" + (
+                f" (Retry-After {after:g} s)" if after is not None else ""
+            )
+        elif status is not None:
+            line = f"HTTP {status}, {server_message(exc)}"
+        else:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            line = f"cannot reach the Hub: {type(exc).__name__}: {first}"
+        return self._redact(head + line)
+
+    def _remote(self, api: Any, wanted: Iterable[str], revision: str | None = None) -> Remote:
+        """The repo's inventory (list_repo_tree) and LFS/blob details of wanted paths."""
+        try:
+            tree = self._retrying(
+                "listing the repo",
+                lambda: list(api.list_repo_tree(self.repo_id, recursive=True, revision=revision)),
+            )
+        except remote_errors() as exc:
+            if is_repo_not_found(exc) and self._token:
+                return Remote(exists=False)
+            raise TargetUnavailable(self._explain(exc, f"reading {self.repo_id}")) from None
+        paths = {entry.path for entry in tree if hasattr(entry, "blob_id")}
+        present = [p for p in dict.fromkeys(wanted) if p in paths]
+        return Remote(exists=True, paths=paths, info=self._paths_info(api, present, revision))
+
+    def _paths_info(self, api: Any, paths: list[str], revision: str | None) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        for start in range(0, len(paths), PATHS_PER_REQUEST):
+            chunk = paths[start : start + PATHS_PER_REQUEST]
+            try:
+                entries = self._retrying(
+                    "reading file details",
+                    lambda chunk=chunk: api.get_paths_info(
+                        self.repo_id, chunk, expand=True, revision=revision
+                    ),
+                )
+            except remote_errors() as exc:
+                raise TargetUnavailable(self._explain(exc, f"reading {self.repo_id}")) from None
+            info.update({e.path: e for e in entries if hasattr(e, "blob_id")})
+        return info
+
+    def _hub_card(self, api: Any) -> str:
+        """The Hub's current README.md text (downloaded to a throw-away cache, read, deleted)."""
+        with tempfile.TemporaryDirectory(prefix="publisher-hf-") as scratch:
+            try:
+                local = self._retrying(
+                    "reading README.md",
+                    lambda: api.hf_hub_download(self.repo_id, CARD, cache_dir=scratch),
+                )
+            except remote_errors() as exc:
+                raise TargetUnavailable(self._explain(exc, f"reading {CARD}")) from None
+            data = Path(local).read_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:  # merged as text, or the hand-written part is lost
+            raise UsageError(
+                f"{self.endpoint}/{self.repo_id}/{CARD}: the Hub's card is not UTF-8 text "
+                f"(byte {exc.start}: {exc.reason}); save it as UTF-8 on the Hub, then publish again"
+            ) from None
+
+
+@functools.cache
+def remote_errors() -> tuple[type[BaseException], ...]:
+    """What a Hub call raises for the Hub's or the network's reasons (not for our bugs)."""
+    from huggingface_hub.errors import HFValidationError, HTTPError
+
+    return (HTTPError, OSError, HFValidationError)
+
+
+def http_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def is_repo_not_found(exc: BaseException) -> bool:
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    return isinstance(exc, RepositoryNotFoundError)
+
+
+def retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def server_message(exc: BaseException) -> str:
+    message = getattr(exc, "server_message", None)
+    if message:
+        return str(message).splitlines()[0]
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
