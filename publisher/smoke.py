@@ -830,7 +830,7 @@ def created_tag(release: Release, tag: Tag, host: str) -> Iterator[str]:
         try:
             yield ref
         finally:
-            target.client.delete(ref)
+            target.api.client.delete(ref)
     finally:
         target.close()
 

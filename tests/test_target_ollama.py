@@ -387,21 +387,21 @@ def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
 
 def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -> None:
     """/api/show answering 200 with a non-object body fails the step, with no traceback."""
-    from publisher.ollama.daemon import StepFailed
+    from publisher.ollama.daemon_api import StepFailed
 
     payload = make_payload(tmp_path)
     t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)
     bodies = iter([b"<html>proxy error</html>", b"[1, 2]"])
-    t.http = httpx.Client(
+    t.api.http = httpx.Client(
         base_url="http://127.0.0.1:9",
         transport=httpx.MockTransport(lambda request: httpx.Response(200, content=next(bodies))),
     )
     tp = payload.tags[0]
     with pytest.raises(StepFailed, match="non-JSON: '<html>proxy error</html>'"):
-        t._read_back(tp, t.ref(tp.tag.tag))
+        t.steps.read_back(tp, t.ref(tp.tag.tag))
     with pytest.raises(StepFailed, match="answered list, not an object"):
-        t._read_back(tp, t.ref(tp.tag.tag))
-    t.http.close()
+        t.steps.read_back(tp, t.ref(tp.tag.tag))
+    t.api.http.close()
 
 
 def test_an_already_published_tag_is_recorded_with_the_registry_digest(
