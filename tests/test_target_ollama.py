@@ -438,3 +438,25 @@ def test_requires_goes_to_create_and_is_read_back(standin: OllamaStandIn, tmp_pa
     model = next(iter(standin.models.values()))
     assert model.requires == "0.30.0"  # /api/create got it; the read-back compared it
     assert json.loads(standin.blob_path(model.config.digest).read_bytes())["requires"] == "0.30.0"
+
+
+def test_bytes_a_create_uploads_count_when_the_create_then_fails(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    """The daemon pruned a blob between plan (skip-blob) and create: create uploads it again,
+    then fails; the bytes that went over the wire still count (the report totals the wire)."""
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None)
+    gguf = payload.payload("Q4_K_M").files[0]
+    with httpx.Client(base_url=standin.url) as http:
+        http.post(f"/api/blobs/{gguf.digest}", content=gguf.path.read_bytes()).raise_for_status()
+    t = target(standin, payload)
+    t.preflight()
+    plan = t.plan(payload, online=True)
+    assert plan[0].action == "skip-blob"
+    standin.blob_path(gguf.digest).unlink()  # pruned by the daemon before apply
+    before = standin.bytes_received
+    standin.inject(Fault("create_error", match="Q4_K_M"))
+    result = t.apply(payload, plan, Recorder())
+    assert set(result.failures) == {"Q4_K_M"}
+    assert standin.bytes_received - before == gguf.size
+    assert result.bytes_uploaded == gguf.size

@@ -26,10 +26,6 @@ UPLOAD_CHUNK = 1024 * 1024
 class StepFailed(Exception):
     """One step of one tag failed; the message is the one clear line the report shows."""
 
-    def __init__(self, message: str, *, sent: int = 0) -> None:
-        super().__init__(message)
-        self.sent = sent  # bytes the failed step had already sent: they count as uploaded
-
 
 class DaemonAPI:
     """One daemon (`OLLAMA_HOST`): the ollama client and its httpx client, reused for plain HTTP."""
@@ -41,6 +37,9 @@ class DaemonAPI:
             host=host, timeout=httpx.Timeout(timeout, read=None, connect=10.0)
         )
         self.http: httpx.Client = self.client._client
+        # every byte handed to the wire, failed uploads too: a step that uploads and then
+        # fails (create after a re-upload, latest) still reports what it sent
+        self.bytes_sent = 0
 
     def close(self) -> None:
         """Close the daemon connection."""
@@ -73,6 +72,7 @@ class DaemonAPI:
                 with open_regular(f.path, "GGUF") as handle:
                     while piece := handle.read(UPLOAD_CHUNK):
                         sent += len(piece)
+                        self.bytes_sent += len(piece)
                         advance(len(piece))
                         yield piece
 
@@ -88,13 +88,10 @@ class DaemonAPI:
             except (httpx.HTTPError, OSError) as exc:
                 raise StepFailed(
                     f"upload of {f.path.name} failed after {sent} of {f.size} bytes: "
-                    f"{type(exc).__name__}: {exc}",
-                    sent=sent,
+                    f"{type(exc).__name__}: {exc}"
                 ) from None
         if resp.status_code not in (200, 201):
-            raise StepFailed(
-                f"upload of {f.path.name}: HTTP {resp.status_code} {error_of(resp)}", sent=sent
-            )
+            raise StepFailed(f"upload of {f.path.name}: HTTP {resp.status_code} {error_of(resp)}")
         return sent
 
     # models --------------------------------------------------------------------------------

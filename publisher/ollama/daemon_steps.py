@@ -57,7 +57,7 @@ class DaemonSteps:
         self.preexisting = set(self.api.local_models())
         held: dict[str, int] = {}
         peak = 0
-        handlers: dict[str, Callable[[Operation, TagState, ReleasePayload], int]] = {
+        handlers: dict[str, Callable[[Operation, TagState, ReleasePayload], None]] = {
             "upload-blob": self._do_blob,
             "create-tag": self._do_create,
             "verify": self._do_verify,
@@ -78,11 +78,11 @@ class DaemonSteps:
                     result.failures[tag] = f"not moved: its source {op.details['source']} failed"
                     continue
                 state.facts["source_digest"] = source.remote_digest
+            sent_before = self.api.bytes_sent
             try:
-                result.bytes_uploaded += handler(op, state, payload)
+                handler(op, state, payload)
             except StepFailed as exc:
                 state.failed = True
-                result.bytes_uploaded += exc.sent
                 result.failures[tag] = str(exc)
                 console.error(f"ollama {target.ref(tag)}: {exc}")
                 continue
@@ -91,6 +91,8 @@ class DaemonSteps:
                 result.failures[tag] = f"{op.action}: {exc}"
                 console.error(f"ollama {target.ref(tag)}: {op.action}: {exc}")
                 continue
+            finally:  # what went over the wire counts, whatever the step's outcome
+                result.bytes_uploaded += self.api.bytes_sent - sent_before
             if op.action in ("create-tag", "move-latest") and state.created:
                 held[tag] = _payload_bytes(payload, op.details.get("source") or tag)
                 peak = max(peak, _distinct_bytes(held, payload, latest))
@@ -109,24 +111,21 @@ class DaemonSteps:
 
     # blobs ---------------------------------------------------------------------------------
 
-    def _ensure_blobs(self, tp: TagPayload, label: str) -> int:
-        sent = 0
+    def _ensure_blobs(self, tp: TagPayload, label: str) -> None:
         for f in tp.files:
             if f.digest is None:
                 raise StepFailed(f"{f.path}: no sha256 (not hashed): cannot publish")
             if not self.api.has_blob(f.digest):
-                sent += self.api.upload(f, label)
-        return sent
+                self.api.upload(f, label)
 
-    def _do_blob(self, op: Operation, state: TagState, payload: ReleasePayload) -> int:
+    def _do_blob(self, op: Operation, state: TagState, payload: ReleasePayload) -> None:
         tp = payload.payload(op.details.get("source") or _tag_of(op, self.target.config.latest))
         f = next(x for x in tp.files if x.digest == op.subject)
         if self.api.has_blob(op.subject):
             state.facts.setdefault("blobs", {})[op.subject] = "present"
-            return 0
+            return
         sent = self.api.upload(f, op.tag or "")
         state.facts.setdefault("blobs", {})[op.subject] = f"uploaded {sent} bytes"
-        return sent
 
     # create + read back --------------------------------------------------------------------
 
@@ -155,9 +154,9 @@ class DaemonSteps:
             body["requires"] = requires
         return body
 
-    def create(self, tp: TagPayload, ref: str, state: TagState) -> int:
-        """Upload what the daemon lacks and create `ref`; return the bytes sent."""
-        sent = self._ensure_blobs(tp, ref)  # the plan said so, but ask again: cheap and safe
+    def create(self, tp: TagPayload, ref: str, state: TagState) -> None:
+        """Upload what the daemon lacks (counted in the API's `bytes_sent`) and create `ref`."""
+        self._ensure_blobs(tp, ref)  # the plan said so, but ask again: cheap and safe
         if self.preexisting is not None and ref.lower() in self.preexisting:
             console.warn(f"ollama: {ref} existed before this run: it is replaced and kept")
         last = self.api.stream("create", "/api/create", self.create_request(tp, ref))
@@ -166,13 +165,12 @@ class DaemonSteps:
         self.created.add(ref)
         state.created = True
         state.facts["local_digest"] = self.api.local_models().get(ref.lower())
-        return sent
 
-    def _do_create(self, op: Operation, state: TagState, payload: ReleasePayload) -> int:
+    def _do_create(self, op: Operation, state: TagState, payload: ReleasePayload) -> None:
         tp = payload.payload(op.tag or "")
         if not tp.present:
             raise StepFailed("create: the GGUF is missing")
-        return self.create(tp, self.target.ref(tp.tag.tag), state)
+        self.create(tp, self.target.ref(tp.tag.tag), state)
 
     def read_back(self, tp: TagPayload, ref: str) -> None:
         """/api/show of `ref` compared exactly with the payload (Ollama adds `stop <turn|>` and
@@ -188,14 +186,13 @@ class DaemonSteps:
         if problems:
             raise StepFailed("read back differs: " + "; ".join(problems))
 
-    def _do_verify(self, op: Operation, state: TagState, payload: ReleasePayload) -> int:
+    def _do_verify(self, op: Operation, state: TagState, payload: ReleasePayload) -> None:
         stage = op.details.get("stage")
         if stage == "local":
             self.read_back(payload.payload(op.tag or ""), op.subject)
             state.facts["read_back"] = "equal"
         elif stage == "remote":
             self._verify_remote(payload.payload(op.tag or ""), op.tag or "", state)
-        return 0
 
     def _verify_remote(self, tp: TagPayload, tag: str, state: TagState) -> None:
         check = self.target.remote().check(tp, tag)
@@ -210,24 +207,22 @@ class DaemonSteps:
         state.facts["pushed_layers"] = self.api.push(ref, insecure=self.target.insecure)
         state.pushed = True
 
-    def _do_push(self, op: Operation, state: TagState, payload: ReleasePayload) -> int:
+    def _do_push(self, op: Operation, state: TagState, payload: ReleasePayload) -> None:
         self._push(op.subject, state)
-        return 0
 
     # latest --------------------------------------------------------------------------------
 
-    def _do_latest(self, op: Operation, state: TagState, payload: ReleasePayload) -> int:
+    def _do_latest(self, op: Operation, state: TagState, payload: ReleasePayload) -> None:
         target = self.target
         source = op.details["source"]
         tp = payload.payload(source)
         ref, src_ref = target.ref("latest"), target.ref(source)
-        sent = 0
         if op.details.get("mode") == "copy" and src_ref in self.created:
             self.api.copy(src_ref, ref)
             self.created.add(ref)
             state.created = True
         else:
-            sent = self.create(tp, ref, state)
+            self.create(tp, ref, state)
         self.read_back(tp, ref)
         self._push(ref, state)
         if not target.skip_remote_verify:
@@ -237,21 +232,19 @@ class DaemonSteps:
                 raise StepFailed(f"latest is {state.remote_digest}, {source} is {want}")
         state.facts.pop("source_digest", None)
         state.facts["source"] = source
-        return sent
 
     # delete --------------------------------------------------------------------------------
 
-    def _do_delete(self, op: Operation, state: TagState, payload: ReleasePayload) -> int:
+    def _do_delete(self, op: Operation, state: TagState, payload: ReleasePayload) -> None:
         ref = op.subject
         if ref not in self.created:
-            return 0  # never touch what this run did not create
+            return  # never touch what this run did not create
         if self.preexisting is not None and ref.lower() in self.preexisting:
             state.facts["kept"] = "existed before this run"
-            return 0
+            return
         self.api.delete(ref)
         self.created.discard(ref)
         state.facts["deleted_local"] = True
-        return 0
 
 
 # ---------------------------------------------------------------------------------------------
