@@ -10,13 +10,8 @@ from ollama_chat_standin import gemma4_parse, generate
 
 from publisher.errors import UsageError
 from publisher.ollama.show import modelfile_directives
-from publisher.smoke import (
-    BUILTIN_CASES,
-    check_parameters,
-    load_cases,
-    show_parameters,
-    validate_schema,
-)
+from publisher.ollama.smoke.cases import BUILTIN_CASES, load_cases, validate_schema
+from publisher.ollama.smoke.checks import check_parameters, show_parameters
 
 WEATHER = {
     "type": "object",
@@ -207,7 +202,7 @@ def test_standin_parser_and_generation_limits() -> None:
 
 def test_show_check_names_a_template_that_is_not_utf8(tmp_path: Path) -> None:
     from publisher.manifest import load
-    from publisher.smoke import check_show
+    from publisher.ollama.smoke.checks import check_show
 
     release = load(Path(__file__).parents[1] / "manifests" / "v3.toml")
     assert release.ollama is not None
