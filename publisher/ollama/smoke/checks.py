@@ -245,7 +245,8 @@ def check_parameters(found: dict[str, list[Any]], expected: dict[str, ParameterV
 
 
 def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure]:
-    """`/api/show` of the tag against the manifest: parameters, template, renderer, parser."""
+    """`/api/show` of the tag against the manifest: parameters, template, renderer, parser,
+    system and requires."""
     assert release.ollama is not None
     failures = [
         Failure("parameter-drift", p)
@@ -288,6 +289,15 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
             Failure(
                 "system-drift",
                 f"system: Ollama has {have_system!r}, the manifest says {release.ollama.system!r}",
+            )
+        )
+    have_requires = show.get("requires") or directives.get("requires") or None
+    if have_requires != (release.ollama.requires or None):
+        failures.append(
+            Failure(
+                "requires-drift",
+                f"requires: Ollama has {have_requires!r}, "
+                f"the manifest says {release.ollama.requires!r}",
             )
         )
     return failures
