@@ -283,23 +283,13 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
                     f"({_first_difference(have_template, want_template)})",
                 )
             )
-    have_system = show.get("system") or directives.get("system") or None
-    if have_system != (release.ollama.system or None):
-        failures.append(
-            Failure(
-                "system-drift",
-                f"system: Ollama has {have_system!r}, the manifest says {release.ollama.system!r}",
+    for key in ("system", "requires"):
+        have = show.get(key) or directives.get(key) or None
+        want = getattr(release.ollama, key)
+        if have != (want or None):
+            failures.append(
+                Failure(f"{key}-drift", f"{key}: Ollama has {have!r}, the manifest says {want!r}")
             )
-        )
-    have_requires = show.get("requires") or directives.get("requires") or None
-    if have_requires != (release.ollama.requires or None):
-        failures.append(
-            Failure(
-                "requires-drift",
-                f"requires: Ollama has {have_requires!r}, "
-                f"the manifest says {release.ollama.requires!r}",
-            )
-        )
     return failures
 
 
