@@ -14,7 +14,8 @@ import httpx
 import pytest
 from ollama_standin import make_payload
 
-from publisher.ollama.daemon import OllamaTarget, _TagState
+from publisher.ollama.daemon import OllamaTarget
+from publisher.ollama.daemon_steps import TagState
 
 pytestmark = pytest.mark.live
 
@@ -40,11 +41,11 @@ def test_create_read_back_delete_on_a_real_daemon(tmp_path: Path) -> None:
     tp = payload.payload("Q4_K_M")
     ref = t.ref("Q4_K_M")
     try:
-        t._create(tp, ref, _TagState())
-        t._read_back(tp, ref)  # raises StepFailed with every difference
+        t.steps.create(tp, ref, TagState())
+        t.steps.read_back(tp, ref)  # raises StepFailed with every difference
     finally:
-        if ref in t._created:
-            t.client.delete(ref)
+        if ref in t.steps.created:
+            t.api.delete(ref)
         t.close()
     tags = httpx.get(f"{host}/api/tags", timeout=10).json().get("models") or []
     assert ref.lower() not in {str(m.get("name", "")).lower() for m in tags}

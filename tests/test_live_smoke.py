@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from publisher.cli import app
-from publisher.smoke import DEFAULT_NUM_PREDICT, DEFAULT_SEED, load_cases, run_case
+from publisher.ollama.smoke.cases import load_cases
+from publisher.ollama.smoke.runner import DEFAULT_NUM_PREDICT, DEFAULT_SEED, run_case
 
 HOST = os.environ.get("OLLAMA_HOST")
 MODEL = os.environ.get("PUBLISHER_SMOKE_MODEL")

@@ -10,13 +10,8 @@ from ollama_chat_standin import gemma4_parse, generate
 
 from publisher.errors import UsageError
 from publisher.ollama.show import modelfile_directives
-from publisher.smoke import (
-    BUILTIN_CASES,
-    check_parameters,
-    load_cases,
-    show_parameters,
-    validate_schema,
-)
+from publisher.ollama.smoke.cases import BUILTIN_CASES, load_cases, validate_schema
+from publisher.ollama.smoke.checks import check_parameters, show_parameters
 
 WEATHER = {
     "type": "object",
@@ -207,7 +202,7 @@ def test_standin_parser_and_generation_limits() -> None:
 
 def test_show_check_names_a_template_that_is_not_utf8(tmp_path: Path) -> None:
     from publisher.manifest import load
-    from publisher.smoke import check_show
+    from publisher.ollama.smoke.checks import check_show
 
     release = load(Path(__file__).parents[1] / "manifests" / "v3.toml")
     assert release.ollama is not None
@@ -217,3 +212,30 @@ def test_show_check_names_a_template_that_is_not_utf8(tmp_path: Path) -> None:
     release = release.model_copy(update={"ollama": ollama})
     with pytest.raises(UsageError, match=r"ollama\.template"):
         check_show({"template": "x"}, release, release.tags[0])
+
+
+def test_show_check_compares_requires_with_the_manifest() -> None:
+    """A tag whose REQUIRES is not the manifest's is drift, like renderer and parser: `ollama
+    pull` of a tag pushed without it would run on daemons the release does not support."""
+    from publisher.manifest import load
+    from publisher.ollama.smoke.checks import check_show
+
+    release = load(Path(__file__).parents[1] / "manifests" / "v3.toml")
+    assert release.ollama is not None
+    ollama = release.ollama.model_copy(update={"requires": "0.30.0"})
+    wanted = release.model_copy(update={"ollama": ollama})
+    tag = release.tags[0]
+
+    def drift(show: dict, rel: object) -> list[str]:
+        return [f.message for f in check_show(show, rel, tag) if f.code == "requires-drift"]  # type: ignore[arg-type]
+
+    assert drift({}, wanted) == ["requires: Ollama has None, the manifest says '0.30.0'"]
+    assert drift({"requires": "0.30.0"}, wanted) == []
+    assert drift({"modelfile": "FROM x\nREQUIRES 0.30.0\n"}, wanted) == []
+    unset = release.model_copy(
+        update={"ollama": release.ollama.model_copy(update={"requires": None})}
+    )
+    assert drift({"requires": "0.1.0"}, unset) == [
+        "requires: Ollama has '0.1.0', the manifest says None"
+    ]
+    assert drift({}, unset) == []

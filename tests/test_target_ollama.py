@@ -387,21 +387,21 @@ def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
 
 def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -> None:
     """/api/show answering 200 with a non-object body fails the step, with no traceback."""
-    from publisher.ollama.daemon import StepFailed
+    from publisher.ollama.daemon_api import StepFailed
 
     payload = make_payload(tmp_path)
     t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)
     bodies = iter([b"<html>proxy error</html>", b"[1, 2]"])
-    t.http = httpx.Client(
+    t.api.http = httpx.Client(
         base_url="http://127.0.0.1:9",
         transport=httpx.MockTransport(lambda request: httpx.Response(200, content=next(bodies))),
     )
     tp = payload.tags[0]
     with pytest.raises(StepFailed, match="non-JSON: '<html>proxy error</html>'"):
-        t._read_back(tp, t.ref(tp.tag.tag))
+        t.steps.read_back(tp, t.ref(tp.tag.tag))
     with pytest.raises(StepFailed, match="answered list, not an object"):
-        t._read_back(tp, t.ref(tp.tag.tag))
-    t.http.close()
+        t.steps.read_back(tp, t.ref(tp.tag.tag))
+    t.api.http.close()
 
 
 def test_an_already_published_tag_is_recorded_with_the_registry_digest(
@@ -438,3 +438,25 @@ def test_requires_goes_to_create_and_is_read_back(standin: OllamaStandIn, tmp_pa
     model = next(iter(standin.models.values()))
     assert model.requires == "0.30.0"  # /api/create got it; the read-back compared it
     assert json.loads(standin.blob_path(model.config.digest).read_bytes())["requires"] == "0.30.0"
+
+
+def test_bytes_a_create_uploads_count_when_the_create_then_fails(
+    standin: OllamaStandIn, tmp_path: Path
+) -> None:
+    """The daemon pruned a blob between plan (skip-blob) and create: create uploads it again,
+    then fails; the bytes that went over the wire still count (the report totals the wire)."""
+    payload = make_payload(tmp_path, tags={"Q4_K_M": {}}, latest=None)
+    gguf = payload.payload("Q4_K_M").files[0]
+    with httpx.Client(base_url=standin.url) as http:
+        http.post(f"/api/blobs/{gguf.digest}", content=gguf.path.read_bytes()).raise_for_status()
+    t = target(standin, payload)
+    t.preflight()
+    plan = t.plan(payload, online=True)
+    assert plan[0].action == "skip-blob"
+    standin.blob_path(gguf.digest).unlink()  # pruned by the daemon before apply
+    before = standin.bytes_received
+    standin.inject(Fault("create_error", match="Q4_K_M"))
+    result = t.apply(payload, plan, Recorder())
+    assert set(result.failures) == {"Q4_K_M"}
+    assert standin.bytes_received - before == gguf.size
+    assert result.bytes_uploaded == gguf.size

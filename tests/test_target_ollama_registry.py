@@ -12,8 +12,10 @@ import httpx
 import pytest
 from ollama_standin import OllamaStandIn, make_payload
 from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+from test_ollama_com_push import _Reserialising
 
 from publisher.ollama.daemon import OllamaTarget
+from publisher.ollama.registry import RegistryClient
 
 _names = itertools.count()
 
@@ -144,3 +146,38 @@ def test_direct_push_target_parses_each_gguf_header_once(
         x.image.manifest_digest for x in second if x.image
     ]
     t.client.close()
+
+
+def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
+    standin: OllamaStandIn,
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    tmp_path: Path,
+) -> None:
+    """The registry serves every manifest re-serialised: the ledger keeps the digest it serves
+    (tags and latest), `ledger_status` finds them up to date, and a second run skips."""
+    payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
+    t = OllamaTarget(payload.release, host=standin.url, registry=docker_registry)
+    reader = t.remote()
+    reader.client.close()
+    reader.client = RegistryClient(
+        docker_registry, reader.repository, insecure=True, transport=_Reserialising()
+    )
+    t.preflight()
+    steps: dict[str, dict[str, Any]] = {}
+    first = t.apply(payload, t.plan(payload, online=True), steps.__setitem__)
+    assert first.failures == {}
+    served = reader.manifest_digest("Q4_K_M")
+    assert steps["verify-remote:Q4_K_M"]["manifest"] == served
+    assert steps["latest:latest"]["manifest"] == served
+    local = first.facts["tags"]["Q4_K_M"]["local_digest"]
+    assert local and served != local  # the registry really serves other bytes than were pushed
+    rows = t.ledger_status(steps)
+    assert {r.tag for r in rows} == {"Q4_K_M", "Q6_K", "latest"}
+    assert {r.state for r in rows} == {"up-to-date"}
+
+    plan = t.plan(payload, online=True)
+    assert {op.action for op in plan} == {"verify"}
+    second = t.apply(payload, plan, steps.__setitem__)
+    assert second.failures == {} and second.bytes_uploaded == 0
+    assert {r.state for r in t.ledger_status(steps)} == {"up-to-date"}
+    t.close()

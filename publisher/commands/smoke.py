@@ -59,8 +59,9 @@ def smoke(
     ] = None,
 ) -> None:
     """Chat with the tag: plain, system, tool call, tool result, nested call, stop, /api/show."""
-    from publisher import smoke as runner
     from publisher.manifest import load
+    from publisher.ollama.smoke.cases import load_cases
+    from publisher.ollama.smoke.runner import DEFAULT_HOST, run_matrix
 
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1, found {repeat}")
@@ -68,14 +69,14 @@ def smoke(
         raise UsageError(f"--min-pass-rate must be in (0, 1], found {min_pass_rate}")
     release = load(manifest, gguf_dir=gguf_dir)
     selected = _tags(release, tag)
-    matrix = runner.load_cases(cases or [])
-    host = daemon_host(host, runner.DEFAULT_HOST)
+    matrix = load_cases(cases or [])
+    host = daemon_host(host, DEFAULT_HOST)
     client = _client(host)
     reports = []
     for item in selected:
         with _model(release, item, host, create, client) as model:
             console.info(f"smoke {model} on {host}: {len(matrix)} case(s) × {repeat} run(s)")
-            report = runner.run_matrix(
+            report = run_matrix(
                 client, release, item, model, matrix, repeat=repeat, on_run=_progress
             )
             report.created = create
@@ -127,10 +128,10 @@ def _client(host: str) -> Any:
 @contextlib.contextmanager
 def _model(release: Release, tag: Tag, host: str, create: bool, client: Any) -> Iterator[str]:
     """The model name to chat with: a scratch copy with --create, else the published tag."""
-    from publisher import smoke as runner
+    from publisher.ollama.smoke.scratch import created_tag
 
     if create:
-        with runner.created_tag(release, tag, host) as name:
+        with created_tag(release, tag, host) as name:
             yield name
         return
     import ollama
@@ -157,10 +158,10 @@ def _progress(tag: str, case: str, run: Any) -> None:
 
 
 def _print(reports: list[Any], host: str, min_rate: float, json_output: bool) -> None:
-    from publisher import smoke as runner
+    from publisher.ollama.smoke.report import report_json
 
     if json_output:
-        console.print_json(runner.report_json(reports, host=host, min_rate=min_rate))
+        console.print_json(report_json(reports, host=host, min_rate=min_rate))
         return
     table = Table(
         "tag", "case", "check", "passed", "rate", "result", "first failure", title=f"smoke ({host})"
