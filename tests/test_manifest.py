@@ -346,3 +346,57 @@ def test_extra_files_are_bare_names(tmp_path: Path) -> None:
     text = MINIMAL.replace("[huggingface]", '[huggingface]\nextra_files = ["/etc/passwd"]')
     error = error_of(write(tmp_path, "m.toml", text))
     assert error.field == "huggingface.extra_files"
+
+
+# --- a rule about a whole table names the table's header line ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "header"),
+    [
+        (
+            'parser = "gemma4"',
+            'parser = "gemma4"\nrenderer = "gemma4"\ntemplate = "gemma4.gotmpl"',
+            "ollama",
+            "[ollama]",
+        ),
+        ("experts = 98", "experts = 98\nexperts_base = 97", "model", "[model]"),
+        ("temperature = 0.6", "temperature = 1e39", "ollama.parameters", "[ollama.parameters]"),
+        (
+            "[huggingface]",
+            '[recipes."Q*"]\ntensor_types = ["a=q8_0"]\ntensor_type_file = "x"\n[huggingface]',
+            "recipes.Q*",
+            '[recipes."Q*"]',
+        ),
+    ],
+)
+def test_a_table_rule_names_the_table_header(
+    tmp_path: Path, old: str, new: str, field: str, header: str
+) -> None:
+    text = MINIMAL.replace("experts_base = 128\n", "").replace(old, new, 1)
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == field
+    assert line_of(error) == header
+
+
+def test_a_quoted_recipe_key_names_its_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "[huggingface]", '[recipes]\n"Q4_*" = { tensor_types = ["bad"] }\n\n[huggingface]'
+    )
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "recipes.Q4_*.tensor_types"
+    assert line_of(error) == '"Q4_*" = { tensor_types = ["bad"] }'
+
+
+def test_a_missing_key_of_a_table_array_names_its_header(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[benchmarks]\n\n[[benchmarks.rows]]\nname = "x"\nscroe = 1.0\n'
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "benchmarks.rows[0].score"
+    assert line_of(error) == "[[benchmarks.rows]]"
+
+
+def test_a_sub_table_of_a_tag_names_its_line(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[[tags]]\ntag = "Q8_0"\n\n[tags.parameters]\ntop_k = "40"\n'
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "tags[3].parameters.top_k"
+    assert line_of(error) == 'top_k = "40"'

@@ -37,49 +37,47 @@ def located(message: str, loc: list[str], chain: list[Source]) -> ManifestError:
     return ManifestError(message, file=str(chain[-1].path), field=field)
 
 
-_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=")
+# A TOML key: bare, "basic" or 'literal', dotted with optional spaces around the dots.
+_KEY = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
+_DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_HEADER_RE = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
+_KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=")
 
 
 def locate(text: str, loc: list[str]) -> int | None:
-    """Best-effort TOML line of a dotted location (`tags`, `3`, `vram`) in one file's text."""
-    table: str = ""
+    """Best-effort TOML line of a location (`tags`, `3`, `vram`) in one file's text: the header
+    of the table it names (`[model]`, the fourth `[[tags]]`, `[recipes."CD-*"]`) or its key."""
+    target = dotted(loc)
+    table = ""
     counts: dict[str, int] = {}
-    target_tables, key = _split_location(loc)
     for number, raw in enumerate(text.splitlines(), start=1):
         header = _HEADER_RE.match(raw)
         if header:
-            name = header.group(2).replace(" ", "")
+            name = _in_arrays(_key_path(header.group(2)), counts)
             if header.group(1) == "[[":
                 counts[name] = counts.get(name, -1) + 1
                 table = f"{name}[{counts[name]}]"
             else:
                 table = name
-            if table in target_tables and key is None:
+            if table == target:
                 return number
             continue
-        match = _KEY_RE.match(raw)
-        if match and key is not None:
-            name = match.group(1).strip("\"'")
-            full = f"{table}.{name}" if table else name
-            if full in {f"{t}.{key}" if t else key for t in target_tables}:
-                return number
+        key = _KEY_RE.match(raw)
+        if key and ".".join(filter(None, (table, _key_path(key.group(1))))) == target:
+            return number
     return None
 
 
-def _split_location(loc: list[str]) -> tuple[set[str], str | None]:
-    """Candidate table spellings and the key for a location; `[[tags]]` index `3` → `tags[3]`."""
-    parts: list[str] = []
-    for part in loc:
-        if part.isdigit() and parts:
-            parts[-1] = f"{parts[-1]}[{part}]"
-        else:
-            parts.append(part)
-    if not parts:
-        return {""}, None
-    if len(parts) == 1:
-        return ({parts[0]}, None) if "[" in parts[0] else ({""}, parts[0])
-    tables = {".".join(parts[:-1])}
-    # An inline sub-table (`parameters = {…}`) is written as a key of its parent table.
-    key = parts[-1]
-    return tables, key
+def _key_path(written: str) -> str:
+    """A key as written (`recipes . "CD-*"`) as `dotted` spells it (`recipes.CD-*`)."""
+    return ".".join(part[1:-1] if part[0] in "\"'" else part for part in re.findall(_KEY, written))
+
+
+def _in_arrays(name: str, counts: dict[str, int]) -> str:
+    """A sub-table of an array's last element: `tags.parameters` → `tags[2].parameters`."""
+    parts = name.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in counts:
+            return f"{prefix}[{counts[prefix]}]." + ".".join(parts[end:])
+    return name
