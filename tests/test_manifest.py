@@ -400,3 +400,11 @@ def test_a_sub_table_of_a_tag_names_its_line(tmp_path: Path) -> None:
     error = error_of(write(tmp_path, "m.toml", text))
     assert error.field == "tags[3].parameters.top_k"
     assert line_of(error) == 'top_k = "40"'
+
+
+def test_an_inline_licence_longer_than_a_file_name_is_the_licence_text(tmp_path: Path) -> None:
+    # Looking a 300-character line up as a path fails with ENAMETOOLONG, not "no such file".
+    paragraph = "Permission is hereby granted, free of charge, to any person. " * 5
+    text = MINIMAL.replace('"Some licence text, inline."', f'"{paragraph}"')
+    release = load(write(tmp_path, "m.toml", text))
+    assert release.ollama is not None and release.ollama.license == paragraph

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from publisher.errors import ManifestError
-from publisher.files import NotARegularFile, NulInPath, read_bytes
+from publisher.files import NotARegularFile, NulInPath, exists, read_bytes
 from publisher.manifest.cross_checks import cross_check
 from publisher.manifest.locate import locate, located, manifest_error
 from publisher.manifest.resolve import GGUF_DIR_ENV, resolve
@@ -94,7 +94,7 @@ def read_chain(path: Path) -> list[Source]:
         if current in seen:
             cycle = " -> ".join(str(p) for p in [*seen, current])
             raise ManifestError(f"circular extends: {cycle}", file=str(seen[-1]), field="extends")
-        if child is not None and not current.exists():
+        if child is not None and not exists(current):
             raise ManifestError(
                 f"extends names {current}, which does not exist",
                 file=str(child.path),
@@ -142,7 +142,7 @@ def _anchor_paths(source: Source) -> None:
         if isinstance(section, dict) and isinstance(section.get(key), str):
             value = section[key]
             candidate = source.path.parent / value
-            if key == "gguf_dir" or candidate.exists():
+            if key == "gguf_dir" or exists(candidate):
                 section[key] = str(candidate)
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from publisher.files import NotARegularFile, check_regular, read_bytes
+from publisher.files import NotARegularFile, check_regular, exists, read_bytes
 from publisher.gguf.quant_layout import Recipe, parse_tensor_type_file
 from publisher.licenses import builtin_text
 from publisher.manifest.locate import located
@@ -123,7 +123,7 @@ def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[Source]
 def _find_file(value: str, builtin_dir: Path, chain: list[Source], field: str) -> Path:
     """A file named by the manifest: as a path (already anchored) or a built-in of the package."""
     for candidate in (Path(value), builtin_dir / value):
-        if candidate.is_absolute() and candidate.exists():
+        if candidate.is_absolute() and exists(candidate):
             _regular(candidate, chain, field)
             return candidate.resolve()
     builtins = sorted(p.name for p in builtin_dir.glob("*") if p.is_file())
@@ -140,12 +140,7 @@ def _license_text(value: str, chain: list[Source]) -> str:
     builtin_dir = TEMPLATES_DIR / "licenses"
     for candidate in (Path(value), builtin_dir / value, builtin_dir / f"{value}.txt"):
         # relative values were anchored to the manifest already: never the current directory
-        if (
-            "\n" not in value
-            and len(value) < 256
-            and candidate.is_absolute()
-            and candidate.exists()
-        ):
+        if "\n" not in value and len(value) < 256 and candidate.is_absolute() and exists(candidate):
             return _read_text(candidate, chain, "ollama.license")
     builtins = [p.stem for p in builtin_dir.glob("*.txt")]
     looks_like_a_path = "/" in value or value.endswith((".txt", ".md"))
