@@ -10,9 +10,10 @@ from typing import Any
 
 
 def dotted(loc: list[str]) -> str:
-    """`['tags', '3', 'vram']` → `tags[3].vram`."""
+    """`['tags', '3', 'vram']` → `tags[3].vram`; a key with a newline or an escape code is shown
+    quoted and escaped, so the error stays one line and cannot drive the terminal."""
     out = ""
-    for part in loc:
+    for part in (p if p.isprintable() else repr(p) for p in loc):
         out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
     return out
 

@@ -226,6 +226,8 @@ CASES = [
     Case("latest-newline", _edit(REG, 'latest = "Q4_K_M\\n"'), ALL, "ollama.latest"),
     Case("related-newline", _edit('repo = "Org/fam-v1-GGUF"\n', 'repo = "Org/fam-v1-GGUF"\n'
          '[[related]]\nvariant = "v2"\nollama = "me/fam-v2\\n"\n'), ALL, "related[0].ollama"),
+    Case("key-newline", _edit('tag = "Q8_0"', 'tag = "Q8_0"\n"vr\\nam\\u001b[31m" = "x"'), ALL,
+         "unknown key"),
     Case("file-name-newline", _edit('name = "fam-v1-{tag}.gguf"', 'name = "fam-v1-{tag}.gguf\\n"'),
          ALL, "control characters"),
     Case("model-upper-case", _edit('model = "me/fam"', 'model = "me/Fam"'), ALL, "lower case"),
