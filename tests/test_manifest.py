@@ -408,3 +408,18 @@ def test_an_inline_licence_longer_than_a_file_name_is_the_licence_text(tmp_path:
     text = MINIMAL.replace('"Some licence text, inline."', f'"{paragraph}"')
     release = load(write(tmp_path, "m.toml", text))
     assert release.ollama is not None and release.ollama.license == paragraph
+
+
+def test_latest_names_the_tag_rule_as_a_tag_does(tmp_path: Path) -> None:
+    error = error_of(
+        write(tmp_path, "m.toml", MINIMAL.replace('latest = "Q4_K_M"', 'latest = "-x"'))
+    )
+    assert error.field == "ollama.latest"
+    assert "not a valid Ollama tag: '-x' (letters, digits" in str(error)
+
+
+def test_an_empty_requires_gets_no_hint_about_a_leading_v(tmp_path: Path) -> None:
+    text = MINIMAL.replace('parser = "gemma4"', 'parser = "gemma4"\nrequires = ""')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "ollama.requires" and "found ''" in str(error)
+    assert "leading 'v'" not in str(error)

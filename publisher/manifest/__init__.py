@@ -13,6 +13,7 @@ from publisher.manifest.names import (
     check_bare_file_name,
     check_hf_repo_id,
     check_ollama_model_name,
+    check_ollama_tag,
     is_ollama_tag,
 )
 from publisher.manifest.resolve import GGUF_DIR_ENV, TEMPLATES_DIR
@@ -43,6 +44,7 @@ __all__ = [
     "check_bare_file_name",
     "check_hf_repo_id",
     "check_ollama_model_name",
+    "check_ollama_tag",
     "is_ollama_tag",
     "load",
     "read_merged",

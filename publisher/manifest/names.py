@@ -50,6 +50,15 @@ def is_ollama_tag(name: str) -> bool:
     return bool(_MODEL_OR_TAG_RE.fullmatch(name))
 
 
+def check_ollama_tag(name: str) -> None:
+    """Raise ValueError unless `name` is the tag part of an Ollama model name."""
+    if not is_ollama_tag(name):
+        raise ValueError(
+            f"not a valid Ollama tag: {name!r} (letters, digits, '_', '.', '-'; "
+            "starting with a letter, digit or '_'; at most 80)"
+        )
+
+
 def check_bare_file_name(name: str) -> None:
     """Raise ValueError unless `name` is a file name inside gguf_dir (no path, no `..`)."""
     if "/" in name or "\\" in name or name in ("", ".", ".."):

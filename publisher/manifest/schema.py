@@ -17,6 +17,7 @@ from publisher.manifest.names import (
     check_bare_file_name,
     check_hf_repo_id,
     check_ollama_model_name,
+    check_ollama_tag,
     is_ollama_tag,
 )
 from publisher.urls import check_hub_url, check_registry_url
@@ -196,7 +197,7 @@ class Ollama(_Strict):
     def _requires_semver(cls, value: str | None) -> str | None:
         # Ollama's REQUIRES (parser/parser.go): semver, stored without the leading "v"
         if value is not None and not _SEMVER_RE.fullmatch(value):
-            hint = " (write it without the leading 'v')" if value[:1] in "vV" else ""
+            hint = " (write it without the leading 'v')" if value[:1] in ("v", "V") else ""
             raise ValueError(
                 f"expected an Ollama version as semver MAJOR.MINOR.PATCH, e.g. 0.30.0{hint}; "
                 f"found {value!r}"
@@ -224,8 +225,8 @@ class Ollama(_Strict):
     @field_validator("latest")
     @classmethod
     def _latest_name(cls, value: str | None) -> str | None:
-        if value is not None and not is_ollama_tag(value):
-            raise ValueError(f"not a valid Ollama tag: {value!r}")
+        if value is not None:
+            check_ollama_tag(value)
         return value
 
     @model_validator(mode="after")
@@ -287,11 +288,7 @@ class TagSpec(_Strict):
     @field_validator("tag")
     @classmethod
     def _tag_name(cls, value: str) -> str:
-        if not is_ollama_tag(value):
-            raise ValueError(
-                f"not a valid Ollama tag: {value!r} (letters, digits, '_', '.', '-'; "
-                "starting with a letter, digit or '_'; at most 80)"
-            )
+        check_ollama_tag(value)
         return value
 
     @field_validator("parameters", mode="before")
