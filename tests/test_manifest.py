@@ -423,3 +423,11 @@ def test_an_empty_requires_gets_no_hint_about_a_leading_v(tmp_path: Path) -> Non
     error = error_of(write(tmp_path, "m.toml", text))
     assert error.field == "ollama.requires" and "found ''" in str(error)
     assert "leading 'v'" not in str(error)
+
+
+def test_a_misspelt_recipe_key_gets_a_suggestion(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[huggingface]", '[recipes."Q*"]\ntensor_typs = []\n\n[huggingface]')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "recipes.Q*.tensor_typs"
+    assert "did you mean 'tensor_types'" in str(error)
+    assert line_of(error) == "tensor_typs = []"

@@ -446,12 +446,16 @@ TABLE_MODELS: dict[str, type[BaseModel]] = {
     "benchmarks": Benchmarks,
     "benchmarks.rows": BenchmarkRow,
     "related": Related,
+    "recipes.*": QuantRecipe,  # every entry, whatever tag or glob names it
 }
 
 
 def known_keys(table_loc: list[str]) -> list[str]:
     """The keys allowed in the table at `table_loc` (array indices ignored)."""
-    key = ".".join(p for p in table_loc if not p.isdigit())
+    parts = [p for p in table_loc if not p.isdigit()]
+    if parts[:1] == ["recipes"] and len(parts) == 2:
+        parts[1] = "*"
+    key = ".".join(parts)
     model = TABLE_MODELS.get(key)
     known = list(model.model_fields) if model else []
     return [*known, "extends"] if key == "" else known
