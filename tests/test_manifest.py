@@ -431,3 +431,19 @@ def test_a_misspelt_recipe_key_gets_a_suggestion(tmp_path: Path) -> None:
     assert error.field == "recipes.Q*.tensor_typs"
     assert "did you mean 'tensor_types'" in str(error)
     assert line_of(error) == "tensor_typs = []"
+
+
+def test_an_empty_extends_is_an_error_not_no_base(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "m.toml", 'extends = ""\n' + MINIMAL))
+    assert error.field == "extends" and "found ''" in str(error)
+    assert line_of(error) == 'extends = ""'
+
+
+def test_a_bad_tensor_type_file_names_its_key(tmp_path: Path) -> None:
+    (tmp_path / "cd.txt").write_text("ffn_down=q9_z\n", encoding="utf-8")
+    text = MINIMAL.replace(
+        "[huggingface]", '[recipes."Q*"]\ntensor_type_file = "cd.txt"\n\n[huggingface]'
+    )
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "recipes.Q*.tensor_type_file" and "q9_z" in str(error)
+    assert line_of(error) == 'tensor_type_file = "cd.txt"'

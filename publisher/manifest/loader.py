@@ -105,9 +105,10 @@ def read_chain(path: Path) -> list[Source]:
         seen.append(current)
         chain.append(source)
         base = source.data.pop("extends", None)
-        if base is not None and not isinstance(base, str):
+        if base is not None and not (isinstance(base, str) and base):
+            found = repr(base) if isinstance(base, str) else type(base).__name__
             raise ManifestError(
-                f"expected a path string, found {type(base).__name__}",
+                f"expected the path of a base manifest, found {found}",
                 file=str(current),
                 line=locate(source.text, ["extends"]),
                 field="extends",

@@ -86,7 +86,8 @@ def _recipe_for(tag: str, recipes: dict[str, QuantRecipe], chain: list[Source]) 
             patterns = parse_tensor_type_file(text)
             return Recipe.parse(patterns, spec.token_embedding_type, spec.output_tensor_type)
         except ValueError as exc:
-            raise located(f"{spec.tensor_type_file}: {exc}", ["recipes", key], chain) from None
+            loc = ["recipes", key, "tensor_type_file"]
+            raise located(f"{spec.tensor_type_file}: {exc}", loc, chain) from None
     return Recipe.parse(patterns, spec.token_embedding_type, spec.output_tensor_type)
 
 
