@@ -361,7 +361,6 @@ def test_extra_files_are_bare_names(tmp_path: Path) -> None:
             "[ollama]",
         ),
         ("experts = 98", "experts = 98\nexperts_base = 97", "model", "[model]"),
-        ("temperature = 0.6", "temperature = 1e39", "ollama.parameters", "[ollama.parameters]"),
         (
             "[huggingface]",
             '[recipes."Q*"]\ntensor_types = ["a=q8_0"]\ntensor_type_file = "x"\n[huggingface]',
@@ -447,3 +446,9 @@ def test_a_bad_tensor_type_file_names_its_key(tmp_path: Path) -> None:
     error = error_of(write(tmp_path, "m.toml", text))
     assert error.field == "recipes.Q*.tensor_type_file" and "q9_z" in str(error)
     assert line_of(error) == 'tensor_type_file = "cd.txt"'
+
+
+def test_a_parameter_beyond_float32_names_its_own_line(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "m.toml", MINIMAL.replace("0.6", "1e39", 1)))
+    assert error.field == "ollama.parameters.temperature" and "32-bit float" in str(error)
+    assert line_of(error) == "temperature = 1e39"

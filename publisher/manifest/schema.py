@@ -68,12 +68,12 @@ class OllamaParameters(_Strict):
     draft_num_predict: int | None = None
     stop: list[str] | None = None
 
-    @model_validator(mode="after")
-    def _floats_fit_float32(self) -> OllamaParameters:
-        for name, value in self:
-            if isinstance(value, float) and abs(value) > _FLOAT32_MAX:
-                raise ValueError(f"{name}: {value!r} does not fit the 32-bit float Ollama reads")
-        return self
+    @field_validator("*")
+    @classmethod
+    def _floats_fit_float32(cls, value: Any) -> Any:
+        if isinstance(value, float) and abs(value) > _FLOAT32_MAX:
+            raise ValueError(f"{value!r} does not fit the 32-bit float Ollama reads")
+        return value
 
     @field_validator("stop")
     @classmethod
