@@ -99,6 +99,16 @@ def is_regular(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def exists(path: str | os.PathLike[str]) -> bool:
+    """True when `path` names something (symlinks followed); False also when the OS cannot look
+    it up at all — a name longer than the file system allows, as a licence text taken for a path."""
+    try:
+        os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def check_regular(path: str | os.PathLike[str], what: str = "file") -> None:
     """Refuse `path` if it exists and is not a regular file (a stat, never an open)."""
     if "\0" in os.fspath(path):

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher import __version__
 from publisher.errors import UsageError
+from publisher.field_errors import describe, dotted
 from publisher.files import read_bytes
-from publisher.manifest import _describe, _dotted
 from publisher.statefile import write_private
 from publisher.urls import redact_data
 
@@ -122,8 +122,8 @@ class Ledger:
         elif loc == ["schema"] and error["type"] != "missing":
             what = f"expected a ledger of schema {SCHEMA}, found {error.get('input')!r}"
         else:
-            what = _describe(error, loc)
-        return self._bad(f"{_dotted(loc)}: {what}")
+            what = describe(error, loc)
+        return self._bad(f"{dotted(loc)}: {what}")
 
     def _bad(self, what: str) -> UsageError:
         return UsageError(

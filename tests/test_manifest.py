@@ -346,3 +346,109 @@ def test_extra_files_are_bare_names(tmp_path: Path) -> None:
     text = MINIMAL.replace("[huggingface]", '[huggingface]\nextra_files = ["/etc/passwd"]')
     error = error_of(write(tmp_path, "m.toml", text))
     assert error.field == "huggingface.extra_files"
+
+
+# --- a rule about a whole table names the table's header line ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "header"),
+    [
+        (
+            'parser = "gemma4"',
+            'parser = "gemma4"\nrenderer = "gemma4"\ntemplate = "gemma4.gotmpl"',
+            "ollama",
+            "[ollama]",
+        ),
+        ("experts = 98", "experts = 98\nexperts_base = 97", "model", "[model]"),
+        (
+            "[huggingface]",
+            '[recipes."Q*"]\ntensor_types = ["a=q8_0"]\ntensor_type_file = "x"\n[huggingface]',
+            "recipes.Q*",
+            '[recipes."Q*"]',
+        ),
+    ],
+)
+def test_a_table_rule_names_the_table_header(
+    tmp_path: Path, old: str, new: str, field: str, header: str
+) -> None:
+    text = MINIMAL.replace("experts_base = 128\n", "").replace(old, new, 1)
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == field
+    assert line_of(error) == header
+
+
+def test_a_quoted_recipe_key_names_its_line(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "[huggingface]", '[recipes]\n"Q4_*" = { tensor_types = ["bad"] }\n\n[huggingface]'
+    )
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "recipes.Q4_*.tensor_types"
+    assert line_of(error) == '"Q4_*" = { tensor_types = ["bad"] }'
+
+
+def test_a_missing_key_of_a_table_array_names_its_header(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[benchmarks]\n\n[[benchmarks.rows]]\nname = "x"\nscroe = 1.0\n'
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "benchmarks.rows[0].score"
+    assert line_of(error) == "[[benchmarks.rows]]"
+
+
+def test_a_sub_table_of_a_tag_names_its_line(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[[tags]]\ntag = "Q8_0"\n\n[tags.parameters]\ntop_k = "40"\n'
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "tags[3].parameters.top_k"
+    assert line_of(error) == 'top_k = "40"'
+
+
+def test_an_inline_licence_longer_than_a_file_name_is_the_licence_text(tmp_path: Path) -> None:
+    # Looking a 300-character line up as a path fails with ENAMETOOLONG, not "no such file".
+    paragraph = "Permission is hereby granted, free of charge, to any person. " * 5
+    text = MINIMAL.replace('"Some licence text, inline."', f'"{paragraph}"')
+    release = load(write(tmp_path, "m.toml", text))
+    assert release.ollama is not None and release.ollama.license == paragraph
+
+
+def test_latest_names_the_tag_rule_as_a_tag_does(tmp_path: Path) -> None:
+    error = error_of(
+        write(tmp_path, "m.toml", MINIMAL.replace('latest = "Q4_K_M"', 'latest = "-x"'))
+    )
+    assert error.field == "ollama.latest"
+    assert "not a valid Ollama tag: '-x' (letters, digits" in str(error)
+
+
+def test_an_empty_requires_gets_no_hint_about_a_leading_v(tmp_path: Path) -> None:
+    text = MINIMAL.replace('parser = "gemma4"', 'parser = "gemma4"\nrequires = ""')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "ollama.requires" and "found ''" in str(error)
+    assert "leading 'v'" not in str(error)
+
+
+def test_a_misspelt_recipe_key_gets_a_suggestion(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[huggingface]", '[recipes."Q*"]\ntensor_typs = []\n\n[huggingface]')
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "recipes.Q*.tensor_typs"
+    assert "did you mean 'tensor_types'" in str(error)
+    assert line_of(error) == "tensor_typs = []"
+
+
+def test_an_empty_extends_is_an_error_not_no_base(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "m.toml", 'extends = ""\n' + MINIMAL))
+    assert error.field == "extends" and "found ''" in str(error)
+    assert line_of(error) == 'extends = ""'
+
+
+def test_a_bad_tensor_type_file_names_its_key(tmp_path: Path) -> None:
+    (tmp_path / "cd.txt").write_text("ffn_down=q9_z\n", encoding="utf-8")
+    text = MINIMAL.replace(
+        "[huggingface]", '[recipes."Q*"]\ntensor_type_file = "cd.txt"\n\n[huggingface]'
+    )
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "recipes.Q*.tensor_type_file" and "q9_z" in str(error)
+    assert line_of(error) == 'tensor_type_file = "cd.txt"'
+
+
+def test_a_parameter_beyond_float32_names_its_own_line(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "m.toml", MINIMAL.replace("0.6", "1e39", 1)))
+    assert error.field == "ollama.parameters.temperature" and "32-bit float" in str(error)
+    assert line_of(error) == "temperature = 1e39"

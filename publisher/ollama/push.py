@@ -19,7 +19,7 @@ from publisher import console
 from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
-from publisher.manifest import Release, check_registry_url
+from publisher.manifest import Release
 from publisher.ollama.image import (
     ImageInputs,
     OllamaImage,
@@ -46,6 +46,7 @@ from publisher.targets.base import (
     TagStatus,
     ledger_row,
 )
+from publisher.urls import check_registry_url
 
 
 @dataclass
