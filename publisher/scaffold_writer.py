@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.architectures import FORCED_DEFAULTS
+from publisher.errors import UsageError
 from publisher.ollama.registry import DEFAULT_HOST
 from publisher.render.numbers import format_size
 from publisher.scaffold import Facts, Proposal, builtin_template
@@ -125,12 +126,20 @@ def _registry(request: InitRequest, arch: str | None, template: str | None) -> t
     return None, "push straight to a registry instead of the local daemon"
 
 
-def _base_model(request: InitRequest, facts: Facts) -> tuple[str, str]:
+def _base_model(request: InitRequest, facts: Facts) -> tuple[str | None, str]:
+    """`--base-model`, else what the GGUFs name, else the base manifest's; with none of them the
+    manifest could not validate (the card's lineage would be empty), so init asks for it."""
     if request.base_model:
         return request.base_model, ""
     if facts.base_model:
         return facts.base_model, "general.base_model.0"
-    return "", "TODO: not in the GGUFs; the HF repo id they derive from (--base-model)"
+    inherited = request.base.get("model", {})
+    if isinstance(inherited, dict) and inherited.get("base_model"):
+        return None, "from the base manifest"
+    raise UsageError(
+        f"{request.folder}: the GGUFs do not name the model they derive from "
+        "(general.base_model.0.*): pass --base-model OWNER/NAME (its Hugging Face repo id)"
+    )
 
 
 def _from_base(request: InitRequest, table: str, key: str, value: Any) -> bool:

@@ -205,3 +205,16 @@ def test_a_split_q4_k_m_goes_to_the_hub_only_and_is_not_latest_under_direct_push
     assert tags["Q4_K_M"]["targets"] == ["huggingface"] and "targets" not in tags["Q6_K"]
     assert "latest" not in data["ollama"] and "no Q4_K_M-class latest" in output
     assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+
+
+def test_files_that_name_no_base_model_ask_for_it(tmp_path: Path) -> None:
+    """An empty `base_model` would publish a card with no lineage: init asks instead."""
+    folder = tmp_path / "gguf"
+    folder.mkdir()
+    write_gemma4_gguf(folder / "m-Q4_K_M.gguf", file_type=15)  # no general.base_model.*
+    out = tmp_path / "m.toml"
+    code, output = init(str(folder), *ARGS, "--out", str(out))
+    assert code == 2 and "pass --base-model OWNER/NAME" in output, output
+    assert "Traceback" not in output and not out.exists()
+    code, output = init(str(folder), *ARGS, "--out", str(out), "--base-model", "google/x")
+    assert code == 0 and tomllib.loads(out.read_text())["model"]["base_model"] == "google/x"

@@ -452,3 +452,12 @@ def test_a_parameter_beyond_float32_names_its_own_line(tmp_path: Path) -> None:
     error = error_of(write(tmp_path, "m.toml", MINIMAL.replace("0.6", "1e39", 1)))
     assert error.field == "ollama.parameters.temperature" and "32-bit float" in str(error)
     assert line_of(error) == "temperature = 1e39"
+
+
+@pytest.mark.parametrize("base_model", ["", "gemma-4", "a/b/c", "org/base\\n"])
+def test_base_model_must_be_a_hub_repo_id(tmp_path: Path, base_model: str) -> None:
+    """The card's `base_model` and its link: an empty or malformed id is refused, not published."""
+    text = MINIMAL.replace('base_model = "org/base"', f'base_model = "{base_model}"')
+    assert text != MINIMAL
+    error = error_of(write(tmp_path, "m.toml", text))
+    assert error.field == "model.base_model" and "repo id" in str(error)

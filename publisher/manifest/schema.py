@@ -122,6 +122,13 @@ class Model(_Strict):
             )
         return value
 
+    @field_validator("base_model")
+    @classmethod
+    def _base_model_is_a_repo(cls, value: str) -> str:
+        # the card's `base_model` and its link: an empty or malformed id publishes a broken tree
+        check_hf_repo_id(value)
+        return value
+
     @field_validator("license")
     @classmethod
     def _hub_license_id(cls, value: str | None) -> str | None:
