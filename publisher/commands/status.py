@@ -36,8 +36,10 @@ def status(
         bool, typer.Option("--verbose", "-v", help="Every tag on every target, with details.")
     ] = False,
 ) -> None:
-    """Compare each target with the manifest, and every ledger entry with its remote: up to date,
-    missing, drifted, extra."""
+    """Compare each target and each ledger entry with the manifest: up to date, missing, drifted.
+
+    Exits 1 unless everything is up to date; `--verbose` shows every row with its detail.
+    """
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal
         only=normalize_only(only),
