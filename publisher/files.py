@@ -8,7 +8,6 @@ regular file — or a symlink to one — is refused with exit 2, naming the file
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
 from pathlib import Path
@@ -23,6 +22,12 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+# POSIX flags; Windows has neither (and no FIFOs that block an open), so 0 leaves them out —
+# the tool imports and reads files wherever Python runs, as its `filelock` locks do.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class NotARegularFile(UsageError):
@@ -58,7 +63,7 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
     if "\0" in os.fspath(path):
         raise NulInPath(path, what)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC)
     except OSError:
         check_regular(path, what)  # a socket cannot be opened (ENXIO): still say what it is
         raise
@@ -66,8 +71,8 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> BinaryIO:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotARegularFile(path, kind_of(mode), what)
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)  # a regular file: reads may block as usual
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
