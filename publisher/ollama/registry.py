@@ -122,6 +122,13 @@ def parse_ollama_name(name: str, default_host: str = DEFAULT_HOST) -> OllamaName
     )
 
 
+def repository_of(model: str) -> str:
+    """`namespace/model` of the registry repository of `[host/][namespace/]model`; a bare model
+    lives in Ollama's default namespace (`library`)."""
+    parts = model.split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else f"{DEFAULT_NAMESPACE}/{model}"
+
+
 def is_ollama_host(base_url: str) -> bool:
     """True for ollama.com's registry, where direct push is still experimental."""
     host = (urlsplit(base_url if "//" in base_url else f"//{base_url}").hostname or "").lower()
