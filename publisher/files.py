@@ -96,31 +96,32 @@ def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
         ) from None
 
 
+def _mode(path: str | os.PathLike[str]) -> int | None:
+    """The stat mode of `path` (symlinks followed), or None when the OS cannot look it up — a
+    missing file, or a name longer than the file system allows, as a licence text taken for a
+    path."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
 def is_regular(path: str | os.PathLike[str]) -> bool:
     """True when `path` is a regular file or a symlink to one (a stat, never an open)."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
+    mode = _mode(path)
+    return mode is not None and stat.S_ISREG(mode)
 
 
 def exists(path: str | os.PathLike[str]) -> bool:
     """True when `path` names something (symlinks followed); False also when the OS cannot look
-    it up at all — a name longer than the file system allows, as a licence text taken for a path."""
-    try:
-        os.stat(path)
-    except (OSError, ValueError):
-        return False
-    return True
+    it up at all (see `_mode`)."""
+    return _mode(path) is not None
 
 
 def check_regular(path: str | os.PathLike[str], what: str = "file") -> None:
     """Refuse `path` if it exists and is not a regular file (a stat, never an open)."""
     if "\0" in os.fspath(path):
         raise NulInPath(path, what)
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    if not stat.S_ISREG(mode):
+    mode = _mode(path)
+    if mode is not None and not stat.S_ISREG(mode):
         raise NotARegularFile(path, kind_of(mode), what)

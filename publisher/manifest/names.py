@@ -10,8 +10,11 @@ import re
 
 # Ollama's name rules (types/model/name.go): parts start with a letter, digit or "_". Every rule
 # is applied with fullmatch: `$` would also match before a trailing newline ("v3\n").
-_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}")
-_MODEL_OR_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}")
+# The patterns are public for the registry's full-name parser (publisher.ollama.registry).
+OLLAMA_NAMESPACE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"
+OLLAMA_MODEL_OR_TAG_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
+_NAMESPACE_RE = re.compile(OLLAMA_NAMESPACE_PATTERN)
+_MODEL_OR_TAG_RE = re.compile(OLLAMA_MODEL_OR_TAG_PATTERN)
 _HF_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?")
 

@@ -27,7 +27,7 @@ from publisher.ollama.daemon_api import DaemonAPI
 from publisher.ollama.daemon_steps import DaemonSteps
 from publisher.ollama.readback import RemoteCheck, RemoteReader
 from publisher.ollama.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
-from publisher.ollama.registry import is_ollama_host
+from publisher.ollama.registry import is_ollama_host, repository_of
 from publisher.ollama.show import parse_version
 from publisher.targets.base import (
     ApplyResult,
@@ -83,8 +83,7 @@ class OllamaTarget:
             self.config.model, registry or self.config.registry, insecure
         )
         self.insecure = self.registry_url.startswith("http://")
-        parts = self.model.split("/")[-2:]  # drop the host; Ollama's default namespace
-        self.repository = "/".join(parts) if len(parts) == 2 else f"library/{parts[0]}"
+        self.repository = repository_of(self.model)
         self.destination = f"ollama {urlsplit(self.registry_url).netloc}/{self.repository}"
         self.timeout = timeout
         self.api = DaemonAPI(self.host, timeout)

@@ -35,6 +35,7 @@ from publisher.ollama.registry import (
     check_pushed,
     is_ollama_host,
     push_warning,
+    repository_of,
 )
 from publisher.progress import byte_progress
 from publisher.targets.base import (
@@ -70,7 +71,7 @@ class OllamaRegistryTarget:
         self.ollama = release.ollama
         self.force = force
         self.registry = registry if "://" in registry else f"https://{registry}"
-        self.repository = _repository(self.ollama.model)
+        self.repository = repository_of(self.ollama.model)
         self.destination = f"ollama {urlsplit(self.registry).netloc}/{self.repository}"
         # ollama.com always wants the signed request; elsewhere anonymous first, then the key
         auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousThenKeyAuth()
@@ -345,12 +346,6 @@ class OllamaRegistryTarget:
         except CheckFailed:
             return False
         return True
-
-
-def _repository(model: str) -> str:
-    """`ns/model` of the registry repository; a bare model lives in Ollama's `library`."""
-    parts = model.split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else f"library/{model}"
 
 
 @functools.lru_cache(maxsize=256)

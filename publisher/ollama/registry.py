@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.manifest.names import OLLAMA_MODEL_OR_TAG_PATTERN, OLLAMA_NAMESPACE_PATTERN
 from publisher.ollama.auth import (
     DEFAULT_KEY_PATH,
     Challenge,
@@ -74,11 +75,11 @@ EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
 )
 
 
-_PART_RE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
+_PART_RE = OLLAMA_MODEL_OR_TAG_PATTERN
 _NAME_RE = re.compile(  # as ParseNameBare: one '/' splits namespace/model, a second one the host
     r"^(?:(?P<scheme>https?)://)?"
     r"(?:(?:(?P<host>[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349})/)?"
-    r"(?P<ns>[A-Za-z0-9_][A-Za-z0-9_-]{0,79})/)?"
+    rf"(?P<ns>{OLLAMA_NAMESPACE_PATTERN})/)?"
     rf"(?P<model>{_PART_RE})(?::(?P<tag>{_PART_RE}))?$"
 )
 
@@ -120,6 +121,13 @@ def parse_ollama_name(name: str, default_host: str = DEFAULT_HOST) -> OllamaName
         tag=match["tag"] or DEFAULT_TAG,
         scheme=match["scheme"] or "https",
     )
+
+
+def repository_of(model: str) -> str:
+    """`namespace/model` of the registry repository of `[host/][namespace/]model`; a bare model
+    lives in Ollama's default namespace (`library`)."""
+    parts = model.split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else f"{DEFAULT_NAMESPACE}/{model}"
 
 
 def is_ollama_host(base_url: str) -> bool:
