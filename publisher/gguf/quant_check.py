@@ -225,8 +225,10 @@ def check_quant(
     facts = ModelFacts.from_metadata(header.kv)
     wanted = effective_recipe(spec, recipe)
     try:
-        plain = predict(spec.ftype, tensors, facts)
-        expected = predict(spec.ftype, tensors, facts, wanted) if wanted else plain
+        expected = predict(spec.ftype, tensors, facts, wanted or Recipe())
+        plain = expected  # the plain layout too, unless a recipe changes it (a CD tag needs it)
+        if spec.contrib_dynamic and wanted is not None and not wanted.empty:
+            plain = predict(spec.ftype, tensors, facts)
     except LayoutError as exc:
         return CheckResult("quant", False, spec.describe(), str(exc)), found_name
     problems: list[str] = []
