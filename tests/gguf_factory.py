@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter, LlamaFileType
 
 from publisher.gguf.quant_layout import DEFAULT_TYPE, ModelFacts, fallback, predict
 
@@ -33,13 +33,14 @@ DEFAULT_CHAT_TEMPLATE = (
 EOS_ID = 106
 EOS_TOKEN = "<turn|>"
 
-# llama ftype -> the ggml type llama-quantize uses for the bulk of the weights
-FTYPE_MAIN: dict[int, GGMLQuantizationType] = {
-    0: T.F32, 1: T.F16, 32: T.BF16, 2: T.Q4_0, 3: T.Q4_1, 7: T.Q8_0, 8: T.Q5_0, 9: T.Q5_1,
-    10: T.Q2_K, 11: T.Q3_K, 12: T.Q3_K, 13: T.Q3_K, 14: T.Q4_K, 15: T.Q4_K, 16: T.Q5_K,
-    17: T.Q5_K, 18: T.Q6_K, 19: T.IQ2_XXS, 20: T.IQ2_XS, 22: T.IQ3_S, 23: T.IQ3_XXS,
-    25: T.IQ4_NL, 26: T.IQ3_S, 27: T.IQ3_S, 28: T.IQ2_XS, 29: T.IQ2_S, 30: T.IQ4_XS,
-}  # fmt: skip
+
+def _default_type(file_type: int) -> GGMLQuantizationType | None:
+    """llama-quantize's type for the bulk of the weights of `file_type` (publisher's own table);
+    None for an ftype it does not write."""
+    try:
+        return DEFAULT_TYPE.get(LlamaFileType(file_type))
+    except ValueError:
+        return None
 
 
 def default_vocab(size: int = 300) -> list[str]:
@@ -224,7 +225,7 @@ def write_gemma4_gguf(
     `tokenizer.ggml.pre`; add one with extra_kv).
     """
     path = Path(path)
-    main = main_type or FTYPE_MAIN.get(file_type if file_type is not None else 15, T.Q4_K)
+    main = main_type or _default_type(15 if file_type is None else file_type) or T.Q4_K
     tokens = default_vocab(vocab) if isinstance(vocab, int) else list(vocab)
     rows = gemma4_tensors(
         layers=layers,
@@ -242,7 +243,7 @@ def write_gemma4_gguf(
         n_ff_exp=n_ff_exp,
         n_ff=n_ff,
     )
-    if main_type is None and file_type is not None and _known_ftype(file_type):
+    if main_type is None and file_type is not None and _default_type(file_type) is not None:
         chosen = _overrides(
             rows,
             token_embd_type=token_embd_type,
@@ -288,15 +289,6 @@ def write_gemma4_gguf(
         shards = len(writer.tensors)
         return path.with_name(f"{path.stem}-00001-of-{shards:05d}.gguf")
     return path
-
-
-def _known_ftype(file_type: int) -> bool:
-    try:
-        from gguf.constants import LlamaFileType
-
-        return LlamaFileType(file_type) in DEFAULT_TYPE
-    except ValueError:
-        return False
 
 
 def add_kv(writer: GGUFWriter, key: str, value: Any) -> None:

@@ -15,7 +15,9 @@ from gguf import GGMLQuantizationType as T
 from quant_fixtures import facts, layout, model, recipe_of, rows, tags, write_layout_gguf
 from release_fixtures import fam_manifest, huggingface_tags
 
+from publisher.gguf import quant_check
 from publisher.gguf.checks import Expectations, check_tag, verify_release, verify_tag
+from publisher.gguf.header import read_header
 from publisher.gguf.quant_check import effective_recipe, expected_quant
 from publisher.gguf.quant_layout import Recipe, fallback, predict, use_more_bits
 from publisher.manifest import load
@@ -153,6 +155,30 @@ def test_cd_file_with_another_recipe_is_refused(tmp_path: Path) -> None:
     quant = report.result("quant")
     assert not quant.ok and "token_embd.weight" not in quant.found
     assert "blk.0.ffn_gate_up_exps.weight is Q4_K, expected Q6_K" in quant.found
+
+
+@pytest.mark.parametrize(
+    ("tag", "with_recipe", "predictions"),
+    [("Q4_K_M", False, 1), ("Q6_K_L", False, 1), ("CD-Q4_K_M", False, 1), ("CD-Q4_K_M", True, 2)],
+)
+def test_check_quant_predicts_each_layout_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str, with_recipe: bool, predictions: int
+) -> None:
+    """The plain layout is the expected one unless a recipe changes it: only a CD tag with a
+    recipe needs both (init asks check_quant for several candidates per file)."""
+    path = write_layout_gguf(tmp_path / "f.gguf", tag)
+    header = read_header(path)
+    calls: list[object] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return predict(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quant_check, "predict", counting)
+    recipe = recipe_of(tag) if with_recipe else None
+    result, _ = quant_check.check_quant(tag, header, header.tensors, recipe=recipe)
+    assert result.ok, result.found
+    assert len(calls) == predictions
 
 
 def test_q6_k_l_labelled_q6_k_is_refused(tmp_path: Path) -> None:

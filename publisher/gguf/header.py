@@ -117,12 +117,6 @@ class TensorInfo:
             total *= dim
         return total
 
-    @property
-    def bits_per_weight(self) -> float:
-        """Storage bits per weight of this tensor's ggml type."""
-        block, size = GGML_QUANT_SIZES[self.type]
-        return size * 8 / block
-
 
 @dataclass
 class GgufHeader:

@@ -60,7 +60,6 @@ class QuantSpec:
 
     tag: str
     ftype: LlamaFileType  # general.file_type the file must carry
-    main_type: GGMLQuantizationType | None  # llama-quantize's default type for the ftype
     q8_embeddings: bool = False  # _L / _XL: token_embd (and output) at the declared type
     contrib_dynamic: bool = False  # CD-: a per-layer map on top of the ftype
 
@@ -109,16 +108,16 @@ def expected_quant(tag: str) -> QuantSpec:
             raise UnknownQuantTag(
                 f"tag {tag!r}: {tag.strip()[3:]!r} after 'CD-' is not a llama quant type"
             )
-        return QuantSpec(tag, ftype, DEFAULT_TYPE[ftype], contrib_dynamic=True)
+        return QuantSpec(tag, ftype, contrib_dynamic=True)
     ftype = _plain_ftype(name)
     if ftype is not None:
-        return QuantSpec(tag, ftype, DEFAULT_TYPE[ftype])
+        return QuantSpec(tag, ftype)
     for suffix in ("_XL", "_L"):
         if name.endswith(suffix):
             base = name.removesuffix(suffix)
             ftype = _plain_ftype(base) or _plain_ftype(base + "_M")
             if ftype is not None:
-                return QuantSpec(tag, ftype, DEFAULT_TYPE[ftype], q8_embeddings=True)
+                return QuantSpec(tag, ftype, q8_embeddings=True)
     raise UnknownQuantTag(
         f"tag {tag!r} names no known quant: expected a llama ftype (Q4_K_M, IQ4_XS, Q8_0, F16), "
         "an _L/_XL variant (Q6_K_L, Q3_K_XL) or a CD- tier (CD-Q4_K_M)"
@@ -225,8 +224,10 @@ def check_quant(
     facts = ModelFacts.from_metadata(header.kv)
     wanted = effective_recipe(spec, recipe)
     try:
-        plain = predict(spec.ftype, tensors, facts)
-        expected = predict(spec.ftype, tensors, facts, wanted) if wanted else plain
+        expected = predict(spec.ftype, tensors, facts, wanted or Recipe())
+        plain = expected  # the plain layout too, unless a recipe changes it (a CD tag needs it)
+        if spec.contrib_dynamic and wanted is not None and not wanted.empty:
+            plain = predict(spec.ftype, tensors, facts)
     except LayoutError as exc:
         return CheckResult("quant", False, spec.describe(), str(exc)), found_name
     problems: list[str] = []
