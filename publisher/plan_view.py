@@ -188,6 +188,15 @@ def closing_sentence(
     return sentence + "."
 
 
+def _view(
+    release: Release | None, statuses: dict[str, str], plan: dict[str, list[Operation]]
+) -> tuple[str | None, dict[str, str], dict[str, list[Operation]]]:
+    """What both views of a plan start from: `latest`'s tag, each tag's state, the changes."""
+    latest = release.ollama.latest if release and release.ollama else None
+    states = tag_states(statuses, plan)
+    return latest, states, changes(plan, states, latest)
+
+
 def summary(
     release: Release | None,
     statuses: dict[str, str],
@@ -196,9 +205,7 @@ def summary(
     dry_run: bool,
 ) -> dict[str, Any]:
     """The one-screen view as data: states, counts and the closing sentence (for --json)."""
-    latest = release.ollama.latest if release and release.ollama else None
-    states = tag_states(statuses, plan)
-    changed = changes(plan, states, latest)
+    latest, states, changed = _view(release, statuses, plan)
     return {
         "states": {s: sorted(t for t, v in states.items() if v == s) for s in STATES},
         "line": states_line(states, release.gguf_dir if release else None),
@@ -217,9 +224,7 @@ def print_plan(
     dry_run: bool,
 ) -> None:
     """The one-screen plan: states line, the changing operations, the closing sentence."""
-    latest = release.ollama.latest if release and release.ollama else None
-    states = tag_states(statuses, plan)
-    changed = changes(plan, states, latest)
+    latest, states, changed = _view(release, statuses, plan)
     console.out.print(f"{title} — {'dry run' if dry_run else 'plan'}", soft_wrap=True)
     console.out.print(states_line(states, release.gguf_dir if release else None), soft_wrap=True)
     heading = "would send or change:" if dry_run else "will send or change:"

@@ -69,13 +69,8 @@ class Transfers:
             self._sizes[name] = size
             self.sent.setdefault(name, 0)
 
-    def advance(self, name: str, n: int) -> None:
-        """`n` more bytes of `name` were sent."""
-        with self._lock:
-            self._moved(name, self.sent.get(name, 0) + n)
-
     def update(self, name: str, done: int) -> None:
-        """`done` bytes of `name` are sent in all (reporters that give totals, not steps)."""
+        """`done` bytes of `name` are sent in all (both reporters give how far, not steps)."""
         with self._lock:
             self._moved(name, done)
 

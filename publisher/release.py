@@ -311,12 +311,12 @@ def local_steps(
 ) -> ReleasePayload:
     """Verify, check the template and render: everything that needs no remote."""
     with _step(run, "verify") as step:
-        hashed_before = cache.bytes_hashed
+        hashed_before = bytes_hashed_total()
         run.reports = verify_release(
             release, [t.tag for t in selected], digest=options.digest, cache=cache
         )
-        run.bytes_hashed = cache.bytes_hashed - hashed_before
-        step.detail = f"{_verify_summary(run.reports)}; {run.bytes_hashed:,} bytes hashed"
+        hashed = bytes_hashed_total() - hashed_before
+        step.detail = f"{_verify_summary(run.reports)}; {hashed:,} bytes hashed"
         failed = [r for r in run.reports if r.status == "failed"]
         missing = [r for r in run.reports if r.status == "missing"]
         if failed:

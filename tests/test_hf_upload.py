@@ -210,10 +210,6 @@ class RecordingTransfers(Transfers):
         self.events: list[tuple[str, str, int]] = []
         RecordingTransfers.instances.append(self)
 
-    def advance(self, name: str, n: int) -> None:
-        self.events.append(("bytes", name, n))
-        super().advance(name, n)
-
     def update(self, name: str, done: int) -> None:
         self.events.append(("at", name, done))  # how far the reads of `name` have come
         step = done - self.sent.get(name, 0)
@@ -261,7 +257,7 @@ def test_the_board_draws_a_bar_per_file_and_a_total_on_a_terminal_only(monkeypat
         monkeypatch.setattr(console, "err", Console(file=screen, force_terminal=True, width=120))
         with transfer_progress("huggingface: acme/tiny-GGUF", 3_000_000) as board:
             board.expect("tiny-Q4_K_M.gguf", 3_000_000)
-            board.advance("tiny-Q4_K_M.gguf", 1_000_000)
+            board.update("tiny-Q4_K_M.gguf", 1_000_000)
         return screen.getvalue()
 
     monkeypatch.setattr(console.state, "quiet", False)

@@ -16,6 +16,7 @@ from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
 import publisher.targets as targets
 from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
+from publisher.targets.base import Operation
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -209,6 +210,18 @@ def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):
     assert made.check_hf_co is True
     options = SimpleNamespace(prune=False, create_pr=False, skip_remote_verify=True)
     assert targets._huggingface(release, options).check_hf_co is False
+
+
+def test_a_shard_is_not_read_back_through_hf_co(tmp_path, hub):
+    """How hf.co serves a split GGUF is not documented: only whole files are asked for."""
+    release = release_with_files(tmp_path, ("Q4_K_M",))
+    tgt, _ = target(release, hub, check_hf_co=True)
+
+    def verify(name: str) -> Operation:
+        return Operation("huggingface", "verify", name, "", tag="Q4_K_M", sha256="a" * 64)
+
+    assert tgt._hf_co_tags(verify("big-Q4_K_M-00001-of-00002.gguf")) == {}
+    assert tgt._hf_co_tags(verify("big-Q4_K_M.gguf"))["big-Q4_K_M.gguf"] == "a" * 64
 
 
 def test_every_blob_of_the_manifest_can_be_pulled(hub):

@@ -14,7 +14,6 @@ endpoint is asked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ import httpx
 
 from publisher import console
 from publisher.errors import TargetUnavailable
+from publisher.gguf.checks import SHARD_RE
 from publisher.huggingface.plan import HubPlanning, git_blob_sha1_file
 from publisher.targets.base import ApplyResult, Operation, Record
 
@@ -31,7 +31,6 @@ MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 MODEL_LAYER = "application/vnd.ollama.image.model"
 TIMEOUT = 30.0
 SETTLE = 3.0  # seconds between asks while the route catches up with a commit
-_SHARD = re.compile(r"-\d{5}-of-\d{5}\.gguf$")
 
 
 @dataclass(frozen=True)
@@ -231,7 +230,7 @@ class HubReadBack(HubPlanning):
         """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
         quant label where no other file of the release shares it (publisher/huggingface/labels.py).
         Shards are not checked: how hf.co serves a split GGUF is not documented."""
-        if _SHARD.search(op.subject) or not op.sha256:
+        if SHARD_RE.fullmatch(op.subject) or not op.sha256:
             return {}
         tags = {op.subject: op.sha256}
         label = self._unique_labels.get(op.subject)
