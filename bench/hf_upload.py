@@ -3,7 +3,8 @@ the same upload where huggingface_hub hashes the file itself (the behaviour befo
 full read and hash of every GGUF).
 
 Each run is a whole process: it starts the strict HF double's HTTP front on loopback
-(tests/hub_http.py: preupload, LFS batch, PUT — whose body the double hashes, as the Hub checks
+(tests/doubles/hub_http.py: preupload, LFS batch, PUT — whose body the double hashes, as the Hub
+checks
 it —, commit), publishes one GGUF of --size-mb random bytes with the real `HfApi.create_commit`,
 and reports how many bytes huggingface_hub hashed. The parent times the processes from outside
 (wall clock, and CPU user+sys from getrusage of its children); the file is hashed once into a
@@ -37,7 +38,7 @@ def child(mode: str, folder: Path) -> None:
     """One upload in this process; prints the bytes huggingface_hub hashed, as JSON."""
     import huggingface_hub.lfs
     import huggingface_hub.utils.sha
-    from hf_double import Records, new_hub, target
+    from doubles.hf_double import Records, new_hub, target
 
     from publisher.digest import DigestCache
     from publisher.manifest import load
@@ -98,8 +99,8 @@ def main() -> None:
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
-    from hf_double import write_gguf
-    from hf_double import write_manifest as hf_manifest
+    from doubles.hf_double import write_gguf
+    from doubles.hf_double import write_manifest as hf_manifest
 
     from publisher.digest import DigestCache, sha256_file
     from publisher.manifest import load

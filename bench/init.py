@@ -2,7 +2,8 @@
 
 The folder: the sparse 13.26 GB gemma4 26B-A4B 98e Q4_K_M of `bench/verify.py` (real shapes,
 262,144-token vocabulary, ~7 MB on disk) and 24 tiny synthetic gemma4 GGUFs of the other tiers
-(tests/gguf_factory.py: plain, `_L`/`_XL`, IQ, a CD tier, a 2-shard split set), all carrying the
+(tests/support/gguf_factory.py: plain, `_L`/`_XL`, IQ, a CD tier, a 2-shard split set), all
+carrying the
 same chat template, so init proposes all 25. Whole processes timed from outside, median of
 `--runs`; the baseline, in the same run, is `publish --version` (the interpreter and CLI start).
 Also timed in this process: the proposal itself (read every header, ask check_quant, write the
@@ -29,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from gguf_factory import T, write_gemma4_gguf  # noqa: E402
+from support.gguf_factory import T, write_gemma4_gguf  # noqa: E402
 from verify import timed, write_sparse  # noqa: E402
 
 STEM = "gemma-4-A4B-98e-bench"
@@ -77,8 +78,8 @@ def cpu_per_run(cmd: list[str], runs: int, env: dict[str, str]) -> tuple[list[fl
 
 def in_process(folder: Path, out: Path, runs: int) -> list[float]:
     """Wall times of propose_release + render_manifest in this process (headers page-cached)."""
-    from publisher.scaffold import propose_release
-    from publisher.scaffold_writer import InitRequest, render_manifest
+    from publisher.scaffold.proposal import propose_release
+    from publisher.scaffold.writer import InitRequest, render_manifest
 
     request = InitRequest(folder, out, "me/bench", "me/b-GGUF", "bench", "bench")
     times = []

@@ -1,5 +1,5 @@
 """Benchmark: push one 2 GB blob to a loopback docker-registry, ours vs `curl --upload-file`,
-and the same push through the ollama.com stand-in (tests/ollama_com_standin.py).
+and the same push through the ollama.com stand-in (tests/doubles/ollama_com_standin.py).
 
 Each run is a whole process against a fresh registry (fresh storage, so nothing is skipped):
 - baseline: `curl -X PUT --upload-file FILE <upload-location>&digest=…` (one monolithic PUT);
@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from ollama_com_standin import OllamaComStandIn  # noqa: E402
-from registry_server import start_registry  # noqa: E402
+from doubles.ollama_com_standin import OllamaComStandIn  # noqa: E402
+from doubles.registry_server import start_registry  # noqa: E402
 
 CHILD = """
 import sys

@@ -29,8 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from gguf_factory import write_gemma4_gguf  # noqa: E402
-from registry_server import start_registry  # noqa: E402
+from doubles.registry_server import start_registry  # noqa: E402
+from support.gguf_factory import write_gemma4_gguf  # noqa: E402
 
 PUBLISH = [sys.executable, "-c", "from publisher.cli import app; app()"]
 # 20 real tier names (the quant check verifies each file against its tag's ftype)

@@ -36,7 +36,7 @@ from gguf import GGMLQuantizationType, GGUFWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gguf_factory import add_kv
+from support.gguf_factory import add_kv
 
 from publisher.gguf.header import read_header
 

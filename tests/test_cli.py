@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from release_fixtures import V3_SEED_PARAMETERS
+from support.release_fixtures import V3_SEED_PARAMETERS
 from typer.testing import CliRunner
 
 from publisher import __version__

@@ -175,7 +175,7 @@ def test_a_cache_dir_that_is_a_file_is_a_usage_error(
 def test_verify_with_an_unwritable_cache_exits_2_without_a_traceback(
     files: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gguf_factory import write_gemma4_gguf
+    from support.gguf_factory import write_gemma4_gguf
     from typer.testing import CliRunner
 
     from publisher.cli import app

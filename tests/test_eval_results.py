@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hf_double import REPO, Records, new_hub, payload, release_with_files, target
+from doubles.hf_double import REPO, Records, new_hub, payload, release_with_files, target
 
 from publisher.errors import ManifestError
 from publisher.manifest import load

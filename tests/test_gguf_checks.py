@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from gguf import GGMLQuantizationType as T
-from gguf_factory import DEFAULT_CHAT_TEMPLATE, write_gemma4_gguf
-from release_fixtures import fam_gguf, fam_manifest, huggingface_tags
+from support.gguf_factory import DEFAULT_CHAT_TEMPLATE, write_gemma4_gguf
+from support.release_fixtures import fam_gguf, fam_manifest, huggingface_tags
 
 from publisher.digest import DigestCache
 from publisher.gguf.checks import (

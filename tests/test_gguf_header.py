@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from gguf import GGUFReader, GGUFValueType, GGUFWriter, ReaderField
-from gguf_factory import EOS_TOKEN, write_gemma4_gguf
+from support.gguf_factory import EOS_TOKEN, write_gemma4_gguf
 
 from publisher.errors import CheckFailed
 from publisher.files import NotARegularFile

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from gguf_factory import write_gemma4_gguf
-from release_fixtures import fam_gguf, fam_manifest, huggingface_tags
+from support.gguf_factory import write_gemma4_gguf
+from support.release_fixtures import fam_gguf, fam_manifest, huggingface_tags
 from typer.testing import CliRunner
 
 from publisher.cli import app

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import huggingface_hub
 import pytest
-from hf_double import (
+from doubles.hf_double import (
     REPO,
     TOKEN,
     FakeHub,
@@ -29,8 +29,8 @@ from hf_double import (
     target,
     write_gguf,
 )
-from release_fixtures import HF_REPO, fam_gguf, fam_manifest, huggingface_tags
 from rich.console import Console
+from support.release_fixtures import HF_REPO, fam_gguf, fam_manifest, huggingface_tags
 from typer.testing import CliRunner
 
 import publisher.targets as targets

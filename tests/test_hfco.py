@@ -9,10 +9,19 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import httpx
-import hub_http
 import pytest
-from hf_double import REPO, TOKEN, FakeHub, Records, new_hub, payload, release_with_files, target
-from hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
+from doubles import hub_http
+from doubles.hf_double import (
+    REPO,
+    TOKEN,
+    FakeHub,
+    Records,
+    new_hub,
+    payload,
+    release_with_files,
+    target,
+)
+from doubles.hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
 import publisher.targets as targets
 from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve

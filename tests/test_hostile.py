@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from release_fixtures import fam_gguf
+from support.release_fixtures import fam_gguf
 
 from publisher.cli import app
 

@@ -9,12 +9,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from gguf_factory import DEFAULT_CHAT_TEMPLATE, T, write_gemma4_gguf
+from support.gguf_factory import DEFAULT_CHAT_TEMPLATE, T, write_gemma4_gguf
 from typer.testing import CliRunner
 
-from publisher import scaffold
 from publisher.cli import app
 from publisher.gguf.checks import CheckResult
+from publisher.scaffold import proposal as scaffold
 
 runner = CliRunner()
 LINEAGE = {

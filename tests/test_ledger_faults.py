@@ -1,7 +1,7 @@
 """The ledger and run log never state what did not happen: faults against the real docker-registry.
 
 Each test runs the real `publish` process against Debian's docker-registry behind a fault proxy
-(tests/fault_proxy.py) that holds or fails the named request; the test kills (SIGKILL) or
+(tests/doubles/fault_proxy.py) that holds or fails the named request; the test kills (SIGKILL) or
 interrupts (SIGINT) the process at that moment, runs again, and checks that the ledger and the run
 log match what the registry holds. Concurrent runs, bad ledgers and a lock path that is a folder
 end the same way: one line, the right exit code, a run log that says the run failed.
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_proxy import FaultProxy, Rule
-from registry_server import docker_registry  # noqa: F401
-from release_fixtures import fam_gguf, fam_manifest
+from doubles.fault_proxy import FaultProxy, Rule
+from doubles.registry_server import docker_registry  # noqa: F401
+from support.release_fixtures import fam_gguf, fam_manifest
 from typer.testing import CliRunner
 
 from publisher.cli import app
@@ -331,7 +331,7 @@ def test_an_unexpected_crash_marks_the_run_log_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not a PublisherError: the run log still says failed, with the reason."""
-    import publisher.release as release_module
+    import publisher.pipeline.release as release_module
 
     manifest = write_site(tmp_path, "http://127.0.0.1:9", "fault/never")
 
@@ -378,7 +378,7 @@ def _put_tag(registry: str, repository: str, tag: str, config: bytes) -> str:
 def test_daemon_target_compares_its_ledger_section_with_the_registry(
     docker_registry: str, tmp_path: Path
 ) -> None:
-    from ollama_standin import make_payload
+    from doubles.ollama_standin import make_payload
 
     from publisher.ollama.daemon import OllamaTarget
 

@@ -14,8 +14,8 @@ import os
 import time
 
 import pytest
-from gguf_factory import write_gemma4_gguf
-from hf_double import Records, local, write_manifest
+from doubles.hf_double import Records, local, write_manifest
+from support.gguf_factory import write_gemma4_gguf
 
 from publisher.huggingface.readback import read_back
 from publisher.huggingface.session import resolve_endpoint

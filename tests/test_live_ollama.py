@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ollama_standin import make_payload
+from doubles.ollama_standin import make_payload
 
 from publisher.ollama.daemon import OllamaTarget
 from publisher.ollama.daemon_steps import TagState

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from release_fixtures import fam_manifest
+from support.release_fixtures import fam_manifest
 
 from publisher.errors import ManifestError, UsageError
 from publisher.manifest import load

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from go_program import needs_go, run_go
+from support.go_program import needs_go, run_go
 
 from publisher.errors import TargetUnavailable
 from publisher.ollama import auth as ollama_auth

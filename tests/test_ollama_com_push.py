@@ -1,4 +1,5 @@
-"""Direct push through a stand-in of ollama.com's upload path (tests/ollama_com_standin.py) in
+"""Direct push through a stand-in of ollama.com's upload path
+(tests/doubles/ollama_com_standin.py) in
 front of the real docker-registry: expiring tokens, 307 parts to storage that refuses an
 Authorization header, the etag-checked commit (slow, or its reply lost), relative Locations."""
 
@@ -21,8 +22,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from ollama_com_standin import OllamaComStandIn
-from registry_server import docker_registry, registry_available, start_registry  # noqa: F401
+from doubles.ollama_com_standin import OllamaComStandIn
+from doubles.registry_server import docker_registry, registry_available, start_registry  # noqa: F401
 from test_registry import _inputs
 
 from publisher.errors import CheckFailed, TargetUnavailable
@@ -207,7 +208,7 @@ def test_kill_9_mid_upload_resumes_to_the_same_end_state(site: Site, tmp_path: P
 def test_a_release_through_the_standin_lands_the_exact_gguf(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from release_fixtures import fam_gguf, fam_manifest
+    from support.release_fixtures import fam_gguf, fam_manifest
     from typer.testing import CliRunner
 
     from publisher.cli import app
@@ -351,7 +352,7 @@ def test_direct_push_target_plans_and_reports_same_content_as_published(
     docker_registry: str,  # noqa: F811  (the imported fixture, by name)
     tmp_path: Path,
 ) -> None:
-    from ollama_standin import make_payload
+    from doubles.ollama_standin import make_payload
 
     from publisher.ollama.push import OllamaRegistryTarget
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from go_program import needs_go, run_go
+from support.go_program import needs_go, run_go
 
 from publisher.errors import UsageError
 from publisher.ollama import image as oi

@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from registry_server import docker_registry  # noqa: F401
+from doubles.registry_server import docker_registry  # noqa: F401
 from test_release import World, runner, world  # noqa: F401
 
-from publisher import plan_view
 from publisher.cli import app
+from publisher.pipeline import plan_view
 from publisher.targets.base import Operation
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from gguf import GGMLQuantizationType as T
-from quant_fixtures import facts, layout, model, recipe_of, rows, tags, write_layout_gguf
-from release_fixtures import fam_manifest, huggingface_tags
+from support.quant_fixtures import facts, layout, model, recipe_of, rows, tags, write_layout_gguf
+from support.release_fixtures import fam_manifest, huggingface_tags
 
 from publisher.gguf import quant_check
 from publisher.gguf.checks import Expectations, check_tag, verify_release, verify_tag

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.ollama import image as oi
@@ -33,7 +33,7 @@ CHUNK = 256 * 1024
 
 def _gguf(path: Path, size: int = 1_000_000) -> tuple[Path, str, int]:
     try:
-        from gguf_factory import write_gemma4_gguf
+        from support.gguf_factory import write_gemma4_gguf
 
         write_gemma4_gguf(path)
     except ImportError:  # the factory belongs to another module; any bytes do for the registry

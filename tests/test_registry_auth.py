@@ -20,7 +20,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
 from publisher.errors import TargetUnavailable
 from publisher.ollama import auth as ollama_auth

@@ -42,7 +42,7 @@ def test_direct_push_to_ollama_com(tmp_path: Path) -> None:
         pytest.skip("set PUBLISHER_OLLAMA_TEST_MODEL=ns/model:tag")
     name = parse_ollama_name(MODEL)
     gguf = tmp_path / "tiny.gguf"
-    from gguf_factory import write_gemma4_gguf
+    from support.gguf_factory import write_gemma4_gguf
 
     write_gemma4_gguf(gguf)
     data = gguf.read_bytes()

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-from gguf_factory import write_gemma4_gguf
-from hf_double import FakeHub
-from registry_server import docker_registry  # noqa: F401
+from doubles.hf_double import FakeHub
+from doubles.registry_server import docker_registry  # noqa: F401
+from support.gguf_factory import write_gemma4_gguf
 from typer.testing import CliRunner
 
 import publisher.targets as targets

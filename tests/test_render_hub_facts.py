@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from modelfile_parser import parse_request
-from release_fixtures import fam_manifest
+from support.modelfile_parser import parse_request
+from support.release_fixtures import fam_manifest
 from typer.testing import CliRunner
 
 from publisher.cli import app

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from modelfile_parser import parse, parse_request
-from release_fixtures import V3_SEED_PARAMETER_LINES, V3_SEED_PARAMETERS
+from support.modelfile_parser import parse, parse_request
+from support.release_fixtures import V3_SEED_PARAMETER_LINES, V3_SEED_PARAMETERS
 
 from publisher.errors import UsageError
 from publisher.manifest import Release, load

@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from gguf_factory import write_gemma4_gguf
-from modelfile_parser import parse_request
-from release_fixtures import V3_SEED_PARAMETER_LINES
+from support.gguf_factory import write_gemma4_gguf
+from support.modelfile_parser import parse_request
+from support.release_fixtures import V3_SEED_PARAMETER_LINES
 from typer.testing import CliRunner
 
 from publisher.cli import app

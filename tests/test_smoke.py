@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from ollama_chat_standin import ChatStandIn, Script
-from release_fixtures import fam_gguf, fam_manifest
+from doubles.ollama_chat_standin import ChatStandIn, Script
+from support.release_fixtures import fam_gguf, fam_manifest
 from typer.testing import CliRunner
 
 from publisher.cli import app

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from ollama_chat_standin import gemma4_parse, generate
+from doubles.ollama_chat_standin import gemma4_parse, generate
 
 from publisher.errors import UsageError
 from publisher.ollama.show import modelfile_directives

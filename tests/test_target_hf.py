@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from hf_double import (
+from doubles.hf_double import (
     NAME,
     REPO,
     TOKEN,

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ollama_standin import Fault, OllamaStandIn, make_payload
+from doubles.ollama_standin import Fault, OllamaStandIn, make_payload
 
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.ollama.daemon import OllamaTarget
@@ -363,7 +363,7 @@ def test_standin_is_strict(standin: OllamaStandIn, tmp_path: Path) -> None:
 
 def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
     """A handler that read all, part or none of a body is answered at once, on one connection."""
-    from ollama_standin import Request, Response
+    from doubles.ollama_standin import Request, Response
 
     def first_piece(request: Request) -> Response:
         return Response.json({"first": next(request.iter_body(size=3)).decode()})

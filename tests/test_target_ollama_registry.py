@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from ollama_standin import OllamaStandIn, make_payload
-from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+from doubles.ollama_standin import OllamaStandIn, make_payload
+from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
 from test_ollama_com_push import _Reserialising
 
 from publisher.ollama.daemon import OllamaTarget

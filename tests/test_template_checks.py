@@ -124,7 +124,7 @@ def test_release_preflight_on_the_v3_manifest_passes() -> None:
 
 
 def test_release_preflight_reads_the_reference_from_a_gguf(tmp_path: Path) -> None:
-    from gguf_factory import write_gemma4_gguf
+    from support.gguf_factory import write_gemma4_gguf
 
     shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
     release = load(tmp_path / "manifests" / "v3.toml", gguf_dir=tmp_path)

@@ -19,8 +19,8 @@ from publisher.manifest import (
     load,
     read_merged,
 )
-from publisher.scaffold import Proposal, propose_release
-from publisher.scaffold_writer import InitRequest, render_manifest
+from publisher.scaffold.proposal import Proposal, propose_release
+from publisher.scaffold.writer import InitRequest, render_manifest
 
 
 def init(

@@ -9,9 +9,16 @@ from typing import Annotated, Any
 import click
 import typer
 
-from publisher import console, plan_view
+from publisher import console
 from publisher.errors import UsageError
-from publisher.release import ReleaseOptions, VariantRun, normalize_only, run_releases, tag_json
+from publisher.pipeline import plan_view
+from publisher.pipeline.release import (
+    ReleaseOptions,
+    VariantRun,
+    normalize_only,
+    run_releases,
+    tag_json,
+)
 
 
 def release(

@@ -10,12 +10,19 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from publisher import console, plan_view
+from publisher import console
 from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED
 from publisher.ledger import Ledger, ledger_path
 from publisher.manifest import Release
-from publisher.release import ReleaseOptions, VariantRun, make_targets, normalize_only, prepare
+from publisher.pipeline import plan_view
+from publisher.pipeline.release import (
+    ReleaseOptions,
+    VariantRun,
+    make_targets,
+    normalize_only,
+    prepare,
+)
 from publisher.targets.base import ReleasePayload, TagStatus
 
 _COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}

@@ -13,7 +13,7 @@ Strict where the daemon would silently accept a mistake: unknown request keys, u
 names or types, bad roles, tool messages without content, tools on a model whose template cannot
 render them, and `stream` not false (the stand-in answers non-streaming only).
 
-    from ollama_chat_standin import ChatStandIn, Script
+    from doubles.ollama_chat_standin import ChatStandIn, Script
     script = Script({"capital of France": ["Paris is the capital of France."]})
     with ChatStandIn(tmp_path / "ollama", script).serve() as daemon: ...
 """
@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ollama_standin import (
+
+from doubles.ollama_standin import (
     OllamaStandIn,
     Request,
     Response,

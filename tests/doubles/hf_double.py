@@ -12,7 +12,8 @@ Files are served with the same `RepoFile` objects (LFS sha256, size, pointer blo
     hub.add_token("hf_x", user="alice", orgs={"acme": "write"})
     target = HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: "hf_x")
 
-`hub.serve()` adds the HTTP front (tests/hub_http.py): from then on `create_commit` is the real
+`hub.serve()` adds the HTTP front (tests/doubles/hub_http.py): from then on `create_commit` is the
+real
 `HfApi.create_commit` talking to it (preupload, LFS upload, NDJSON commit), and the Hub's
 Ollama registry route `/v2/<repo>/manifests/<tag>` answers from the same files.
 """
@@ -181,7 +182,7 @@ class FakeHub:
     def serve(self) -> Any:
         """Serve the Hub's upload and registry routes on loopback; from now on `create_commit`
         runs the real `HfApi.create_commit` against them (preupload, LFS, commit payload)."""
-        from hub_http import HubHTTP
+        from doubles.hub_http import HubHTTP
 
         self.http = HubHTTP(self)
         return self.http

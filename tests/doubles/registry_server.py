@@ -3,7 +3,7 @@
 Use it from any test module or conftest:
 
     # ruff: noqa: F811   (at the top of the test module: parameters reuse the fixture's name)
-    from registry_server import docker_registry  # noqa: F401  (registers the fixture)
+    from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
     def test_x(docker_registry):       # "http://127.0.0.1:<port>", plain HTTP, no auth
         ...

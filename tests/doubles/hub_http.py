@@ -27,10 +27,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from hf_double import FakeHub, HubRefusal, lfs_by_sample
 from huggingface_hub import constants
 from huggingface_hub.utils.sha import git_hash
 
+from doubles.hf_double import FakeHub, HubRefusal, lfs_by_sample
 from publisher.huggingface.labels import quant_label
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"

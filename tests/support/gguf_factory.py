@@ -5,7 +5,7 @@ with their per-expert scale, dense MLP, norms, tied embeddings) at toy sizes (a 
 milliseconds). Every property the release checks look at can be set, so a test builds exactly the
 good or broken file it needs:
 
-    from gguf_factory import write_gemma4_gguf   # tests/ is on sys.path under pytest
+    from support.gguf_factory import write_gemma4_gguf   # tests/ is on sys.path under pytest
     good = write_gemma4_gguf(tmp_path / "m-Q4_K_M.gguf")
     bad = write_gemma4_gguf(tmp_path / "m-Q4_K_M.gguf",
                             tensor_experts={"blk.1.ffn_down_exps.weight": 128})

@@ -28,7 +28,7 @@ from publisher.gguf.checks import TagReport, verify_release
 from publisher.ledger import Ledger, ledger_path
 from publisher.lock import destination_locks, release_lock
 from publisher.manifest import Release, Tag, load
-from publisher.plan_view import SENDING
+from publisher.pipeline.plan_view import SENDING
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.render.modelfile import template_text
 from publisher.render.page import how_to_apply

@@ -18,7 +18,7 @@ from publisher.architectures import FORCED_DEFAULTS
 from publisher.errors import UsageError
 from publisher.ollama.registry import DEFAULT_HOST
 from publisher.render.numbers import format_size
-from publisher.scaffold import Facts, Proposal, builtin_template
+from publisher.scaffold.proposal import Facts, Proposal, builtin_template
 
 _COMMENT_COLUMN = 34
 Entry = tuple[str, Any, str]  # key, value (None: written commented out), comment

@@ -8,7 +8,7 @@ gemma4 GGUF created without renderer or parser gets renderer/parser `gemma4` and
 was given, `stop ["<turn|>"]` — so read-back checks have something real to catch.
 
 Pushes go to a real registry when the model name's host is a loopback registry (e.g. Debian's
-docker-registry from tests/registry_server.py), else they are only recorded in `pushes`.
+docker-registry from tests/doubles/registry_server.py), else they are only recorded in `pushes`.
 
 Faults are injectable: `standin.inject(Fault("push_error", match="Q4_K_M"))`; kinds:
 `upload_reset` (connection reset after `after` bytes of a blob upload), `push_500` (HTTP 500
@@ -18,7 +18,7 @@ instead of a push stream), `push_error` (an `{"error"}` line after `after` layer
 Extending: subclass or call `standin.route("POST", "/api/chat", handler)`; a handler takes a
 `Request` and returns a `Response` (`Response.json(...)`, `Response.stream(iterable of dicts)`).
 
-    from ollama_standin import ollama_standin  # noqa: F401  (registers the fixture)
+    from doubles.ollama_standin import ollama_standin  # noqa: F401  (registers the fixture)
     def test_x(ollama_standin): ...            # ollama_standin.url == "http://127.0.0.1:<port>"
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import pytest
 from gguf import LlamaFileType
-from modelfile_parser import (  # Ollama's parameter types, one table
+from support.modelfile_parser import (  # Ollama's parameter types, one table
     BOOL_PARAMETERS,
     FLOAT_PARAMETERS,
     INT_PARAMETERS,
@@ -851,7 +851,7 @@ def make_payload(
     requires: str | None = None,
 ) -> Any:
     """Write a manifest and one tiny gemma4 GGUF per tag; return the ReleasePayload."""
-    from gguf_factory import write_gemma4_gguf
+    from support.gguf_factory import write_gemma4_gguf
 
     from publisher.manifest import load
     from publisher.targets.base import LocalFile, ReleasePayload, TagPayload

@@ -3,7 +3,7 @@
 One place knows that the manifest's `[files] name` and the file names the tests write agree
 (`fam-v1-<tag>.gguf` in the manifest's gguf_dir), so a test says only what is special about it:
 
-    from release_fixtures import fam_gguf, fam_manifest, huggingface_tags
+    from support.release_fixtures import fam_gguf, fam_manifest, huggingface_tags
     manifest.write_text(fam_manifest(huggingface_tags("Q4_K_M", "Q8_0")))
     fam_gguf(tmp_path / "gguf", "Q4_K_M")
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gguf_factory import write_gemma4_gguf
+from support.gguf_factory import write_gemma4_gguf
 
 HF_REPO = "Org/fam-v1-GGUF"
 

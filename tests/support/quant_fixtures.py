@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from gguf import GGMLQuantizationType, GGUFWriter
-from gguf_factory import DEFAULT_CHAT_TEMPLATE, EOS_ID, add_kv, default_vocab, zero_tensor
 
 from publisher.gguf.quant_layout import ModelFacts, Recipe, allows_quantization
+from support.gguf_factory import DEFAULT_CHAT_TEMPLATE, EOS_ID, add_kv, default_vocab, zero_tensor
 
 T = GGMLQuantizationType
-LAYOUTS = Path(__file__).parent / "fixtures" / "quant_layouts"
+LAYOUTS = Path(__file__).parent.parent / "fixtures" / "quant_layouts"
 
 
 @cache
