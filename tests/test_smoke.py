@@ -217,6 +217,28 @@ def test_good_model_passes_every_case_with_the_release_parameters(manifest, daem
     assert all(m["done_reason"] == "stop" for m in nested if m["role"] == "assistant")
 
 
+def test_a_correct_tag_with_requires_passes_the_show_check(manifest, daemon) -> None:
+    """Issue 22: a daemon that honours `requires` reports it only in show's `requires` field
+    (routes.go GetModelInfo; the modelfile has no REQUIRES line). Read through the ollama
+    client's ShowResponse, which drops the field, a correct tag failed requires-drift."""
+    manifest.write_text(
+        manifest.read_text().replace('latest = "Q4_K_M"', 'latest = "Q4_K_M"\nrequires = "0.30.0"')
+    )
+    create(daemon, manifest, requires="0.30.0")
+    shown = httpx.post(f"{daemon.url}/api/show", json={"model": "test/fam:Q4_K_M"}).json()
+    assert shown["requires"] == "0.30.0" and "REQUIRES" not in shown["modelfile"]
+    code, report = smoke(manifest, daemon)
+    assert code == 0 and report["ok"], failing(report)
+    assert cases_of(report)["show"]["results"][0]["transcript"][0]["show"]["requires"] == "0.30.0"
+    # and a tag created without it is drift, named
+    create(daemon, manifest, requires=None)
+    code, report = smoke(manifest, daemon)
+    assert code == 1
+    assert failing(report)["show"][0]["message"] == (
+        "requires: Ollama has None, the manifest says '0.30.0'"
+    )
+
+
 def test_tag_override_parameters_are_the_ones_sent(manifest, daemon) -> None:
     create(daemon, manifest, "Q8_0")
     code, report = smoke(manifest, daemon, "--tag", "Q8_0")

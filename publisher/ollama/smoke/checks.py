@@ -283,8 +283,11 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
                     f"({_first_difference(have_template, want_template)})",
                 )
             )
+    # SYSTEM and REQUIRES are show's own fields (routes.go GetModelInfo fills both from the model
+    # and its config); the modelfile has SYSTEM too but never a REQUIRES line (images.go
+    # Model.String), so the fields are the one source for both.
     for key in ("system", "requires"):
-        have = show.get(key) or directives.get(key) or None
+        have = show.get(key) or None
         want = getattr(release.ollama, key)
         if have != (want or None):
             failures.append(
