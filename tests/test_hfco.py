@@ -356,3 +356,65 @@ def test_hf_co_users_get_the_release_template_not_the_ggufs_jinja():
     # the same template without its tool handling would hand hf.co users the Jinja
     for broken in (text.replace("tool_response", "tool_result"), "{{ .Prompt }}"):
         assert prefers_chat_template(GEMMA4_LIKE_JINJA, _go_vars(broken), broken, False)
+
+
+# --- the side layers: what hf.co users get besides the GGUF -----------------------------------
+SIDE = {"template": LADDER["template"], "params": LADDER["params"]}
+Q6 = f"{STEM}-Q6_K.gguf"
+
+
+def test_the_side_layers_served_are_the_repos_files(hub):
+    """hub-docs ollama.md: the repo's `template` is the TEMPLATE, `params` the parameters of an
+    hf.co pull. Equal digests need no download; the same params JSON serialised otherwise is
+    read once and accepted."""
+    expected = {Q6: sha(LADDER[Q6])}
+    assert read_back(hub.http.url, REPO, expected, side_files=SIDE).ok
+    assert not any("/blobs/" in path for _, path in hub.http.requests)
+    compact = {"template": SIDE["template"], "params": b'{"temperature":0.6}'}
+    assert read_back(hub.http.url, REPO, expected, side_files=compact).ok
+    assert sum("/blobs/" in path for _, path in hub.http.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("side", "words"),
+    [
+        ({"template": b"{{ .Other }}"}, "serves a template layer sha256:"),
+        ({"params": b'{"temperature": 0.7}\n'}, "serves a params layer sha256:"),
+        ({"system": b"Be brief."}, "serves no system layer, though the repo has a `system` file"),
+    ],
+)
+def test_a_side_layer_that_is_not_the_repos_file_fails_the_tag(hub, side, words):
+    sleeps: list[float] = []
+    verdict = read_back(
+        hub.http.url, REPO, {Q6: sha(LADDER[Q6])}, side_files=side, sleep=sleeps.append
+    )
+    assert list(verdict.failures) == [Q6] and words in verdict.failures[Q6]
+    assert verdict.failures[Q6].startswith(f"hf.co/{REPO}:{Q6} serves")
+    assert sleeps == [SETTLE, SETTLE]  # asked again: the route may lag behind the commit
+
+
+def test_the_release_read_back_checks_the_template_and_params_it_committed(
+    tmp_path, served, monkeypatch
+):
+    """Through the target: the side files the release commits are the ones compared, and a
+    Hub that served another template layer fails every tag read back through hf.co."""
+    side = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n'}
+    (tmp_path / "first").mkdir()
+    release = release_with_files(tmp_path / "first", ("Q4_K_M",))
+    tgt, _ = target(release, served, check_hf_co=True)
+    data = payload(release, hf_files=side)
+    assert tgt.apply(data, tgt.plan(data, online=True), Records()).ok
+    real = hub_http._layer
+    monkeypatch.setattr(
+        hub_http,
+        "_layer",
+        lambda kind, data: real(kind, b"{{ .Other }}" if kind.endswith("template") else data),
+    )
+    (tmp_path / "then").mkdir()
+    release = release_with_files(tmp_path / "then", ("Q6_K",))
+    tgt, _ = target(release, served, check_hf_co=True)
+    data = payload(release, hf_files=side)
+    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    assert list(result.failures) == ["Q6_K"]
+    assert "serves a template layer" in result.failures["Q6_K"]
+    assert "params" not in result.failures["Q6_K"]
