@@ -17,7 +17,8 @@ from publisher.ollama.smoke.cases import Case, Step, validate_schema
 from publisher.ollama.smoke.report import Failure
 from publisher.render.modelfile import template_text
 
-# Gemma 4 control tokens that must never reach a user's screen (shared/reference/gemma4-format).
+# Gemma 4 control tokens that must never reach a user's screen: the ones the release template
+# writes (publisher/templates/ollama/gemma4-tools.gotmpl) and Ollama's gemma4 parser consumes.
 CONTROL_TOKENS = (
     "<turn|>",
     "<|turn>",
