@@ -431,12 +431,16 @@ def test_template_is_compared_exactly(template_manifest, daemon) -> None:
     assert "gemma4-tools.gotmpl" in failures[0]["message"]
 
 
-def test_without_a_parser_calls_stay_text_and_fail(manifest, daemon) -> None:
-    """A model whose output is not parsed leaks the call syntax instead of making tool calls."""
-    create(daemon, manifest)
+def test_without_a_parser_calls_stay_text_and_fail(template_manifest, daemon) -> None:
+    """A model whose output is not parsed leaks the call syntax instead of making tool calls.
+    It takes tools only through a TEMPLATE that reads .Tools: a renderer without a parser
+    offers no tools capability, and Ollama refuses such a chat (routes.go:2610-2613, images.go
+    capabilitiesForTemplate)."""
+    create(daemon, template_manifest)
     stored = next(iter(daemon.models.values()))
+    stored.renderer = None
     stored.parser = None
-    code, report = smoke(manifest, daemon)
+    code, report = smoke(template_manifest, daemon)
     failing = {
         n: c["results"][0]["failures"][0]["code"]
         for n, c in cases_of(report).items()
@@ -446,6 +450,10 @@ def test_without_a_parser_calls_stay_text_and_fail(manifest, daemon) -> None:
     assert failing["single-tool-call"] == "control-token"
     assert failing["nested-second-call"] == "control-token"
     assert failing["show"] == "parser-drift"
+    stored.renderer, stored.template = "gemma4", None  # renderer, no parser: no tools at all
+    code, report = smoke(template_manifest, daemon)
+    failure = cases_of(report)["single-tool-call"]["results"][0]["failures"][0]
+    assert failure["code"] == "ollama-error" and "does not support tools" in failure["message"]
 
 
 def test_ollama_refusing_a_chat_fails_the_case_with_its_words(manifest, daemon) -> None:

@@ -43,12 +43,13 @@ licence, `MESSAGE` per message. It writes NO `REQUIRES` line. Arguments go throu
 (parser.go:644-654): bare unless they hold a newline or start/end with a space, then `"…"`, or
 `\"\"\"…\"\"\"` when they also hold a `"` (parser.go:408-423 upper-cases the command name).
 
-Capabilities follow images.go `capabilitiesForTemplate` (:125-138) for a GGUF model:
-`completion` (no `pooling_type`, :171-176); the GGUF chat template's `tools` (it contains
-"tools" or "tool_call", :200-202) and `thinking` (`<think>`…`</think>`, :218-220) unless Ollama
-renders the chat itself (renderer, parser or Go TEMPLATE, routes.go:2372-2374); the Go
-TEMPLATE's `tools` / `insert` (`.Tools` / `.Suffix` read, images.go:236-253) when it is used;
-the parser's (`gemma4`: tools and thinking, model/parsers/parsers.go:85-88, gemma4.go:45-51).
+Capabilities follow images.go `capabilitiesForTemplate` (:125-138) for a GGUF model: the GGUF
+chat template's `tools` (it contains "tools" or "tool_call", :200-202) and `thinking`
+(`<think>`…`</think>`, :218-220) unless Ollama renders the chat itself (renderer, parser or a
+used Go TEMPLATE, routes.go:2372-2374); `completion` (no `pooling_type`, :171-176); the Go
+TEMPLATE's `tools` / `insert` (`.Tools` / `.Suffix` read, images.go:236-253, :414-433) when it
+is used — with or without renderer/parser; the parser's (`gemma4`: tools and thinking,
+model/parsers/parsers.go:85-88, gemma4.go:45-51).
 Not ported: thinking inferred from a Go template (thinking/template.go `InferTags`) — the
 stand-in's templates are judged by `supports_thinking_tags` below, which refuses to guess.
 """
@@ -202,14 +203,15 @@ def _approx_vars(template: str) -> list[str]:
 
 
 def uses_go_template(model: Any) -> bool:
-    """shouldUseGoTemplate (routes.go:2376-2385) for a model with no renderer/parser: it has a
-    TEMPLATE and Ollama does not prefer the GGUF's Jinja (images.go:790-795)."""
-    if not model.template or model.renderer or model.parser:
+    """shouldUseGoTemplate (routes.go:2376-2385, OLLAMA_GO_TEMPLATE unset): the model has a
+    TEMPLATE layer and Ollama does not prefer the GGUF's Jinja — a preference it only weighs
+    when the config has neither renderer nor parser (images.go:790-795)."""
+    if not model.template:
         return False
     if not supports_thinking_tags(model.template):
         raise AssertionError("stand-in: a template reading .Thinking needs InferTags")
     chat = model.kv.get("tokenizer.chat_template")
-    if not isinstance(chat, str) or not chat:
+    if model.renderer or model.parser or not isinstance(chat, str) or not chat:
         return True
     return not prefers_chat_template(chat, _approx_vars(model.template), model.template, False)
 
