@@ -60,6 +60,9 @@ LIVE_NAMES = frozenset(
         "OLLAMA_HOST",
         "HF_TOKEN",
         "HF_ENDPOINT",
+        "HF_HOME",  # a stored `hf auth login` token lives there (or under XDG_CACHE_HOME)
+        "HF_TOKEN_PATH",
+        "XDG_CACHE_HOME",
         "PUBLISHER_SMOKE_MODEL",
         "PUBLISHER_SMOKE_MANIFEST",
         "PUBLISHER_HF_TEST_REPO",
