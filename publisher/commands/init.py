@@ -12,6 +12,7 @@ import typer
 
 from publisher import console
 from publisher.errors import ManifestError, UsageError
+from publisher.files import real_path
 from publisher.manifest import (
     Release,
     check_hf_repo_id,
@@ -85,6 +86,8 @@ def _request(
             raise UsageError(f"{flag}: {exc}") from None
     if "/" not in ollama_model:
         raise UsageError(f"--ollama-model: expected NAMESPACE/NAME, found {ollama_model!r}")
+    if out is not None:
+        real_path(out.parent, "--out's folder")  # a symlink loop: one line, not a traceback
     name = ollama_model.split("/")[-1].split(":")[0]
     chosen = variant or name
     base = read_merged(extends) if extends is not None else {}

@@ -44,7 +44,8 @@ def resolve(
     # directory. The manifest's own gguf_dir was anchored to its file by _anchor_paths.
     override = gguf_dir or os.environ.get(GGUF_DIR_ENV)
     chosen = Path(override) if override else root / document.files.gguf_dir
-    directory = _gguf_dir(chosen.expanduser(), override, chain)
+    source = None if not override else "--gguf-dir" if gguf_dir else GGUF_DIR_ENV
+    directory = _gguf_dir(chosen.expanduser(), source, chain)
     tags = []
     for spec in document.tags:
         file = spec.file or document.files.name.format(tag=spec.tag)
@@ -81,13 +82,13 @@ def resolve(
     )
 
 
-def _gguf_dir(chosen: Path, override: str | Path | None, chain: list[Source]) -> Path:
-    """The GGUF folder resolved; a symlink loop is one line naming where the folder came from."""
-    what = "--gguf-dir" if override else "files.gguf_dir"
+def _gguf_dir(chosen: Path, option: str | None, chain: list[Source]) -> Path:
+    """The GGUF folder resolved; a symlink loop is one line naming where the folder came from
+    (`option`: --gguf-dir or the environment variable; None: the manifest's key)."""
     try:
-        return real_path(chosen, what)
+        return real_path(chosen, option or "files.gguf_dir")
     except SymlinkLoop as exc:
-        if override:
+        if option:
             raise
         raise located(str(exc), ["files", "gguf_dir"], chain) from None
 

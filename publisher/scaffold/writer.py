@@ -18,6 +18,7 @@ import tomli_w
 
 from publisher.architectures import FORCED_DEFAULTS
 from publisher.errors import UsageError
+from publisher.files import real_path
 from publisher.ollama.registry import DEFAULT_HOST
 from publisher.render.numbers import format_size
 from publisher.scaffold.proposal import Facts, Proposal, builtin_template
@@ -79,7 +80,7 @@ def _line(key: str, value: Any, note: str = "") -> str:
 
 
 def _relative(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+    return Path(os.path.relpath(real_path(path), real_path(start))).as_posix()
 
 
 def name_pattern(proposals: list[Proposal]) -> str:
