@@ -553,7 +553,7 @@ def _sigterm_when_changed(watch: Path) -> Callable[[], None]:
 def test_a_sigterm_mid_render_leaves_the_previous_card_whole(root: Path) -> None:
     assert _render(root).code == 0
     card = root / "build" / "v1" / "huggingface" / "README.md"
-    hand = "## Hand-written\n\n" + "A paragraph a person wrote by hand.\n" * 400_000  # ~14 MB
+    hand = "## Hand-written\n\n" + "A paragraph a person wrote by hand.\n" * 100_000  # ~3.5 MB
     card.write_text(card.read_text() + "\n" + hand)
     previous = card.read_bytes()
     args = ["render", "m.toml", "--no-digest"]
@@ -633,3 +633,15 @@ def test_init_refuses_a_symlink_loop_at_out_in_one_line(root: Path) -> None:
     outcome = _init(root, "gguf", "--base-model", "org/base", "--extends", "o1")
     _assert_one_line(outcome, "symbolic link loop")
     assert outcome.code == 2
+
+
+def test_an_output_gets_the_umask_mode_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    from publisher.render.outputs import write_output
+
+    old = os.umask(0o022)
+    try:
+        path = write_output(tmp_path / "page.md", "x\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # an ordinary file, not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["page.md"]

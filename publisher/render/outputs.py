@@ -19,8 +19,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -69,16 +69,26 @@ def check_output_dir(path: Path) -> None:
         )
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, empty temp file beside `path`, created with mode 0666 so the umask decides its
+    permissions as for any file `open()` creates (mkstemp would make it 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temp, flags, _FILE_MODE), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temp file name beside {path.name}")
+
+
 def write_output(path: Path, text: str) -> Path:
     """Replace `path` with `text` atomically (temp file + rename in the same folder)."""
     check_output_dir(path.parent)
     check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp = _create_temp(path)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, _FILE_MODE & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
