@@ -235,6 +235,8 @@ READING = [
     Case("licence-absolute", _abs_licence, "absolute path"),
     Case("licence-links-out", _link("LICENSE.txt", f"{OUT}/id_ed25519"), "outside this manifest"),
     Case("licence-holds-a-key", _write("LICENSE.txt", KEY_TEXT), "private key"),
+    Case("licence-inline-key", _edit('license = "LICENSE.txt"', f'license = """{KEY_TEXT}"""'),
+         "private key"),
     Case("licence-holds-a-token", _write("LICENSE.txt", f"Apache\n{TOKEN}\n"), "access token"),
     Case("template-escapes", _edit('template = "gemma4-tools.gotmpl"',
          'template = "../../../../../../../../../../../../etc/passwd"'), "outside this manifest"),
@@ -645,3 +647,11 @@ def test_an_output_gets_the_umask_mode_and_leaves_no_temp_file(tmp_path: Path) -
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644  # an ordinary file, not mkstemp's 0600
     assert [p.name for p in tmp_path.iterdir()] == ["page.md"]
+
+
+def test_init_force_never_writes_through_a_link_at_out(root: Path) -> None:
+    _link("new.toml", f"{OUT}/page-target.md")(root)
+    sentinel = _sentinel(root)
+    outcome = _init(root, "gguf", "--base-model", "org/base", "--out", "new.toml", "--force")
+    _assert_one_line(outcome, "symbolic link")
+    assert outcome.code == 2 and _sentinel(root) == sentinel

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from publisher.manifest import (
     load,
     read_merged,
 )
+from publisher.render.outputs import write_output
 from publisher.scaffold.proposal import Proposal, propose_release
 from publisher.scaffold.writer import InitRequest, render_manifest
 
@@ -115,9 +115,7 @@ def _write(path: Path, text: str, *, force: bool) -> None:
         except FileExistsError:
             raise UsageError(f"{path} exists: pass --force to overwrite it") from None
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_output(path, text)  # atomic, never through a link or into a FIFO at --out
 
 
 def _validated(path: Path) -> tuple[Release | None, str | None]:

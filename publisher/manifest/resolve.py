@@ -149,6 +149,10 @@ def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[Source]
         template = _find_file(section.template, TEMPLATES_DIR / "ollama", chain, "ollama.template")
     implied = builtin_text(license_id)
     license_text = _license_text(section.license, chain) if section.license else implied
+    try:  # text written inline goes in every Modelfile, page and card too
+        refuse_secret(license_text or "", "ollama.license")
+    except SecretInText as exc:
+        raise located(str(exc), ["ollama", "license"], chain) from None
     if implied is not None and license_text != implied:
         raise located(
             f"[model] license = {license_id!r} puts its built-in text in every tag's LICENSE "
