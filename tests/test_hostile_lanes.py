@@ -655,3 +655,12 @@ def test_init_force_never_writes_through_a_link_at_out(root: Path) -> None:
     outcome = _init(root, "gguf", "--base-model", "org/base", "--out", "new.toml", "--force")
     _assert_one_line(outcome, "symbolic link")
     assert outcome.code == 2 and _sentinel(root) == sentinel
+
+
+def test_render_refuses_a_symlink_loop_at_out_in_one_line(root: Path) -> None:
+    _loop("o1", "o2")(root)
+    before = _snapshot(root)
+    outcome = _render(root, "--out", "o1")
+    _assert_one_line(outcome, "o1")
+    assert outcome.code == 2
+    _assert_nothing_written(before, root)
