@@ -3,6 +3,7 @@ measured on this repo's files, written by render and committed by the Hub target
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -102,13 +103,17 @@ def test_a_row_measured_on_the_source_or_an_ollama_only_tag_is_not_written(varia
 
 
 def test_render_writes_the_results_and_removes_stale_ones(tmp_path: Path) -> None:
+    rendered = render_release(load(V3))
+    old = {**rendered.hf_eval_results, ".eval_results/old-task.yaml": "- old\n"}
+    write_rendered(dataclasses.replace(rendered, hf_eval_results=old), tmp_path)
     stale = tmp_path / "huggingface" / ".eval_results" / "old-task.yaml"
-    stale.parent.mkdir(parents=True)
-    stale.write_text("- old\n", encoding="utf-8")
-    write_rendered(render_release(load(V3)), tmp_path)
+    stranger = stale.with_name("mine.yaml")  # a file the tool never wrote
+    stranger.write_text("- mine\n", encoding="utf-8")
+    assert stale.is_file()
+    write_rendered(rendered, tmp_path)
     written = tmp_path / "huggingface" / GPQA
     assert yaml.safe_load(written.read_text(encoding="utf-8"))[0]["value"] == 0.7525
-    assert not stale.exists()
+    assert not stale.exists() and stranger.read_text(encoding="utf-8") == "- mine\n"
 
 
 def test_the_hub_target_commits_the_results_once(tmp_path: Path) -> None:
