@@ -20,13 +20,13 @@ from publisher.errors import TargetUnavailable, UsageError
 from publisher.ollama import image as oi
 from publisher.ollama.registry import (
     RegistryClient,
-    UploadSessions,
     client_for_model,
     is_ollama_host,
     parse_ollama_name,
     push_image,
     push_warning,
 )
+from publisher.ollama.upload import UploadSessions
 
 CHUNK = 256 * 1024
 
