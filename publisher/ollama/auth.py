@@ -33,8 +33,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from publisher.errors import TargetUnavailable
 from publisher.files import read_bytes
+from publisher.http_limits import BodyLimit, fetch
+from publisher.remote_text import remember_sent, server_text
 
 DEFAULT_KEY_PATH = Path("~/.ollama/id_ed25519")
+MAX_TOKEN_REPLY = 64 * 1024  # a token reply is a few hundred bytes; docker's JWTs a few KiB
 
 # base64(hex(sha256(b""))): the body digest Ollama signs for its bodiless GET (server/auth.go).
 EMPTY_BODY_DIGEST = base64.b64encode(hashlib.sha256(b"").hexdigest().encode()).decode()
@@ -200,8 +203,7 @@ class AnonymousAuth:
         """Ask the realm for an anonymous token."""
         params = [("service", challenge.service)] if challenge.service else []
         params += [("scope", s) for s in challenge.scope.split(" ") if s]
-        resp = client.get(challenge.realm, params=params)
-        return _token_from(resp, challenge.realm)
+        return _token_from(client, client.build_request("GET", challenge.realm, params=params))
 
 
 class OllamaKeyAuth:
@@ -222,9 +224,9 @@ class OllamaKeyAuth:
         if self._key is None:
             self._key = load_key(self.key_path)
         url, headers = token_request(challenge, self._key)
+        remember_sent(headers["Authorization"])  # an echo of the signature is redacted
         # the signature covers the exact URL string: send it verbatim, no re-encoding
-        resp = client.send(client.build_request("GET", httpx.URL(url), headers=headers))
-        return _token_from(resp, challenge.realm)
+        return _token_from(client, client.build_request("GET", httpx.URL(url), headers=headers))
 
 
 class AnonymousThenKeyAuth:
@@ -249,15 +251,25 @@ class AnonymousThenKeyAuth:
         return self._key.token(client, challenge, registry_host)
 
 
-def _token_from(resp: httpx.Response, realm: str) -> str:
+def _token_from(client: httpx.Client, request: httpx.Request) -> str:
+    """Ask the token service; its reply is read bounded and its words shown as server text."""
+    realm = f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}"
+    try:
+        resp = fetch(client, request, limit=MAX_TOKEN_REPLY)
+    except BodyLimit as exc:
+        raise TargetUnavailable(f"token reply from {realm}: {exc}") from None
     if resp.status_code >= 400:
         raise TargetUnavailable(
-            f"token request to {realm} refused: HTTP {resp.status_code} {resp.text[:200].strip()}"
+            f"token request to {realm} refused: HTTP {resp.status_code} {server_text(resp.text)}"
             " (for ollama.com: is the public key of ~/.ollama/id_ed25519.pub added to your "
             "account at https://ollama.com/settings/keys?)"
         )
     try:
         data = resp.json()
-        return str(data.get("token") or data["access_token"])
+        token = str(data.get("token") or data["access_token"])
     except (ValueError, KeyError, AttributeError) as exc:
-        raise TargetUnavailable(f"token reply from {realm} has no token: {exc}") from exc
+        raise TargetUnavailable(
+            f"token reply from {realm} has no token: {server_text(str(exc))}"
+        ) from None
+    remember_sent(token)
+    return token

@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.http_limits import BodyLimit, buffered, fetch, read_body, read_prefix
 from publisher.manifest.names import OLLAMA_MODEL_OR_TAG_PATTERN, OLLAMA_NAMESPACE_PATTERN
 from publisher.ollama.auth import AnonymousAuth, OllamaKeyAuth, TokenAuth, parse_challenge
 from publisher.ollama.upload import (
@@ -45,6 +46,7 @@ from publisher.ollama.upload import (
     ok,
     upload_location,
 )
+from publisher.remote_text import remember_sent, server_text
 
 if TYPE_CHECKING:
     from publisher.ollama.image import OllamaImage
@@ -58,6 +60,7 @@ MANIFEST_ACCEPT = f"{DOCKER_MANIFEST_V2}, {OCI_MANIFEST_V1}"
 OLLAMA_HOSTS = ("registry.ollama.ai", "ollama.com")
 MAX_SMALL_BLOB = 32 * 1024 * 1024
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+COMMIT_READ_TIMEOUT = 1800.0  # seconds of silence allowed while the registry hashes a blob
 
 EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "direct push to ollama.com is EXPERIMENTAL: it speaks the registry protocol of `ollama push` "
@@ -162,7 +165,9 @@ class RegistryClient:
         self.backoff = backoff
         self.part_tries = max(1, part_tries)
         self.max_restarts = max(0, max_restarts)
-        self.commit_timeout = httpx.Timeout(timeout, connect=15.0, read=None)
+        # the commit's reply waits for the registry to hash the whole blob: a long silence, but
+        # a bounded one (a multi-GB blob hashes in minutes)
+        self.commit_timeout = httpx.Timeout(timeout, connect=15.0, read=COMMIT_READ_TIMEOUT)
         self.sessions = sessions or UploadSessions()
         # blob bytes handed to the transport by this client, failed attempts included: what
         # went over the wire, so a push that fails half-way still reports what it sent
@@ -210,6 +215,7 @@ class RegistryClient:
             )
         try:
             self._token = self.auth.token(self._http, challenge, self.host)
+            remember_sent(self._token)  # a server echoing it back is redacted by value
         except httpx.TransportError as exc:  # the token service is down: name it, no traceback
             raise TargetUnavailable(
                 f"registry {self.host}: token request to {challenge.realm} failed: {exc!r}"
@@ -231,19 +237,20 @@ class RegistryClient:
         attempt = 0
         while True:
             body = content() if callable(content) else content
+            request = self._http.build_request(
+                method,
+                url,
+                headers=self._headers(headers),
+                content=body,
+                **({"timeout": timeout} if timeout else {}),
+            )
             try:
-                resp = self._http.request(
-                    method,
-                    url,
-                    headers=self._headers(headers),
-                    content=body,
-                    follow_redirects=follow,
-                    **({"timeout": timeout} if timeout else {}),
-                )
+                resp = self._fetch(request, follow)
             except httpx.TransportError as exc:
                 if not retry or attempt >= self.retries:
                     raise TargetUnavailable(
-                        f"registry {self.host}: {method} {httpx.URL(url).path} failed: {exc!r}"
+                        f"registry {self.host}: {method} {httpx.URL(url).path} failed: "
+                        f"{server_text(repr(exc))}"
                     ) from exc
                 self.sleep_before_retry(attempt)
                 attempt += 1
@@ -269,15 +276,23 @@ class RegistryClient:
     ) -> httpx.Response:
         """One request, no retry and no 401 handling (the upload decides both, as upload.go
         does); `authorized=False` for presigned storage, which must never see our token."""
-        return self._http.request(
-            method,
-            url,
-            headers=self._headers(headers) if authorized else headers,
-            content=content,
+        request = self._http.build_request(
+            method, url, headers=self._headers(headers) if authorized else headers, content=content
         )
+        return self._fetch(request, follow=False)
+
+    def _fetch(self, request: httpx.Request, follow: bool) -> httpx.Response:
+        """One exchange, its reply read bounded (publisher.http_limits): too large or too slow a
+        success body is the registry's failure, never a MemoryError or a hang."""
+        try:
+            return fetch(self._http, request, follow_redirects=follow)
+        except BodyLimit as exc:
+            raise TargetUnavailable(
+                f"registry {self.host}: {request.method} {request.url.path}: {exc}"
+            ) from None
 
     def failure(self, resp: httpx.Response, what: str) -> PublisherError:
-        text = resp.text[:300].strip()
+        text = server_text(resp.text)
         cls = TargetUnavailable if resp.status_code in (401, 403) else CheckFailed
         where = f"registry {self.host}/{self.repository}"
         return cls(f"{where}: {what}: HTTP {resp.status_code} {text}")
@@ -336,20 +351,17 @@ class RegistryClient:
             "GET", self.url(f"blobs/{digest}"), headers=self._headers(), follow_redirects=True
         ) as resp:
             if resp.status_code == 401 and _auth:
-                resp.read()
                 self.authenticate(resp)
                 return self.get_blob(digest, max_size=max_size, _auth=False)
             if resp.status_code != 200:
-                resp.read()
-                raise self.failure(resp, f"GET blob {digest}")
-            data = bytearray()
-            for piece in resp.iter_bytes():
-                data += piece
-                if len(data) > max_size:
-                    raise CheckFailed(
-                        f"registry {self.host}/{self.repository}: blob {digest} is larger than "
-                        f"{max_size} bytes; get_blob is for small blobs only"
-                    )
+                raise self.failure(buffered(resp, read_prefix(resp)), f"GET blob {digest}")
+            try:
+                data = read_body(resp, max_size)
+            except BodyLimit as exc:
+                raise CheckFailed(
+                    f"registry {self.host}/{self.repository}: blob {digest}: {exc}; "
+                    "get_blob is for small blobs only"
+                ) from None
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             raise CheckFailed(f"registry {self.host}/{self.repository}: blob {digest} corrupt")
         return bytes(data)

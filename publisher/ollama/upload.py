@@ -8,7 +8,7 @@ and a new session opened, at most `max_restarts` times per blob, so no fault loo
 Parts go in order: each next-part URL comes in the previous part's answer, the saved session
 stays a prefix a killed run resumes (redirected parts with their md5s, for the commit's etag),
 and memory stays bounded by 1 MiB `pread` pieces (docs/design-notes.md, note 16). The commit has
-no read timeout and a blob the registry holds after a failed commit counts as landed.
+a long but bounded read timeout; a blob the registry holds after a failed commit counts as landed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable
 from publisher.files import open_regular
+from publisher.remote_text import server_text
 from publisher.statefile import merge_json, read_json
 
 READ_PIECE = 1024 * 1024
@@ -300,7 +301,7 @@ class BlobUpload:
                 content=self.reader.iter(start, n, self.tally.counter(start), md5),
             )
         except httpx.TransportError as exc:
-            raise _PartFailed(repr(exc)) from exc
+            raise _PartFailed(server_text(repr(exc))) from exc
         if resp.status_code == 307:  # ollama.com: PUT this part to presigned storage
             target = urljoin(str(resp.request.url), resp.headers.get("location", ""))
             md5hex = self._put_to_storage(target, start, n)
@@ -312,7 +313,7 @@ class BlobUpload:
         if resp.status_code in (404, 416):  # the session is gone or holds other bytes
             raise _PartFailed(f"PATCH: HTTP {resp.status_code}", session_lost=True)
         if not ok(resp):
-            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200].strip()}")
+            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {server_text(resp.text)}")
         offset = _range_end(resp.headers.get("range"), default=start + n)
         if offset != start + n:
             raise _PartFailed(
@@ -338,9 +339,9 @@ class BlobUpload:
                 )
                 if ok(resp):
                     return md5.hexdigest()
-                last = f"HTTP {resp.status_code} {resp.text[:200].strip()}"
+                last = f"HTTP {resp.status_code} {server_text(resp.text)}"
             except httpx.TransportError as exc:
-                last = repr(exc)
+                last = server_text(repr(exc))
             if attempt + 1 < self.client.part_tries:
                 self.client.sleep_before_retry(attempt)
         raise _PartFailed(
@@ -348,7 +349,7 @@ class BlobUpload:
         )
 
     def _commit(self, up: _Upload) -> None:
-        """`PUT ?digest=&etag=` with no read timeout (the registry may hash many GB first); if
+        """`PUT ?digest=&etag=` with a long read timeout (the registry may hash many GB first); if
         it still fails, a blob the registry holds all the same counts as landed."""
         digest = self.digest
         params = {"digest": digest}

@@ -17,6 +17,7 @@ from publisher.manifest import Release, Tag
 from publisher.ollama.smoke.cases import Case
 from publisher.ollama.smoke.checks import check_reply, check_show
 from publisher.ollama.smoke.report import CaseReport, Failure, Run, TagReport
+from publisher.remote_text import server_text
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_SEED = 42
@@ -72,7 +73,7 @@ def chat_once(
     try:
         return dict(_plain(client.chat(**kwargs)))
     except ollama.ResponseError as exc:
-        raise ChatError(f"Ollama answered {exc.status_code}: {exc.error}") from None
+        raise ChatError(f"Ollama answered {exc.status_code}: {server_text(exc.error)}") from None
     except (ConnectionError, httpx.HTTPError) as exc:  # the daemon went away mid-run
         raise ChatError(f"no answer from Ollama: {type(exc).__name__}: {exc}") from None
 
@@ -174,7 +175,10 @@ def show_case(client: ChatClient, model: str, release: Release, tag: Tag) -> Cas
         show = dict(_plain(client.show(model)))
     except ollama.ResponseError as exc:
         run.failures.append(
-            Failure("ollama-error", f"show {model}: Ollama answered {exc.status_code}: {exc.error}")
+            Failure(
+                "ollama-error",
+                f"show {model}: Ollama answered {exc.status_code}: {server_text(exc.error)}",
+            )
         )
         show = {}
     run.failures += check_show(show, release, tag) if show else []

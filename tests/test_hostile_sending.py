@@ -1,0 +1,279 @@
+"""Hostile input aimed at what the tool sends and prints (issue 21 items 6-9): a registry that
+echoes our credentials, sends escape codes, forges `error:` lines, never ends its body or
+trickles it; manifest text carrying the card's own markers, or made to break the table, code
+block or YAML it lands in.
+
+Each run is the real CLI in a forked child (as in test_hostile.py), killed after a bound: it
+must finish in time, exit with the expected code, print exactly one `error:` line and no
+traceback, and leave no secret in stdout, stderr, `--json`, the run logs or the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from doubles.hostile_registry import TOKEN, Hostility, hostile_registry
+from support.release_fixtures import fam_gguf, fam_manifest
+
+from publisher import http_limits
+from publisher.cli import app
+from publisher.remote_text import redact_credentials, remember_sent, server_text
+
+BOUND = 90.0  # seconds: a run still going after this is a hang
+SHARED_CACHE = os.environ["PUBLISHER_CACHE_DIR"]
+
+OLLAMA = """\
+[ollama]
+model = "me/fam"
+latest = "Q4_K_M"
+template = "gemma4-tools.gotmpl"
+parser = "gemma4"
+license = "LICENSE.txt"
+registry = "{registry}"
+
+[[tags]]
+tag = "Q4_K_M"
+targets = ["ollama"]
+"""
+
+
+@dataclass
+class Outcome:
+    code: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def _child(root: Path, args: list[str], env: dict[str, str], out: int, err: int) -> None:
+    """In the forked child: become `publish ARGS` in `root` with `env`; never return."""
+    code = 70
+    try:
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's own stdout
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        os.chdir(root)
+        os.environ.clear()
+        os.environ.update(env)
+        app(args=args, prog_name="publish")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def run(root: Path, args: list[str]) -> Outcome:
+    """`publish ARGS` in a forked child of this process (patched limits carry over), killed
+    after BOUND seconds."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "OLLAMA_"))}
+    env.update(
+        HOME=str(root / "home"),
+        PUBLISHER_CACHE_DIR=SHARED_CACHE,
+        HF_ENDPOINT="http://127.0.0.1:1",
+        HF_HUB_OFFLINE="1",
+        OLLAMA_HOST="http://127.0.0.1:1",
+        COLUMNS="400",
+        NO_COLOR="1",
+    )
+    pipes = [os.pipe(), os.pipe()]
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _child(root, args, env, pipes[0][1], pipes[1][1])
+    for _, write in pipes:
+        os.close(write)
+    chunks: dict[int, list[bytes]] = {read: [] for read, _ in pipes}
+    open_fds = set(chunks)
+    while open_fds and time.monotonic() - start < BOUND:
+        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                chunks[fd].append(data)
+            else:
+                open_fds.discard(fd)
+    code: int | None = None
+    if open_fds:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    else:
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    for fd in chunks:
+        os.close(fd)
+    text = [b"".join(chunks[read]).decode(errors="replace") for read, _ in pipes]
+    return Outcome(code, text[0], text[1], time.monotonic() - start)
+
+
+def _release(root: Path, registry: str) -> Path:
+    """A one-tag Ollama release pushed straight to `registry`, with a signing key in HOME."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "m.toml").write_text(fam_manifest(OLLAMA.format(registry=registry)))
+    (root / "LICENSE.txt").write_text("Apache-2.0\n")
+    fam_gguf(root / "gguf", "Q4_K_M")
+    key = Ed25519PrivateKey.generate()
+    (root / "home" / ".ollama").mkdir(parents=True)
+    (root / "home" / ".ollama" / "id_ed25519").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    return root
+
+
+def _secrets(hostility: Hostility) -> list[str]:
+    """Every credential the tool sent: the issued token and each signed Authorization, whole
+    and its signature alone."""
+    found = [TOKEN]
+    for header in hostility.seen_authorization:
+        value = header.removeprefix("Bearer ")
+        found += [value, value.rpartition(":")[2]]
+    return [s for s in found if len(s) >= 8]
+
+
+def _everything(root: Path, outcome: Outcome) -> str:
+    """All the tool printed and stored: stdout (with --json), stderr, run logs and ledgers."""
+    files = [*root.glob("build/*/runs/*.json"), *root.glob("*.lock.json")]
+    return outcome.stdout + outcome.stderr + "".join(p.read_text() for p in files)
+
+
+def _assert_one_clean_line(outcome: Outcome, code: int, cause: str) -> None:
+    assert outcome.code is not None, f"hang: still running after {BOUND:.0f} s"
+    assert "Traceback" not in outcome.stderr + outcome.stdout, outcome.stderr
+    assert outcome.code == code, outcome.stderr
+    errors = [line for line in outcome.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, outcome.stderr
+    assert cause in errors[0], errors[0]
+    assert not any(line.startswith("warning: and") for line in outcome.stderr.splitlines())
+    for char in ("\x1b", "\x9b", "\x07", "\r"):
+        assert char not in outcome.stdout + outcome.stderr, repr(outcome.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 6/7: a hostile registry, through the CLI
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _go_renderer_built() -> None:
+    """Build the Go template renderer into the shared cache first: no timed run pays for it."""
+    from publisher.chat.gorender import GoUnavailable, binary_path
+
+    with contextlib.suppress(GoUnavailable):
+        binary_path()
+
+
+REGISTRY_CASES = [
+    # (mode, where, command, exit code, a word of the one error line); a refusal (401/403) is
+    # "remote unreachable / credentials" (3), as every registry refusal is
+    ("echo", "token", "status", 3, "token request"),
+    ("escapes", "token", "status", 3, "token request"),
+    ("forged", "token", "release", 3, "token request"),
+    ("echo", "manifest", "status", 3, "HTTP 403"),
+    ("escapes", "manifest", "release", 3, "HTTP 403"),
+    ("forged", "manifest", "status", 3, "HTTP 403"),
+    ("endless", "manifest", "status", 3, "HTTP 403"),
+    ("endless-ok", "manifest", "status", 3, "larger than"),
+    ("endless-ok", "token", "status", 3, "larger than"),
+    ("trickle", "manifest", "status", 3, "HTTP 403"),
+    ("trickle-ok", "manifest", "release", 3, "too slowly"),
+    ("trickle-ok", "token", "status", 3, "too slowly"),
+]
+COMMAND = {
+    "status": ["status", "m.toml", "--only", "ollama", "--json"],
+    "release": ["release", "m.toml", "--only", "ollama", "--json"],
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "at", "command", "code", "cause"),
+    REGISTRY_CASES,
+    ids=[f"{m}-at-{a}-{c}" for m, a, c, _, _ in REGISTRY_CASES],
+)
+def test_a_hostile_registry_is_one_clean_line_with_no_secret(
+    mode: str,
+    at: str,
+    command: str,
+    code: int,
+    cause: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_limits, "GRACE", 1.0)  # the forked run inherits it: a short grace
+    hostility = Hostility(mode, at)
+    with hostile_registry(hostility) as url:
+        root = _release(tmp_path / "rel", url)
+        outcome = run(root, COMMAND[command])
+    _assert_one_clean_line(outcome, code, cause)
+    assert outcome.seconds < 40, f"took {outcome.seconds:.1f} s"
+    assert hostility.seen_authorization, "the registry was never asked"
+    stored = _everything(root, outcome)
+    for secret in _secrets(hostility):
+        assert secret not in stored, f"{secret[:12]}… leaked"
+    if command == "release":
+        logs = list(root.glob("build/*/runs/*.json"))
+        assert logs and all(json.loads(p.read_text())["ok"] is False for p in logs)
+
+
+def test_a_trickling_body_is_cut_by_the_default_limits_in_bounded_time(tmp_path: Path) -> None:
+    """No patched grace: the shipped limits end a byte-every-2-s body well within the bound."""
+    hostility = Hostility("trickle-ok", "manifest")
+    with hostile_registry(hostility) as url:
+        root = _release(tmp_path / "rel", url)
+        outcome = run(root, COMMAND["status"])
+    _assert_one_clean_line(outcome, 3, "too slowly")
+    assert outcome.seconds < http_limits.GRACE + 20, f"took {outcome.seconds:.1f} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 6: the helper itself
+
+
+def test_server_text_is_one_bounded_line_without_credentials() -> None:
+    remember_sent("Bearer short-but-sent-0001")
+    text = (
+        "denied\x1b[31m for Authorization: Bearer short-but-sent-0001\r\nerror: forged\x07 "
+        '{"authorization": "AAAAC3NzaC1lZDI1NTE5AAAAIabc:c2lnbmF0dXJlc2lnbmF0dXJl"} '
+        "hf_abcdefghijklmnopqrstuvwxyzABCD token short-but-sent-0001\u2028next\u202eevil"
+    )
+    line = server_text(text + "x" * 5000)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\x07" not in line
+    assert "\u2028" not in line and "\u202e" not in line
+    assert "short-but-sent-0001" not in line
+    assert "c2lnbmF0dXJl" not in line and "hf_abcdefghij" not in line
+    assert len(line) <= 300 and line.endswith("…")
+    assert line.startswith("denied for Authorization: ***")
+
+
+def test_the_console_sinks_redact_what_was_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    from publisher import console
+
+    remember_sent("sent-token-value-42")
+    console.error("the server said: sent-token-value-42")
+    console.print_json({"detail": "Bearer sent-token-value-42"})
+    captured = capsys.readouterr()
+    assert "sent-token-value-42" not in captured.out + captured.err
+    assert redact_credentials("plain text stays") == "plain text stays"
+
+
+def test_short_values_and_ordinary_words_are_left_alone() -> None:
+    remember_sent("abc")  # too short to be a credential: never redacted
+    assert server_text("abc: Bearer challenge for realm") == "abc: Bearer challenge for realm"
