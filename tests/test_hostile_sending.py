@@ -20,6 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -172,8 +173,8 @@ def _assert_one_clean_line(outcome: Outcome, code: int, cause: str) -> None:
 # Item 6/7: a hostile registry, through the CLI
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _go_renderer_built() -> None:
+@pytest.fixture(scope="module")
+def go_renderer_built() -> None:
     """Build the Go template renderer into the shared cache first: no timed run pays for it."""
     from publisher.chat.gorender import GoUnavailable, binary_path
 
@@ -209,6 +210,7 @@ COMMAND = {
     ids=[f"{m}-at-{a}-{c}" for m, a, c, _, _ in REGISTRY_CASES],
 )
 def test_a_hostile_registry_is_one_clean_line_with_no_secret(
+    go_renderer_built: None,
     mode: str,
     at: str,
     command: str,
@@ -233,7 +235,9 @@ def test_a_hostile_registry_is_one_clean_line_with_no_secret(
         assert logs and all(json.loads(p.read_text())["ok"] is False for p in logs)
 
 
-def test_a_trickling_body_is_cut_by_the_default_limits_in_bounded_time(tmp_path: Path) -> None:
+def test_a_trickling_body_is_cut_by_the_default_limits_in_bounded_time(
+    go_renderer_built: None, tmp_path: Path
+) -> None:
     """No patched grace: the shipped limits end a byte-every-2-s body well within the bound."""
     hostility = Hostility("trickle-ok", "manifest")
     with hostile_registry(hostility) as url:
@@ -241,6 +245,41 @@ def test_a_trickling_body_is_cut_by_the_default_limits_in_bounded_time(tmp_path:
         outcome = run(root, COMMAND["status"])
     _assert_one_clean_line(outcome, 3, "too slowly")
     assert outcome.seconds < http_limits.GRACE + 20, f"took {outcome.seconds:.1f} s"
+
+
+def test_a_silent_body_ends_at_the_read_timeout(tmp_path: Path) -> None:
+    """Headers, then silence: the client's read timeout ends the request, with no retry loop."""
+    from publisher.errors import TargetUnavailable
+    from publisher.ollama.auth import AnonymousThenKeyAuth
+    from publisher.ollama.registry import RegistryClient
+
+    root = _release(tmp_path / "rel", "http://127.0.0.1:1")
+    key = root / "home" / ".ollama" / "id_ed25519"
+    with hostile_registry(Hostility("silent-ok")) as url:
+        client = RegistryClient(
+            url, "me/fam", auth=AnonymousThenKeyAuth(key), insecure=True, timeout=1.0, retries=1
+        )
+        client.backoff = 0.01
+        start = time.monotonic()
+        with client, pytest.raises(TargetUnavailable, match="ReadTimeout"):
+            client.get_manifest("Q4_K_M")
+    assert time.monotonic() - start < 15
+
+
+def test_every_client_has_a_read_timeout() -> None:
+    """No client waits for ever on a silent peer: the registry's, the daemon's, the commit's."""
+    from publisher.ollama.daemon_api import DaemonAPI
+    from publisher.ollama.registry import RegistryClient
+
+    daemon = DaemonAPI("http://127.0.0.1:1", 30.0)
+    registry = RegistryClient("http://127.0.0.1:1", "me/fam", insecure=True)
+    try:
+        assert daemon.http.timeout.read is not None
+        assert registry.commit_timeout.read is not None
+        assert registry._http.timeout.read is not None
+    finally:
+        daemon.close()
+        registry.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,3 +316,196 @@ def test_the_console_sinks_redact_what_was_sent(capsys: pytest.CaptureFixture[st
 def test_short_values_and_ordinary_words_are_left_alone() -> None:
     remember_sent("abc")  # too short to be a credential: never redacted
     assert server_text("abc: Bearer challenge for realm") == "abc: Bearer challenge for realm"
+
+
+# ---------------------------------------------------------------------------------------------
+# Items 8/9: manifest text that would break what it lands in, refused at load naming the field
+
+TEXT_MANIFEST = """\
+[model]
+family = "fam"
+variant = "v1"
+title = "Fam v1"
+base_model = "org/base"
+experts = 98
+summary = "A small test release."
+pick_for = "tests"
+
+[files]
+gguf_dir = "gguf"
+name = "fam-v1-{tag}.gguf"
+
+[ollama]
+model = "me/fam"
+latest = "Q4_K_M"
+template = "gemma4-tools.gotmpl"
+parser = "gemma4"
+
+[huggingface]
+repo = "Org/fam-v1-GGUF"
+
+[[tags]]
+tag = "Q4_K_M"
+vram = "8 GB"
+note = "size-conscious"
+
+[benchmarks]
+setup = "GGUF Q4_K_M via llama.cpp"
+reference_label = "BF16 reference"
+
+[[benchmarks.rows]]
+name = "GPQA"
+reference = 75.25
+score = 74.5
+"""
+MARKER = "<!-- publisher:end header -->"
+TEXT_CASES = [
+    # (name, old text, new text, the field the one error line must name)
+    ("marker-summary", 'summary = "A small', f'summary = "{MARKER} A small', "model.summary"),
+    ("marker-pick_for", 'pick_for = "tests"', f'pick_for = "{MARKER}"', "model.pick_for"),
+    (
+        "marker-setup",
+        'setup = "GGUF Q4_K_M via llama.cpp"',
+        f'setup = """\nGGUF Q4_K_M via llama.cpp\n{MARKER}\n"""',
+        "benchmarks.setup",
+    ),
+    ("marker-note", 'note = "size-conscious"', f'note = "{MARKER}"', "tags[0].note"),
+    (
+        "marker-begin-spaced",
+        'summary = "A small',
+        'summary = "<!--  PUBLISHER:begin files --> A small',
+        "model.summary",
+    ),
+    ("parser-shape", 'parser = "gemma4"', 'parser = "gemma5 # nope"', "ollama.parser"),
+    (
+        "renderer-shape",
+        'parser = "gemma4"',
+        'parser = "gemma4"\nrenderer = "Gemma4\\nSYSTEM x"',
+        "ollama.renderer",
+    ),
+    (
+        "note-breaks-the-shell-block",
+        'note = "size-conscious"',
+        'note = "fast\\n```\\nrm -rf /\\n```"',
+        "tags[0].note",
+    ),
+    ("vram-newline", 'vram = "8 GB"', 'vram = "8 GB\\n| x |"', "tags[0].vram"),
+    ("title-newline", 'title = "Fam v1"', 'title = "Fam\\n# evil"', "model.title"),
+    (
+        "label-newline",
+        'reference_label = "BF16 reference"',
+        'reference_label = "BF16\\r\\n| x |"',
+        "benchmarks.reference_label",
+    ),
+    ("row-name-escape", 'name = "GPQA"', 'name = "GPQA\\u001b[2J"', "benchmarks.rows[0].name"),
+    (
+        "license-link-javascript",
+        'repo = "Org/fam-v1-GGUF"',
+        'repo = "Org/fam-v1-GGUF"\nlicense_link = "javascript:alert(1)"',
+        "huggingface.license_link",
+    ),
+    (
+        "license-link-breaks-markdown",
+        'repo = "Org/fam-v1-GGUF"',
+        'repo = "Org/fam-v1-GGUF"\nlicense_link = "https://e.com/a)[x](https://evil"',
+        "huggingface.license_link",
+    ),
+    (
+        "license-name-multiline",
+        'repo = "Org/fam-v1-GGUF"',
+        'repo = "Org/fam-v1-GGUF"\nlicense_name = "mine\\nlicense: mit"',
+        "huggingface.license_name",
+    ),
+]
+
+
+def _text_release(root: Path, old: str = "", new: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    assert old in TEXT_MANIFEST
+    (root / "m.toml").write_text(TEXT_MANIFEST.replace(old, new, 1))
+    fam_gguf(root / "gguf", "Q4_K_M")
+    (root / "home").mkdir()
+    return root
+
+
+def test_the_text_release_is_healthy(tmp_path: Path) -> None:
+    outcome = run(_text_release(tmp_path / "rel"), ["validate", "m.toml"])
+    assert outcome.code == 0, outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "field"), TEXT_CASES, ids=[c[0] for c in TEXT_CASES]
+)
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_text_that_breaks_where_it_lands_is_refused_naming_the_field(
+    name: str, old: str, new: str, field: str, command: str, tmp_path: Path
+) -> None:
+    root = _text_release(tmp_path / "rel", old, new)
+    outcome = run(root, [command, "m.toml"])
+    _assert_one_clean_line(outcome, 2, field)
+    assert "m.toml:" in outcome.stderr  # the TOML line is named too
+    assert not (root / "build").exists(), "nothing may be rendered"
+
+
+def _loaded(tmp_path: Path) -> Any:
+    from publisher.manifest import load
+
+    root = _text_release(tmp_path / "rel")
+    return load(root / "m.toml")
+
+
+def _shell_block(page: str) -> list[str]:
+    lines = page.splitlines()
+    start = lines.index("```sh")
+    end = lines.index("```", start + 1)
+    return lines[start + 1 : end]
+
+
+def test_a_note_that_got_past_load_cannot_add_a_line_to_the_pull_block(tmp_path: Path) -> None:
+    """Defence in depth: even a note no loader checked (built in code) renders as one comment
+    line; the block holds only comments and `ollama pull` lines, and one fence closes it."""
+    from publisher.render.page import render_page
+
+    release = _loaded(tmp_path)
+    evil = "fast\n```\nrm -rf /\n```\r\u2028rm -rf ~"
+    tags = [release.tags[0].model_copy(update={"note": evil, "vram": "8 GB`|"})]
+    page = render_page(release.model_copy(update={"tags": tags}))
+    block = _shell_block(page)
+    assert all(line.startswith(("# ", "ollama pull ")) for line in block), block
+    assert [line for line in block if line.startswith("ollama pull")] == [
+        "ollama pull me/fam:Q4_K_M"
+    ]
+    assert page.count("```") == 2
+    assert not any(line.strip().startswith("rm -rf") for line in page.splitlines())
+
+
+def test_table_cells_keep_their_row_whatever_the_text(tmp_path: Path) -> None:
+    from publisher.render.env import cell, code_line
+
+    assert cell("a | b\nc\r\n| d") == "a \\| b c \\| d"
+    assert code_line("x\n```\ny`") == "x ''' y'"
+    release = _loaded(tmp_path)
+    tags = [release.tags[0].model_copy(update={"note": "one | two\n| three |", "vram": "8|GB"})]
+    from publisher.render.rendered import render_release
+
+    card = render_release(release.model_copy(update={"tags": tags})).hf_card
+    row = next(line for line in card.splitlines() if "fam-v1-Q4_K_M.gguf](" in line)
+    assert row.count(" | ") == 7, row  # 8 cells: the note's and the VRAM's pipes are escaped
+    assert "one \\| two \\| three \\|" in row and "8\\|GB" in row
+
+
+def test_every_free_text_key_refuses_the_marker(tmp_path: Path) -> None:
+    """No string anywhere in the manifest may carry the marker: a key added later is covered."""
+    from publisher.errors import UsageError
+    from publisher.manifest import load
+
+    root = _text_release(tmp_path / "rel")
+    text = (root / "m.toml").read_text()
+    (root / "m.toml").write_text(
+        text.replace(
+            '[huggingface]\nrepo = "Org/fam-v1-GGUF"',
+            f'[huggingface]\nrepo = "Org/fam-v1-GGUF"\nquantized_by = "x {MARKER}"',
+        )
+    )
+    with pytest.raises(UsageError, match=r"huggingface\.quantized_by.*section marker"):
+        load(root / "m.toml")

@@ -28,7 +28,7 @@ ENDLESS_CAP = 512 * 1024 * 1024  # the stand-in stops an endless body here, clie
 TRICKLE_EVERY = 2.0  # seconds between the bytes of a trickling body
 
 # where the hostility goes: the token service's refusal or the registry's manifest answer
-MODES = ("echo", "escapes", "forged", "endless", "trickle", "endless-ok", "trickle-ok")
+MODES = ("echo", "escapes", "forged", "endless", "trickle", "endless-ok", "trickle-ok", "silent-ok")
 
 
 @dataclass
@@ -118,7 +118,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         try:
-            if mode == "endless":
+            if mode == "silent":  # headers, then not a byte: only a read timeout ends it
+                self.server.stopping.wait(120)
+            elif mode == "endless":
                 piece = (echo + " " + "A" * 65536).encode()
                 sent = 0
                 while sent < ENDLESS_CAP and not self.server.stopping.is_set():
