@@ -266,6 +266,35 @@ def test_a_silent_body_ends_at_the_read_timeout(tmp_path: Path) -> None:
     assert time.monotonic() - start < 15
 
 
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("echo", "HTTP 403"),
+        ("forged", "HTTP 403"),
+        ("endless-ok", "larger than"),
+        ("trickle-ok", "too slowly"),
+    ],
+)
+def test_the_hf_co_read_back_reads_bounded_and_shows_one_clean_line(
+    mode: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-back's GET carries HF_TOKEN: an echo of it, a forged line, an endless or a
+    trickling answer end as one clean problem line, in bounded time."""
+    import httpx
+
+    from publisher.huggingface.readback import resolve
+
+    monkeypatch.setattr(http_limits, "GRACE", 1.0)
+    token = "hf_" + "Q" * 34
+    start = time.monotonic()
+    with hostile_registry(Hostility(mode)) as url, httpx.Client(timeout=10) as client:
+        got = resolve(url, "me/fam", "Q4_K_M", token=token, client=client)
+    assert time.monotonic() - start < 20
+    assert got.sha256 is None and got.problem is not None and expected in got.problem
+    assert token not in got.problem and "Q" * 20 not in got.problem
+    assert "\n" not in got.problem and "\x1b" not in got.problem and len(got.problem) < 400
+
+
 def test_every_client_has_a_read_timeout() -> None:
     """No client waits for ever on a silent peer: the registry's, the daemon's, the commit's."""
     from publisher.ollama.daemon_api import DaemonAPI
