@@ -21,6 +21,7 @@ MAX_JSON_BODY = 4 * 1024 * 1024  # distribution's own manifest limit (registry/h
 GRACE = 15.0  # seconds a body may take before the minimum rate applies
 MIN_RATE = 16 * 1024  # bytes per second a body must average after the grace
 DROPPED_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
+MAX_REDIRECTS = 20  # httpx's own default; past it the last redirect is the answer
 
 
 class BodyLimit(Exception):
@@ -98,8 +99,16 @@ def fetch(
     grace: float | None = None,
 ) -> httpx.Response:
     """Send `request` and read its reply bounded: a success body whole up to `limit` (BodyLimit
-    past it or when too slow), an error body's first `MAX_ERROR_BODY` bytes, a HEAD's none."""
-    response = client.send(request, stream=True, follow_redirects=follow_redirects)
+    past it or when too slow), an error body's first `MAX_ERROR_BODY` bytes, a HEAD's none.
+    Redirects are followed here, not by httpx, which reads each redirect's body whole; httpx
+    still builds the next request (and drops Authorization when the origin changes)."""
+    response = client.send(request, stream=True, follow_redirects=False)
+    hops = 0
+    while follow_redirects and response.next_request is not None and hops < MAX_REDIRECTS:
+        read_prefix(response, grace=grace)  # what a redirect carries is never needed
+        response.close()
+        response = client.send(response.next_request, stream=True, follow_redirects=False)
+        hops += 1
     try:
         if request.method == "HEAD":
             content = b""

@@ -197,6 +197,7 @@ REGISTRY_CASES = [
     ("trickle", "manifest", "status", 3, "HTTP 403"),
     ("trickle-ok", "manifest", "release", 3, "too slowly"),
     ("trickle-ok", "token", "status", 3, "too slowly"),
+    ("redirect-endless", "manifest", "status", 1, "HTTP 302"),
 ]
 COMMAND = {
     "status": ["status", "m.toml", "--only", "ollama", "--json"],

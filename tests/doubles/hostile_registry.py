@@ -13,6 +13,7 @@ reply is `{"token": …}` (same document), and a registry may omit `Docker-Conte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -28,7 +29,17 @@ ENDLESS_CAP = 512 * 1024 * 1024  # the stand-in stops an endless body here, clie
 TRICKLE_EVERY = 2.0  # seconds between the bytes of a trickling body
 
 # where the hostility goes: the token service's refusal or the registry's manifest answer
-MODES = ("echo", "escapes", "forged", "endless", "trickle", "endless-ok", "trickle-ok", "silent-ok")
+MODES = (
+    "echo",
+    "escapes",
+    "forged",
+    "endless",
+    "trickle",
+    "endless-ok",
+    "trickle-ok",
+    "silent-ok",
+    "redirect-endless",
+)
 
 
 @dataclass
@@ -79,6 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
         if "/tags/list" in self.path:
             self._plain(404, b"")
             return
+        if h.mode == "redirect-endless":  # to itself, each time with a body that never ends
+            self._endless(302, location=self.path)
+            return
         self._hostile(200 if h.mode.endswith("-ok") else 403)
 
     def _challenge(self) -> None:
@@ -118,14 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         try:
-            if mode == "silent":  # headers, then not a byte: only a read timeout ends it
+            if mode == "endless":
+                self._stream_endless(echo)
+            elif mode == "silent":  # headers, then not a byte: only a read timeout ends it
                 self.server.stopping.wait(120)
-            elif mode == "endless":
-                piece = (echo + " " + "A" * 65536).encode()
-                sent = 0
-                while sent < ENDLESS_CAP and not self.server.stopping.is_set():
-                    self.wfile.write(piece)
-                    sent += len(piece)
             else:  # trickle: a byte every TRICKLE_EVERY seconds, for as long as it is read
                 for byte in (echo + " " * 1000).encode():
                     if self.server.stopping.wait(TRICKLE_EVERY):
@@ -134,6 +144,22 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _endless(self, status: int, location: str) -> None:
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._stream_endless(f"Authorization: {self._auth()}")
+
+    def _stream_endless(self, echo: str) -> None:
+        piece = (echo + " " + "A" * 65536).encode()
+        sent = 0
+        while sent < ENDLESS_CAP and not self.server.stopping.is_set():
+            self.wfile.write(piece)
+            sent += len(piece)
 
 
 class _Server(ThreadingHTTPServer):
