@@ -224,7 +224,9 @@ class OllamaKeyAuth:
         if self._key is None:
             self._key = load_key(self.key_path)
         url, headers = token_request(challenge, self._key)
-        remember_sent(headers["Authorization"])  # an echo of the signature is redacted
+        signed = headers["Authorization"]
+        for sent in (signed, signed.rpartition(":")[2]):  # an echo of either is redacted
+            remember_sent(sent)
         # the signature covers the exact URL string: send it verbatim, no re-encoding
         return _token_from(client, client.build_request("GET", httpx.URL(url), headers=headers))
 

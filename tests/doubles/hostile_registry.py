@@ -117,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
         echo = f"Authorization: {self._auth()}"
         if mode in ("echo", "escapes", "forged"):
             text = {
-                "echo": f"denied; you sent {echo} (and {self._auth().split(' ')[-1]})",
+                "echo": f"denied; you sent {echo} (and {self._auth().split(' ')[-1]}, "
+                f"signed {self._auth().rpartition(':')[2]})",
                 "escapes": f"denied {ESCAPES} {echo}",
                 "forged": f"denied{FORGED} {echo}",
             }[mode]
