@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,8 +13,10 @@ from rich.text import Text
 
 from publisher import console
 from publisher.errors import CheckFailed, TargetUnavailable, UsageError
-from publisher.manifest import Release, Tag
 from publisher.urls import daemon_host, import_ollama
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release, Tag
 
 # Chats with a 20B model on a desktop can take minutes; connecting must not.
 CHAT_TIMEOUT = 900.0

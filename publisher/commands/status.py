@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from publisher import console
-from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED
-from publisher.ledger import Ledger, ledger_path
-from publisher.manifest import Release
-from publisher.pipeline import plan_view
-from publisher.pipeline.release import (
-    ReleaseOptions,
-    VariantRun,
-    make_targets,
-    normalize_only,
-    prepare,
-)
-from publisher.targets.base import ReleasePayload, TagStatus
+
+if TYPE_CHECKING:
+    from publisher.ledger import Ledger
+    from publisher.manifest import Release
+    from publisher.targets.base import ReleasePayload, TagStatus
 
 _COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}
 
@@ -47,6 +40,16 @@ def status(
 
     Exits 1 unless everything is up to date; `--verbose` shows every row with its detail.
     """
+    from publisher.digest import DigestCache
+    from publisher.ledger import Ledger, ledger_path
+    from publisher.pipeline.release import (
+        ReleaseOptions,
+        VariantRun,
+        make_targets,
+        normalize_only,
+        prepare,
+    )
+
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal
         only=normalize_only(only),
@@ -85,6 +88,8 @@ def status(
 
 def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
     """Each tag's local files against what the ledger says was published from them."""
+    from publisher.targets.base import TagStatus
+
     rows = []
     for tp in payload.tags:
         recorded = ledger.data["tags"].get(tp.tag.tag)
@@ -143,6 +148,8 @@ def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledge
 
 
 def _where(release: Release, target: str, ledger: Path) -> str:
+    from publisher.pipeline import plan_view
+
     if target == "ledger":
         return f"ledger {ledger.name}"
     return plan_view.destination(release, target)

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gguf.constants import (
+from publisher.errors import CheckFailed
+from publisher.files import open_regular
+from publisher.gguf.ggml_constants import (
     GGML_QUANT_SIZES,
     GGUF_DEFAULT_ALIGNMENT,
     GGMLQuantizationType,
     GGUFValueType,
 )
-
-from publisher.errors import CheckFailed
-from publisher.files import open_regular
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
