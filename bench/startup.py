@@ -62,9 +62,7 @@ def main() -> None:
     print(f"{'command':44} {'cpu s':>7} {'wall s':>7} {'cpu / hf':>9}")
     for name in commands:
         median = statistics.median(cpu[name])
-        print(
-            f"{name:44} {median:7.3f} {statistics.median(wall[name]):7.3f} {median / hf:9.2f}"
-        )
+        print(f"{name:44} {median:7.3f} {statistics.median(wall[name]):7.3f} {median / hf:9.2f}")
     version = statistics.median(cpu["publish --version"])
     validate = statistics.median(cpu[f"publish validate {args.manifest}"])
     print(f"goal publish --version <= 0.15 s CPU: {'met' if version <= 0.15 else 'MISSED'}")
