@@ -129,8 +129,9 @@ class TensorInfo:
 class TensorTable(Sequence[TensorInfo]):
     """The tensor table as flat arrays: names in one UTF-8 blob with end offsets, shapes in one
     array of dims, types and data offsets in their own arrays, and an open-addressing index of
-    name hashes for duplicate checks and `get`. About 18 bytes plus the name and 8 per dim
-    per tensor, less than the table takes on disk; a `TensorInfo` is built when one is read."""
+    name hashes for duplicate checks and `get`. Per tensor: the name, 8 bytes a dim, 18 more and
+    4 to 8 for the index — about what the record takes on disk (the name, 8 a dim and 24 more);
+    a `TensorInfo` is built when one is read."""
 
     def __init__(self) -> None:
         self._names = bytearray()
