@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from publisher import console
 
@@ -39,6 +38,8 @@ def render(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Render Modelfiles, the HF model card and side files, and the Ollama page."""
+    from rich.table import Table
+
     from publisher.manifest import load
     from publisher.render import render_release, write_rendered
     from publisher.render.page import how_to_apply

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
@@ -160,6 +159,8 @@ def _progress(tag: str, case: str, run: Any) -> None:
 
 
 def _print(reports: list[Any], host: str, min_rate: float, json_output: bool) -> None:
+    from rich.table import Table
+
     from publisher.ollama.smoke.report import report_json
 
     if json_output:

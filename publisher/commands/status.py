@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
@@ -115,6 +114,8 @@ def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
 
 def print_rows(title: str, rows: list[TagStatus]) -> None:
     """--verbose: one row per tag and target, with the detail."""
+    from rich.table import Table
+
     table = Table("target", "tag", "state", "detail", title=f"{title} — status")
     for column in table.columns:
         column.overflow = "fold"
@@ -127,6 +128,8 @@ def print_rows(title: str, rows: list[TagStatus]) -> None:
 def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledger: Path) -> None:
     """One screen: a line per target with its state counts, the tags that are not up to date
     (tags in the same state everywhere share a row), one closing sentence."""
+    from rich.table import Table
+
     targets = list(dict.fromkeys(row.target for row in rows))
     console.out.print(f"{release.model.title} — status", soft_wrap=True)
     for target in targets:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from publisher import console
 
@@ -51,6 +50,8 @@ def validate(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Check manifests and print a short summary of each release."""
+    from rich.table import Table
+
     from publisher.manifest import load
 
     summaries = [summary(load(path)) for path in manifests]

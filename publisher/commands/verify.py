@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
@@ -113,6 +112,8 @@ def _size(n: int) -> str:
 
 
 def _print(reports: list[TagReport], json_output: bool) -> None:
+    from rich.table import Table
+
     if json_output:
         console.print_json([report.to_dict() for report in reports])
         return
@@ -145,6 +146,8 @@ def _counts(counts: dict[str, int]) -> str:
 def _print_layouts(reports: list[TagReport]) -> None:
     """What the quant check measured: per tag, the ftype, the predicted and the found tensor
     counts per type, and for CD tiers the layers that deviate from the plain layout."""
+    from rich.table import Table
+
     from publisher.gguf.quant_check import layer_ranges
 
     rows = [(r.tag, q.measured) for r in reports if (q := r.result("quant")) and q.measured]
