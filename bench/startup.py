@@ -6,7 +6,15 @@ shared, and CPU time is what an import costs whatever else runs beside it. Each 
 three commands one after the other, so a busy moment hits all three alike; the figure is the
 median over the rounds.
 
-    .venv/bin/python bench/startup.py [--runs 9] [--manifest manifests/v3.toml]
+Bytecode is cached as an installed package has it: pip compiles site-packages (hf's modules) at
+install, while an editable checkout compiles `publisher/` on first import — and not at all under
+PYTHONDONTWRITEBYTECODE, which would charge every run for compiling publisher's sources. The
+children run without that variable, so the warm-up run writes `publisher/**/__pycache__`.
+
+    .venv/bin/python bench/startup.py [--runs 9] [--manifest manifests/v3.toml] [--tree DIR]
+
+`--tree DIR` runs `publish` from another copy of the sources (e.g. `git archive main publisher |
+tar -x -C DIR`) instead of this checkout, for a before/after pair measured the same way.
 
 Issue 23's goals: `publish --version` <= 0.15 s CPU; `publish validate` <= `hf version`.
 """
@@ -23,12 +31,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv's scripts, beside this interpreter
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def cpu_seconds(argv: list[str]) -> tuple[float, float]:
     """(user + system CPU seconds, wall seconds) of one whole process, its output discarded."""
     started = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -37,16 +48,31 @@ def cpu_seconds(argv: list[str]) -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, wall
 
 
+# `publish` from the sources in argv[1]: the venv's editable finder would load this checkout
+FROM_TREE = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, sys.argv.pop(1))
+sys.argv[0] = "publish"
+from publisher.cli import app
+app()
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--manifest", default="manifests/v3.toml")
+    parser.add_argument("--tree", help="run publish from the sources in this folder")
     args = parser.parse_args()
+    publish = [str(BIN / "publish")]
+    if args.tree:
+        publish = [sys.executable, "-c", FROM_TREE, str(Path(args.tree).resolve())]
     commands = {
         "hf version": [str(BIN / "hf"), "version"],
-        "publish --version": [str(BIN / "publish"), "--version"],
-        "publish --help": [str(BIN / "publish"), "--help"],
-        f"publish validate {args.manifest}": [str(BIN / "publish"), "validate", args.manifest],
+        "publish --version": [*publish, "--version"],
+        "publish --help": [*publish, "--help"],
+        f"publish validate {args.manifest}": [*publish, "validate", args.manifest],
     }
     for argv in commands.values():  # warm the page cache and the .pyc files once
         cpu_seconds(argv)
