@@ -63,7 +63,9 @@ ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
 class _Strict(BaseModel):
     """Unknown keys are errors and values are not coerced: a typo must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
 
     @field_validator("*")
     @classmethod
