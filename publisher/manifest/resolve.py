@@ -18,7 +18,7 @@ from publisher.manifest.resolved import OllamaConfig, Release, Tag
 from publisher.manifest.schema import ManifestDocument, Ollama, QuantRecipe
 
 if TYPE_CHECKING:
-    from publisher.manifest.loader import Source
+    from publisher.manifest.source import Source
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"
