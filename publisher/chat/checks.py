@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from publisher.chat import gorender
+import publisher.chat.gorender as gorender
 from publisher.chat.corpus import Conversation, load_corpus
 
 GENERATION_PROMPTS = ("<|turn>model\n", "<|turn>model\n<|channel>thought\n<channel|>")

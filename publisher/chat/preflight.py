@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publisher.chat import parity
+import publisher.chat.parity as parity
 from publisher.chat.checks import Failure, TemplateReport, check_template
 from publisher.chat.corpus import load_corpus
 from publisher.chat.parity import read_template

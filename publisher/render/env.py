@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jinja2
 
-from publisher.render import numbers
+import publisher.render.numbers as numbers
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
