@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from publisher import console
-from publisher.huggingface.labels import hub_tag_warnings, hub_tags
 from publisher.manifest import Release, load
+from publisher.render.hub_labels import hub_tag_warnings, hub_tags
 
 
 def summary(release: Release) -> dict[str, object]:
