@@ -8,6 +8,16 @@ import tempfile
 
 import pytest
 
+# Fixtures every test file may use by name, never by import (an imported fixture is an unused
+# import to linters and is shadowed by the test's parameter): the session's docker-registry,
+# the Ollama daemon stand-ins, and the end-to-end release world.
+pytest_plugins = [
+    "doubles.registry_server",
+    "doubles.ollama_standin",
+    "doubles.ollama_chat_standin",
+    "support.release_world",
+]
+
 _CACHE_ENV = "PUBLISHER_CACHE_DIR"
 
 

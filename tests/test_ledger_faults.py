@@ -7,7 +7,6 @@ log match what the registry holds. Concurrent runs, bad ledgers and a lock path 
 end the same way: one line, the right exit code, a run log that says the run failed.
 """
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +23,6 @@ from typing import Any
 
 import pytest
 from doubles.fault_proxy import FaultProxy, Rule
-from doubles.registry_server import docker_registry  # noqa: F401
 from support.release_fixtures import fam_gguf, fam_manifest
 from typer.testing import CliRunner
 

@@ -1,7 +1,6 @@
 """The dry run and `publish status` a person reads in one screen: a line per state, only what
 would change, one closing sentence; full tables with --verbose; nothing cut at 80 columns."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import json
@@ -12,8 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from doubles.registry_server import docker_registry  # noqa: F401
-from test_release import World, runner, world  # noqa: F401
+from support.release_world import World, runner
 
 from publisher.cli import app
 from publisher.pipeline import plan_view

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_live_ollama import _daemon as daemon_url
+from support.live import live_daemon
 
 from publisher.chat.corpus import load_corpus
 from publisher.chat.gorender import render
@@ -72,7 +72,7 @@ def test_direct_push_to_ollama_com(tmp_path: Path) -> None:
 def test_daemon_renders_the_corpus_like_our_go_renderer() -> None:
     if not RENDER_MODEL:
         pytest.skip("set PUBLISHER_OLLAMA_RENDER_MODEL (or PUBLISHER_OLLAMA_TEST_MODEL)")
-    url = daemon_url()  # skips unless OLLAMA_HOST answers
+    url = live_daemon()  # skips unless OLLAMA_HOST answers
     with httpx.Client(base_url=url, timeout=httpx.Timeout(30, read=None)) as http:
         pulled = http.post("/api/pull", json={"model": RENDER_MODEL, "stream": False})
         assert pulled.status_code == 200, pulled.text
