@@ -386,11 +386,12 @@ def test_daemon_target_compares_its_ledger_section_with_the_registry(
         payload.release, host="http://127.0.0.1:9", registry=docker_registry, insecure=True
     )
     now = _put_tag(docker_registry, repository, "Q4_K_M", b'{"n": 1}')
+    other = "sha256:" + "0" * 64
     steps = {
-        "verify-remote:Q4_K_M": {"model": target.ref("Q4_K_M"), "manifest": now},
-        "latest:latest": {"model": target.ref("latest"), "manifest": now},
-        "verify-remote:Q6_K": {"model": target.ref("Q6_K"), "manifest": "sha256:" + "0" * 64},
-        "verify-remote:Q8_0": {"model": "elsewhere/other:Q8_0", "manifest": now},  # not ours
+        "verify-remote:Q4_K_M": {"model": target.ref("Q4_K_M"), "manifest_digest": now},
+        "latest:latest": {"model": target.ref("latest"), "manifest_digest": now},
+        "verify-remote:Q6_K": {"model": target.ref("Q6_K"), "manifest_digest": other},
+        "verify-remote:Q8_0": {"model": "elsewhere/other:Q8_0", "manifest_digest": now},  # not ours
         "push:Q4_K_M": {"model": target.ref("Q4_K_M"), "layers": []},  # holds no digest
     }
     states = {row.tag: row.state for row in target.ledger_status(steps)}

@@ -166,8 +166,8 @@ def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     first = t.apply(payload, t.plan(payload, online=True), steps.__setitem__)
     assert first.failures == {}
     served = reader.manifest_digest("Q4_K_M")
-    assert steps["verify-remote:Q4_K_M"]["manifest"] == served
-    assert steps["latest:latest"]["manifest"] == served
+    assert steps["verify-remote:Q4_K_M"]["manifest_digest"] == served
+    assert steps["latest:latest"]["manifest_digest"] == served
     local = first.facts["tags"]["Q4_K_M"]["local_digest"]
     assert local and served != local  # the registry really serves other bytes than were pushed
     rows = t.ledger_status(steps)

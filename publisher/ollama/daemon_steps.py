@@ -336,10 +336,10 @@ def record_facts(op: Operation, state: TagState) -> dict[str, Any]:
     elif op.action == "push-tag":
         facts["layers"] = sorted(state.facts.get("pushed_layers", {}))
     elif op.action == "move-latest":
-        facts.update(source=op.details.get("source"), manifest=state.remote_digest)
+        facts.update(source=op.details.get("source"), manifest_digest=state.remote_digest)
     elif op.action == "verify":  # a skip records the digest the plan found in the registry
-        manifest = state.remote_digest or op.details.get("manifest_digest")
-        facts.update(stage=op.details.get("stage"), manifest=manifest, reason=op.reason)
+        digest = state.remote_digest or op.details.get("manifest_digest")
+        facts.update(stage=op.details.get("stage"), manifest_digest=digest, reason=op.reason)
         if op.tag == "latest" and not op.details.get("stage"):
             facts["source"] = op.details.get("source")
     return facts
