@@ -41,7 +41,7 @@ class _Facts(BaseModel):
     repo: str | None = None
     registry: str | None = None
     manifest_digest: str | None = None  # the tag's manifest in the registry, either Ollama path
-    manifest: str | None = None  # its name on the daemon path before 0.1 (renamed on read)
+    manifest: str | None = None  # its old name on the daemon path (renamed on read)
     model: str | None = None
     sha256: str | None = None
     blob_id: str | None = None
@@ -59,6 +59,9 @@ class _File(BaseModel):
 
 
 class _Tag(BaseModel):
+    """A tag's record as `pipeline.release.tag_json` writes it (a verified tag's shapes:
+    `publisher.gguf.checks.TagReport`)."""
+
     model_config = ConfigDict(extra="allow", strict=True)
 
     at: str

@@ -490,7 +490,8 @@ def _first_path(report: TagReport) -> str:
 
 
 def tag_json(report: TagReport) -> dict[str, Any]:
-    """One tag as the JSON summary and the tags table show it."""
+    """One tag as the JSON summary, the tags table and the ledger show it (a verified tag's
+    shapes: `publisher.gguf.checks.TagReport`)."""
     files = _local_files(report)
     return {
         "tag": report.tag,
