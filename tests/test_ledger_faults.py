@@ -148,6 +148,7 @@ def ledger_matches_registry(site: Site) -> None:
         assert site.digest(tag) == digest, f"ledger push:{tag} is stale"
 
 
+@pytest.mark.slow
 def test_kill_between_manifest_put_and_read_back_leaves_no_stale_record(site: Site) -> None:
     code, _first, err = site.run()
     assert code == 0, err
@@ -190,6 +191,7 @@ def test_kill_between_manifest_put_and_read_back_leaves_no_stale_record(site: Si
     assert states[("ledger/ollama", "Q6_K")] == "up-to-date"
 
 
+@pytest.mark.slow
 def test_sigint_during_an_upload_marks_the_run_failed(site: Site) -> None:
     rule = site.proxy.hold("PUT", r"/manifests/Q6_K$")
     proc = site.start()
@@ -215,6 +217,7 @@ def test_sigint_during_an_upload_marks_the_run_failed(site: Site) -> None:
     assert site.digest("latest") == site.digest("Q4_K_M")
 
 
+@pytest.mark.slow
 def test_two_copies_of_a_manifest_never_publish_the_same_tag_at_once(
     site: Site, tmp_path: Path
 ) -> None:
@@ -247,6 +250,7 @@ def test_two_copies_of_a_manifest_never_publish_the_same_tag_at_once(
     ledger_matches_registry(site)
 
 
+@pytest.mark.slow
 def test_a_failed_tag_still_counts_the_bytes_it_sent(site: Site) -> None:
     site.proxy.fail("PUT", r"/manifests/Q6_K$", 400)  # after its blobs went up
     code, data, err = site.run("--only", "ollama")
@@ -344,6 +348,7 @@ def test_an_unexpected_crash_marks_the_run_log_failed(
     assert log["ok"] is False and log["error"] == "stopped by RuntimeError: disk on fire"
 
 
+@pytest.mark.slow
 def test_state_files_are_private(site: Site) -> None:
     code, _, err = site.run()
     assert code == 0, err
@@ -402,6 +407,7 @@ def test_daemon_target_compares_its_ledger_section_with_the_registry(
     assert "ledger says sha256:000000000000" in rows["Q6_K"].detail
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_folder_is_one_line_naming_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -110,6 +110,7 @@ def _in_processes(code: str, count: int) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0] * count
 
 
+@pytest.mark.slow
 def test_concurrent_runs_keep_each_others_upload_sessions(tmp_path: Path) -> None:
     """Each put merges into the file under its lock: no run drops another's sessions."""
     state = tmp_path / "cache" / "registry-uploads.json"

@@ -17,7 +17,7 @@ from support.live import live_daemon
 from publisher.ollama.daemon import OllamaTarget
 from publisher.ollama.daemon_steps import TagState
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # slow: `-m "not slow"` replaces `not live`
 
 
 def test_create_read_back_delete_on_a_real_daemon(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ MANIFEST = os.environ.get("PUBLISHER_SMOKE_MANIFEST")
 
 pytestmark = [
     pytest.mark.live,
+    pytest.mark.slow,  # `-m "not slow"` replaces the default `-m "not live"`
     pytest.mark.skipif(
         not (HOST and MODEL),
         reason="set OLLAMA_HOST and PUBLISHER_SMOKE_MODEL to run against Ollama",

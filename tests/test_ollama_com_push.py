@@ -113,6 +113,7 @@ def _image(path: Path) -> oi.OllamaImage:
 @pytest.mark.parametrize(
     "site", [{"token_uses": 2, "commit_delay": 1.5, "commit_status": 204}], indirect=True
 )
+@pytest.mark.slow
 def test_push_lands_through_expiring_tokens_and_redirected_parts(
     site: Site, tmp_path: Path
 ) -> None:
@@ -177,6 +178,7 @@ _KILLED_UPLOAD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_kill_9_mid_upload_resumes_to_the_same_end_state(site: Site, tmp_path: Path) -> None:
     path, digest = _blob(tmp_path, 24 * PART)
     size = path.stat().st_size
@@ -206,6 +208,7 @@ def test_kill_9_mid_upload_resumes_to_the_same_end_state(site: Site, tmp_path: P
     assert site.held() <= 1.2 * size
 
 
+@pytest.mark.slow
 def test_a_release_through_the_standin_lands_the_exact_gguf(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -260,6 +263,7 @@ def test_a_reserialised_manifest_is_compared_by_content(
 
 
 @pytest.mark.parametrize("site", [{"early_redirect": True, "token_uses": 100}], indirect=True)
+@pytest.mark.slow
 def test_a_307_sent_before_the_body_is_read_stops_the_part_early(
     site: Site, tmp_path: Path
 ) -> None:
@@ -321,6 +325,7 @@ def test_any_2xx_and_relative_locations_resolved_against_the_request() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_direct_push_target_plans_and_reports_same_content_as_published(
     docker_registry: str,
     tmp_path: Path,

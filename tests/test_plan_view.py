@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support.release_world import World, runner
 
 from publisher.cli import app
@@ -28,6 +29,7 @@ def screen_lines(text: str, width: int = 80) -> int:
     return sum(max(1, math.ceil(len(line) / width)) for line in text.splitlines())
 
 
+@pytest.mark.slow
 def test_the_readme_dry_run_of_v3_fits_one_screen_at_80_columns(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "80"}
     proc = subprocess.run(
@@ -87,6 +89,7 @@ def test_verbose_shows_every_tag_and_operation(world: World) -> None:
     assert out.count("upload-blob") >= 3 and "…" not in out
 
 
+@pytest.mark.slow
 def test_a_published_release_has_nothing_to_send(world: World) -> None:
     assert world.run("--yes")[0] == 0
     # online planning, answered "no" at the prompt: the plan shown is the one a release runs
@@ -124,6 +127,7 @@ def test_blocked_operations_are_said_once_not_counted() -> None:
     assert "nothing to ollama" in sentence and "1 tag(s) wait for their GGUFs" in sentence
 
 
+@pytest.mark.slow
 def test_status_fits_one_screen_and_groups_tags_in_the_same_state(world: World) -> None:
     before = runner.invoke(app, ["status", str(world.manifest)], env={"COLUMNS": "80"})
     assert before.exit_code == 1, before.output

@@ -252,6 +252,7 @@ def test_plain_http_needs_insecure() -> None:
         RegistryClient("http://127.0.0.1:1", "a/b")
 
 
+@pytest.mark.slow
 def test_client_for_model_and_warning(docker_registry: str, tmp_path: Path) -> None:
     host = docker_registry.removeprefix("http://")
     image = oi.build_image(image_inputs(tmp_path, "IQ4_XS"))

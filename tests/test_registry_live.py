@@ -34,7 +34,7 @@ MODEL = os.environ.get("PUBLISHER_OLLAMA_TEST_MODEL")
 RENDER_MODEL = os.environ.get("PUBLISHER_OLLAMA_RENDER_MODEL") or MODEL
 TEMPLATE = (TEMPLATES_DIR / "ollama" / "gemma4-tools.gotmpl").read_text(encoding="utf-8")
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # slow: `-m "not slow"` replaces `not live`
 
 
 def test_direct_push_to_ollama_com(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from publisher.lock import release_lock
 from publisher.ollama.registry import RegistryClient
 
 
+@pytest.mark.slow
 def test_dry_run_renders_and_plans_but_touches_no_remote(world: World) -> None:
     code, data, output = world.run("--dry-run")
     assert code == 0, output
@@ -36,6 +37,7 @@ def test_dry_run_renders_and_plans_but_touches_no_remote(world: World) -> None:
     assert not (world.manifest.parent / "t1.lock.json").exists()
 
 
+@pytest.mark.slow
 def test_full_release_then_noop_rerun(world: World) -> None:
     code, data, output = world.run("--yes")
     assert code == 0, output
@@ -92,6 +94,7 @@ def test_broken_gguf_stops_everything_before_the_first_byte(world: World) -> Non
     assert not any(name in ("create_commit", "create_repo") for name, _ in world.hub.calls)
 
 
+@pytest.mark.slow
 def test_failed_upload_resumes_to_the_same_end_state(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,6 +146,7 @@ def test_missing_gguf_is_listed_in_the_dry_run_and_refused_for_real(world: World
     assert world.manifest_digest("Q4_K_M") is None
 
 
+@pytest.mark.slow
 def test_status_after_release(world: World) -> None:
     assert world.run("--yes")[0] == 0
     result = runner.invoke(app, ["status", str(world.manifest), "--json", "--only", "ollama"])
@@ -251,6 +255,7 @@ def test_release_without_template_or_renderer_fails_the_template_preflight(world
     assert step["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_a_killed_release_resumes_to_the_same_end_state(world: World) -> None:
     """SIGKILL the real process while it uploads the second tag; the next run finishes the job."""
     import os
@@ -325,6 +330,7 @@ def test_a_bad_registry_flag_is_a_usage_error(world: World) -> None:
     assert code == 2 and "--ollama-registry" in data["error"]
 
 
+@pytest.mark.slow
 def test_hub_skips_are_recorded_and_status_checks_the_hub_ledger(world: World) -> None:
     """A stale `file:` entry shows in status; the next run records what the Hub holds."""
     assert world.run("--yes")[0] == 0

@@ -147,6 +147,7 @@ def test_direct_push_target_parses_each_gguf_header_once(
     t.client.close()
 
 
+@pytest.mark.slow
 def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     standin: OllamaStandIn,
     docker_registry: str,
