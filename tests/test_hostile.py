@@ -407,7 +407,6 @@ def test_hostile_input_is_refused_in_one_line(case: Case, command: str, workspac
 # The healthy baseline, and what a sweep line cannot express
 
 
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_the_pristine_release_is_healthy(workspace: Path) -> None:
     # the sweep's refusals come from the planted input, not from a broken fixture
     assert run(workspace, ["validate", "m.toml"]).code == 0
@@ -440,7 +439,6 @@ def test_a_bad_hf_endpoint_spares_commands_that_do_not_need_the_hub(workspace: P
     assert run(workspace, ["validate", "m.toml"], {"HF_ENDPOINT": "http://[::1"}).code == 0
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_only_the_selected_tags_files_are_read(workspace: Path) -> None:
     _dev_zero("gguf/fam-v1-Q8_0.gguf")(workspace)
     outcome = run(workspace, ["verify", "m.toml", "--tag", "Q4_K_M", "--json"])
@@ -454,7 +452,6 @@ def test_only_the_selected_tags_files_are_read(workspace: Path) -> None:
     assert steps["verify"]["status"] == "ok" and "Q8_0" not in (summary["error"] or "")
 
 
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_an_other_tags_fifo_is_named_not_read(workspace: Path) -> None:
     # same-size twins are compared by digest; a FIFO in another tag's place is never opened
     _fifo("gguf/fam-v1-Q8_0.gguf")(workspace)
@@ -465,7 +462,6 @@ def test_an_other_tags_fifo_is_named_not_read(workspace: Path) -> None:
     assert unique["ok"] and "Q8_0" in unique["detail"]
 
 
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_a_gguf_whose_header_failed_is_never_hashed(workspace: Path) -> None:
     (workspace / G).write_bytes(b"GGML" + bytes(4096))
     outcome = run(workspace, ["verify", "m.toml", "--json"], OWN_CACHE)
@@ -476,7 +472,6 @@ def test_a_gguf_whose_header_failed_is_never_hashed(workspace: Path) -> None:
     assert [Path(p).name for p in cache] == ["fam-v1-Q8_0.gguf"]
 
 
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_a_loose_gguf_fifo_is_refused(workspace: Path) -> None:
     _fifo("x.gguf")(workspace)
     outcome = run(workspace, ["verify", "x.gguf", "--tag", "Q4_K_M"])
@@ -484,7 +479,6 @@ def test_a_loose_gguf_fifo_is_refused(workspace: Path) -> None:
     _assert_one_line(outcome, "FIFO")
 
 
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_the_ollama_key_as_a_fifo_is_refused(workspace: Path) -> None:
     key = workspace / "home" / ".ollama" / "id_ed25519"
     key.parent.mkdir()
@@ -498,7 +492,6 @@ def test_the_ollama_key_as_a_fifo_is_refused(workspace: Path) -> None:
     assert f"{key}: Ollama signing key is a FIFO (named pipe)" in result.stderr
 
 
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_a_newline_variant_creates_no_folder_or_ledger(workspace: Path) -> None:
     _edit('variant = "v1"', 'variant = "v1\\n"')(workspace)
     run(workspace, ["release", "m.toml", "--dry-run"])
@@ -517,7 +510,6 @@ def test_a_newline_variant_creates_no_folder_or_ledger(workspace: Path) -> None:
     ],
     ids=["manifest", "gguf-dir", "out", "template", "release-out", "smoke-cases"],
 )
-@pytest.mark.slow  # needs the Go renderer (the pristine fixture builds it)
 def test_a_nul_byte_in_a_command_line_path_is_one_line(args: list[str], workspace: Path) -> None:
     # exec() cannot pass a NUL byte, but a caller of the app in-process (a wrapper) can
     before = _snapshot(workspace)

@@ -53,14 +53,12 @@ def test_name_field_is_caught_statically_and_when_a_tool_result_renders() -> Non
     assert all("<tool_call|><turn|>" in f.excerpt for f in rendered)
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_syntax_error_stops_before_rendering() -> None:
     report = check_template(GOOD + "{{ if .Tools }}", parser="gemma4", stop=STOP)
     assert checks_of(report) == {"syntax"}
     assert not report.renders
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_missing_generation_prompt_is_caught_for_user_and_tool_endings() -> None:
     text = broken('{{- if ne $lastRole "assistant" }}<|turn>model', "{{- if false }}<|turn>model")
     report = check_template(text, parser="gemma4", stop=STOP)
@@ -71,7 +69,6 @@ def test_missing_generation_prompt_is_caught_for_user_and_tool_endings() -> None
     )
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_dropped_tool_results_are_caught() -> None:
     line = next(
         ln for ln in GOOD.splitlines() if ln.startswith("<|turn>user{{") and "tool_response" in ln
@@ -86,7 +83,6 @@ def test_dropped_tool_results_are_caught() -> None:
     assert any("sunny, 21 C" in f.message for f in missing)
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_tool_result_outside_a_response_block_is_caught() -> None:
     text = broken(
         '<|tool_response>response:{{ $name }}{value:<|"|>{{ $m.Content }}<|"|>}<tool_response|>',
@@ -96,27 +92,23 @@ def test_tool_result_outside_a_response_block_is_caught() -> None:
     assert "tool-result" in checks_of(report)
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_renderer_with_template_is_caught() -> None:
     report = check_template(GOOD, renderer="gemma4", parser="gemma4", stop=STOP)
     assert "renderer+template" in checks_of(report)
     assert "ignores the TEMPLATE" in report.messages[0]
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_stop_token_the_template_never_produces() -> None:
     report = check_template(GOOD, parser="gemma4", stop=[*STOP, "<|im_end|>"])
     assert checks_of(report) == {"stop"}
     assert "<|im_end|>" in report.messages[0]
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_tool_template_without_parser() -> None:
     report = check_template(GOOD, parser=None, stop=STOP, modelfile=True)
     assert checks_of(report) == {"parser"}
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_unbalanced_turns_are_caught() -> None:
     text = broken(
         '<|turn>user{{ "\\n" }}{{ $m.Content }}<turn|>', '<|turn>user{{ "\\n" }}{{ $m.Content }}'
@@ -125,7 +117,6 @@ def test_unbalanced_turns_are_caught() -> None:
     assert "turns" in checks_of(report)
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_release_preflight_on_the_v3_manifest_passes() -> None:
     release = load(ROOT / "manifests" / "v3.toml")
     report = check_release_template(release, reference=REFERENCE if REFERENCE.is_file() else None)
@@ -133,7 +124,6 @@ def test_release_preflight_on_the_v3_manifest_passes() -> None:
     assert report.template.endswith("gemma4-tools.gotmpl")
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_release_preflight_reads_the_reference_from_a_gguf(tmp_path: Path) -> None:
     from support.gguf_factory import write_gemma4_gguf
 
@@ -148,7 +138,6 @@ def test_release_preflight_reads_the_reference_from_a_gguf(tmp_path: Path) -> No
     assert not plain.identical and "-<bos>REFHello! Who are you?" in plain.diff
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_release_preflight_with_a_broken_template_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.gotmpl"
     bad.write_text(broken("$name := $m.ToolName", "$name := $m.Name"))
@@ -159,7 +148,6 @@ def test_release_preflight_with_a_broken_template_file(tmp_path: Path) -> None:
 runner = CliRunner()
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_cli_exit_codes(tmp_path: Path) -> None:
     manifest = str(ROOT / "manifests" / "v3.toml")
     ok = runner.invoke(app, ["check-template", manifest, "--json"])
@@ -207,7 +195,6 @@ def test_a_template_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     assert "not UTF-8 text" in " ".join(result.output.split())
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_a_check_starts_the_go_renderer_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from publisher.chat import gorender
 
@@ -225,7 +212,6 @@ def test_a_check_starts_the_go_renderer_once(monkeypatch: pytest.MonkeyPatch) ->
     assert calls[0] == len(report.renders) + 1
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_a_reference_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "latin1.jinja"
     bad.write_bytes("{{ 'café' }}".encode("latin-1"))

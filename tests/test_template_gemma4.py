@@ -58,7 +58,6 @@ def test_golden_render(conv, renders: dict[str, str]) -> None:  # type: ignore[n
     assert renders[conv.name] == golden.read_bytes().decode("utf-8")
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_release_template_passes_every_check() -> None:
     report = check_template(
         TEMPLATE.read_text(), parser="gemma4", stop=["<turn|>", "<|tool_response>"], modelfile=True
@@ -67,13 +66,11 @@ def test_release_template_passes_every_check() -> None:
     assert len(report.renders) == len(CORPUS)
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_exactly_one_bos_always_first(renders: dict[str, str]) -> None:
     for name, prompt in renders.items():
         assert prompt.startswith("<bos>") and prompt.count("<bos>") == 1, name
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_nested_second_turn_uses_user_turn_results_and_a_fresh_model_turn(
     renders: dict[str, str],
 ) -> None:
@@ -87,7 +84,6 @@ def test_nested_second_turn_uses_user_turn_results_and_a_fresh_model_turn(
     assert "<|turn>tool" not in prompt
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_parallel_results_resolve_names_through_tool_call_id(renders: dict[str, str]) -> None:
     prompt = renders["09-parallel-calls"]
     assert 'response:get_weather{value:<|"|>sunny, 25 C<|"|>}' in prompt
@@ -95,7 +91,6 @@ def test_parallel_results_resolve_names_through_tool_call_id(renders: dict[str, 
     assert "response:unknown" not in prompt
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_thinking_on_switch_and_open_model_turn(renders: dict[str, str]) -> None:
     prompt = renders["13-thinking-on"]
     assert prompt.startswith("<bos><|turn>system\n<|think|>\n")
@@ -105,7 +100,6 @@ def test_thinking_on_switch_and_open_model_turn(renders: dict[str, str]) -> None
     assert prompt.endswith("<turn|>\n<|turn>model\n")
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_rich_arguments_are_formatted_like_google(renders: dict[str, str]) -> None:
     prompt = renders["10-rich-arguments"]
     assert (

@@ -24,7 +24,6 @@ def test_go_renderer_matches_ollama_expected_prompt(path: Path) -> None:
     assert gorender.render(case["template"], case["values"]) == case["expected"], case["source"]
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_all_cases_render_in_one_batch_identically() -> None:
     jobs = [json.loads(p.read_text(encoding="utf-8")) for p in CASES]
     raw = gorender.run_batch(
@@ -33,7 +32,6 @@ def test_all_cases_render_in_one_batch_identically() -> None:
     assert [r["output"] for r in raw] == [c["expected"] for c in jobs]
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_arguments_and_properties_print_as_json_like_ollama() -> None:
     # Ollama's String() methods: json.Marshal of a map (sorted keys, HTML-escaped).
     template = (
@@ -67,7 +65,6 @@ def test_arguments_and_properties_print_as_json_like_ollama() -> None:
     )
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_collate_merges_consecutive_user_messages_but_not_tool_messages() -> None:
     template = "{{ .System }}#{{ range .Messages }}{{ .Role }}:{{ .Content }}|{{ end }}"
     values = {
@@ -85,7 +82,6 @@ def test_collate_merges_consecutive_user_messages_but_not_tool_messages() -> Non
     )
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_think_values_follow_ollama() -> None:
     template = "{{ range .Messages }}{{ end }}{{ .Think }} {{ .ThinkLevel }} {{ .IsThinkSet }}"
     msgs = [{"role": "user", "content": "x"}]
@@ -94,7 +90,6 @@ def test_think_values_follow_ollama() -> None:
     assert gorender.render(template, {"messages": msgs, "think": "high"}) == "true high true"
 
 
-@pytest.mark.slow  # needs the Go renderer, built once per session
 def test_ollama_funcs_are_registered() -> None:
     template = (
         "{{ range .Tools }}{{ range $n, $p := .Function.Parameters.Properties }}"
