@@ -15,7 +15,6 @@ from publisher.digest import default_cache_path
 from publisher.statefile import cache_dir
 
 
-@pytest.mark.slow
 def test_binary_lives_in_a_cache_dir_keyed_by_the_source_hash() -> None:
     binary = gorender.binary_path()
     assert binary.parent.name == f"gotmpl-{gorender.source_hash()}"

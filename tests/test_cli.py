@@ -126,7 +126,6 @@ def test_bad_usage_exits_2(args: list[str]) -> None:
     assert runner.invoke(app, args).exit_code == 2
 
 
-@pytest.mark.slow
 def test_release_accepts_quiet_after_the_command(tmp_path: Path, monkeypatch) -> None:
     """`publish release M --dry-run --quiet`, as CI scripts write it: no step lines on stderr."""
     monkeypatch.chdir(tmp_path)

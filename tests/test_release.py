@@ -21,7 +21,6 @@ from publisher.lock import release_lock
 from publisher.ollama.registry import RegistryClient
 
 
-@pytest.mark.slow
 def test_dry_run_renders_and_plans_but_touches_no_remote(world: World) -> None:
     code, data, output = world.run("--dry-run")
     assert code == 0, output

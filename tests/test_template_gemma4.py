@@ -48,7 +48,6 @@ def test_corpus_covers_the_issue_list() -> None:
 
 
 @pytest.mark.parametrize("conv", CORPUS, ids=[c.name for c in CORPUS])
-@pytest.mark.slow
 def test_golden_render(conv, renders: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     golden = GOLDEN / f"{conv.name}.txt"
     if UPDATE:

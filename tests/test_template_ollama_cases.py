@@ -18,7 +18,6 @@ def test_there_are_enough_cases() -> None:
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-@pytest.mark.slow
 def test_go_renderer_matches_ollama_expected_prompt(path: Path) -> None:
     case = json.loads(path.read_text(encoding="utf-8"))
     assert gorender.render(case["template"], case["values"]) == case["expected"], case["source"]
