@@ -3,7 +3,7 @@
 Push (uses ~/.ollama/id_ed25519, whose .pub must be on your account):
 
     PUBLISHER_OLLAMA_TEST_MODEL=<your-namespace>/publisher-test:live pytest -m live \
-        tests/test_registry_live.py
+        tests/test_ollama_registry_live.py
 
 Render parity: a daemon (OLLAMA_HOST) pulls a tag published with the release's template and
 `PARSER gemma4` and renders every corpus conversation with `"_debug_render_only": true`; each

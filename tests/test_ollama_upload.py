@@ -101,7 +101,7 @@ def _blob(tmp_path: Path, size: int) -> tuple[Path, str]:
 
 
 def _image(path: Path) -> oi.OllamaImage:
-    """test_registry's image inputs with `path` as the model layer and a `requires`."""
+    """`support.image_inputs` with `path` as the model layer and a `requires`."""
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     inputs = image_inputs(path.parent)
