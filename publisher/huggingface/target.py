@@ -28,7 +28,6 @@ from publisher.huggingface.commits import (
     HubCommits,
     chunks,
 )
-from publisher.huggingface.labels import hub_tags
 from publisher.huggingface.plan import Want
 from publisher.huggingface.readback import HubReadBack
 from publisher.huggingface.session import (
@@ -42,6 +41,7 @@ from publisher.huggingface.session import (
     resolve_endpoint,
 )
 from publisher.manifest import Release
+from publisher.render.hub_labels import hub_tags
 from publisher.targets.base import (
     ApplyResult,
     Operation,

@@ -378,7 +378,7 @@ class OllamaTarget:
             if step not in ("verify-remote", "latest") or entry.get("model") != self.ref(tag):
                 continue
             remote = self.remote().manifest_digest(tag)
-            rows.append(ledger_row(self.name, tag, entry.get("manifest"), remote))
+            rows.append(ledger_row(self.name, tag, entry.get("manifest_digest"), remote))
         return rows
 
 

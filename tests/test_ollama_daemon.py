@@ -426,8 +426,8 @@ def test_an_already_published_tag_is_recorded_with_the_registry_digest(
     result = t.apply(payload, plan, rec)
     assert result.failures == {} and result.bytes_uploaded == 0
     steps = dict(rec.steps)
-    assert steps["verify-remote:Q4_K_M"]["manifest"] == digest
-    assert steps["latest:latest"] == {**steps["latest:latest"], "manifest": digest}
+    assert steps["verify-remote:Q4_K_M"]["manifest_digest"] == digest
+    assert steps["latest:latest"] == {**steps["latest:latest"], "manifest_digest": digest}
     assert steps["latest:latest"]["source"] == "Q4_K_M"
     assert steps["verify-remote:Q4_K_M"]["model"] == t.ref("Q4_K_M")
 
