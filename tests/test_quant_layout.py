@@ -244,3 +244,42 @@ def test_recipe_matching_no_tag_is_a_manifest_error(tmp_path: Path) -> None:
     (tmp_path / "fam.toml").write_text(text)
     with pytest.raises(ManifestError, match="'CD-\\*' matches no declared tag"):
         load(tmp_path / "fam.toml")
+
+
+@pytest.mark.parametrize(
+    ("recipe", "field"),
+    [
+        ("tensor_types = ['attn_v=q8_0']", "tensor_types"),
+        ("tensor_type_file = 'cd.txt'", "tensor_type_file"),
+    ],
+)
+@pytest.mark.parametrize("plain", ["Q4_K_M", "Q6_K_L"])
+def test_a_tensor_type_map_on_a_plain_tag_is_refused(
+    tmp_path: Path, recipe: str, field: str, plain: str
+) -> None:
+    """A made-up pattern would make the prediction follow any file: a plain tag (and an _L
+    tier) is held to llama-quantize's own layout, so a map reaching it is a manifest error."""
+    from publisher.errors import ManifestError
+
+    (tmp_path / "cd.txt").write_text("attn_v=q8_0\n")
+    text = fam_manifest(huggingface_tags("CD-Q4_K_M", plain)) + f'\n[recipes."*"]\n{recipe}\n'
+    (tmp_path / "fam.toml").write_text(text)
+    with pytest.raises(ManifestError) as info:
+        load(tmp_path / "fam.toml")
+    error = info.value
+    assert error.field == f"recipes.*.{field}"
+    assert f"found it applying to {plain!r}" in str(error) and "only for CD-* tags" in str(error)
+    assert error.line is not None
+    assert text.splitlines()[error.line - 1] == recipe
+
+
+def test_plain_tags_keep_embedding_types_and_their_own_entry(tmp_path: Path) -> None:
+    """Embedding types stay declarable on any tag, and a tag's own entry beats a map's glob."""
+    text = fam_manifest(huggingface_tags("CD-Q4_K_M", "Q6_K_L", "Q4_K_M"))
+    text += "\n[recipes.Q6_K_L]\ntoken_embedding_type = 'q6_k'\n[recipes.Q4_K_M]\n"
+    text += "\n[recipes.\"*\"]\ntensor_types = ['attn_v=q8_0']\n"
+    (tmp_path / "fam.toml").write_text(text)
+    release = load(tmp_path / "fam.toml")
+    assert release.tag("Q6_K_L").recipe == Recipe.parse(token_embedding_type="q6_k")
+    assert release.tag("Q4_K_M").recipe == Recipe()
+    assert release.tag("CD-Q4_K_M").recipe == Recipe.parse(["attn_v=q8_0"])
