@@ -8,11 +8,21 @@ matrix: the whole v3 ladder plus Q8_0, Q2_K, IQ2_M/S/XS and two CD recipes given
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from gguf import GGMLQuantizationType as T
-from support.quant_fixtures import facts, layout, model, recipe_of, rows, tags, write_layout_gguf
+from support.quant_fixtures import (
+    LAYOUTS,
+    facts,
+    layout,
+    model,
+    recipe_of,
+    rows,
+    tags,
+    write_layout_gguf,
+)
 from support.release_fixtures import fam_manifest, huggingface_tags
 
 from publisher.gguf import quant_check
@@ -283,3 +293,42 @@ def test_plain_tags_keep_embedding_types_and_their_own_entry(tmp_path: Path) -> 
     assert release.tag("Q6_K_L").recipe == Recipe.parse(token_embedding_type="q6_k")
     assert release.tag("Q4_K_M").recipe == Recipe()
     assert release.tag("CD-Q4_K_M").recipe == Recipe.parse(["attn_v=q8_0"])
+
+
+# ------------------------------------------------------------------------------------------
+# make_quant_fixtures.py --diff: the port against a llama-quantize's layouts (no build here)
+
+
+def _diff(capsys: pytest.CaptureFixture[str], folder: Path, *tags: str) -> tuple[int, str]:
+    import make_quant_fixtures
+
+    code = make_quant_fixtures.main(["--diff", "--layouts", str(folder), *tags])
+    return code, capsys.readouterr().out
+
+
+def test_diff_mode_agrees_with_the_pinned_layouts(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _diff(capsys, LAYOUTS, "Q4_K_M", "CD-Q5_K_M", "CD-Q4_K_M")
+    assert code == 0
+    assert out.splitlines() == [
+        "Q4_K_M: = port",
+        "CD-Q5_K_M: = port (--tensor-type rule: pattern-wins)",
+        "CD-Q4_K_M: = port (--tensor-type rule: pattern-wins or default-skipped)",
+    ]
+
+
+def test_diff_mode_prints_the_tensors_a_newer_llama_cpp_types_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A layout as a drifted llama-quantize might write it: the differing tensors are named
+    with both types and the exit status says the port needs work."""
+    for name in ("model.json", "Q4_K_M.json"):
+        (tmp_path / name).write_text((LAYOUTS / name).read_text())
+    drifted = layout("Q4_K_M") | {"types": dict(layout("Q4_K_M")["types"])}
+    drifted["types"]["blk.3.attn_v.weight"] = "Q8_0"
+    (tmp_path / "Q4_K_M.json").write_text(json.dumps(drifted))
+    code, out = _diff(capsys, tmp_path)
+    assert code == 1
+    assert out.splitlines() == [
+        "Q4_K_M: 1 tensor(s) differ from the port (pattern-wins)",
+        "  blk.3.attn_v.weight: port Q4_K, llama-quantize Q8_0",
+    ]

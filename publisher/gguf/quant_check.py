@@ -238,7 +238,7 @@ def check_quant(
         problems.append("general.file_type absent")
     elif raw != spec.ftype:
         problems.append(f"general.file_type {found_name} ({raw})")
-    expected, diffs, other = _closest(candidates, tensors)
+    expected, diffs, other, matched = _closest(candidates, tensors)
     from_plain = differences(plain, tensors) if spec.contrib_dynamic else []
     if wanted is not None and diffs:
         problems.append(f"{len(diffs)} tensor(s) differ: {_shown(diffs)}{other}")
@@ -260,7 +260,7 @@ def check_quant(
         "differing_count": len(diffs),
     }
     if wanted is not None and wanted.tensor_types:
-        measured["tensor_type_rule"] = _matched_rule(candidates, expected, diffs)
+        measured["tensor_type_rule"] = _matched_rule(matched, len(candidates))
     if spec.contrib_dynamic:
         measured["deviating_layers"] = _layers(from_plain)
         measured["deviating_tensors"] = len(from_plain)
@@ -287,30 +287,30 @@ def override_rules(ftype: LlamaFileType, recipe: Recipe | None) -> tuple[Overrid
 
 def _closest(
     candidates: Sequence[Prediction], tensors: Sequence[TensorInfo]
-) -> tuple[Prediction, list[Difference], str]:
-    """The first prediction the file matches; else the pinned one, its differences, and a note
-    on how far the other rule's prediction is (a whole layout matches one rule, never a mix)."""
+) -> tuple[Prediction, list[Difference], str, list[OverrideRule]]:
+    """The first prediction the file matches, and every rule whose prediction it matches (a
+    whole layout follows one rule, never a mix); with none, the pinned prediction, its
+    differences and how far the other rule's prediction is."""
     found = [differences(c, tensors) for c in candidates]
+    matched = [c.rule for c, diffs in zip(candidates, found, strict=True) if not diffs]
     for candidate, diffs in zip(candidates, found, strict=True):
         if not diffs:
-            return candidate, diffs, ""
+            return candidate, diffs, "", matched
     other = "".join(
         f" (as {c.rule.builds} apply --tensor-type: {len(d)} differ)"
         for c, d in zip(candidates[1:], found[1:], strict=True)
     )
-    return candidates[0], found[0], other
+    return candidates[0], found[0], other, matched
 
 
-def _matched_rule(
-    candidates: Sequence[Prediction], expected: Prediction, diffs: Sequence[Difference]
-) -> dict[str, str | None]:
-    """Which `--tensor-type` rule the file's layout follows, for verify's output and JSON."""
-    if diffs:
+def _matched_rule(matched: Sequence[OverrideRule], predicted: int) -> dict[str, str | None]:
+    """Which `--tensor-type` rule the file's layout follows, for verify's output and JSON:
+    one of them, `either` (the rules give this recipe one layout), or None (neither)."""
+    if not matched:
         return {"matched": None, "builds": "neither override rule"}
-    if len(candidates) == 1:
-        agree = "any llama.cpp (both override rules give this layout)"
-        return {"matched": "either", "builds": agree}
-    return {"matched": expected.rule.value, "builds": expected.rule.builds}
+    if predicted > 1 and len(matched) == 1:
+        return {"matched": matched[0].value, "builds": matched[0].builds}
+    return {"matched": "either", "builds": "any llama.cpp (both override rules give this layout)"}
 
 
 def _rule(spec: QuantSpec, wanted: Recipe | None) -> str:
