@@ -29,7 +29,8 @@ from publisher.gguf import quant_check
 from publisher.gguf.checks import Expectations, check_tag, verify_release, verify_tag
 from publisher.gguf.header import read_header
 from publisher.gguf.quant_check import effective_recipe, expected_quant
-from publisher.gguf.quant_layout import Recipe, fallback, predict, use_more_bits
+from publisher.gguf.quant_history import LEGACY_FALLBACK_ARCHS
+from publisher.gguf.quant_layout import ModelFacts, Recipe, fallback, predict, use_more_bits
 from publisher.manifest import load
 
 V3_LADDER = [
@@ -332,3 +333,40 @@ def test_diff_mode_prints_the_tensors_a_newer_llama_cpp_types_otherwise(
         "Q4_K_M: 1 tensor(s) differ from the port (pattern-wins)",
         "  blk.3.attn_v.weight: port Q4_K, llama-quantize Q8_0",
     ]
+
+
+# ------------------------------------------------------------------------------------------
+# the IQ4_NL row fallback of builds before tensor_type_fallback: never on gemma4
+
+
+def _as_legacy_fallback(tag: str) -> dict[str, str]:
+    """`tag`'s real layout with every Q4_0 row fallback written IQ4_NL, as llama.cpp before
+    tensor_type_fallback (llama-cpp-python 0.3.16) did for Q2_K/Q3_K rows."""
+    return {n: "IQ4_NL" if t == "Q4_0" else t for n, t in layout(tag)["types"].items()}
+
+
+@pytest.mark.parametrize(("tag", "count"), [("Q2_K", 60), ("Q3_K_S", 60), ("IQ2_XS", 3)])
+def test_the_legacy_iq4_nl_fallback_is_refused_on_gemma4(
+    tmp_path: Path, tag: str, count: int
+) -> None:
+    """No build that loads gemma4 (2026-04-02 on) writes IQ4_NL for a Q2_K/Q3_K row."""
+    types = _as_legacy_fallback(tag)
+    path = write_layout_gguf(tmp_path / "legacy.gguf", tag, types=types)
+    report = verify_tag(path, tag=tag, experts=98, digest=False)
+    assert [f.name for f in report.failures] == ["quant"]
+    found = report.failures[0].found
+    assert found.startswith(f"{count} tensor(s) differ: blk.0.")
+    assert "is IQ4_NL, expected Q4_0" in found and "or IQ4_NL" not in found
+
+
+def test_the_legacy_fallback_stays_accepted_where_older_builds_could_load_the_model() -> None:
+    """The same layout is still a correct file of an architecture pre-refactor builds loaded."""
+    tag = "Q2_K"
+    older = ModelFacts(**{**vars(facts(tag)), "arch": "qwen3moe"})
+    assert older.legacy_fallback and not facts(tag).legacy_fallback
+    prediction = predict(layout(tag)["file_type"], rows(), older)
+    legacy = _as_legacy_fallback(tag)
+    assert [n for n, t in legacy.items() if t != layout(tag)["types"][n]]  # something to test
+    assert all(prediction.accepts(n, T[t]) for n, t in legacy.items() if prediction.types[n])
+    assert prediction.expected("blk.0.ffn_down_exps.weight") == "Q4_0 or IQ4_NL"
+    assert "gemma4" not in LEGACY_FALLBACK_ARCHS
