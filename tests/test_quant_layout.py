@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gguf import GGMLQuantizationType as T
@@ -29,7 +30,7 @@ from publisher.gguf import quant_check
 from publisher.gguf.checks import Expectations, check_tag, verify_release, verify_tag
 from publisher.gguf.header import read_header
 from publisher.gguf.quant_check import effective_recipe, expected_quant
-from publisher.gguf.quant_history import LEGACY_FALLBACK_ARCHS
+from publisher.gguf.quant_history import LEGACY_FALLBACK_ARCHS, OverrideRule
 from publisher.gguf.quant_layout import ModelFacts, Recipe, fallback, predict, use_more_bits
 from publisher.manifest import load
 
@@ -171,13 +172,20 @@ def test_cd_file_with_another_recipe_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("tag", "with_recipe", "predictions"),
-    [("Q4_K_M", False, 1), ("Q6_K_L", False, 1), ("CD-Q4_K_M", False, 1), ("CD-Q4_K_M", True, 2)],
+    [
+        ("Q4_K_M", False, 1),
+        ("Q6_K_L", False, 1),
+        ("CD-Q4_K_M", False, 1),
+        ("CD-Q4_K_M", True, 2),
+        ("CD-Q5_K_M", True, 3),
+    ],
 )
 def test_check_quant_predicts_each_layout_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str, with_recipe: bool, predictions: int
 ) -> None:
     """The plain layout is the expected one unless a recipe changes it: only a CD tag with a
-    recipe needs both (init asks check_quant for several candidates per file)."""
+    recipe needs both, and a third when the two --tensor-type rules can disagree on the recipe
+    (CD-Q5_K_M's q5_k patterns) (init asks check_quant for several candidates per file)."""
     path = write_layout_gguf(tmp_path / "f.gguf", tag)
     header = read_header(path)
     calls: list[object] = []
@@ -370,3 +378,115 @@ def test_the_legacy_fallback_stays_accepted_where_older_builds_could_load_the_mo
     assert all(prediction.accepts(n, T[t]) for n, t in legacy.items() if prediction.types[n])
     assert prediction.expected("blk.0.ffn_down_exps.weight") == "Q4_0 or IQ4_NL"
     assert "gemma4" not in LEGACY_FALLBACK_ARCHS
+
+
+# ------------------------------------------------------------------------------------------
+# the two --tensor-type generations: llama-quantize of llama-cpp-python 0.3.21 (llama.cpp
+# f53577432, April 2026: a pattern of the ftype's default type is skipped) and 0.3.36 (the pin)
+
+APRIL = LAYOUTS / "0.3.21"
+
+
+def _april(tag: str) -> dict[str, Any]:
+    return json.loads((APRIL / f"{tag}.json").read_text())
+
+
+def _april_tags() -> list[str]:
+    return sorted(p.stem for p in APRIL.glob("*.json") if p.stem != "model")
+
+
+def test_the_two_generations_differ_only_where_the_rule_says() -> None:
+    """Real output: on CD-Q5_K_M (attention pinned at q5_k, Q5_K_M's default) the April build
+    leaves attn_v to the mixture — Q6_K in its 13 use_more_bits layers — the pinned one does
+    not; every other tier both wrote is the same."""
+    april_model = json.loads((APRIL / "model.json").read_text())
+    assert "f53577432" in april_model["source"]
+    assert april_model["tensors"] == model()["tensors"]
+    assert {"CD-Q5_K_M", "CD-Q4_K_M", "CD-Q3_K_L"} <= set(_april_tags())
+    old, new = _april("CD-Q5_K_M")["types"], layout("CD-Q5_K_M")["types"]
+    attn_v = [name for name in new if name.endswith("attn_v.weight")]
+    assert len(attn_v) == 25 and {new[name] for name in attn_v} == {"Q5_K"}
+    changed = [name for name in new if old[name] != new[name]]
+    assert changed == [name for name in attn_v if old[name] == "Q6_K"] and len(changed) == 13
+    same = [tag for tag in _april_tags() if tag != "CD-Q5_K_M"]
+    assert [t for t in same if _april(t)["types"] != layout(t)["types"]] == []
+
+
+@pytest.mark.parametrize("tag", _april_tags())
+def test_the_april_rule_predicts_the_april_layouts(tag: str) -> None:
+    real = _april(tag)
+    assert real["args"] == layout(tag)["args"]
+    rule = OverrideRule.DEFAULT_SKIPPED
+    prediction = predict(real["file_type"], rows(), facts(tag), recipe_of(tag), rule)
+    sources = {name: kind for name, _, kind in model()["tensors"]}
+    wrong = [
+        f"{name}: predicted {predicted.name}, llama-quantize wrote {found}"
+        for name, found in real["types"].items()
+        if (predicted := prediction.primary(name) or T[sources[name]]).name != found
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("generation", "matched"), [("0.3.21", "default-skipped"), ("0.3.36", "pattern-wins")]
+)
+def test_a_recipe_tier_of_either_generation_passes_and_says_which(
+    tmp_path: Path, generation: str, matched: str
+) -> None:
+    types = _april("CD-Q5_K_M")["types"] if generation == "0.3.21" else None
+    path = write_layout_gguf(tmp_path / "cd.gguf", "CD-Q5_K_M", types=types)
+    recipe = recipe_of("CD-Q5_K_M")
+    report = check_tag("CD-Q5_K_M", [path], Expectations(experts=98), recipe=recipe)
+    quant = report.result("quant")
+    assert quant.ok, quant.found
+    rule = OverrideRule(matched)
+    assert quant.measured["tensor_type_rule"] == {"matched": matched, "builds": rule.builds}
+    assert quant.found.endswith(f"; --tensor-type applied as by {rule.builds}")
+
+
+def test_a_recipe_whose_rules_agree_reports_either(tmp_path: Path) -> None:
+    path = write_layout_gguf(tmp_path / "cd.gguf", "CD-Q6_K")
+    report = check_tag("CD-Q6_K", [path], Expectations(experts=98), recipe=recipe_of("CD-Q6_K"))
+    quant = report.result("quant")
+    assert quant.ok and quant.measured["tensor_type_rule"]["matched"] == "either"
+    assert "--tensor-type applied" not in quant.found
+
+
+def test_a_mix_of_the_two_generations_is_refused(tmp_path: Path) -> None:
+    """One build writes one whole layout: a file with one attn_v of each rule is no build's."""
+    types = dict(layout("CD-Q5_K_M")["types"]) | {"blk.0.attn_v.weight": "Q6_K"}
+    path = write_layout_gguf(tmp_path / "mix.gguf", "CD-Q5_K_M", types=types)
+    recipe = recipe_of("CD-Q5_K_M")
+    quant = check_tag("CD-Q5_K_M", [path], Expectations(experts=98), recipe=recipe).result("quant")
+    assert not quant.ok
+    builds = OverrideRule.DEFAULT_SKIPPED.builds
+    assert quant.found == (
+        "1 tensor(s) differ: blk.0.attn_v.weight is Q6_K, expected Q5_K"
+        f" (as {builds} apply --tensor-type: 12 differ)"
+    )
+    assert quant.measured["tensor_type_rule"]["matched"] is None
+
+
+def test_verify_names_the_generation_a_cd_file_matched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from publisher.cli import app
+
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "gguf").mkdir()
+    gguf = tmp_path / "gguf" / "fam-v1-CD-Q5_K_M.gguf"
+    write_layout_gguf(gguf, "CD-Q5_K_M", types=_april("CD-Q5_K_M")["types"])
+    patterns = ", ".join(f"'{p}={k.name.lower()}'" for p, k in recipe_of("CD-Q5_K_M").tensor_types)
+    recipe = f'[recipes."CD-*"]\ntoken_embedding_type = "q8_0"\ntensor_types = [{patterns}]\n'
+    (tmp_path / "fam.toml").write_text(fam_manifest(huggingface_tags("CD-Q5_K_M")) + recipe)
+    result = CliRunner().invoke(app, ["verify", str(tmp_path / "fam.toml"), "--json"])
+    assert result.exit_code == 0, result.output
+    (report,) = json.loads(result.stdout)
+    (quant,) = [r for r in report["results"] if r["name"] == "quant"]
+    assert quant["measured"]["tensor_type_rule"]["matched"] == "default-skipped"
+    monkeypatch.setenv("COLUMNS", "400")  # the table's cell on one line
+    table = CliRunner().invoke(app, ["verify", str(tmp_path / "fam.toml")])
+    assert table.exit_code == 0, table.output
+    assert f"--tensor-type applied as by {OverrideRule.DEFAULT_SKIPPED.builds}" in table.stdout
