@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,6 +20,12 @@ from publisher.manifest.names import (
     check_ollama_model_name,
     check_ollama_tag,
     is_ollama_tag,
+)
+from publisher.manifest.text_rules import (
+    check_handler_name,
+    check_link,
+    check_one_line,
+    refuse_markers,
 )
 from publisher.urls import check_hub_url, check_registry_url
 
@@ -34,6 +41,21 @@ _SEMVER_RE = re.compile(
     rf"(?:-{_SEMVER_IDENT}(?:\.{_SEMVER_IDENT})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 
+PathKind = Literal["tree", "gguf_dir", "gguf", "beside_gguf"]
+
+
+@dataclass(frozen=True)
+class PathKey:
+    """Marks a manifest key that names a file (`Annotated[str, PathKey(...)]`), so the loader
+    confines every such key and a test can enumerate them (`path_keys`): "tree" resolves inside
+    the manifest's own tree (git work tree, else its folder), `builtin` when it may instead name
+    a file of the package (or be a licence's text); "gguf_dir" and "gguf" are exempt (checked as
+    GGUFs); "beside_gguf" names a file in gguf_dir that is uploaded (never a link out of it)."""
+
+    kind: PathKind
+    builtin: bool = False
+
+
 Target = Literal["ollama", "huggingface"]
 ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
 
@@ -42,6 +64,13 @@ class _Strict(BaseModel):
     """Unknown keys are errors and values are not coerced: a typo must never be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _no_card_markers(cls, value: Any) -> Any:
+        # any text may reach the card, and the card is split on its markers (issue 21 item 8)
+        refuse_markers(value)
+        return value
 
 
 class OllamaParameters(_Strict):
@@ -111,6 +140,11 @@ class Model(_Strict):
     recipe: str = ""
     pick_for: str = ""
 
+    @field_validator("title")
+    @classmethod
+    def _title_one_line(cls, value: str) -> str:
+        return check_one_line(value) or value
+
     @field_validator("variant")
     @classmethod
     def _variant_is_a_name(cls, value: str) -> str:
@@ -150,8 +184,8 @@ class Model(_Strict):
 class Files(_Strict):
     """Where the GGUFs live and how a tag maps to a file name."""
 
-    gguf_dir: str = "."
-    name: str = "{tag}.gguf"
+    gguf_dir: Annotated[str, PathKey("gguf_dir")] = "."
+    name: Annotated[str, PathKey("gguf")] = "{tag}.gguf"
 
     @field_validator("name")
     @classmethod
@@ -190,14 +224,19 @@ class Ollama(_Strict):
 
     model: str
     latest: str | None = None
-    template: str | None = None
+    template: Annotated[str | None, PathKey("tree", builtin=True)] = None
     renderer: str | None = None
     parser: str | None = None
     requires: str | None = None
-    license: str | None = None
+    license: Annotated[str | None, PathKey("tree", builtin=True)] = None  # path, name or text
     system: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     registry: str | None = None
+
+    @field_validator("renderer", "parser")
+    @classmethod
+    def _handler_name(cls, value: str | None) -> str | None:
+        return check_handler_name(value)
 
     @field_validator("requires")
     @classmethod
@@ -257,7 +296,18 @@ class HuggingFace(_Strict):
     license_name: str | None = None  # only with [model] license = "other" (the Hub asks for it)
     license_link: str | None = None  # only with "other": the Hub links its own text for the rest
     quantized_by: str | None = None
-    extra_files: list[str] = Field(default_factory=list)  # e.g. imatrix.dat, beside the GGUFs
+    # e.g. imatrix.dat, beside the GGUFs
+    extra_files: Annotated[list[str], PathKey("beside_gguf")] = Field(default_factory=list)
+
+    @field_validator("license_name", "quantized_by")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
+
+    @field_validator("license_link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        return check_link(value)
 
     @field_validator("extra_files")
     @classmethod
@@ -285,12 +335,17 @@ class TagSpec(_Strict):
     """One rung of the quant ladder: the tag is declared, never parsed from a file name."""
 
     tag: str
-    file: str | None = None
+    file: Annotated[str | None, PathKey("gguf")] = None
     kind: Literal["standard", "contrib-dynamic"] = "standard"
     vram: str | None = None
     note: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=lambda: list(ALL_TARGETS))
+
+    @field_validator("vram", "note")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
 
     @field_validator("tag")
     @classmethod
@@ -326,7 +381,7 @@ class QuantRecipe(_Strict):
     (`--tensor-type` patterns, in order, or the `--tensor-type-file`), the embedding types."""
 
     tensor_types: list[str] = Field(default_factory=list)
-    tensor_type_file: str | None = None  # relative to the manifest
+    tensor_type_file: Annotated[str | None, PathKey("tree")] = None  # relative to the manifest
     token_embedding_type: str | None = None
     output_tensor_type: str | None = None
 
@@ -369,6 +424,11 @@ class BenchmarkRow(_Strict):
     hub_dataset: str | None = None
     task_id: str | None = None
 
+    @field_validator("name", "mode", "precision")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
+
     @field_validator("hub_dataset")
     @classmethod
     def _dataset_id(cls, value: str | None) -> str | None:
@@ -394,6 +454,11 @@ class Benchmarks(_Strict):
     score_label: str | None = None
     reading: str = ""
     rows: list[BenchmarkRow] = Field(default_factory=list)
+
+    @field_validator("reference_label", "score_label")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
 
 
 class Related(_Strict):
@@ -466,3 +531,20 @@ def known_keys(table_loc: list[str]) -> list[str]:
     model = TABLE_MODELS.get(key)
     known = list(model.model_fields) if model else []
     return [*known, "extends"] if key == "" else known
+
+
+# `extends` is read by the loader before validation, so it is not a model field; it names a file
+EXTENDS_KEY = PathKey("tree")
+
+
+def path_keys() -> list[tuple[str, str, PathKey]]:
+    """Every manifest key that names a file: (table, key, marker); table "" is the top level,
+    "recipes.*" every recipe, "tags" every `[[tags]]` entry. Derived from the models, so a new
+    file key marked with PathKey is confined without a second list to keep."""
+    found = [("", "extends", EXTENDS_KEY)]
+    for table, model in TABLE_MODELS.items():
+        for name, info in model.model_fields.items():
+            for marker in info.metadata:
+                if isinstance(marker, PathKey):
+                    found.append((table, name, marker))
+    return found

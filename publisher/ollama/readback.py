@@ -30,7 +30,8 @@ class RemoteReader:
     """Reads pushed manifests back from the registry and compares them with the payload."""
 
     def __init__(self, base_url: str, repository: str, *, insecure: bool, release: Release):
-        from publisher.ollama.registry import AnonymousThenKeyAuth, RegistryClient
+        from publisher.ollama.auth import AnonymousThenKeyAuth
+        from publisher.ollama.registry import RegistryClient
 
         self.base_url = base_url
         self.repository = repository
@@ -94,7 +95,7 @@ class RemoteReader:
         except ValueError:
             return [f"config blob {digest} is not JSON"]
         problems = []
-        for key in ("renderer", "parser"):  # prior failure 7: missing from the config blob
+        for key in ("renderer", "parser"):  # Ollama reads both from the config blob only
             have, meant = config.get(key) or None, getattr(payload, key) or None
             if have != meant:
                 problems.append(f"config {key} is {have!r}, declared {meant!r}")
