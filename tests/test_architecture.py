@@ -45,6 +45,10 @@ FACT_MODULES: dict[str, tuple[str, str]] = {
         "llama-quantize's vocabulary (quant types, --tensor-type options): the manifest's "
         "[recipes] are written in it",
     ),
+    "publisher.gguf.quant_history": (
+        "manifest",
+        "which llama.cpp builds wrote which layout: the quant rule's tables are built from it",
+    ),
     "publisher.gguf.ggml_constants": (
         "manifest",
         "gguf-py's enums loaded without numpy: quant_layout's tables are keyed by them",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from gguf.constants import GGMLQuantizationType
+from publisher.gguf.ggml_constants import GGMLQuantizationType
 
 T = GGMLQuantizationType
 

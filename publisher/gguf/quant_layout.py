@@ -22,7 +22,6 @@ from enum import Enum
 from typing import Any, Protocol
 
 from publisher.gguf.ggml_constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
-
 from publisher.gguf.quant_history import LEGACY_FALLBACK, LEGACY_FALLBACK_ARCHS, OverrideRule
 
 T = GGMLQuantizationType
