@@ -244,8 +244,10 @@ READING = [
          'template = "../licenses/apache-2.0.txt"'), "no file"),
     Case("tensor-type-file-escapes", _append(f'\n[recipes.Q4_K_M]\ntensor_type_file = '
          f'"{OUT}/passwd"\n'), "outside this manifest"),
+    # a map is for CD tags only (a plain tag's layout is llama-quantize's own): a CD tag holds it
     Case("tensor-type-file-holds-a-key", _both(_write("cd.txt", KEY_TEXT), _append(
-         '\n[recipes.Q4_K_M]\ntensor_type_file = "cd.txt"\n')), "private key"),
+         '\n[[tags]]\ntag = "CD-Q4_K_M"\n\n[recipes."CD-*"]\ntensor_type_file = "cd.txt"\n')),
+         "private key"),
     Case("extends-escapes", _prepend(f'extends = "{OUT}/base.toml"'), "outside this manifest"),
     Case("extends-absolute", _abs_extends, "absolute path"),
     Case("extra-file-links-out", _both(_extra("imatrix.dat"),
