@@ -388,6 +388,7 @@ def build_payload(
                 license=ollama.license if ollama else None,
                 system=ollama.system if ollama else None,
                 quant=report.quant,
+                experts=report.experts,
             )
         )
     return ReleasePayload(

@@ -88,6 +88,7 @@ class TagPayload:
     license: str | None
     system: str | None
     quant: str | None = None  # the quant type verify measured in the GGUF (e.g. "Q4_K_M")
+    experts: int | None = None  # the expert count verify read from the GGUF header
 
     @property
     def present(self) -> bool:
