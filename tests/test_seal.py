@@ -15,6 +15,7 @@ import pytest
 from doubles.hf_double import (
     NAME,
     REPO,
+    TOKEN,
     FakeHub,
     Records,
     new_hub,
@@ -297,3 +298,42 @@ def test_the_seal_gives_up_after_bounded_412s(tmp_path, served):
     assert "HTTP 412" in result.failures["*"]
     assert len(sleeps) == 5  # six tries, five jittered waits
     assert all(later >= earlier * 0.5 for earlier, later in itertools.pairwise(sleeps))
+
+
+# ---------------------------------------------------------------------------------------------
+# `publish seal`
+
+
+def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from publisher import targets
+    from publisher.cli import app
+    from publisher.huggingface.target import HuggingFaceTarget
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    a = machine(tmp_path / "a", ("Q4_K_M",))
+    hub = new_hub()
+    tgt, _ = target(a, hub)
+    data = selected(a, "Q4_K_M")
+    assert tgt.apply_tags(data, tgt.plan_tags(data, online=True), Records()).ok  # no seal yet
+    fresh = machine(tmp_path / "fresh", ())
+
+    def hub_target(release, options):
+        return HuggingFaceTarget(
+            release, api_factory=hub.api, token_provider=lambda: TOKEN, prune=options.prune
+        )
+
+    entry = replace(targets.TARGETS["huggingface"], factory=hub_target)
+    monkeypatch.setitem(targets.TARGETS, "huggingface", entry)
+    done = CliRunner().invoke(app, ["seal", str(fresh.source), "--yes", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["ok"] and [s["name"] for s in data["steps"]][-1] == "seal"
+    assert {f["path_in_repo"] for f in data["huggingface"]["files"]} >= {"README.md"}
+    q4 = a.tag("Q4_K_M").path.read_bytes()
+    assert sha(q4) in row(card(hub), "Q4_K_M")
+    commits = len(hub.commits(REPO))
+    again = CliRunner().invoke(app, ["seal", str(fresh.source), "--yes", "--json"])
+    assert again.exit_code == 0 and len(hub.commits(REPO)) == commits  # nothing changed
