@@ -24,6 +24,7 @@ from doubles.hf_double import (
     target,
     write_gguf,
 )
+from doubles.registry_server import docker_registry  # noqa: F401
 
 from publisher.huggingface.records import record_path
 from publisher.manifest import load
@@ -295,7 +296,7 @@ def test_the_seal_gives_up_after_bounded_412s(tmp_path, served):
     assert ta.apply_tags(data, ta.plan_tags(data, online=True), Records()).ok
     served.fail("commit", 412, times=50)
     result = ta.apply_seal(data, [], Records())
-    assert "HTTP 412" in result.failures["*"]
+    assert "HTTP 412" in result.failures["seal"]
     assert len(sleeps) == 5  # six tries, five jittered waits
     assert all(later >= earlier * 0.5 for earlier, later in itertools.pairwise(sleeps))
 
@@ -337,3 +338,48 @@ def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
     commits = len(hub.commits(REPO))
     again = CliRunner().invoke(app, ["seal", str(fresh.source), "--yes", "--json"])
     assert again.exit_code == 0 and len(hub.commits(REPO)) == commits  # nothing changed
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry's `latest`, and what a failed seal withholds
+
+
+def test_registry_latest_waits_for_its_source_then_is_the_source_s_manifest(
+    tmp_path,
+    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+):
+    from doubles.ollama_standin import make_payload
+
+    from publisher.ollama.push import OllamaRegistryTarget
+
+    full = make_payload(tmp_path, model="ns/sealed", renderer=None, template="{{ .Prompt }}")
+    t = OllamaRegistryTarget(full.release, docker_registry)
+    with t.client:
+        q6 = replace(full, tags=[tp for tp in full.tags if tp.tag.tag == "Q6_K"])  # --tag Q6_K
+        result = apply_all(t, q6, plan_all(t, q6, online=True), lambda *_: None)
+        assert result.ok, result.failures
+        assert t.client.manifest_digest("latest") is None  # its source Q4_K_M is not there yet
+        q4 = replace(full, tags=[tp for tp in full.tags if tp.tag.tag == "Q4_K_M"])
+        assert {op.kind for op in t.plan_tags(q4, online=True)} == {"tag"}  # never latest
+        result = apply_all(t, q4, plan_all(t, q4, online=True), lambda *_: None)
+        assert result.ok, result.failures
+        source = t.client.manifest_digest("Q4_K_M")
+        assert source is not None and t.client.manifest_digest("latest") == source
+        nothing = replace(full, tags=[])  # `publish seal` on a machine with no GGUF
+        (op,) = t.plan_seal(nothing, online=True)
+        assert op.action == "skip-tag" and op.details["manifest_digest"] == source
+
+
+def test_a_failed_seal_withholds_no_tag_from_the_ledger():
+    from types import SimpleNamespace
+
+    from publisher.pipeline.release import VariantRun, _published_tags
+    from publisher.targets.base import SEAL_FAILURE, ApplyResult
+
+    run = VariantRun(manifest=Path("m.toml"))
+    run.reports = [SimpleNamespace(tag="Q4_K_M")]  # type: ignore[list-item]
+    run.results["huggingface"] = ApplyResult(failures={SEAL_FAILURE: "HTTP 412 six times"})
+    release = SimpleNamespace(tag=lambda _t: SimpleNamespace(targets=["huggingface"]))
+    assert _published_tags(run, release, {"huggingface"}) == {"Q4_K_M"}  # type: ignore[arg-type]
+    run.results["huggingface"] = ApplyResult(failures={"*": "creating the repo: HTTP 403"})
+    assert _published_tags(run, release, {"huggingface"}) == set()  # type: ignore[arg-type]

@@ -456,7 +456,7 @@ def test_rate_limit_retries_are_bounded(tmp_path):
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert len(sleeps) == 10  # five for the tag's commit, five for the seal's
     assert "HTTP 429, rate limited by the Hub" in result.failures["Q4_K_M"]
-    assert "HTTP 429" in result.failures["*"]  # the seal could not commit either
+    assert "HTTP 429" in result.failures["seal"]  # the seal could not commit either
 
 
 @pytest.mark.parametrize(
@@ -474,7 +474,7 @@ def test_credential_errors_become_one_line_and_stop_the_rest(tmp_path, status, w
     tgt, _ = target(release, hub, max_bytes_per_commit=1)
     data = payload(release, SIDE)
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
-    assert set(result.failures) == {"Q4_K_M", "Q6_K", "F16", "*"}
+    assert set(result.failures) == {"Q4_K_M", "Q6_K", "F16", "seal"}
     assert words in result.failures["Q4_K_M"]
     assert all("\n" not in line for line in result.failures.values())
     assert hub.commits(REPO) == [] and len(hub.called("create_commit")) == 1

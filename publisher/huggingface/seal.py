@@ -36,7 +36,7 @@ from publisher.huggingface.records import RECORD_SCHEMA, RECORDS_DIR, record_pat
 from publisher.huggingface.session import CARD, TARGET, HubSession, Remote, http_status
 from publisher.manifest import Release
 from publisher.render.facts import FileFacts, TagFacts
-from publisher.targets.base import ApplyResult, Operation, Record
+from publisher.targets.base import SEAL_FAILURE, ApplyResult, Operation, Record
 
 MAX_SEAL_TRIES = 6  # one read-render-commit, and five more after a 412
 OWNED_ELSEWHERE = frozenset({".gitattributes"})  # the Hub's own files: never pruned
@@ -279,7 +279,7 @@ class HubSeal:
                     parent_commit=plan.read.revision,
                 )
             except (LocalChange, Refused) as exc:
-                result.failures["*"] = f"huggingface: {exc}"
+                result.failures[SEAL_FAILURE] = f"huggingface: {exc}"
                 return plan
             except Exception as exc:
                 if http_status(exc) != 412 or attempt == MAX_SEAL_TRIES - 1:

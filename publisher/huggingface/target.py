@@ -50,6 +50,7 @@ from publisher.huggingface.session import (
 )
 from publisher.manifest import Release
 from publisher.targets.base import (
+    SEAL_FAILURE,
     ApplyResult,
     Kind,
     Operation,
@@ -203,9 +204,8 @@ class HuggingFaceTarget:
             )
             return result
         if self.committer.stopped:
-            result.failures.setdefault(
-                "*", f"huggingface: seal not attempted after: {self.committer.stopped}"
-            )
+            line = f"huggingface: seal not attempted after: {self.committer.stopped}"
+            result.failures.setdefault(SEAL_FAILURE, line)
             return result
         api = self.session.client(require_token=True)
         if console.state.quiet:
@@ -217,9 +217,9 @@ class HuggingFaceTarget:
         try:
             self.sealer.apply(api, result, record, _side_files(payload))
         except TargetUnavailable as exc:
-            result.failures["*"] = f"huggingface: seal: {exc}"
+            result.failures[SEAL_FAILURE] = f"huggingface: seal: {exc}"
         except remote_errors() as exc:
-            result.failures["*"] = self.session.explain(exc, f"seal of {self.repo_id}")
+            result.failures[SEAL_FAILURE] = self.session.explain(exc, f"seal of {self.repo_id}")
         return result
 
     def _apply(

@@ -47,6 +47,9 @@ Action = Literal[
 Kind = Literal["tag", "seal"]
 """Per-tag work (only the tag's own things) or the release-wide seal."""
 
+SEAL_FAILURE = "seal"
+"""The `ApplyResult.failures` key of a failed seal: it withholds no tag's per-tag record."""
+
 
 @dataclass(frozen=True)
 class TargetOptions:
