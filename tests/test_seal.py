@@ -184,6 +184,20 @@ def test_a_record_the_hub_s_sha256_contradicts_is_not_trusted(tmp_path):
     assert sha(a.tag("Q4_K_M").path.read_bytes()) in line  # the Hub's own sha256 is
 
 
+def test_remote_tags_says_what_the_hub_holds_without_any_gguf(tmp_path):
+    a = machine(tmp_path / "a", ("Q4_K_M",))
+    hub = new_hub()
+    assert publish(a, hub, "Q4_K_M")[0].ok
+    fresh, _ = target(machine(tmp_path / "fresh", ()), hub)
+    rows = {row.tag: row for row in fresh.remote_tags()}
+    assert {tag: row.published for tag, row in rows.items()} == {
+        "Q4_K_M": True,
+        "Q5_K_M": False,
+        "Q6_K": False,
+    }
+    assert rows["Q4_K_M"].digests == (sha(a.tag("Q4_K_M").path.read_bytes()),)
+
+
 def test_a_second_seal_makes_no_commit(tmp_path):
     a = machine(tmp_path / "a", ("Q4_K_M", "Q6_K"))
     hub = new_hub()
@@ -335,9 +349,10 @@ def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
     assert {f["path_in_repo"] for f in data["huggingface"]["files"]} >= {"README.md"}
     q4 = a.tag("Q4_K_M").path.read_bytes()
     assert sha(q4) in row(card(hub), "Q4_K_M")
-    commits = len(hub.commits(REPO))
+    commits, listed = len(hub.commits(REPO)), len(hub.called("list_repo_tree"))
     again = CliRunner().invoke(app, ["seal", str(fresh.source), "--yes", "--json"])
     assert again.exit_code == 0 and len(hub.commits(REPO)) == commits  # nothing changed
+    assert len(hub.called("list_repo_tree")) == listed + 1  # read once: apply found R unmoved
 
 
 # ---------------------------------------------------------------------------------------------

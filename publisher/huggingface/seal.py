@@ -81,6 +81,7 @@ class HubSeal:
         self.prune = prune
         self.extra_names = {p.name for p in extra_files or []}
         self._jitter = jitter
+        self._last: tuple[dict[str, str] | None, SealPlan] | None = None  # the last plan made
 
     # -----------------------------------------------------------------------------------------
     # Read
@@ -188,6 +189,12 @@ class HubSeal:
         rendered template/params/system (else rendered from the manifest here)."""
         read = self.read(api)
         wanted = self.wanted(read, side_files)
+        made = self._made(read, wanted)
+        self._last = (side_files, made)
+        return made
+
+    def _made(self, read: SealRead, wanted: dict[str, bytes]) -> SealPlan:
+        """Each wanted file against the Hub's at R (card last), then what no tag names."""
         ops: list[Operation] = []
         for path, data in sorted(wanted.items(), key=lambda kv: kv[0] == CARD):
             ops.append(self._compare(read.remote, path, data))
@@ -196,6 +203,16 @@ class HubSeal:
             if _ours(path):
                 ops.append(self._extra(path))
         return SealPlan(read, ops, HubPlan("seal", ops, contents=wanted, remote=read.remote))
+
+    def _still_current(self, api: Any, side_files: dict[str, str] | None) -> SealPlan | None:
+        """The plan made before (`publish seal` plans, shows, then applies) while the repo's
+        head is still the revision it read: one `repo_info` instead of reading it all again."""
+        if self._last is None or self._last[0] != side_files:
+            return None
+        plan = self._last[1]
+        if plan.read.revision is None or self.session.head(api) != plan.read.revision:
+            return None
+        return SealPlan(plan.read, list(plan.ops), plan.hub_plan)
 
     def _compare(self, remote: Remote, path: str, data: bytes) -> Operation:
         kind = "card" if path == CARD else "side"
@@ -251,7 +268,8 @@ class HubSeal:
         """Read, render, commit once with parent_commit=R; on 412 again from the new head.
         A run with a failure so far prunes nothing (a retry may still need the files)."""
         for attempt in range(MAX_SEAL_TRIES):
-            plan = self.plan(api, side_files)
+            plan = self._still_current(api, side_files) if attempt == 0 else None
+            plan = plan or self.plan(api, side_files)
             if result.failures and any(op.action == "delete-file" for op in plan.ops):
                 console.warn(
                     f"huggingface: --prune skipped: files no manifest tag names stay on "
