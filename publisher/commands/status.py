@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
-from publisher.digest import DigestCache
 from publisher.errors import EXIT_FAILED
-from publisher.ledger import Ledger, ledger_path
-from publisher.manifest import Release
-from publisher.pipeline import plan_view
-from publisher.pipeline.release import (
-    ReleaseOptions,
-    VariantRun,
-    make_targets,
-    normalize_only,
-    prepare,
-)
-from publisher.targets.base import ReleasePayload, TagStatus
+
+if TYPE_CHECKING:
+    from publisher.ledger import Ledger
+    from publisher.manifest import Release
+    from publisher.targets.base import ReleasePayload, TagStatus
 
 _COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}
 
@@ -47,6 +39,16 @@ def status(
 
     Exits 1 unless everything is up to date; `--verbose` shows every row with its detail.
     """
+    from publisher.digest import DigestCache
+    from publisher.ledger import Ledger, ledger_path
+    from publisher.pipeline.release import (
+        ReleaseOptions,
+        VariantRun,
+        make_targets,
+        normalize_only,
+        prepare,
+    )
+
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal
         only=normalize_only(only),
@@ -85,6 +87,8 @@ def status(
 
 def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
     """Each tag's local files against what the ledger says was published from them."""
+    from publisher.targets.base import TagStatus
+
     rows = []
     for tp in payload.tags:
         recorded = ledger.data["tags"].get(tp.tag.tag)
@@ -110,6 +114,8 @@ def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
 
 def print_rows(title: str, rows: list[TagStatus]) -> None:
     """--verbose: one row per tag and target, with the detail."""
+    from rich.table import Table
+
     table = Table("target", "tag", "state", "detail", title=f"{title} — status")
     for column in table.columns:
         column.overflow = "fold"
@@ -122,6 +128,8 @@ def print_rows(title: str, rows: list[TagStatus]) -> None:
 def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledger: Path) -> None:
     """One screen: a line per target with its state counts, the tags that are not up to date
     (tags in the same state everywhere share a row), one closing sentence."""
+    from rich.table import Table
+
     targets = list(dict.fromkeys(row.target for row in rows))
     console.out.print(f"{release.model.title} — status", soft_wrap=True)
     for target in targets:
@@ -143,6 +151,8 @@ def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledge
 
 
 def _where(release: Release, target: str, ledger: Path) -> str:
+    from publisher.pipeline import plan_view
+
     if target == "ledger":
         return f"ledger {ledger.name}"
     return plan_view.destination(release, target)
