@@ -28,7 +28,7 @@ from publisher.commands.smoke import smoke
 from publisher.commands.status import status
 from publisher.commands.validate import validate
 from publisher.commands.verify import verify
-from publisher.errors import EXIT_USAGE, PublisherError, UsageError
+from publisher.errors import EXIT_INTERRUPTED, EXIT_USAGE, PublisherError, UsageError
 
 
 class _LazyCommands(Mapping[str, Any]):
@@ -124,7 +124,7 @@ def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
             console.error("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 

@@ -15,20 +15,21 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.errors import CheckFailed, UsageError
 from publisher.files import open_regular
 from publisher.statefile import CACHE_DIR_ENV, cache_dir, merge_json, read_json
 
+if TYPE_CHECKING:  # rich is imported only when a bar is drawn
+    from publisher.progress import Advance
+
 CHUNK = 8 * 1024 * 1024  # large reads; hashlib releases the GIL while hashing them
 CACHE_FILE = "digests.json"
 _FORMAT = 1
-
-Progress = Callable[[int], None]
 
 _total_lock = threading.Lock()
 _total_hashed = 0  # every byte sha256_file read and hashed in this process
@@ -141,7 +142,7 @@ def _entries(data: Any) -> dict[str, dict[str, Any]]:
     return entries if isinstance(entries, dict) else {}
 
 
-def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:
+def _hash_stream(path: Path, progress: Advance | None) -> tuple[str, int]:
     digest = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
@@ -156,7 +157,7 @@ def _hash_stream(path: Path, progress: Progress | None) -> tuple[str, int]:
 
 
 def sha256_file(
-    path: str | Path, cache: DigestCache | None = None, progress: Progress | None = None
+    path: str | Path, cache: DigestCache | None = None, progress: Advance | None = None
 ) -> str:
     """The hex sha256 of `path`, from `cache` when the file is unchanged, else streamed and cached.
 
@@ -216,7 +217,7 @@ def sha256_files(
     return {path: results[path] for path in unique}
 
 
-def _bar(total: int, show: bool) -> contextlib.AbstractContextManager[Progress | None]:
+def _bar(total: int, show: bool) -> contextlib.AbstractContextManager[Advance | None]:
     """The shared bytes/s progress bar, or nothing."""
     if not show:
         return contextlib.nullcontext(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_FAILED = 1  # a check or a publish step failed
 EXIT_USAGE = 2  # bad usage or bad manifest
 EXIT_UNREACHABLE = 3  # a target is unreachable or refused credentials
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT (Ctrl-C)
 
 
 class PublisherError(Exception):

@@ -40,8 +40,8 @@ class _Facts(BaseModel):
     tool: str | None = None
     repo: str | None = None
     registry: str | None = None
-    manifest_digest: str | None = None  # direct registry push: the tag's manifest
-    manifest: str | None = None  # daemon: the registry's manifest after push / check
+    manifest_digest: str | None = None  # the tag's manifest in the registry, either Ollama path
+    manifest: str | None = None  # its old name on the daemon path (renamed on read)
     model: str | None = None
     sha256: str | None = None
     blob_id: str | None = None
@@ -59,6 +59,9 @@ class _File(BaseModel):
 
 
 class _Tag(BaseModel):
+    """A tag's record as `pipeline.release.tag_json` writes it (a verified tag's shapes:
+    `publisher.gguf.checks.TagReport`)."""
+
     model_config = ConfigDict(extra="allow", strict=True)
 
     at: str
@@ -77,6 +80,16 @@ class _LedgerDocument(BaseModel):
     updated: str | None = None
     targets: dict[str, dict[str, _Facts]] = {}
     tags: dict[str, _Tag] = {}
+
+
+def _rename_old_fields(data: dict[str, Any]) -> None:
+    """Fields an older ledger named otherwise take today's name (the file is rewritten with it
+    at the next save): the daemon path recorded the registry's manifest digest as `manifest`."""
+    for steps in data["targets"].values():
+        for facts in steps.values():
+            if "manifest" in facts:
+                old = facts.pop("manifest")
+                facts.setdefault("manifest_digest", old)
 
 
 class Ledger:
@@ -112,6 +125,7 @@ class Ledger:
             raise self._bad(f"variant: the ledger is for {data['variant']!r}, not {self.variant!r}")
         data.setdefault("targets", {})
         data.setdefault("tags", {})
+        _rename_old_fields(data)
         return data
 
     def _invalid(self, exc: ValidationError) -> UsageError:

@@ -18,6 +18,7 @@ from rich.progress import (
 
 from publisher import console
 
+# A progress callback: called with the byte count of each piece done (a step, not a running total).
 Advance = Callable[[int], None]
 
 

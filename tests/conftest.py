@@ -54,7 +54,7 @@ CLEARED_NAMES = frozenset(
     }
 )
 KEPT = frozenset({"XDG_RUNTIME_DIR"})  # the session's runtime dir, owned by the system
-# What the opt-in live tests read (tests/test_live_*.py, tests/test_registry_live.py).
+# What the opt-in live tests read (tests/test_live_*.py, tests/test_ollama_registry_live.py).
 LIVE_NAMES = frozenset(
     {
         "OLLAMA_HOST",
@@ -90,6 +90,17 @@ def read_by_the_tool(name: str) -> bool:
 def selects_live(markexpr: str) -> bool:
     """`-m live`, `-m "live and …"`: a run meant for the live tests, not the default one."""
     return "live" in markexpr and "not live" not in markexpr
+
+
+# Fixtures every test file may use by name, never by import (an imported fixture is an unused
+# import to linters and is shadowed by the test's parameter): the session's docker-registry,
+# the Ollama daemon stand-ins, and the end-to-end release world.
+pytest_plugins = [
+    "doubles.registry_server",
+    "doubles.ollama_standin",
+    "doubles.ollama_chat_standin",
+    "support.release_world",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from publisher.chat import gorender
+from publisher.chat.gorender import build_env
 from publisher.digest import default_cache_path
+from publisher.statefile import cache_dir
 
 
 def test_binary_lives_in_a_cache_dir_keyed_by_the_source_hash() -> None:
@@ -21,13 +23,15 @@ def test_binary_lives_in_a_cache_dir_keyed_by_the_source_hash() -> None:
     assert binary.stat().st_mtime_ns == mtime  # not rebuilt
 
 
-def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_go_builds_in_the_tools_one_cache_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path))
-    assert gorender.cache_root() == tmp_path
+    assert build_env()["GOCACHE"] == str(tmp_path / "go-build")
     monkeypatch.delenv("PUBLISHER_CACHE_DIR")
-    assert gorender.cache_root() == default_cache_path().parent  # one cache folder for the tool
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert gorender.cache_root() == tmp_path / "xdg" / "publisher"
+    assert build_env()["GOPATH"] == str(tmp_path / "xdg" / "publisher" / "gopath")
+    assert cache_dir() == default_cache_path().parent  # the digest cache's folder too
 
 
 def _no_go_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

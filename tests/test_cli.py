@@ -29,6 +29,7 @@ COMMANDS = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_help_lists_every_command_with_a_description_and_an_example() -> None:
     result = runner.invoke(app, ["--help"], terminal_width=200)
     assert result.exit_code == 0
@@ -104,6 +105,7 @@ def test_bad_manifest_exits_2_with_location_and_no_traceback(tmp_path: Path) -> 
     assert f"{bad}:4: extends:" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_console_script_exit_code_for_user_error(tmp_path: Path) -> None:
     """The installed entry point itself, as a user runs it (not the in-process runner)."""
     broken = tmp_path / "broken.toml"

@@ -128,6 +128,7 @@ for _ in range(5):
 """
 
 
+@pytest.mark.slow
 def test_concurrent_processes_never_corrupt_the_file(tmp_path: Path) -> None:
     cache_path = tmp_path / "c.json"
     groups = []

@@ -366,6 +366,7 @@ def test_verify_release_uses_the_manifest(tmp_path: Path) -> None:
     assert [r.tag for r in only] == ["Q4_K_M"] and only[0].sha256 == {}
 
 
+@pytest.mark.slow
 def test_checks_on_mutated_headers_report_never_raise(tmp_path: Path) -> None:
     import random
 

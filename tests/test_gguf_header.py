@@ -97,6 +97,7 @@ def _header_only(tmp_path: Path, n_tokens: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_gemma_sized_vocabulary_reads_in_milliseconds(tmp_path: Path) -> None:
     path = _header_only(tmp_path, 262_144)
     read_header(path)  # warm the page cache
@@ -194,6 +195,7 @@ def _mutations(data: bytes, header_size: int, rng: random.Random, count: int):
             yield bytes(mutated)
 
 
+@pytest.mark.slow
 def test_fuzz_truncations_and_byte_flips_only_raise_the_readers_error(tmp_path: Path) -> None:
     source = write_gemma4_gguf(tmp_path / "src.gguf", vocab=120, layers=1)
     header = read_header(source)

@@ -392,6 +392,7 @@ def _assert_one_line(outcome: Outcome, cause: str) -> None:
 
 
 @pytest.mark.parametrize(("case", "command"), RUNS, ids=[f"{c.name}-{cmd}" for c, cmd in RUNS])
+@pytest.mark.slow
 def test_hostile_input_is_refused_in_one_line(case: Case, command: str, workspace: Path) -> None:
     case.plant(workspace)
     before = _snapshot(workspace)
@@ -413,6 +414,7 @@ def test_the_pristine_release_is_healthy(workspace: Path) -> None:
     assert outcome.code == 0, outcome.stderr
 
 
+@pytest.mark.slow
 def test_the_real_entry_point_refuses_a_fifo_manifest_in_time(workspace: Path) -> None:
     os.mkfifo(workspace / "f.toml")
     result = subprocess.run(
@@ -427,6 +429,7 @@ def test_the_real_entry_point_refuses_a_fifo_manifest_in_time(workspace: Path) -
     _assert_one_line(Outcome(2, result.stdout, result.stderr, 0), "is a FIFO (named pipe)")
 
 
+@pytest.mark.slow
 def test_a_bad_hf_endpoint_spares_commands_that_do_not_need_the_hub(workspace: Path) -> None:
     # huggingface_hub parses HF_ENDPOINT when imported: --version must not import it
     env = _env(workspace, {"HF_ENDPOINT": "http://[::1"})

@@ -7,7 +7,6 @@ log match what the registry holds. Concurrent runs, bad ledgers and a lock path 
 end the same way: one line, the right exit code, a run log that says the run failed.
 """
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +23,6 @@ from typing import Any
 
 import pytest
 from doubles.fault_proxy import FaultProxy, Rule
-from doubles.registry_server import docker_registry  # noqa: F401
 from support.release_fixtures import fam_gguf, fam_manifest
 from typer.testing import CliRunner
 
@@ -150,6 +148,7 @@ def ledger_matches_registry(site: Site) -> None:
         assert site.digest(tag) == digest, f"ledger push:{tag} is stale"
 
 
+@pytest.mark.slow
 def test_kill_between_manifest_put_and_read_back_leaves_no_stale_record(site: Site) -> None:
     code, _first, err = site.run()
     assert code == 0, err
@@ -192,6 +191,7 @@ def test_kill_between_manifest_put_and_read_back_leaves_no_stale_record(site: Si
     assert states[("ledger/ollama", "Q6_K")] == "up-to-date"
 
 
+@pytest.mark.slow
 def test_sigint_during_an_upload_marks_the_run_failed(site: Site) -> None:
     rule = site.proxy.hold("PUT", r"/manifests/Q6_K$")
     proc = site.start()
@@ -217,6 +217,7 @@ def test_sigint_during_an_upload_marks_the_run_failed(site: Site) -> None:
     assert site.digest("latest") == site.digest("Q4_K_M")
 
 
+@pytest.mark.slow
 def test_two_copies_of_a_manifest_never_publish_the_same_tag_at_once(
     site: Site, tmp_path: Path
 ) -> None:
@@ -249,6 +250,7 @@ def test_two_copies_of_a_manifest_never_publish_the_same_tag_at_once(
     ledger_matches_registry(site)
 
 
+@pytest.mark.slow
 def test_a_failed_tag_still_counts_the_bytes_it_sent(site: Site) -> None:
     site.proxy.fail("PUT", r"/manifests/Q6_K$", 400)  # after its blobs went up
     code, data, err = site.run("--only", "ollama")
@@ -346,6 +348,7 @@ def test_an_unexpected_crash_marks_the_run_log_failed(
     assert log["ok"] is False and log["error"] == "stopped by RuntimeError: disk on fire"
 
 
+@pytest.mark.slow
 def test_state_files_are_private(site: Site) -> None:
     code, _, err = site.run()
     assert code == 0, err
@@ -388,11 +391,12 @@ def test_daemon_target_compares_its_ledger_section_with_the_registry(
         payload.release, host="http://127.0.0.1:9", registry=docker_registry, insecure=True
     )
     now = _put_tag(docker_registry, repository, "Q4_K_M", b'{"n": 1}')
+    other = "sha256:" + "0" * 64
     steps = {
-        "verify-remote:Q4_K_M": {"model": target.ref("Q4_K_M"), "manifest": now},
-        "latest:latest": {"model": target.ref("latest"), "manifest": now},
-        "verify-remote:Q6_K": {"model": target.ref("Q6_K"), "manifest": "sha256:" + "0" * 64},
-        "verify-remote:Q8_0": {"model": "elsewhere/other:Q8_0", "manifest": now},  # not ours
+        "verify-remote:Q4_K_M": {"model": target.ref("Q4_K_M"), "manifest_digest": now},
+        "latest:latest": {"model": target.ref("latest"), "manifest_digest": now},
+        "verify-remote:Q6_K": {"model": target.ref("Q6_K"), "manifest_digest": other},
+        "verify-remote:Q8_0": {"model": "elsewhere/other:Q8_0", "manifest_digest": now},  # not ours
         "push:Q4_K_M": {"model": target.ref("Q4_K_M"), "layers": []},  # holds no digest
     }
     states = {row.tag: row.state for row in target.ledger_status(steps)}
@@ -403,6 +407,7 @@ def test_daemon_target_compares_its_ledger_section_with_the_registry(
     assert "ledger says sha256:000000000000" in rows["Q6_K"].detail
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_folder_is_one_line_naming_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,25 @@ def test_ledger_records_steps_and_reloads(tmp_path: Path) -> None:
     assert again.step("ollama", "push:Q6_K") is None
 
 
+def test_an_older_ledgers_manifest_field_is_read_as_manifest_digest(tmp_path: Path) -> None:
+    """Ledgers written before the daemon path used `manifest_digest` keep working: status and
+    resume read the digest under today's name, and the next save writes that name."""
+    path = tmp_path / "v3.lock.json"
+    digest = "sha256:" + "c" * 64
+    old_step = {"at": "2026-01-01T00:00:00Z", "model": "ns/fam:Q4_K_M", "manifest": digest}
+    path.write_text(
+        json.dumps(
+            {"schema": 1, "variant": "v3", "targets": {"ollama": {"latest:latest": old_step}}}
+        )
+    )
+    ledger = Ledger(path, "v3")
+    step = ledger.step("ollama", "latest:latest")
+    assert step is not None and step["manifest_digest"] == digest and "manifest" not in step
+    ledger.save()
+    saved = json.loads(path.read_text())["targets"]["ollama"]["latest:latest"]
+    assert saved["manifest_digest"] == digest and "manifest" not in saved
+
+
 def test_ledger_write_leaves_no_temp_files(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "v3.lock.json", "v3")
     for i in range(5):
@@ -91,6 +110,7 @@ def _in_processes(code: str, count: int) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0] * count
 
 
+@pytest.mark.slow
 def test_concurrent_runs_keep_each_others_upload_sessions(tmp_path: Path) -> None:
     """Each put merges into the file under its lock: no run drops another's sessions."""
     state = tmp_path / "cache" / "registry-uploads.json"

@@ -136,6 +136,7 @@ def test_signed_request_equals_go_vector(key_file: Path) -> None:
 
 
 @needs_go
+@pytest.mark.slow
 def test_go_program_still_produces_the_vector(tmp_path: Path, key_file: Path) -> None:
     out = run_go(GO_VECTOR, tmp_path).splitlines()
     url, headers = _request(key_file)

@@ -113,6 +113,7 @@ def inputs(tmp_path: Path) -> oi.ImageInputs:
 
 
 @needs_go
+@pytest.mark.slow
 def test_blobs_equal_go_encoding(tmp_path: Path, inputs: oi.ImageInputs) -> None:
     image = oi.build_image(inputs)
     config = json.loads(image.config_bytes)

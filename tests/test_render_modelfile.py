@@ -61,6 +61,7 @@ def small_release(
     return load(manifest)
 
 
+@pytest.mark.slow
 def test_every_v3_tag_round_trips_exactly() -> None:
     release = load(V3)
     template = release.ollama.template.read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from publisher.chat import gorender
+import publisher.chat.gorender as gorender
 from publisher.chat.corpus import Conversation, load_corpus
 
 GENERATION_PROMPTS = ("<|turn>model\n", "<|turn>model\n<|channel>thought\n<channel|>")
@@ -20,7 +20,7 @@ _CALL_RE = re.compile(r"<\|tool_call>|<tool_call\|>")
 
 
 @dataclass(frozen=True)
-class Failure:
+class TemplateFailure:
     """One fault: which check, which conversation, what, and the prompt around it."""
 
     check: str
@@ -51,7 +51,7 @@ class TemplateReport:
     """All findings for one template; `ok` is what the release pre-flight gates on."""
 
     template: str
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[TemplateFailure] = field(default_factory=list)
     renders: dict[str, str] = field(default_factory=dict)
     parity: list[ParityEntry] = field(default_factory=list)
     reference: str | None = None
@@ -99,16 +99,16 @@ def lint_template(
     stop: Sequence[str],
     modelfile: bool = False,
     linted: gorender.LintResult | None = None,
-) -> tuple[list[Failure], bool]:
+) -> tuple[list[TemplateFailure], bool]:
     """Static findings; the bool says whether the template parsed (else nothing can render).
 
     `modelfile=False` (a template checked without its manifest) skips the PARSER lint;
     `linted` is Go's lint of `text` when the caller already has it (else Go is run here).
     """
-    failures: list[Failure] = []
+    failures: list[TemplateFailure] = []
     if renderer:
         failures.append(
-            Failure(
+            TemplateFailure(
                 "renderer+template",
                 f"RENDERER {renderer!r} is set together with a TEMPLATE: Ollama ignores the "
                 "TEMPLATE when a renderer is set, so this template would never run; drop one",
@@ -117,16 +117,18 @@ def lint_template(
     result = linted if linted is not None else gorender.lint(text)
     if result.parse_error:
         message = f"Go text/template cannot parse it: {result.parse_error}"
-        failures.append(Failure("syntax", message))
+        failures.append(TemplateFailure("syntax", message))
         return failures, False
     for problem in result.problems:
         failures.append(
-            Failure("fields", f"line {problem.where}: {problem.message}; Go fails on it when run")
+            TemplateFailure(
+                "fields", f"line {problem.where}: {problem.message}; Go fails on it when run"
+            )
         )
     for token in stop:
         if token not in text:
             failures.append(
-                Failure(
+                TemplateFailure(
                     "stop",
                     f"stop token {token!r} never appears in the template, so the model was "
                     "not prompted in a format that produces it",
@@ -135,7 +137,7 @@ def lint_template(
     uses_tools = "tools" in result.vars or "toolcalls" in result.vars
     if modelfile and uses_tools and not parser and not renderer:
         failures.append(
-            Failure(
+            TemplateFailure(
                 "parser",
                 "the template renders tools but no PARSER is set: Ollama would return the "
                 "model's <|tool_call> text as content instead of tool_calls (set parser = "
@@ -184,142 +186,130 @@ def _inside_tool_response(prompt: str, pos: int, end: int) -> bool:
     return prompt.find(TOOL_RESPONSE_CLOSE, end) >= 0
 
 
-def check_messages(conv: Conversation, prompt: str) -> list[Failure]:
-    """Every content in order, every call's name and values, every result in a response block."""
-    failures: list[Failure] = []
-    cursor = 0
-    turn_start = 0
+@dataclass(frozen=True)
+class _Rendered:
+    """One conversation's prompt, to pin a failure at a position in it."""
+
+    conversation: str
+    prompt: str
+
+    def failure(self, check: str, message: str, pos: int) -> TemplateFailure:
+        return TemplateFailure(check, message, self.conversation, excerpt(self.prompt, pos))
+
+
+def _content(
+    at: _Rendered, role: str, content: str, label: str, start: int
+) -> tuple[list[TemplateFailure], int | None]:
+    """One message's content after `start` (a tool's inside a response block): the failures and
+    where the content ends in the prompt, None when it is not there (its calls are not checked)."""
+    if not content:
+        if role == "tool" and at.prompt.find(TOOL_RESPONSE_OPEN, start) < 0:
+            message = f"{label}: empty result has no {TOOL_RESPONSE_OPEN} block"
+            return [at.failure("tool-result", message, start)], 0
+        return [], 0
+    pos = _find(at.prompt, content, start)
+    if pos < 0:
+        where = "out of order" if _find(at.prompt, content, 0) >= 0 else "missing"
+        return [at.failure("content", f"{label}: content {content[:60]!r} is {where}", start)], None
+    end = pos + len(content)
+    if role == "tool" and not _inside_tool_response(at.prompt, pos, end):
+        message = f"{label}: result is not inside {TOOL_RESPONSE_OPEN}…{TOOL_RESPONSE_CLOSE}"
+        return [at.failure("tool-result", message, pos)], end
+    return [], end
+
+
+def _calls(
+    at: _Rendered, calls: list[dict[str, Any]], label: str, start: int
+) -> tuple[list[TemplateFailure], int]:
+    """Every call's name and argument values after `start`; the end of the last name found."""
+    failures: list[TemplateFailure] = []
+    end = 0
+    for call in calls:
+        function = call.get("function", {})
+        name = function.get("name", "")
+        pos = at.prompt.find(name, start)
+        if pos < 0:
+            failures.append(at.failure("tool-call", f"{label}: call {name!r} is missing", start))
+            continue
+        failures += [
+            at.failure("tool-call", f"{label}: argument value {leaf!r} of {name!r} is missing", pos)
+            for leaf in _leaves(function.get("arguments") or {})
+            if _find(at.prompt, leaf, start) < 0
+        ]
+        end = max(end, pos + len(name))
+    return failures, end
+
+
+def check_messages(conv: Conversation, prompt: str) -> list[TemplateFailure]:
+    """Every content in order, every call's name and values, every result in a response block.
+
+    A message is looked for after the previous one; a tool result after the start of the turn
+    that called it (its call's arguments come first)."""
+    at = _Rendered(conv.name, prompt)
+    failures: list[TemplateFailure] = []
+    cursor = turn_start = 0
     for index, message in enumerate(conv.messages):
         role = message.get("role", "")
         label = f"message #{index} ({role})"
-        content = (message.get("content") or "").strip()
         start = turn_start if role == "tool" else cursor
         if role != "tool":
             turn_start = cursor
-        if content:
-            pos = _find(prompt, content, start)
-            if pos < 0:
-                where = "out of order" if _find(prompt, content, 0) >= 0 else "missing"
-                failures.append(
-                    Failure(
-                        "content",
-                        f"{label}: content {content[:60]!r} is {where}",
-                        conv.name,
-                        excerpt(prompt, start),
-                    )
-                )
-                continue
-            end = pos + len(content)
-            if role == "tool" and not _inside_tool_response(prompt, pos, end):
-                failures.append(
-                    Failure(
-                        "tool-result",
-                        f"{label}: result is not inside {TOOL_RESPONSE_OPEN}…{TOOL_RESPONSE_CLOSE}",
-                        conv.name,
-                        excerpt(prompt, pos),
-                    )
-                )
-            cursor = max(cursor, end)
-        elif role == "tool":
-            pos = prompt.find(TOOL_RESPONSE_OPEN, start)
-            if pos < 0:
-                failures.append(
-                    Failure(
-                        "tool-result",
-                        f"{label}: empty result has no {TOOL_RESPONSE_OPEN} block",
-                        conv.name,
-                        excerpt(prompt, start),
-                    )
-                )
-        for call in message.get("tool_calls") or []:
-            function = call.get("function", {})
-            name = function.get("name", "")
-            pos = prompt.find(name, start)
-            if pos < 0:
-                failures.append(
-                    Failure(
-                        "tool-call",
-                        f"{label}: call {name!r} is missing",
-                        conv.name,
-                        excerpt(prompt, start),
-                    )
-                )
-                continue
-            for leaf in _leaves(function.get("arguments") or {}):
-                if _find(prompt, leaf, start) < 0:
-                    failures.append(
-                        Failure(
-                            "tool-call",
-                            f"{label}: argument value {leaf!r} of {name!r} is missing",
-                            conv.name,
-                            excerpt(prompt, pos),
-                        )
-                    )
-            cursor = max(cursor, pos + len(name))
+        found, end = _content(at, role, (message.get("content") or "").strip(), label, start)
+        failures += found
+        if end is None:
+            continue
+        called, calls_end = _calls(at, message.get("tool_calls") or [], label, start)
+        failures += called
+        cursor = max(cursor, end, calls_end)
     return failures
 
 
-def check_shape(conv: Conversation, prompt: str) -> list[Failure]:
-    """Generation prompt, balanced turns and calls, a single leading <bos>."""
-    failures: list[Failure] = []
-    last_role = conv.messages[-1].get("role") if conv.messages else None
-    if last_role in ("user", "tool") and not prompt.endswith(GENERATION_PROMPTS):
-        failures.append(
-            Failure(
-                "generation-prompt",
-                f"the last message is the {last_role}'s "
-                "but the prompt does not end with <|turn>model\\n",
-                conv.name,
-                excerpt(prompt, len(prompt)),
-            )
+def _generation_prompt(at: _Rendered, last_role: str | None) -> list[TemplateFailure]:
+    if last_role in ("user", "tool") and not at.prompt.endswith(GENERATION_PROMPTS):
+        message = (
+            f"the last message is the {last_role}'s "
+            "but the prompt does not end with <|turn>model\\n"
         )
+        return [at.failure("generation-prompt", message, len(at.prompt))]
+    return []
+
+
+def _turns(at: _Rendered, last_role: str | None) -> list[TemplateFailure]:
+    """Turns open and close in pairs, and a model turn is open when the model is to answer."""
     depth = 0
-    for match in _TURN_RE.finditer(prompt):
+    for match in _TURN_RE.finditer(at.prompt):
         depth += 1 if match.group() == "<|turn>" else -1
         if depth not in (0, 1):
-            failures.append(
-                Failure(
-                    "turns",
-                    f"unbalanced {match.group()!r}",
-                    conv.name,
-                    excerpt(prompt, match.start()),
-                )
-            )
-            break
-    else:
-        if last_role in ("user", "tool") and depth != 1:
-            failures.append(
-                Failure(
-                    "turns",
-                    "no model turn is open at the end",
-                    conv.name,
-                    excerpt(prompt, len(prompt)),
-                )
-            )
-    open_call = None
-    for match in _CALL_RE.finditer(prompt):
+            return [at.failure("turns", f"unbalanced {match.group()!r}", match.start())]
+    if last_role in ("user", "tool") and depth != 1:
+        return [at.failure("turns", "no model turn is open at the end", len(at.prompt))]
+    return []
+
+
+def _call_pairs(at: _Rendered) -> list[TemplateFailure]:
+    """<|tool_call> and <tool_call|> alternate, starting with an opening one."""
+    open_call = False
+    for match in _CALL_RE.finditer(at.prompt):
         is_open = match.group() == "<|tool_call>"
-        if is_open == (open_call is not None):
-            failures.append(
-                Failure(
-                    "tool-call",
-                    f"unbalanced {match.group()!r}",
-                    conv.name,
-                    excerpt(prompt, match.start()),
-                )
-            )
-            break
-        open_call = match.start() if is_open else None
+        if is_open == open_call:
+            return [at.failure("tool-call", f"unbalanced {match.group()!r}", match.start())]
+        open_call = is_open
+    return []
+
+
+def _bos(at: _Rendered) -> list[TemplateFailure]:
+    prompt = at.prompt
     if prompt.count("<bos>") > 1 or ("<bos>" in prompt and not prompt.startswith("<bos>")):
-        failures.append(
-            Failure(
-                "bos",
-                "<bos> must appear at most once, at the very start",
-                conv.name,
-                excerpt(prompt, prompt.find("<bos>", 1)),
-            )
-        )
-    return failures
+        message = "<bos> must appear at most once, at the very start"
+        return [at.failure("bos", message, prompt.find("<bos>", 1))]
+    return []
+
+
+def check_shape(conv: Conversation, prompt: str) -> list[TemplateFailure]:
+    """Generation prompt, balanced turns and calls, a single leading <bos>."""
+    at = _Rendered(conv.name, prompt)
+    last_role = conv.messages[-1].get("role") if conv.messages else None
+    return [*_generation_prompt(at, last_role), *_turns(at, last_role), *_call_pairs(at), *_bos(at)]
 
 
 def check_template(
@@ -347,14 +337,9 @@ def check_template(
         return report
     for conv, result in zip(conversations, results, strict=True):
         if not result.ok:
-            report.failures.append(
-                Failure(
-                    "render",
-                    f"{result.stage} error: {result.error}",
-                    conv.name,
-                    excerpt(result.output, len(result.output)),
-                )
-            )
+            at = _Rendered(conv.name, result.output)
+            message = f"{result.stage} error: {result.error}"
+            report.failures.append(at.failure("render", message, len(result.output)))
             continue
         report.renders[conv.name] = result.output
         report.failures.extend(check_messages(conv, result.output))

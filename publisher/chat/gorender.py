@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from publisher import console
-from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, UsageError
+from publisher.statefile import cache_dir
 
 GO_SOURCE_DIR = Path(__file__).parent / "go"
 BINARY_NAME = "gotmpl"
@@ -89,11 +89,6 @@ def source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_root() -> Path:
-    """The tool's one cache folder, shared with the digest cache (digest.default_cache_path)."""
-    return default_cache_path().parent
-
-
 GO_ENV = "PUBLISHER_GO"
 # text/template's grammar as Ollama builds it: `else with` (Go 1.23), range over int (Go 1.24).
 MIN_GO = (1, 24)
@@ -155,7 +150,7 @@ def _build_file(target_dir: Path) -> str:
 def build_env() -> dict[str, str]:
     """Go's environment for the build: its caches inside the tool's cache folder (never the
     user's GOCACHE/GOPATH), offline, static, and with exactly the toolchain we found."""
-    root = cache_root()
+    root = cache_dir()
     return {
         **os.environ,
         "GOCACHE": str(root / "go-build"),
@@ -187,7 +182,7 @@ def _warn_if_old(go: str, version: tuple[int, int] | None) -> None:
 
 def binary_path() -> Path:
     """The built renderer, building it first if this source hash has no binary yet."""
-    target_dir = cache_root() / f"gotmpl-{source_hash()}"
+    target_dir = cache_dir() / f"gotmpl-{source_hash()}"
     binary = target_dir / BINARY_NAME
     if binary.is_file():
         return binary

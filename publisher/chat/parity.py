@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
-from publisher.chat import reference
+import publisher.chat.reference as reference
 from publisher.chat.checks import ParityEntry
 from publisher.chat.corpus import Conversation
 from publisher.errors import UsageError

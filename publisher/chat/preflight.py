@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publisher.chat import parity
-from publisher.chat.checks import Failure, TemplateReport, check_template
+import publisher.chat.parity as parity
+from publisher.chat.checks import TemplateFailure, TemplateReport, check_template
 from publisher.chat.corpus import load_corpus
 from publisher.chat.parity import read_template
 from publisher.manifest import Release
@@ -55,7 +55,7 @@ def check_release_template(
             report.notes.append(f"uses Ollama's built-in renderer {ollama.renderer!r}: no TEMPLATE")
         else:
             report.failures.append(
-                Failure(
+                TemplateFailure(
                     "template",
                     f"{release.source}: [ollama] sets neither template nor renderer, so Ollama "
                     "would choose its own (renderer gemma4 and an extra `stop <turn|>`)",

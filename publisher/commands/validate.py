@@ -33,7 +33,7 @@ def summary(release: Release) -> dict[str, object]:
 def warnings(release: Release) -> list[str]:
     """Tags whose file the Hub labels with no quant or with another file's: `ollama run
     hf.co/<repo>:<tag>` would not reach them by their label."""
-    from publisher.huggingface.labels import hub_tag_warnings, hub_tags
+    from publisher.render.hub_labels import hub_tag_warnings, hub_tags
 
     hf = release.huggingface
     if hf is None:

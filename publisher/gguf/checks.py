@@ -62,7 +62,19 @@ _EXPERT_RE = re.compile(
 
 @dataclass
 class TagReport:
-    """Everything verify found about one tag's file (or split set)."""
+    """Everything verify found about one tag's file (or split set).
+
+    A verified tag has this one source and four shapes derived from it, each for one reader:
+    - `render.facts.TagFacts`: what the card and page print (size, quant, file digests), with
+      "unknown" when there is no report — render works without GGUFs and reads reports
+      duck-typed, since render sits below gguf;
+    - `targets.base.TagPayload`: what a target sends — the manifest's tag, its files as
+      measured (`LocalFile`: path, size, sha256), the rendered Modelfile and chat settings;
+    - `pipeline.release.tag_json`: the tag in `publish release --json`, the tags table and the
+      ledger's `tags.<tag>` record (one JSON for the three, so they cannot disagree);
+    - `ledger._Tag`: the schema that ledger record is validated with when read back.
+    `to_dict` is verify's own `--json`, with every check's result.
+    """
 
     tag: str
     files: list[Path]

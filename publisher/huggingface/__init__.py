@@ -11,8 +11,9 @@
   records.
 - `progress`: huggingface_hub's upload byte counts routed to publisher's progress board.
 - `readback`: the Hub's LFS sha256 after a commit, and what `ollama run hf.co/…` reaches.
-- `labels`: the Hub's quant-label rule (which hf.co tag reaches which file).
 
-Nothing here is imported by `publish --version` or `validate` except `labels`, and no module
-imports huggingface_hub at import time: it reads HF_ENDPOINT then (publisher/urls.py).
+Nothing here is imported by `publish --version` or `validate`, and no module imports
+huggingface_hub at import time: it reads HF_ENDPOINT then (publisher/urls.py). The Hub's
+quant-label rule lives with the card that prints it (`publisher/render/hub_labels.py`): this
+room sends what render wrote and may read render's rules, never the reverse.
 """

@@ -350,7 +350,7 @@ class HubReadBack:
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
         """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
-        quant label where no other file of the release shares it (publisher/huggingface/labels.py).
+        quant label where no other file of the release shares it (publisher/render/hub_labels.py).
         Shards are not checked: how hf.co serves a split GGUF is not documented."""
         if SHARD_RE.fullmatch(op.subject) or not op.sha256:
             return {}

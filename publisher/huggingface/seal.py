@@ -23,7 +23,6 @@ from typing import Any
 
 from publisher import console
 from publisher.huggingface.commits import HubCommitter, LocalChange, Refused
-from publisher.huggingface.labels import quant_label
 from publisher.huggingface.plan import (
     SIDE_FILES,
     HubPlan,
@@ -36,6 +35,7 @@ from publisher.huggingface.records import RECORD_SCHEMA, RECORDS_DIR, record_pat
 from publisher.huggingface.session import CARD, TARGET, HubSession, Remote, http_status
 from publisher.manifest import Release
 from publisher.render.facts import FileFacts, TagFacts
+from publisher.render.hub_labels import quant_label
 from publisher.targets.base import SEAL_FAILURE, ApplyResult, Operation, Record
 
 MAX_SEAL_TRIES = 6  # one read-render-commit, and five more after a 412

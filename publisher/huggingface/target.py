@@ -27,7 +27,6 @@ from publisher.huggingface.commits import (
     MAX_OPS_PER_COMMIT,
     HubCommitter,
 )
-from publisher.huggingface.labels import hub_tags
 from publisher.huggingface.plan import (
     SIDE_FILES,
     HubPlanner,
@@ -49,6 +48,7 @@ from publisher.huggingface.session import (
     resolve_endpoint,
 )
 from publisher.manifest import Release
+from publisher.render.hub_labels import hub_tags
 from publisher.targets.base import (
     SEAL_FAILURE,
     ApplyResult,

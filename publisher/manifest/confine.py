@@ -24,7 +24,7 @@ from publisher.manifest.locate import located
 from publisher.manifest.schema import EXTENDS_KEY, PathKey, path_keys
 
 if TYPE_CHECKING:
-    from publisher.manifest.loader import Source
+    from publisher.manifest.source import Source
 
 _PATH_LIMIT = 4096  # longer, or with a newline, a licence value is its text, never a path
 

@@ -14,7 +14,7 @@ from publisher.manifest.schema import SOURCE_WEIGHTS, ManifestDocument
 
 if TYPE_CHECKING:
     from publisher.errors import ManifestError
-    from publisher.manifest.loader import Source
+    from publisher.manifest.source import Source
 
 
 def cross_check(document: ManifestDocument, chain: list[Source]) -> None:

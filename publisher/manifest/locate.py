@@ -6,7 +6,9 @@ tomllib gives no positions for values, so the line is found again in each file's
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -14,11 +16,19 @@ from publisher.errors import ManifestError
 from publisher.field_errors import describe, dotted
 from publisher.manifest.schema import known_keys
 
-if TYPE_CHECKING:
-    from publisher.manifest.loader import Source
+
+class Text(Protocol):
+    """What locating needs of a manifest file (`publisher.manifest.source.Source` is one): its
+    path and its text. A protocol, so the file reader can report through this module."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def text(self) -> str: ...
 
 
-def manifest_error(exc: ValidationError, chain: list[Source]) -> ManifestError:
+def manifest_error(exc: ValidationError, chain: Sequence[Text]) -> ManifestError:
     """The first validation error, located in the file and line that declared it."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
@@ -26,7 +36,7 @@ def manifest_error(exc: ValidationError, chain: list[Source]) -> ManifestError:
     return located(describe(error, loc, known_keys(loc[:-1])), loc, chain)
 
 
-def located(message: str, loc: list[str], chain: list[Source]) -> ManifestError:
+def located(message: str, loc: list[str], chain: Sequence[Text]) -> ManifestError:
     """An error at `loc`, pinned to the nearest line that declares it, child file first."""
     field = dotted(loc) or None
     for depth in range(len(loc), 0, -1):

@@ -28,7 +28,7 @@ from publisher.manifest.schema import ManifestDocument, Ollama, QuantRecipe
 from publisher.secret_text import SecretInText, refuse_secret, refuse_secret_file
 
 if TYPE_CHECKING:
-    from publisher.manifest.loader import Source
+    from publisher.manifest.source import Source
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 GGUF_DIR_ENV = "PUBLISHER_GGUF_DIR"

@@ -27,7 +27,6 @@ from publisher.manifest.text_rules import (
     check_one_line,
     refuse_markers,
 )
-from publisher.targets import TARGET_NAMES
 from publisher.urls import check_hub_url, check_registry_url
 
 # Ollama parses PARAMETER floats as float32 (api/types.go): anything larger cannot be created.
@@ -57,7 +56,9 @@ class PathKey:
     builtin: bool = False
 
 
-# the target names come from the one table of targets (publisher/targets/__init__.py)
+# The names of the destinations; `publisher.targets.TARGETS` (a feature above this room) maps
+# each to its manifest table and factory, and checks at import that it has exactly these keys.
+TARGET_NAMES: tuple[str, ...] = ("ollama", "huggingface")
 TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
 ALL_TARGETS: tuple[str, ...] = TARGET_NAMES
 

@@ -392,7 +392,9 @@ class OllamaTarget:
         if before:  # the per-tag facts stay; the seal's tags join them
             old, new = before.get("tags", {}), result.facts.get("tags", {})
             tags = {t: {**old.get(t, {}), **new.get(t, {})} for t in {*old, *new}}
-            result.facts = {**before, **result.facts, "tags": tags}
+            key = "local_store_peak_bytes"
+            peak = max(before.get(key, 0), result.facts.get(key, 0))
+            result.facts = {**before, **result.facts, "tags": tags, key: peak}
         return result
 
     def remote_tags(self) -> list[RemoteTag]:
@@ -442,7 +444,7 @@ class OllamaTarget:
             if step not in ("verify-remote", "latest") or entry.get("model") != self.ref(tag):
                 continue
             remote = self.remote().manifest_digest(tag)
-            rows.append(ledger_row(self.name, tag, entry.get("manifest"), remote))
+            rows.append(ledger_row(self.name, tag, entry.get("manifest_digest"), remote))
         return rows
 
 

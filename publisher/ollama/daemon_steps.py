@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from publisher import console
 from publisher.errors import CheckFailed, PublisherError
+from publisher.manifest import OllamaConfig, Release
 from publisher.ollama.daemon_api import DaemonAPI, StepFailed
+from publisher.ollama.readback import RemoteReader
 from publisher.ollama.show import compare_show
 from publisher.targets.base import ApplyResult, Operation, Record, ReleasePayload, TagPayload
-
-if TYPE_CHECKING:
-    from publisher.ollama.daemon import OllamaTarget
 
 
 @dataclass
@@ -33,14 +32,60 @@ class TagState:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+class Host(Protocol):
+    """What the steps need of the daemon target (`publisher.ollama.daemon.OllamaTarget`): a
+    protocol, so this module does not import the target that imports it."""
+
+    release: Release
+    config: OllamaConfig
+    skip_remote_verify: bool
+    insecure: bool
+
+    def ref(self, tag: str) -> str: ...
+
+    def remote(self) -> RemoteReader: ...
+
+
+class LocalStore:
+    """The GGUF bytes this run holds in the daemon's store: what it created, minus what it
+    deleted, counted once per blob (`latest` shares its source's blob). The peak is what the
+    disk had to hold; what is left is what a failed delete leaves behind."""
+
+    def __init__(self, payload: ReleasePayload, latest: str | None) -> None:
+        self.payload = payload
+        self.latest = latest
+        self.held: set[str] = set()
+        self.peak = 0
+
+    def created(self, tag: str) -> None:
+        self.held.add(tag)
+        self.peak = max(self.peak, self.bytes())
+
+    def deleted(self, tag: str) -> None:
+        self.held.discard(tag)
+
+    def bytes(self) -> int:
+        """Bytes of distinct GGUF blobs held."""
+        tags = {self.latest if t == "latest" and self.latest else t for t in self.held}
+        return sum(_payload_bytes(self.payload, t) for t in tags)
+
+
 class DaemonSteps:
     """Runs a daemon plan; `created` and `preexisting` keep deletes to what this run made."""
 
-    def __init__(self, target: OllamaTarget, api: DaemonAPI) -> None:
+    def __init__(self, target: Host, api: DaemonAPI) -> None:
         self.target = target
         self.api = api
         self.created: set[str] = set()
         self.preexisting: set[str] | None = None
+        self._handlers: dict[str, Callable[[Operation, TagState, ReleasePayload], None]] = {
+            "upload-blob": self._do_blob,
+            "create-tag": self._do_create,
+            "verify": self._do_verify,
+            "push-tag": self._do_push,
+            "move-latest": self._do_latest,
+            "delete-local": self._do_delete,
+        }
 
     def apply(
         self,
@@ -54,64 +99,66 @@ class DaemonSteps:
         """Execute the plan in order; a failed tag skips its remaining steps, the run goes on.
         `continuing`: the seal after this run's per-tag work (what existed before is known)."""
         target = self.target
-        latest = target.config.latest
         result = ApplyResult() if result is None else result  # filled as it goes
         states: dict[str, TagState] = {}
+        store = LocalStore(payload, target.config.latest)
         if not continuing or self.preexisting is None:
             self.preexisting = set(self.api.local_models())
-        held: dict[str, int] = {}
-        peak = 0
-        handlers: dict[str, Callable[[Operation, TagState, ReleasePayload], None]] = {
-            "upload-blob": self._do_blob,
-            "create-tag": self._do_create,
-            "verify": self._do_verify,
-            "push-tag": self._do_push,
-            "move-latest": self._do_latest,
-            "delete-local": self._do_delete,
-        }
         for op in plan:
             tag = op.tag or "*"
             state = states.setdefault(tag, TagState())
-            handler = handlers.get(op.action)
-            if handler is None or (state.failed and op.action != "delete-local"):
+            if op.action not in self._handlers or (state.failed and op.action != "delete-local"):
                 continue
-            if op.action == "move-latest":
-                source = states.get(op.details.get("source", ""), TagState())
-                if source.failed:
-                    state.failed = True
-                    result.failures[tag] = f"not moved: its source {op.details['source']} failed"
-                    continue
-                state.facts["source_digest"] = source.remote_digest
-            sent_before = self.api.bytes_sent
-            try:
-                handler(op, state, payload)
-            except StepFailed as exc:
-                state.failed = True
-                result.failures[tag] = str(exc)
-                console.error(f"ollama {target.ref(tag)}: {exc}")
+            if op.action == "move-latest" and not self._source_ok(op, state, states, result):
                 continue
-            except PublisherError as exc:
-                state.failed = True
-                result.failures[tag] = f"{op.action}: {exc}"
-                console.error(f"ollama {target.ref(tag)}: {op.action}: {exc}")
+            if not self._step(op, state, payload, result):
                 continue
-            finally:  # what went over the wire counts, whatever the step's outcome
-                result.bytes_uploaded += self.api.bytes_sent - sent_before
             if op.action in ("create-tag", "move-latest") and state.created:
-                held[tag] = _payload_bytes(payload, op.details.get("source") or tag)
-                peak = max(peak, _distinct_bytes(held, payload, latest))
+                store.created(tag)
             elif op.action == "delete-local":
-                held.pop(tag, None)
+                store.deleted(tag)
             record(step_key(op), record_facts(op, state))
         result.facts = {
             "tags": {t: s.facts for t, s in states.items() if s.facts},
-            "local_store_peak_bytes": peak,
-            "local_store_bytes_left": _distinct_bytes(held, payload, latest),
+            "local_store_peak_bytes": store.peak,
+            "local_store_bytes_left": store.bytes(),
             "remote_verify": "skipped" if target.skip_remote_verify else "on",
         }
         if target.skip_remote_verify:
             console.warn("ollama: remote verification was SKIPPED (--skip-remote-verify)")
         return result
+
+    def _source_ok(
+        self, op: Operation, state: TagState, states: dict[str, TagState], result: ApplyResult
+    ) -> bool:
+        """`latest` moves only onto a source tag that did not fail; it carries its digest."""
+        source = states.get(op.details.get("source", ""), TagState())
+        if source.failed:
+            state.failed = True
+            result.failures[op.tag or "*"] = f"not moved: its source {op.details['source']} failed"
+            return False
+        state.facts["source_digest"] = source.remote_digest
+        return True
+
+    def _step(
+        self, op: Operation, state: TagState, payload: ReleasePayload, result: ApplyResult
+    ) -> bool:
+        """Run one step; a failure marks its tag failed and is printed, the run goes on."""
+        tag = op.tag or "*"
+        sent_before = self.api.bytes_sent
+        try:
+            self._handlers[op.action](op, state, payload)
+            return True
+        except StepFailed as exc:
+            failure = str(exc)
+        except PublisherError as exc:
+            failure = f"{op.action}: {exc}"
+        finally:  # what went over the wire counts, whatever the step's outcome
+            result.bytes_uploaded += self.api.bytes_sent - sent_before
+        state.failed = True
+        result.failures[tag] = failure
+        console.error(f"ollama {self.target.ref(tag)}: {failure}")
+        return False
 
     # blobs ---------------------------------------------------------------------------------
 
@@ -266,12 +313,6 @@ def _payload_bytes(payload: ReleasePayload, tag: str) -> int:
         return 0
 
 
-def _distinct_bytes(held: dict[str, int], payload: ReleasePayload, latest: str | None) -> int:
-    """Bytes of distinct GGUF blobs held (latest shares its source's blob)."""
-    tags = {latest if t == "latest" and latest else t for t in held}
-    return sum(_payload_bytes(payload, t) for t in tags)
-
-
 def step_key(op: Operation) -> str:
     """The ledger key of a finished step (`verify-remote:TAG`, `latest:latest`, …)."""
     step = {
@@ -299,10 +340,10 @@ def record_facts(op: Operation, state: TagState) -> dict[str, Any]:
     elif op.action == "push-tag":
         facts["layers"] = sorted(state.facts.get("pushed_layers", {}))
     elif op.action == "move-latest":
-        facts.update(source=op.details.get("source"), manifest=state.remote_digest)
+        facts.update(source=op.details.get("source"), manifest_digest=state.remote_digest)
     elif op.action == "verify":  # a skip records the digest the plan found in the registry
-        manifest = state.remote_digest or op.details.get("manifest_digest")
-        facts.update(stage=op.details.get("stage"), manifest=manifest, reason=op.reason)
+        digest = state.remote_digest or op.details.get("manifest_digest")
+        facts.update(stage=op.details.get("stage"), manifest_digest=digest, reason=op.reason)
         if op.tag == "latest" and not op.details.get("stage"):
             facts["source"] = op.details.get("source")
     return facts

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from publisher import console
-from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
 from publisher.manifest import Release
@@ -37,6 +36,7 @@ from publisher.ollama.registry import (
 )
 from publisher.ollama.upload import UploadSessions
 from publisher.progress import byte_progress
+from publisher.statefile import cache_dir
 from publisher.targets.base import (
     ApplyResult,
     Operation,
@@ -77,7 +77,7 @@ class OllamaRegistryTarget:
         # ollama.com always wants the signed request; elsewhere anonymous first, then the key
         auth = OllamaKeyAuth() if is_ollama_host(self.registry) else AnonymousThenKeyAuth()
         # Upload sessions persist beside the digest cache, so a killed run resumes its blobs.
-        sessions = UploadSessions(default_cache_path().parent / "registry-uploads.json")
+        sessions = UploadSessions(cache_dir() / "registry-uploads.json")
         self.client = RegistryClient(
             self.registry,
             self.repository,

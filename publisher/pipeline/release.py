@@ -23,7 +23,7 @@ from rich.text import Text
 from publisher import console
 from publisher.chat.gorender import GoUnavailable
 from publisher.digest import DigestCache, bytes_hashed_total
-from publisher.errors import EXIT_FAILED, CheckFailed, PublisherError, UsageError
+from publisher.errors import EXIT_FAILED, EXIT_INTERRUPTED, CheckFailed, PublisherError, UsageError
 from publisher.gguf.checks import TagReport, verify_release
 from publisher.ledger import Ledger, ledger_path
 from publisher.lock import destination_locks, release_lock
@@ -186,7 +186,6 @@ def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> 
     return run
 
 
-EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT
 _UNFINISHED = "did not finish: the process was killed, or it is still running"
 
 
@@ -515,7 +514,8 @@ def _first_path(report: TagReport) -> str:
 
 
 def tag_json(report: TagReport) -> dict[str, Any]:
-    """One tag as the JSON summary and the tags table show it."""
+    """One tag as the JSON summary, the tags table and the ledger show it (a verified tag's
+    shapes: `publisher.gguf.checks.TagReport`)."""
     files = _local_files(report)
     return {
         "tag": report.tag,

@@ -6,10 +6,10 @@ body section sits between `publisher:begin/end` markers so a later render replac
 
 from __future__ import annotations
 
+import publisher.render.caveats as caveats
+import publisher.render.context as ctx
 from publisher.errors import UsageError
 from publisher.manifest import Release
-from publisher.render import caveats
-from publisher.render import context as ctx
 from publisher.render.env import render
 from publisher.render.eval_results import repo_rows
 from publisher.render.facts import TagFacts

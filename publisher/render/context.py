@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher.huggingface.labels import hub_tags
+import publisher.render.numbers as numbers
 from publisher.licenses import BUILTIN_TEXTS, OTHER, full_name
 from publisher.manifest import Release, Tag
-from publisher.render import numbers
 from publisher.render.env import TEMPLATES_DIR
 from publisher.render.facts import UNKNOWN_FACTS, TagFacts
+from publisher.render.hub_labels import hub_tags
 from publisher.render.modelfile import parameter_lines
 
 HF_URL = "https://huggingface.co"

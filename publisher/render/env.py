@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jinja2
 
+import publisher.render.numbers as numbers
 from publisher.remote_text import one_line
-from publisher.render import numbers
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -23,7 +23,8 @@ class FileFacts:
 
 @dataclass(frozen=True)
 class TagFacts:
-    """What verify measured for one tag; None where nothing was measured."""
+    """What verify measured for one tag; None where nothing was measured (a verified tag's
+    shapes: `publisher.gguf.checks.TagReport`)."""
 
     status: str = "unknown"  # "ok", "failed", "missing" or "unknown" (no report)
     size: int | None = None

@@ -6,10 +6,10 @@ publishing it is a person's step: paste it into the model page's editor on ollam
 
 from __future__ import annotations
 
+import publisher.render.caveats as caveats
+import publisher.render.context as ctx
 from publisher.errors import UsageError
 from publisher.manifest import Release
-from publisher.render import caveats
-from publisher.render import context as ctx
 from publisher.render.env import render
 
 PAGE_TEMPLATE = "ollama-page.md.j2"

@@ -1,8 +1,10 @@
 """Destinations: one module per target, each implementing `publisher.targets.base.Target`.
 
-`TARGETS` is the one table of them: the name a manifest tag's `targets` list uses (the schema's
-`TargetName` is built from it), the manifest table that configures it, and a lazy factory. The
-pipeline, `status` and `seal` all read it; a new destination is its own module plus one row.
+`TARGETS` is the one table of them: the name a manifest tag's `targets` list uses, the manifest
+table that configures it, and a lazy factory. The pipeline, `status` and `seal` read it; the
+manifest (the lowest room, which may import no feature) keeps the names alone,
+`publisher.manifest.schema.TARGET_NAMES`, and this table is checked against them at import. A new
+destination is its own module, one row here and its name there.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from publisher.manifest import TARGET_NAMES
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
@@ -49,4 +53,5 @@ TARGETS: dict[str, TargetEntry] = {
     "ollama": TargetEntry("ollama", "ollama", _ollama),
     "huggingface": TargetEntry("huggingface", "huggingface", _huggingface),
 }
-TARGET_NAMES: tuple[str, ...] = tuple(TARGETS)  # the manifest schema's `TargetName` values
+if tuple(TARGETS) != TARGET_NAMES:  # one list of names: the schema's and this table's
+    raise ImportError(f"TARGETS {tuple(TARGETS)} != manifest TARGET_NAMES {TARGET_NAMES}")

@@ -79,7 +79,8 @@ class LocalFile:
 
 @dataclass(frozen=True)
 class TagPayload:
-    """Everything a target needs to publish one tag."""
+    """Everything a target needs to publish one tag (a verified tag's shapes:
+    `publisher.gguf.checks.TagReport`)."""
 
     tag: Tag
     files: list[LocalFile]  # empty when the GGUF is missing (dry run only)

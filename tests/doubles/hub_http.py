@@ -40,7 +40,7 @@ from huggingface_hub import constants
 from huggingface_hub.utils.sha import git_hash
 
 from doubles.hf_double import FakeHub, HubRefusal, lfs_by_sample
-from publisher.huggingface.labels import quant_label
+from publisher.render.hub_labels import quant_label
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"

@@ -20,8 +20,8 @@ instead of a push stream), `push_error` (an `{"error"}` line after `after` layer
 Extending: subclass or call `standin.route("POST", "/api/chat", handler)`; a handler takes a
 `Request` and returns a `Response` (`Response.json(...)`, `Response.stream(iterable of dicts)`).
 
-    from doubles.ollama_standin import ollama_standin  # noqa: F401  (registers the fixture)
-    def test_x(ollama_standin): ...            # ollama_standin.url == "http://127.0.0.1:<port>"
+    def test_x(ollama_standin): ...  # registered by tests/conftest.py (pytest_plugins)
+    # ollama_standin.url == "http://127.0.0.1:<port>"
 """
 
 from __future__ import annotations

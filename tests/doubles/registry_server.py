@@ -1,16 +1,13 @@
 """A real Docker distribution registry on 127.0.0.1, so registry code meets the real thing.
 
-Use it from any test module or conftest:
-
-    # ruff: noqa: F811   (at the top of the test module: parameters reuse the fixture's name)
-    from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
+Registered for every test by `pytest_plugins` in tests/conftest.py; a test names the fixture:
 
     def test_x(docker_registry):       # "http://127.0.0.1:<port>", plain HTTP, no auth
         ...
 
-or `pytest_plugins = ["registry_server"]` in a conftest.py. The session-scoped fixture starts
-Debian's `/usr/bin/docker-registry` once per test session with a temporary storage directory
-and stops it afterwards; tests should use their own repository names to stay independent.
+The session-scoped fixture starts Debian's `/usr/bin/docker-registry` once per test session with
+a temporary storage directory and stops it afterwards; tests should use their own repository
+names to stay independent.
 `start_registry(storage_dir, ...)` is the context manager behind it, for tests that need a
 private instance (e.g. a token-auth realm). Tests skip with a clear reason when the binary is
 absent (Debian package `docker-registry`).

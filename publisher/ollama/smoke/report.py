@@ -53,7 +53,7 @@ class CaseReport:
 
 
 @dataclass
-class TagReport:
+class SmokeReport:
     """All cases of one tag, under the Ollama model name they ran against."""
 
     tag: str
@@ -66,7 +66,7 @@ class TagReport:
         return all(case.ok(min_rate) for case in self.cases)
 
 
-def report_json(reports: list[TagReport], *, host: str, min_rate: float) -> dict[str, Any]:
+def report_json(reports: list[SmokeReport], *, host: str, min_rate: float) -> dict[str, Any]:
     """Plain data for --json: verdicts, rates, reasons and every transcript."""
     return {
         "host": host,

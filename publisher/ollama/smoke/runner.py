@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from publisher.manifest import Release, Tag
 from publisher.ollama.smoke.cases import Case
 from publisher.ollama.smoke.checks import check_reply, check_show
-from publisher.ollama.smoke.report import CaseReport, Failure, Run, TagReport
+from publisher.ollama.smoke.report import CaseReport, Failure, Run, SmokeReport
 from publisher.remote_text import server_text
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -236,9 +236,9 @@ def run_matrix(
     repeat: int = 1,
     seed: int = DEFAULT_SEED,
     on_run: Any = None,
-) -> TagReport:
+) -> SmokeReport:
     """Run every case `repeat` times (one seed each) and the show check once, for one tag."""
-    report = TagReport(tag=tag.tag, model=model, options=chat_options(release, tag, seed))
+    report = SmokeReport(tag=tag.tag, model=model, options=chat_options(release, tag, seed))
     report.cases.append(show_case(client, model, release, tag))
     for case in cases:
         case_report = CaseReport(name=case.name, check=case.check)

@@ -23,8 +23,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from doubles.ollama_com_standin import OllamaComStandIn
-from doubles.registry_server import docker_registry, registry_available, start_registry  # noqa: F401
-from test_registry import _inputs
+from doubles.registry_server import registry_available, start_registry
+from doubles.reserialising import Reserialising
+from support.image_inputs import image_inputs
 
 from publisher.errors import CheckFailed, TargetUnavailable
 from publisher.ollama import auth as ollama_auth
@@ -101,10 +102,10 @@ def _blob(tmp_path: Path, size: int) -> tuple[Path, str]:
 
 
 def _image(path: Path) -> oi.OllamaImage:
-    """test_registry's image inputs with `path` as the model layer and a `requires`."""
+    """`support.image_inputs` with `path` as the model layer and a `requires`."""
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    inputs = _inputs(path.parent)
+    inputs = image_inputs(path.parent)
     return oi.build_image(
         replace(inputs, gguf_path=path, gguf_sha256=sha, gguf_size=len(data), requires="0.30.0")
     )
@@ -113,6 +114,7 @@ def _image(path: Path) -> oi.OllamaImage:
 @pytest.mark.parametrize(
     "site", [{"token_uses": 2, "commit_delay": 1.5, "commit_status": 204}], indirect=True
 )
+@pytest.mark.slow
 def test_push_lands_through_expiring_tokens_and_redirected_parts(
     site: Site, tmp_path: Path
 ) -> None:
@@ -179,6 +181,7 @@ _KILLED_UPLOAD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_kill_9_mid_upload_resumes_to_the_same_end_state(site: Site, tmp_path: Path) -> None:
     path, digest = _blob(tmp_path, 24 * PART)
     size = path.stat().st_size
@@ -208,6 +211,7 @@ def test_kill_9_mid_upload_resumes_to_the_same_end_state(site: Site, tmp_path: P
     assert site.held() <= 1.2 * size
 
 
+@pytest.mark.slow
 def test_a_release_through_the_standin_lands_the_exact_gguf(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,44 +247,16 @@ def test_a_release_through_the_standin_lands_the_exact_gguf(
     assert site.held() <= 1.2 * sum(x["size"] for x in [got[0]["config"], *got[0]["layers"]])
 
 
-class _Reserialising(httpx.BaseTransport):
-    """The real registry behind a front that serves every manifest re-serialised (indented,
-    keys in another order), optionally with one layer digest changed."""
-
-    def __init__(self, tamper: bool = False) -> None:
-        self.inner, self.tamper = httpx.HTTPTransport(), tamper
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        resp = self.inner.handle_request(request)
-        if "/manifests/" not in request.url.path or request.method not in ("GET", "HEAD"):
-            return resp
-        resp.read()
-        if resp.status_code != 200:
-            return resp
-        original = request.method == "HEAD" and self.inner.handle_request(
-            httpx.Request("GET", request.url, headers=request.headers)
-        )
-        body = original.read() if original else resp.content
-        manifest = json.loads(body)
-        if self.tamper:
-            manifest["layers"][-1]["digest"] = "sha256:" + "0" * 64
-        data = json.dumps(dict(reversed(manifest.items())), indent=2).encode()
-        headers = {"Docker-Content-Digest": "sha256:" + hashlib.sha256(data).hexdigest()}
-        return httpx.Response(200, headers=headers, content=b"" if original else data)
-
-
 @pytest.mark.parametrize("tamper", [False, True])
 def test_a_reserialised_manifest_is_compared_by_content(
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
     tmp_path: Path,
     tamper: bool,
 ) -> None:
     path, _ = _blob(tmp_path, 3000)
     image = _image(path)
     repo = f"mannix/reserialised-{int(tamper)}"
-    with RegistryClient(
-        docker_registry, repo, insecure=True, transport=_Reserialising(tamper)
-    ) as c:
+    with RegistryClient(docker_registry, repo, insecure=True, transport=Reserialising(tamper)) as c:
         if not tamper:
             assert push_image(c, image, ["Q4_K_M"]).manifest_digest == image.manifest_digest
             assert check_pushed(c, "Q4_K_M", image) != image.manifest_digest
@@ -290,6 +266,7 @@ def test_a_reserialised_manifest_is_compared_by_content(
 
 
 @pytest.mark.parametrize("site", [{"early_redirect": True, "token_uses": 100}], indirect=True)
+@pytest.mark.slow
 def test_a_307_sent_before_the_body_is_read_stops_the_part_early(
     site: Site, tmp_path: Path
 ) -> None:
@@ -351,8 +328,9 @@ def test_any_2xx_and_relative_locations_resolved_against_the_request() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_direct_push_target_plans_and_reports_same_content_as_published(
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
     tmp_path: Path,
 ) -> None:
     from doubles.ollama_standin import make_payload
@@ -365,7 +343,7 @@ def test_direct_push_target_plans_and_reports_same_content_as_published(
     t = OllamaRegistryTarget(payload.release, docker_registry)
     t.client.close()
     t.client = RegistryClient(
-        docker_registry, t.repository, insecure=True, transport=_Reserialising()
+        docker_registry, t.repository, insecure=True, transport=Reserialising()
     )
     with t.client:
         result = apply_all(t, payload, plan_all(t, payload, online=True), lambda *_: None)

@@ -103,6 +103,7 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "fam.toml"
 
 
+@pytest.mark.slow
 def test_verify_accepts_every_real_layout_under_its_true_tag(ladder: Path) -> None:
     release = load(ladder)
     assert release.tag("CD-Q4_K_M").recipe == recipe_of("CD-Q4_K_M")

@@ -12,6 +12,9 @@ The rule and the list are facts read in huggingface.js `packages/tasks/src/gguf.
 `GGMLFileQuantizationType` names plus the file-name alias `MXFP4`, joined into
 `GGUF_QUANT_RE = (?<prefix>UD-)?(?<quant>NAME|NAME|…)(_(?<sizeVariation>[A-Z]+))?`, and
 `parseGGUFQuantLabel` returns the LAST whole match in the upper-cased name.
+
+A Hub fact kept in render, like Ollama's Modelfile format: the card prints the hf.co tag, so the
+rule sits below the Hub room (`publisher/__init__.py`, the layering), which reads it too.
 """
 
 from __future__ import annotations
@@ -21,12 +24,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING
 
 from publisher.manifest import Release, is_ollama_tag
-
-if TYPE_CHECKING:  # the render package imports this module: no cycle at run time
-    from publisher.render.facts import TagFacts
+from publisher.render.facts import TagFacts
 
 # `GGMLFileQuantizationType`, in its declaration order (the order the regex alternation tries
 # them: the first name that matches at a position wins, as in JavaScript and Python alike).

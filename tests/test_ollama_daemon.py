@@ -79,7 +79,9 @@ def test_publishes_every_tag_in_order_and_leaves_the_store_empty(
     assert list(standin.blobs.iterdir()) == []
     assert result.facts["local_store_bytes_left"] == 0
     q4 = payload.payload("Q4_K_M").files[0].size
-    assert result.facts["local_store_peak_bytes"] == q4  # one GGUF at a time (+ latest shares it)
+    q6 = payload.payload("Q6_K").files[0].size
+    # one GGUF at a time, plus latest's source: kept until the seal copies it (no re-upload)
+    assert result.facts["local_store_peak_bytes"] == q4 + q6
     # the ledger: each finished step, in order, latest after its source's push
     keys = rec.keys
     assert keys.index("push:Q4_K_M") < keys.index("latest:latest") < keys.index("delete:Q4_K_M")
@@ -428,8 +430,8 @@ def test_an_already_published_tag_is_recorded_with_the_registry_digest(
     result = apply_all(t, payload, plan, rec)
     assert result.failures == {} and result.bytes_uploaded == 0
     steps = dict(rec.steps)
-    assert steps["verify-remote:Q4_K_M"]["manifest"] == digest
-    assert steps["latest:latest"] == {**steps["latest:latest"], "manifest": digest}
+    assert steps["verify-remote:Q4_K_M"]["manifest_digest"] == digest
+    assert steps["latest:latest"] == {**steps["latest:latest"], "manifest_digest": digest}
     assert steps["latest:latest"]["source"] == "Q4_K_M"
     assert steps["verify-remote:Q4_K_M"]["model"] == t.ref("Q4_K_M")
 

@@ -2,7 +2,7 @@
 idempotent writes that keep hand-written card text, and `publish render` end to end.
 
 Regenerate the golden files after an intended change with
-`PUBLISHER_REGEN_GOLDEN=1 pytest tests/test_render_release.py` and review the diff.
+`PUBLISHER_REGEN_GOLDEN=1 pytest tests/test_render_rendered.py` and review the diff.
 """
 
 from __future__ import annotations

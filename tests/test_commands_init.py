@@ -80,7 +80,10 @@ def test_a_ladder_becomes_a_manifest_that_validates_and_verifies(tmp_path: Path)
     assert json.loads(validate.stdout)[0]["latest"] == "Q4_K_M"
     verify = runner.invoke(app, ["verify", str(out), "--json"])
     assert verify.exit_code == 0, verify.output
-    assert "(3 shards)" in out.read_text() or "3 shards" in out.read_text()
+    tag_lines = [line for line in out.read_text().splitlines() if line.startswith("tag = ")]
+    shards = [line for line in tag_lines if "shards" in line]
+    assert len(shards) == 1 and shards[0].startswith('tag = "Q8_0"')  # the one split set
+    assert shards[0].endswith(", 3 shards")  # its comment: the set's size, then its shard count
 
 
 def test_an_existing_file_is_never_overwritten_without_force(tmp_path: Path) -> None:

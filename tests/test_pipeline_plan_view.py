@@ -1,7 +1,6 @@
 """The dry run and `publish status` a person reads in one screen: a line per state, only what
 would change, one closing sentence; full tables with --verbose; nothing cut at 80 columns."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import json
@@ -12,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from doubles.registry_server import docker_registry  # noqa: F401
-from test_release import World, runner, world  # noqa: F401
+import pytest
+from support.release_world import World, runner
 
 from publisher.cli import app
 from publisher.pipeline import plan_view
@@ -30,6 +29,7 @@ def screen_lines(text: str, width: int = 80) -> int:
     return sum(max(1, math.ceil(len(line) / width)) for line in text.splitlines())
 
 
+@pytest.mark.slow
 def test_the_readme_dry_run_of_v3_fits_one_screen_at_80_columns(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "80"}
     proc = subprocess.run(
@@ -89,6 +89,7 @@ def test_verbose_shows_every_tag_and_operation(world: World) -> None:
     assert out.count("upload-blob") >= 3 and "…" not in out
 
 
+@pytest.mark.slow
 def test_a_published_release_has_nothing_to_send(world: World) -> None:
     assert world.run("--yes")[0] == 0
     # online planning, answered "no" at the prompt: the plan shown is the one a release runs
@@ -126,6 +127,7 @@ def test_blocked_operations_are_said_once_not_counted() -> None:
     assert "nothing to ollama" in sentence and "1 tag(s) wait for their GGUFs" in sentence
 
 
+@pytest.mark.slow
 def test_status_fits_one_screen_and_groups_tags_in_the_same_state(world: World) -> None:
     before = runner.invoke(app, ["status", str(world.manifest)], env={"COLUMNS": "80"})
     assert before.exit_code == 1, before.output

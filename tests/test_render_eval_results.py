@@ -125,4 +125,4 @@ def test_a_benchmark_ranked_in_percent_keeps_the_percent(variant_path) -> None:
 
 
 # The Hub target commits a result only once its `measured_on` tag is on the Hub: the seal's
-# test, tests/test_seal.py::test_eval_results_wait_for_their_measured_on_tag.
+# test, tests/test_huggingface_seal.py::test_eval_results_wait_for_their_measured_on_tag.

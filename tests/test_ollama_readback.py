@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from doubles.ollama_standin import OllamaStandIn, make_payload
-from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
-from test_ollama_com_push import _Reserialising
+from doubles.reserialising import Reserialising
 
 from publisher.ollama.daemon import OllamaTarget
 from publisher.ollama.registry import RegistryClient
@@ -40,7 +39,7 @@ def publish(standin: OllamaStandIn, payload: Any, registry: str) -> tuple[Any, l
 
 def test_push_is_read_back_and_a_second_run_sends_nothing(
     standin: OllamaStandIn,
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
     tmp_path: Path,
 ) -> None:
     payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
@@ -62,7 +61,7 @@ def test_push_is_read_back_and_a_second_run_sends_nothing(
 
 def test_changed_parameters_are_drift_and_get_republished(
     standin: OllamaStandIn,
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
     tmp_path: Path,
 ) -> None:
     model = f"ns/fam{next(_names)}"
@@ -84,7 +83,7 @@ def test_changed_parameters_are_drift_and_get_republished(
 
 def test_a_registry_manifest_that_differs_fails_the_tag(
     standin: OllamaStandIn,
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
     tmp_path: Path,
 ) -> None:
     model = f"ns/fam{next(_names)}"
@@ -149,9 +148,10 @@ def test_direct_push_target_parses_each_gguf_header_once(
     t.client.close()
 
 
+@pytest.mark.slow
 def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     standin: OllamaStandIn,
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
     tmp_path: Path,
 ) -> None:
     """The registry serves every manifest re-serialised: the ledger keeps the digest it serves
@@ -161,15 +161,15 @@ def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     reader = t.remote()
     reader.client.close()
     reader.client = RegistryClient(
-        docker_registry, reader.repository, insecure=True, transport=_Reserialising()
+        docker_registry, reader.repository, insecure=True, transport=Reserialising()
     )
     t.preflight()
     steps: dict[str, dict[str, Any]] = {}
     first = apply_all(t, payload, plan_all(t, payload, online=True), steps.__setitem__)
     assert first.failures == {}
     served = reader.manifest_digest("Q4_K_M")
-    assert steps["verify-remote:Q4_K_M"]["manifest"] == served
-    assert steps["latest:latest"]["manifest"] == served
+    assert steps["verify-remote:Q4_K_M"]["manifest_digest"] == served
+    assert steps["latest:latest"]["manifest_digest"] == served
     local = first.facts["tags"]["Q4_K_M"]["local_digest"]
     assert local and served != local  # the registry really serves other bytes than were pushed
     rows = t.ledger_status(steps)

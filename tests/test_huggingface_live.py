@@ -23,7 +23,7 @@ from publisher.huggingface.target import HuggingFaceTarget
 from publisher.manifest import load
 from publisher.targets.base import ReleasePayload, TagPayload, apply_all, plan_all
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # slow: `-m "not slow"` replaces `not live`
 
 TOKEN = os.environ.get("HF_TOKEN")
 REPO = os.environ.get("PUBLISHER_HF_TEST_REPO")

@@ -3,7 +3,7 @@
 Push (uses ~/.ollama/id_ed25519, whose .pub must be on your account):
 
     PUBLISHER_OLLAMA_TEST_MODEL=<your-namespace>/publisher-test:live pytest -m live \
-        tests/test_registry_live.py
+        tests/test_ollama_registry_live.py
 
 Render parity: a daemon (OLLAMA_HOST) pulls a tag published with the release's template and
 `PARSER gemma4` and renders every corpus conversation with `"_debug_render_only": true`; each
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_live_ollama import _daemon as daemon_url
+from support.live import live_daemon
 
 from publisher.chat.corpus import load_corpus
 from publisher.chat.gorender import render
@@ -35,7 +35,7 @@ MODEL = os.environ.get("PUBLISHER_OLLAMA_TEST_MODEL")
 RENDER_MODEL = os.environ.get("PUBLISHER_OLLAMA_RENDER_MODEL") or MODEL
 TEMPLATE = (TEMPLATES_DIR / "ollama" / "gemma4-tools.gotmpl").read_text(encoding="utf-8")
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # slow: `-m "not slow"` replaces `not live`
 
 
 def test_direct_push_to_ollama_com(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_direct_push_to_ollama_com(tmp_path: Path) -> None:
 def test_daemon_renders_the_corpus_like_our_go_renderer() -> None:
     if not RENDER_MODEL:
         pytest.skip("set PUBLISHER_OLLAMA_RENDER_MODEL (or PUBLISHER_OLLAMA_TEST_MODEL)")
-    url = daemon_url()  # skips unless OLLAMA_HOST answers
+    url = live_daemon()  # skips unless OLLAMA_HOST answers
     with httpx.Client(base_url=url, timeout=httpx.Timeout(30, read=None)) as http:
         pulled = http.post("/api/pull", json={"model": RENDER_MODEL, "stream": False})
         assert pulled.status_code == 200, pulled.text

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from publisher.huggingface.labels import (
+from publisher.manifest import load
+from publisher.render.facts import FileFacts, TagFacts
+from publisher.render.hub_labels import (
     GGUF_FILE_QUANT_TYPES,
     GGUF_QUANT_FILENAME_ALIASES,
     hub_tag_warnings,
     hub_tags,
     quant_label,
 )
-from publisher.manifest import load
-from publisher.render.facts import FileFacts, TagFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 V3_REPO = "ManniX-ITA/gemma-4-A4B-98e-v3-it-GGUF"

@@ -1,6 +1,5 @@
 """Bearer challenge → Ollama-signed token request → authorised push, via a local token server."""
 
-# ruff: noqa: F811  (test parameters named like the imported docker_registry fixture)
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +19,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
 
 from publisher.errors import TargetUnavailable
 from publisher.ollama import auth as ollama_auth

@@ -5,136 +5,20 @@ byte; an interruption resumes to the same end state; a second run is a no-op (0 
 0 bytes hashed); the lock refuses a concurrent run; the dry run touches nothing.
 """
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from doubles.hf_double import FakeHub
-from doubles.registry_server import docker_registry  # noqa: F401
 from support.gguf_factory import write_gemma4_gguf
-from typer.testing import CliRunner
+from support.release_world import FTYPES, TOKEN, World, runner
 
-import publisher.targets as targets
 from publisher.cli import app
-from publisher.huggingface.target import HuggingFaceTarget
 from publisher.lock import release_lock
 from publisher.ollama.registry import RegistryClient
-
-TOKEN = "hf_release_test_token"
-FTYPES = {"Q4_K_M": 15, "Q6_K": 18, "F16": 1}
-runner = CliRunner()
-
-
-@dataclass
-class World:
-    """One test's release: its manifest, files, registry repository and fake Hub."""
-
-    manifest: Path
-    gguf_dir: Path
-    registry: str
-    repository: str
-    hub: FakeHub
-    hf_repo: str
-
-    def run(self, *args: str) -> tuple[int, dict[str, Any], str]:
-        result = runner.invoke(app, ["release", str(self.manifest), "--json", *args])
-        try:
-            data = json.loads(result.stdout)
-        except json.JSONDecodeError:
-            data = {}
-        return result.exit_code, data, result.output
-
-    def manifest_digest(self, tag: str) -> str | None:
-        with RegistryClient(self.registry, self.repository, insecure=True) as client:
-            return client.manifest_digest(tag)
-
-    def hub_files(self) -> dict[str, bytes]:
-        return self.hub.files(self.hf_repo) if self.hf_repo in self.hub.repos else {}
-
-
-def write_manifest(root: Path, registry: str, repository: str, hf_repo: str) -> Path:
-    text = f"""
-[model]
-family = "tiny"
-variant = "t1"
-title = "Tiny gemma4 98e"
-base_model = "google/gemma-4-26B-A4B-it"
-parameters = "20.8B"
-experts = 98
-experts_base = 128
-
-[files]
-gguf_dir = "gguf"
-name = "tiny-{{tag}}.gguf"
-
-[ollama]
-model = "{repository}"
-latest = "Q4_K_M"
-template = "gemma4-tools.gotmpl"
-parser = "gemma4"
-license = "gemma-terms"
-registry = "{registry}"
-
-[ollama.parameters]
-temperature = 0.6
-top_p = 0.95
-num_ctx = 256000
-stop = ["<turn|>", "<|tool_response>"]
-
-[huggingface]
-repo = "{hf_repo}"
-
-[[tags]]
-tag = "Q4_K_M"
-vram = "≈14 GB"
-
-[[tags]]
-tag = "Q6_K"
-parameters = {{ temperature = 0.8 }}
-
-[[tags]]
-tag = "F16"
-targets = ["huggingface"]
-"""
-    path = root / "tiny.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def world(tmp_path: Path, docker_registry: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    repository = f"test/tiny-{uuid.uuid4().hex[:8]}"
-    hf_repo = "alice/tiny-GGUF"
-    manifest = write_manifest(tmp_path, docker_registry, repository, hf_repo)
-    gguf_dir = tmp_path / "gguf"
-    gguf_dir.mkdir()
-    for tag, ftype in FTYPES.items():
-        write_gemma4_gguf(gguf_dir / f"tiny-{tag}.gguf", file_type=ftype)
-    hub = FakeHub()
-    hub.add_token(TOKEN, user="alice")
-
-    def hf_target(release: Any, options: Any) -> HuggingFaceTarget:
-        return HuggingFaceTarget(
-            release,
-            prune=options.prune,
-            create_pr=options.create_pr,
-            api_factory=hub.api,
-            token_provider=lambda: TOKEN,
-        )
-
-    monkeypatch.setitem(
-        targets.TARGETS, "huggingface", replace(targets.TARGETS["huggingface"], factory=hf_target)
-    )
-    monkeypatch.chdir(tmp_path)  # build/ goes here
-    yield World(manifest, gguf_dir, docker_registry, repository, hub, hf_repo)
 
 
 def test_dry_run_renders_and_plans_but_touches_no_remote(world: World) -> None:
@@ -152,6 +36,7 @@ def test_dry_run_renders_and_plans_but_touches_no_remote(world: World) -> None:
     assert not (world.manifest.parent / "t1.lock.json").exists()
 
 
+@pytest.mark.slow
 def test_full_release_then_noop_rerun(world: World) -> None:
     code, data, output = world.run("--yes")
     assert code == 0, output
@@ -208,6 +93,7 @@ def test_broken_gguf_stops_everything_before_the_first_byte(world: World) -> Non
     assert not any(name in ("create_commit", "create_repo") for name, _ in world.hub.calls)
 
 
+@pytest.mark.slow
 def test_failed_upload_resumes_to_the_same_end_state(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,6 +145,7 @@ def test_missing_gguf_is_listed_in_the_dry_run_and_refused_for_real(world: World
     assert world.manifest_digest("Q4_K_M") is None
 
 
+@pytest.mark.slow
 def test_status_after_release(world: World) -> None:
     assert world.run("--yes")[0] == 0
     result = runner.invoke(app, ["status", str(world.manifest), "--json", "--only", "ollama"])
@@ -367,6 +254,7 @@ def test_release_without_template_or_renderer_fails_the_template_preflight(world
     assert step["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_a_killed_release_resumes_to_the_same_end_state(world: World) -> None:
     """SIGKILL the real process while it uploads the second tag; the next run finishes the job."""
     import os
@@ -441,6 +329,7 @@ def test_a_bad_registry_flag_is_a_usage_error(world: World) -> None:
     assert code == 2 and "--ollama-registry" in data["error"]
 
 
+@pytest.mark.slow
 def test_hub_skips_are_recorded_and_status_checks_the_hub_ledger(world: World) -> None:
     """A stale `file:` entry shows in status; the next run records what the Hub holds."""
     assert world.run("--yes")[0] == 0

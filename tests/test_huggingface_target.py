@@ -396,7 +396,10 @@ def test_preflight_fine_grained_write_on_the_org_is_enough(tmp_path):
     }
     hub = new_hub(role="fineGrained", fine_grained=grants)
     tgt, _ = target(release, hub)
-    tgt.preflight()
+    tgt.preflight()  # no TargetUnavailable: the grant on the owner passes the token-role check
+    # … and the preflight went on to the owner check and the Hub's own write check, which
+    # decides the rest (the same token without the grant is refused above, "no repo.write")
+    assert [(c["repo_id"], c["write"]) for c in hub.called("auth_check")] == [(REPO, True)]
 
 
 def test_preflight_without_token_is_exit_3(tmp_path):

@@ -6,34 +6,22 @@ target's exact comparison, and deletes it. Nothing is pushed.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from doubles.ollama_standin import make_payload
+from support.live import live_daemon
 
 from publisher.ollama.daemon import OllamaTarget
 from publisher.ollama.daemon_steps import TagState
 
-pytestmark = pytest.mark.live
-
-
-def _daemon() -> str:
-    host = os.environ.get("OLLAMA_HOST")
-    if not host:
-        pytest.skip("OLLAMA_HOST is not set")
-    url = host if "://" in host else f"http://{host}"
-    try:
-        httpx.get(f"{url}/api/version", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        pytest.skip(f"no Ollama daemon at {url}: {exc}")
-    return url
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # slow: `-m "not slow"` replaces `not live`
 
 
 def test_create_read_back_delete_on_a_real_daemon(tmp_path: Path) -> None:
-    host = _daemon()
+    host = live_daemon()
     name = f"publisher-live-test/fam{uuid.uuid4().hex[:8]}"
     payload = make_payload(tmp_path, model=name, tags={"Q4_K_M": {}}, latest=None)
     t = OllamaTarget(payload.release, host=host, skip_remote_verify=True)

@@ -27,7 +27,7 @@ HOST = os.environ.get("OLLAMA_HOST")
 MODEL = os.environ.get("PUBLISHER_SMOKE_MODEL")
 MANIFEST = os.environ.get("PUBLISHER_SMOKE_MANIFEST")
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # `-m "not slow"` replaces `-m "not live"`
 needs_model = pytest.mark.skipif(
     not (HOST and MODEL), reason="set OLLAMA_HOST and PUBLISHER_SMOKE_MODEL to run against Ollama"
 )

@@ -94,6 +94,7 @@ def test_second_run_hashes_nothing(tmp_path: Path) -> None:
     assert again.bytes_hashed == 0
 
 
+@pytest.mark.slow
 def test_console_script_runs_in_a_real_process(tmp_path: Path) -> None:
     path = write_gemma4_gguf(tmp_path / "m.gguf", eos=1)
     code = "from publisher.cli import app; app()"

@@ -1,6 +1,5 @@
 """The registry client against a real docker-registry on loopback: push, read back, resume."""
 
-# ruff: noqa: F811  (test parameters named like the imported docker_registry fixture)
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from doubles.registry_server import docker_registry  # noqa: F401  (registers the fixture)
+from support.image_inputs import image_inputs
 
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.ollama import image as oi
@@ -31,34 +30,6 @@ from publisher.ollama.registry import (
 from publisher.ollama.upload import UploadSessions
 
 CHUNK = 256 * 1024
-
-
-def _gguf(path: Path, size: int = 1_000_000) -> tuple[Path, str, int]:
-    try:
-        from support.gguf_factory import write_gemma4_gguf
-
-        write_gemma4_gguf(path)
-    except ImportError:  # the factory belongs to another module; any bytes do for the registry
-        path.write_bytes(b"GGUF" + os.urandom(size))
-    data = path.read_bytes()
-    return path, hashlib.sha256(data).hexdigest(), len(data)
-
-
-def _inputs(tmp_path: Path, quant: str = "Q4_K_M") -> oi.ImageInputs:
-    path, sha, size = _gguf(tmp_path / f"m-{quant}.gguf")
-    return oi.ImageInputs(
-        gguf_path=path,
-        gguf_sha256=sha,
-        gguf_size=size,
-        model_family="gemma4",
-        model_type="20.8B",
-        file_type=quant,
-        template="{{ .Prompt }}",
-        params={"temperature": 0.6, "stop": ["<turn|>", "<|tool_response>"], "num_ctx": 8192},
-        license="Gemma terms",
-        renderer=None,
-        parser="gemma4",
-    )
 
 
 def _client(url: str, repo: str, **kw: object) -> RegistryClient:
@@ -79,7 +50,7 @@ def _random_blob(tmp_path: Path, size: int) -> tuple[Path, str]:
 
 
 def test_push_read_back_http_and_skopeo(docker_registry: str, tmp_path: Path) -> None:
-    image = oi.build_image(_inputs(tmp_path))
+    image = oi.build_image(image_inputs(tmp_path))
     with _client(docker_registry, "mannix/gemma4-98e") as client:
         seen: list[tuple[str, int, int]] = []
         result = push_image(
@@ -128,7 +99,7 @@ def test_push_read_back_http_and_skopeo(docker_registry: str, tmp_path: Path) ->
 
 
 def test_client_reads_what_registry_holds(docker_registry: str, tmp_path: Path) -> None:
-    image = oi.build_image(_inputs(tmp_path, "Q8_0"))
+    image = oi.build_image(image_inputs(tmp_path, "Q8_0"))
     with _client(docker_registry, "mannix/readback") as client:
         push_image(client, image, ["Q8_0"])
         manifest, digest = client.get_manifest("Q8_0")  # type: ignore[misc]
@@ -287,9 +258,10 @@ def test_plain_http_without_insecure_says_what_names_an_http_registry() -> None:
     assert '`[ollama] registry = "http://HOST:PORT"`' in message and "--ollama-registry" in message
 
 
+@pytest.mark.slow
 def test_client_for_model_and_warning(docker_registry: str, tmp_path: Path) -> None:
     host = docker_registry.removeprefix("http://")
-    image = oi.build_image(_inputs(tmp_path, "IQ4_XS"))
+    image = oi.build_image(image_inputs(tmp_path, "IQ4_XS"))
     client, name = client_for_model(f"{host}/mannix/by-name:IQ4_XS", insecure=True)
     with client:
         push_image(client, image, [name.tag])
