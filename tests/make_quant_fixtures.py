@@ -1,7 +1,15 @@
-"""Regenerate tests/fixtures/quant_layouts/ from real llama-quantize runs.
+"""Regenerate tests/fixtures/quant_layouts/ from real llama-quantize runs, or diff the port.
 
     python tests/make_quant_fixtures.py --llama-quantize /tmp/llq/build/bin/llama-quantize
     python tests/make_quant_fixtures.py --build /tmp/llq      # pip-downloads the sdist and builds
+    # another llama.cpp (the sdist's version), into a folder of its own:
+    python tests/make_quant_fixtures.py --build /tmp/llq21 --sdist 0.3.21 --out DIR CD-Q5_K_M
+    python tests/make_quant_fixtures.py --diff --llama-quantize NEWER/bin/llama-quantize
+    python tests/make_quant_fixtures.py --diff --layouts tests/fixtures/quant_layouts/0.3.21
+
+`--diff` writes nothing: it prints, per tag, the tensors whose type differs from the port's
+prediction (publisher/gguf/quant_layout.py), under each `--tensor-type` rule for recipe tags, and
+exits 1 when the port and that llama-quantize disagree — the next drift is one command away.
 
 What it does, so the committed JSON can be checked by anyone:
 1. (--build) downloads the `llama-cpp-python` sdist (version SDIST_VERSION) with pip, and builds
@@ -37,11 +45,16 @@ from gguf import GGMLQuantizationType, GGUFWriter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.gguf_factory import add_kv
+from support.quant_fixtures import Row, recipe_from_args
 
 from publisher.gguf.header import read_header
+from publisher.gguf.quant_history import OverrideRule
+from publisher.gguf.quant_layout import ModelFacts, predict
 
 T = GGMLQuantizationType
 SDIST_VERSION = "0.3.36"  # vendors ggml-org/llama.cpp@0c1e57098 (its CHANGELOG)
+# the llama.cpp each measured sdist vendors (its CHANGELOG), for the fixtures' `source`
+SDIST_LLAMA_CPP = {"0.3.36": "0c1e57098", "0.3.21": "f53577432"}
 OUT = Path(__file__).parent / "fixtures" / "quant_layouts"
 
 # the tiny model: real 26B-A4B ratios at toy size
@@ -238,19 +251,19 @@ def write_imatrix(path: Path) -> None:
     writer.close()
 
 
-def build(folder: Path) -> Path:
+def build(folder: Path, version: str = SDIST_VERSION) -> Path:
     """pip-download the sdist and build only llama-quantize; returns the binary."""
     binary = folder / "build" / "bin" / "llama-quantize"
     if binary.exists():
         return binary
     folder.mkdir(parents=True, exist_ok=True)
-    spec = f"llama-cpp-python=={SDIST_VERSION}"
+    spec = f"llama-cpp-python=={version}"
     pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
     subprocess.run([*pip, spec, "-d", str(folder)], check=True)
-    (sdist,) = folder.glob(f"llama_cpp_python-{SDIST_VERSION}.tar.gz")
+    (sdist,) = folder.glob(f"llama_cpp_python-{version}.tar.gz")
     with tarfile.open(sdist) as archive:
         archive.extractall(folder, filter="data")
-    source = folder / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
+    source = folder / f"llama_cpp_python-{version}" / "vendor" / "llama.cpp"
     flags = ["-DGGML_NATIVE=OFF", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF"]
     flags += ["-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
     flags += ["-DCMAKE_BUILD_TYPE=Release"]
@@ -300,33 +313,106 @@ def matrix_types(types: dict[str, str], tag: str) -> dict[str, str]:
     return {name: kind for name, kind in types.items() if len(rows[name][0]) > 1}
 
 
-def main() -> None:
-    """Parse the arguments, build or find llama-quantize, write the fixtures."""
+# ------------------------------------------------------------------------------------------
+# --diff: the port against what a llama-quantize wrote
+
+
+def diff_layout(document: dict[str, Any], model: dict[str, Any]) -> dict[str, list[str]]:
+    """Per `--tensor-type` rule (only the pinned one for a tag without patterns), the tensors
+    whose type the port predicts otherwise than the layout records: `name: port X, found Y`."""
+    recipe = recipe_from_args(document["args"])
+    kv = dict(model["metadata"])
+    if document["imatrix"]:
+        kv["quantize.imatrix.file"] = "imatrix.gguf"
+    facts = ModelFacts.from_metadata(kv)
+    tensors = [Row(name, shape) for name, shape, _ in model["tensors"]]
+    sources = {name: kind for name, _, kind in model["tensors"]}
+    rules = list(OverrideRule) if recipe.tensor_types else [OverrideRule.PATTERN_WINS]
+    found: dict[str, list[str]] = {}
+    for rule in rules:
+        prediction = predict(document["file_type"], tensors, facts, recipe, rule)
+        found[rule.value] = [
+            f"{name}: port {prediction.expected(name)}, llama-quantize {kind}"
+            for name, kind in document["types"].items()
+            if not (
+                prediction.accepts(name, T[kind])
+                if prediction.types.get(name) is not None
+                else kind == sources[name]
+            )
+        ]
+    return found
+
+
+def report_diff(layouts: dict[str, dict[str, Any]], model: dict[str, Any]) -> bool:
+    """Print the port's disagreements per tag; True when every tag matches (under one rule)."""
+    agree = True
+    for tag, document in layouts.items():
+        per_rule = diff_layout(document, model)
+        matching = [rule for rule, lines in per_rule.items() if not lines]
+        if matching:
+            rules = f" (--tensor-type rule: {' or '.join(matching)})" if len(per_rule) > 1 else ""
+            print(f"{tag}: = port{rules}")
+            continue
+        agree = False
+        for rule, lines in per_rule.items():
+            print(f"{tag}: {len(lines)} tensor(s) differ from the port ({rule})")
+            print("".join(f"  {line}\n" for line in lines), end="")
+    return agree
+
+
+def read_layouts(folder: Path, tags: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Recorded layouts of a fixture folder (every tag, or `tags`) and its model.json."""
+    names = tags or sorted(p.stem for p in folder.glob("*.json") if p.stem != "model")
+    layouts = {tag: json.loads((folder / f"{tag}.json").read_text()) for tag in names}
+    return layouts, json.loads((folder / "model.json").read_text())
+
+
+def model_document(version: str) -> dict[str, Any]:
+    """model.json: where the layouts come from, the model's metadata and tensor shapes."""
+    commit = SDIST_LLAMA_CPP.get(version)
+    source = f"llama-cpp-python {version} sdist" + (
+        f" (ggml-org/llama.cpp@{commit})" if commit else ""
+    )
+    return {
+        "source": source,
+        "metadata": metadata(),
+        "tensors": [[name, list(shape), kind.name] for name, shape, kind in model_tensors()],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, build or find llama-quantize, write the fixtures (or diff)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--llama-quantize", type=Path, help="an existing llama-quantize binary")
     where.add_argument("--build", type=Path, help="folder to download the sdist and build in")
+    where.add_argument("--layouts", type=Path, help="--diff: a fixture folder instead of a run")
+    parser.add_argument("--sdist", default=SDIST_VERSION, help="llama-cpp-python version")
+    parser.add_argument("--diff", action="store_true", help="print where the port disagrees")
     parser.add_argument("--work", type=Path, default=Path("/tmp/quant-fixtures"))
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("tags", nargs="*", help="tags to (re)generate (default: all)")
-    args = parser.parse_args()
-    binary = args.llama_quantize or build(args.build)
+    args = parser.parse_args(argv)
+    if args.layouts is not None:
+        if not args.diff:
+            parser.error("--layouts goes with --diff")
+        return 0 if report_diff(*read_layouts(args.layouts, args.tags)) else 1
+    binary = args.llama_quantize or build(args.build, args.sdist)
     args.work.mkdir(parents=True, exist_ok=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     if not (args.work / "source-F16.gguf").exists():
         write_source(args.work / "source-F16.gguf")
         write_imatrix(args.work / "imatrix.gguf")
-    tags = args.tags or list(LADDER)
-    for tag, layout in quantize(binary, args.work, tags).items():
-        (args.out / f"{tag}.json").write_text(json.dumps(layout, indent=0) + "\n")
-    model = {
-        "source": f"llama-cpp-python {SDIST_VERSION} sdist (ggml-org/llama.cpp@0c1e57098)",
-        "metadata": metadata(),
-        "tensors": [[name, list(shape), kind.name] for name, shape, kind in model_tensors()],
-    }
-    (args.out / "model.json").write_text(json.dumps(model, indent=0) + "\n")
+    layouts = quantize(binary, args.work, args.tags or list(LADDER))
     shutil.rmtree(args.work / "tmp", ignore_errors=True)
+    model = model_document(args.sdist)
+    if args.diff:
+        return 0 if report_diff(layouts, model) else 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    for tag, layout in layouts.items():
+        (args.out / f"{tag}.json").write_text(json.dumps(layout, indent=0) + "\n")
+    (args.out / "model.json").write_text(json.dumps(model, indent=0) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

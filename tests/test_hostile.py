@@ -14,65 +14,31 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support.forked_cli import (
+    BOUND,
+    MANIFEST,
+    SHARED_CACHE,
+    TEMPLATE,
+    Outcome,
+    assert_nothing_written,
+    closed_world,
+    edit,
+    run,
+    snapshot,
+)
 from support.release_fixtures import fam_gguf
 
-from publisher.cli import app
-
-# the session's cache (conftest): the Go renderer is built once for every run, not once per run
-SHARED_CACHE = os.environ["PUBLISHER_CACHE_DIR"]
 OWN_CACHE = {"PUBLISHER_CACHE_DIR": "cache"}  # relative: the workspace's own digest cache
-BOUND = 60.0  # seconds: a run that takes longer is a hang (healthy runs here take ~2 s)
 SECRET = "hunter2"  # the password in credentialed URLs: it must never be printed
 
-MANIFEST = """\
-[model]
-family = "fam"
-variant = "v1"
-title = "Fam v1"
-base_model = "org/base"
-experts = 98
-
-[files]
-gguf_dir = "gguf"
-name = "fam-v1-{tag}.gguf"
-
-[ollama]
-model = "me/fam"
-latest = "Q4_K_M"
-template = "gemma4-tools.gotmpl"
-license = "LICENSE.txt"
-
-[ollama.parameters]
-temperature = 0.6
-
-[huggingface]
-repo = "Org/fam-v1-GGUF"
-
-[[tags]]
-tag = "Q4_K_M"
-
-[[tags]]
-tag = "Q8_0"
-
-[benchmarks]
-[[benchmarks.rows]]
-name = "GPQA"
-reference = 75.25
-score = 74.5
-"""
-TEMPLATE = "{{ range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}"
 USE_LOCAL_TEMPLATE = ('template = "gemma4-tools.gotmpl"', 'template = "fam.gotmpl"')
 
 # Every command, with the options that keep a healthy run off the network.
@@ -103,15 +69,6 @@ class Case:
 
 # ---------------------------------------------------------------------------------------------
 # Planting
-
-
-def _edit(old: str, new: str) -> Callable[[Path], None]:
-    def plant(root: Path) -> None:
-        text = (root / "m.toml").read_text()
-        assert old in text, old
-        (root / "m.toml").write_text(text.replace(old, new, 1))
-
-    return plant
 
 
 def _fifo(name: str) -> Callable[[Path], None]:
@@ -167,7 +124,7 @@ def _both(*plants: Callable[[Path], None]) -> Callable[[Path], None]:
 G = "gguf/fam-v1-Q4_K_M.gguf"
 CRED_REGISTRY = f"http://user:{SECRET}@127.0.0.1:5000"
 REG = 'latest = "Q4_K_M"'
-LOCAL_TEMPLATE = _edit(*USE_LOCAL_TEMPLATE)
+LOCAL_TEMPLATE = edit(*USE_LOCAL_TEMPLATE)
 READS_GGUF = ("verify", "render", "check-template", "release", "status")
 HUB = ("render", "release", "status")  # the commands that reach Hugging Face code
 DAEMON = ("smoke", "status", "release")  # the commands that talk to an Ollama daemon
@@ -192,15 +149,15 @@ CASES = [
     # Tracebacks
     Case("toml-5000-deep", _deep_toml, ALL, "nested too deeply"),
     Case("toml-tables-5000-deep", _deep_tables, ALL, "nested deeper"),
-    Case("nul-gguf-dir", _edit('gguf_dir = "gguf"', 'gguf_dir = "gg\\u0000uf"'), ALL, "NUL"),
-    Case("nul-template", _edit(USE_LOCAL_TEMPLATE[0], 'template = "f\\u0000.gotmpl"'), ALL, "NUL"),
-    Case("template-name-too-long", _edit(USE_LOCAL_TEMPLATE[0], f'template = "{"t" * 300}"'), ALL,
+    Case("nul-gguf-dir", edit('gguf_dir = "gguf"', 'gguf_dir = "gg\\u0000uf"'), ALL, "NUL"),
+    Case("nul-template", edit(USE_LOCAL_TEMPLATE[0], 'template = "f\\u0000.gotmpl"'), ALL, "NUL"),
+    Case("template-name-too-long", edit(USE_LOCAL_TEMPLATE[0], f'template = "{"t" * 300}"'), ALL,
          "no file"),
-    Case("extends-name-too-long", _edit("[model]", f'extends = "{"b" * 300}"\n[model]'), ALL,
+    Case("extends-name-too-long", edit("[model]", f'extends = "{"b" * 300}"\n[model]'), ALL,
          "does not exist"),
-    Case("benchmark-nan", _edit("score = 74.5", "score = nan"), ALL, "finite"),
-    Case("benchmark-inf", _edit("reference = 75.25", "reference = -inf"), ALL, "finite"),
-    Case("benchmark-1e308", _edit("score = 74.5", "score = 1e308"), ALL, "benchmark figure"),
+    Case("benchmark-nan", edit("score = 74.5", "score = nan"), ALL, "finite"),
+    Case("benchmark-inf", edit("reference = 75.25", "reference = -inf"), ALL, "finite"),
+    Case("benchmark-1e308", edit("score = 74.5", "score = 1e308"), ALL, "benchmark figure"),
     Case("hf-endpoint-bad", _nothing, HUB, "HF_ENDPOINT", env={"HF_ENDPOINT": "http://[::1"}),
     Case("hf-endpoint-port", _nothing, HUB, "HF_ENDPOINT", env={"HF_ENDPOINT": "http://h:99999"}),
     Case("hf-endpoint-credentials", _nothing, HUB, "credentials",
@@ -213,30 +170,30 @@ CASES = [
     Case("smoke-host-malformed", _nothing, ("smoke",), "--host", extra=("--host", "http://[::1")),
     Case("smoke-host-port", _nothing, ("smoke",), "--host", extra=("--host", "localhost:70000")),
     # Silently accepted
-    Case("temperature-nan", _edit("temperature = 0.6", "temperature = nan"), ALL, "finite"),
-    Case("top-p-inf", _edit("temperature = 0.6", "top_p = inf"), ALL, "finite"),
-    Case("tag-parameter-nan", _edit('tag = "Q8_0"', 'tag = "Q8_0"\nparameters = { min_p = nan }'),
+    Case("temperature-nan", edit("temperature = 0.6", "temperature = nan"), ALL, "finite"),
+    Case("top-p-inf", edit("temperature = 0.6", "top_p = inf"), ALL, "finite"),
+    Case("tag-parameter-nan", edit('tag = "Q8_0"', 'tag = "Q8_0"\nparameters = { min_p = nan }'),
          ALL, "finite"),
-    Case("temperature-1e308", _edit("temperature = 0.6", "temperature = 1e308"), ALL, "32-bit"),
-    Case("variant-newline", _edit('variant = "v1"', 'variant = "v1\\n"'), ALL, "'v1\\n'"),
-    Case("model-newline", _edit('model = "me/fam"', 'model = "me/fam\\n"'), ALL, "'fam\\n'"),
-    Case("repo-newline", _edit('repo = "Org/fam-v1-GGUF"', 'repo = "Org/fam-v1-GGUF\\n"'),
+    Case("temperature-1e308", edit("temperature = 0.6", "temperature = 1e308"), ALL, "32-bit"),
+    Case("variant-newline", edit('variant = "v1"', 'variant = "v1\\n"'), ALL, "'v1\\n'"),
+    Case("model-newline", edit('model = "me/fam"', 'model = "me/fam\\n"'), ALL, "'fam\\n'"),
+    Case("repo-newline", edit('repo = "Org/fam-v1-GGUF"', 'repo = "Org/fam-v1-GGUF\\n"'),
          ALL, "huggingface.repo"),
-    Case("tag-newline", _edit('tag = "Q8_0"', 'tag = "Q8_0\\n"'), ALL, "'Q8_0\\n'"),
-    Case("latest-newline", _edit(REG, 'latest = "Q4_K_M\\n"'), ALL, "ollama.latest"),
-    Case("related-newline", _edit('repo = "Org/fam-v1-GGUF"\n', 'repo = "Org/fam-v1-GGUF"\n'
+    Case("tag-newline", edit('tag = "Q8_0"', 'tag = "Q8_0\\n"'), ALL, "'Q8_0\\n'"),
+    Case("latest-newline", edit(REG, 'latest = "Q4_K_M\\n"'), ALL, "ollama.latest"),
+    Case("related-newline", edit('repo = "Org/fam-v1-GGUF"\n', 'repo = "Org/fam-v1-GGUF"\n'
          '[[related]]\nvariant = "v2"\nollama = "me/fam-v2\\n"\n'), ALL, "related[0].ollama"),
-    Case("key-newline", _edit('tag = "Q8_0"', 'tag = "Q8_0"\n"vr\\nam\\u001b[31m" = "x"'), ALL,
+    Case("key-newline", edit('tag = "Q8_0"', 'tag = "Q8_0"\n"vr\\nam\\u001b[31m" = "x"'), ALL,
          "unknown key"),
-    Case("file-name-newline", _edit('name = "fam-v1-{tag}.gguf"', 'name = "fam-v1-{tag}.gguf\\n"'),
+    Case("file-name-newline", edit('name = "fam-v1-{tag}.gguf"', 'name = "fam-v1-{tag}.gguf\\n"'),
          ALL, "control characters"),
-    Case("model-upper-case", _edit('model = "me/fam"', 'model = "me/Fam"'), ALL, "lower case"),
-    Case("namespace-upper-case", _edit('model = "me/fam"', 'model = "Me/fam"'), ALL, "lower case"),
-    Case("registry-credentials", _edit(REG, f'{REG}\nregistry = "{CRED_REGISTRY}"'), ALL,
+    Case("model-upper-case", edit('model = "me/fam"', 'model = "me/Fam"'), ALL, "lower case"),
+    Case("namespace-upper-case", edit('model = "me/fam"', 'model = "Me/fam"'), ALL, "lower case"),
+    Case("registry-credentials", edit(REG, f'{REG}\nregistry = "{CRED_REGISTRY}"'), ALL,
          "credentials"),
     Case("registry-option-credentials", _nothing, ("release", "status"), "credentials",
          extra=("--ollama-registry", CRED_REGISTRY)),
-    Case("hub-endpoint-key-credentials", _edit('repo = "Org/fam-v1-GGUF"',
+    Case("hub-endpoint-key-credentials", edit('repo = "Org/fam-v1-GGUF"',
          f'repo = "Org/fam-v1-GGUF"\nendpoint = "https://me:{SECRET}@hub.example"'), ALL,
          "credentials"),
 ]  # fmt: skip
@@ -246,16 +203,6 @@ RUNS = [(case, command) for case in CASES for command in case.commands]
 
 # ---------------------------------------------------------------------------------------------
 # Running
-
-
-@dataclass
-class Outcome:
-    """How one bounded run ended."""
-
-    code: int | None  # None: killed at the bound (a hang)
-    stdout: str
-    stderr: str
-    seconds: float
 
 
 @pytest.fixture(scope="module")
@@ -284,105 +231,6 @@ def workspace(pristine: Path, tmp_path: Path) -> Path:
     return root
 
 
-def _env(root: Path, extra: dict[str, str]) -> dict[str, str]:
-    """A closed world: own HOME, every service on a closed loopback port."""
-    skip = ("HF_", "OLLAMA_", "PUBLISHER_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
-    env.update(
-        HOME=str(root / "home"),
-        PUBLISHER_CACHE_DIR=SHARED_CACHE,
-        HF_ENDPOINT="http://127.0.0.1:1",
-        HF_HUB_OFFLINE="1",
-        OLLAMA_HOST="http://127.0.0.1:1",
-        COLUMNS="400",
-        NO_COLOR="1",
-    )
-    env.update(extra)
-    return env
-
-
-def _child(root: Path, args: list[str], env: dict[str, str], out: int, err: int) -> None:
-    """In the forked child: become `publish ARGS` in `root` with `env`; never return."""
-    code = 70
-    try:
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's own stdout
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        os.chdir(root)
-        os.environ.clear()
-        os.environ.update(env)
-        app(args=args, prog_name="publish")
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()  # an escaped error: the sweep counts it as a traceback
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def run(root: Path, args: list[str], env: dict[str, str] | None = None) -> Outcome:
-    """`publish ARGS` in a forked child, killed after BOUND seconds (an open FIFO blocks forever,
-    /dev/zero never ends): a hang fails the run instead of stalling the suite."""
-    pipes = [os.pipe(), os.pipe()]
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        _child(root, args, _env(root, env or {}), pipes[0][1], pipes[1][1])
-    for _, write in pipes:
-        os.close(write)
-    chunks: dict[int, list[bytes]] = {read: [] for read, _ in pipes}
-    open_fds = set(chunks)
-    while open_fds and time.monotonic() - start < BOUND:
-        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
-        for fd in ready:
-            data = os.read(fd, 65536)
-            if data:
-                chunks[fd].append(data)
-            else:
-                open_fds.discard(fd)
-    code: int | None
-    if open_fds:  # still running at the bound
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        code = None
-    else:
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    for fd in chunks:
-        os.close(fd)
-    text = [b"".join(chunks[read]).decode(errors="replace") for read, _ in pipes]
-    return Outcome(code, text[0], text[1], time.monotonic() - start)
-
-
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every path under `root` with its size and mtime (the tool's cache is its own business)."""
-    found = {}
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if relative.parts[0] in ("cache", "home"):
-            continue
-        st = path.lstat()
-        found[str(relative)] = (st.st_size, st.st_mtime_ns)
-    return found
-
-
-def _is_run_log(path: str) -> bool:
-    """`build/<variant>/runs/...` and its parents: a release records every run, failed ones too."""
-    parts = Path(path).parts
-    return parts[0] == "build" and (len(parts) <= 2 or parts[2] == "runs")
-
-
-def _assert_nothing_written(before: dict[str, tuple[int, int]], root: Path) -> None:
-    after = _snapshot(root)
-    changed = {p for p in after if before.get(p) != after[p] and not _is_run_log(p)}
-    assert not changed, f"written: {sorted(changed)}"
-    for log in root.glob("build/*/runs/*.json"):
-        assert json.loads(log.read_text())["ok"] is False, log
-
-
 def _assert_one_line(outcome: Outcome, cause: str) -> None:
     assert "Traceback" not in outcome.stderr + outcome.stdout, outcome.stderr
     errors = [line for line in outcome.stderr.splitlines() if line.startswith("error:")]
@@ -395,12 +243,12 @@ def _assert_one_line(outcome: Outcome, cause: str) -> None:
 @pytest.mark.slow
 def test_hostile_input_is_refused_in_one_line(case: Case, command: str, workspace: Path) -> None:
     case.plant(workspace)
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     outcome = run(workspace, [*COMMANDS[command], *case.extra], case.env)
     assert outcome.code is not None, f"hang: still running after {BOUND:.0f} s"
     assert outcome.code == case.exit, outcome.stderr
     _assert_one_line(outcome, case.cause)
-    _assert_nothing_written(before, workspace)
+    assert_nothing_written(before, workspace)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +268,7 @@ def test_the_real_entry_point_refuses_a_fifo_manifest_in_time(workspace: Path) -
     result = subprocess.run(
         [sys.executable, "-c", "from publisher.cli import app; app()", "validate", "f.toml"],
         cwd=workspace,
-        env=_env(workspace, {}),
+        env=closed_world(workspace, {}),
         capture_output=True,
         text=True,
         timeout=BOUND,
@@ -432,7 +280,7 @@ def test_the_real_entry_point_refuses_a_fifo_manifest_in_time(workspace: Path) -
 @pytest.mark.slow
 def test_a_bad_hf_endpoint_spares_commands_that_do_not_need_the_hub(workspace: Path) -> None:
     # huggingface_hub parses HF_ENDPOINT when imported: --version must not import it
-    env = _env(workspace, {"HF_ENDPOINT": "http://[::1"})
+    env = closed_world(workspace, {"HF_ENDPOINT": "http://[::1"})
     command = [sys.executable, "-c", "from publisher.cli import app; app()", "--version"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=BOUND)
     assert result.returncode == 0 and result.stdout.startswith("publish "), result.stderr
@@ -484,7 +332,7 @@ def test_the_ollama_key_as_a_fifo_is_refused(workspace: Path) -> None:
     key.parent.mkdir()
     os.mkfifo(key)
     code = "from publisher.ollama.auth import load_key; load_key()"
-    env = _env(workspace, {})
+    env = closed_world(workspace, {})
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=BOUND
     )
@@ -493,7 +341,7 @@ def test_the_ollama_key_as_a_fifo_is_refused(workspace: Path) -> None:
 
 
 def test_a_newline_variant_creates_no_folder_or_ledger(workspace: Path) -> None:
-    _edit('variant = "v1"', 'variant = "v1\\n"')(workspace)
+    edit('variant = "v1"', 'variant = "v1\\n"')(workspace)
     run(workspace, ["release", "m.toml", "--dry-run"])
     assert not [p for p in workspace.rglob("*") if "\n" in p.name]
 
@@ -512,12 +360,12 @@ def test_a_newline_variant_creates_no_folder_or_ledger(workspace: Path) -> None:
 )
 def test_a_nul_byte_in_a_command_line_path_is_one_line(args: list[str], workspace: Path) -> None:
     # exec() cannot pass a NUL byte, but a caller of the app in-process (a wrapper) can
-    before = _snapshot(workspace)
+    before = snapshot(workspace)
     outcome = run(workspace, args)
     assert outcome.code == 2, outcome.stderr
     assert "Traceback" not in outcome.stderr
     assert "NUL byte" in outcome.stderr or "null byte" in outcome.stderr, outcome.stderr
-    _assert_nothing_written(before, workspace)
+    assert_nothing_written(before, workspace)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,7 +427,7 @@ def test_numbers_stay_exact_for_any_finite_float() -> None:
 def test_the_session_environment_is_the_suites_not_the_users() -> None:
     """Issue 22: tests/conftest.py clears what the tool and its libraries read from the shell
     (HF_HUB_OFFLINE alone failed 11 tests) and pins HOME to an empty session folder."""
-    from conftest import read_by_the_tool
+    from support.session_env import read_by_the_tool
 
     leaked = sorted(
         name

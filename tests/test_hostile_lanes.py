@@ -18,10 +18,8 @@ import contextlib
 import hashlib
 import json
 import os
-import select
 import shutil
 import signal
-import sys
 import threading
 import time
 import tomllib
@@ -32,19 +30,17 @@ from typing import Any
 
 import pytest
 import tomli_w
-from support.release_fixtures import fam_gguf
-from test_hostile import (
+from support.forked_cli import (
     BOUND,
     MANIFEST,
     TEMPLATE,
     Outcome,
-    _assert_nothing_written,
-    _child,
-    _edit,
-    _env,
-    _snapshot,
+    assert_nothing_written,
+    edit,
     run,
+    snapshot,
 )
+from support.release_fixtures import fam_gguf
 
 from publisher.errors import ManifestError
 from publisher.manifest import load
@@ -166,7 +162,7 @@ def _loop(a: str, b: str) -> Callable[[Path], None]:
 
 def _abs_licence(root: Path) -> None:
     outside = root.parent / "outside"
-    _edit('license = "LICENSE.txt"', f'license = "{outside / "id_ed25519"}"')(root)
+    edit('license = "LICENSE.txt"', f'license = "{outside / "id_ed25519"}"')(root)
 
 
 def _abs_extends(root: Path) -> None:
@@ -199,10 +195,10 @@ def _both(*plants: Callable[[Path], None]) -> Callable[[Path], None]:
 
 def _extra(*names: str) -> Callable[[Path], None]:
     listed = ", ".join(f'"{n}"' for n in names)
-    return _edit('repo = "Org/fam-v1-GGUF"', f'repo = "Org/fam-v1-GGUF"\nextra_files = [{listed}]')
+    return edit('repo = "Org/fam-v1-GGUF"', f'repo = "Org/fam-v1-GGUF"\nextra_files = [{listed}]')
 
 
-LOCAL_TEMPLATE = _edit('template = "gemma4-tools.gotmpl"', 'template = "fam.gotmpl"')
+LOCAL_TEMPLATE = edit('template = "gemma4-tools.gotmpl"', 'template = "fam.gotmpl"')
 OUT = "../outside"
 
 
@@ -230,21 +226,21 @@ GGUF_DIR_OPTION = ("verify", "render", "release", "status", "smoke")
 
 READING = [
     # item 3: paths stay inside the release's tree, secrets never become content
-    Case("licence-escapes", _edit('license = "LICENSE.txt"', f'license = "{OUT}/id_ed25519"'),
+    Case("licence-escapes", edit('license = "LICENSE.txt"', f'license = "{OUT}/id_ed25519"'),
          "outside this manifest's tree"),
     Case("licence-absolute", _abs_licence, "absolute path"),
     Case("licence-links-out", _link("LICENSE.txt", f"{OUT}/id_ed25519"), "outside this manifest"),
     Case("licence-holds-a-key", _write("LICENSE.txt", KEY_TEXT), "private key"),
-    Case("licence-inline-key", _edit('license = "LICENSE.txt"', f'license = """{KEY_TEXT}"""'),
+    Case("licence-inline-key", edit('license = "LICENSE.txt"', f'license = """{KEY_TEXT}"""'),
          "private key"),
     Case("licence-holds-a-token", _write("LICENSE.txt", f"Apache\n{TOKEN}\n"), "access token"),
-    Case("template-escapes", _edit('template = "gemma4-tools.gotmpl"',
+    Case("template-escapes", edit('template = "gemma4-tools.gotmpl"',
          'template = "../../../../../../../../../../../../etc/passwd"'), "outside this manifest"),
     Case("template-links-out", _both(LOCAL_TEMPLATE, _link("fam.gotmpl", f"{OUT}/passwd")),
          "outside this manifest"),
     Case("template-holds-a-key", _both(LOCAL_TEMPLATE, _write("fam.gotmpl", KEY_TEXT)),
          "private key"),
-    Case("template-builtin-walks-out", _edit('template = "gemma4-tools.gotmpl"',
+    Case("template-builtin-walks-out", edit('template = "gemma4-tools.gotmpl"',
          'template = "../licenses/apache-2.0.txt"'), "no file"),
     Case("tensor-type-file-escapes", _append(f'\n[recipes.Q4_K_M]\ntensor_type_file = '
          f'"{OUT}/passwd"\n'), "outside this manifest"),
@@ -269,13 +265,13 @@ READING = [
     Case("extra-a-sidecar", _extra("fam-v1-Q8_0.gguf.sha256"), "already a path"),
     Case("extra-a-shard-sidecar", _extra("fam-v1-Q8_0-00001-of-00002.gguf.sha256"), "sidecar"),
     Case("extra-twice", _extra("a.dat", "a.dat"), "already a path"),
-    Case("tag-file-readme", _edit('tag = "Q8_0"', 'tag = "Q8_0"\nfile = "README.md"'),
+    Case("tag-file-readme", edit('tag = "Q8_0"', 'tag = "Q8_0"\nfile = "README.md"'),
          "model card"),
     # item 5: symlink loops are one line
     Case("manifest-loop", _loop("m.toml", "m2.toml"), "symbolic link loop"),
     Case("extends-loop", _both(_loop("b.toml", "c.toml"), _prepend('extends = "b.toml"')),
          "symbolic link loop"),
-    Case("gguf-dir-loop", _both(_loop("gl", "gl2"), _edit('gguf_dir = "gguf"', 'gguf_dir = "gl"')),
+    Case("gguf-dir-loop", _both(_loop("gl", "gl2"), edit('gguf_dir = "gguf"', 'gguf_dir = "gl"')),
          "symbolic link loop"),
     Case("gguf-dir-option-loop", _loop("gl", "gl2"), "--gguf-dir is a symbolic link loop",
          GGUF_DIR_OPTION, ("--gguf-dir", "gl")),
@@ -287,11 +283,11 @@ RUNS = [(case, command) for case in READING for command in case.commands]
 @pytest.mark.parametrize(("case", "command"), RUNS, ids=[f"{c.name}-{cmd}" for c, cmd in RUNS])
 def test_a_hostile_read_is_refused_in_one_line(case: Case, command: str, root: Path) -> None:
     case.plant(root)
-    before, sentinel, planted = _snapshot(root), _sentinel(root), _secret_files(root)
+    before, sentinel, planted = snapshot(root), _sentinel(root), _secret_files(root)
     outcome = run(root, [*COMMANDS[command], *case.extra])
     _assert_one_line(outcome, case.cause)
     assert outcome.code == 2, outcome.stderr
-    _assert_nothing_written(before, root)
+    assert_nothing_written(before, root)
     assert _sentinel(root) == sentinel
     _assert_no_secret(outcome, root, planted)
 
@@ -431,17 +427,15 @@ def test_render_removes_only_what_it_wrote_and_nobody_edited(root: Path) -> None
     assert _render(root).code == 0
     ollama = root / "build" / "v1" / "ollama"
     assert {p.name for p in ollama.glob("*.Modelfile")} == {"Q4_K_M.Modelfile", "Q8_0.Modelfile"}
-    _edit('[[tags]]\ntag = "Q8_0"\n', "")(root)  # Q8_0 leaves the release
+    edit('[[tags]]\ntag = "Q8_0"\n', "")(root)  # Q8_0 leaves the release
     outcome = _render(root)
     assert outcome.code == 0, outcome.stderr
     assert {p.name for p in ollama.glob("*.Modelfile")} == {"Q4_K_M.Modelfile"}
     # a stale file a person edited is theirs now: kept
-    _edit('[[tags]]\ntag = "Q4_K_M"\n', '[[tags]]\ntag = "Q4_K_M"\n\n[[tags]]\ntag = "Q8_0"\n')(
-        root
-    )
+    edit('[[tags]]\ntag = "Q4_K_M"\n', '[[tags]]\ntag = "Q4_K_M"\n\n[[tags]]\ntag = "Q8_0"\n')(root)
     assert _render(root).code == 0
     (ollama / "Q8_0.Modelfile").write_text("FROM mine\n")
-    _edit('[[tags]]\ntag = "Q8_0"\n', "")(root)
+    edit('[[tags]]\ntag = "Q8_0"\n', "")(root)
     assert _render(root).code == 0
     assert (ollama / "Q8_0.Modelfile").read_text() == "FROM mine\n"
 
@@ -489,47 +483,17 @@ def test_render_refuses_an_output_that_is_not_a_regular_file(
     plant: Callable[[Path], None], cause: str, root: Path
 ) -> None:
     plant(root)
-    before, sentinel, planted = _snapshot(root), _sentinel(root), _secret_files(root)
+    before, sentinel, planted = snapshot(root), _sentinel(root), _secret_files(root)
     outcome = _render(root)
     _assert_one_line(outcome, cause)
     assert outcome.code == 2, outcome.stderr
-    _assert_nothing_written(before, root)
+    assert_nothing_written(before, root)
     assert _sentinel(root) == sentinel
     _assert_no_secret(outcome, root, planted)
 
 
 # ---------------------------------------------------------------------------------------------
 # A kill mid-render leaves the previous card whole
-
-
-def _forked(root: Path, args: list[str], before: Callable[[], None]) -> Outcome:
-    """`publish ARGS` forked as test_hostile.run does (bounded, SIGKILL at the bound), with
-    `before` run in the child first."""
-    pipes = [os.pipe(), os.pipe()]
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        sys.argv = ["publish", *args]
-        before()
-        _child(root, args, _env(root, {}), pipes[0][1], pipes[1][1])
-    for _, write in pipes:
-        os.close(write)
-    chunks: dict[int, list[bytes]] = {read: [] for read, _ in pipes}
-    open_fds = set(chunks)
-    while open_fds and time.monotonic() - start < BOUND:
-        for fd in select.select(list(open_fds), [], [], 0.5)[0]:
-            data = os.read(fd, 65536)
-            if data:
-                chunks[fd].append(data)
-            else:
-                open_fds.discard(fd)
-    if open_fds:
-        os.kill(pid, signal.SIGKILL)
-    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if not open_fds else None
-    for fd in chunks:
-        os.close(fd)
-    text = [b"".join(chunks[read]).decode(errors="replace") for read, _ in pipes]
-    return Outcome(code, text[0], text[1], time.monotonic() - start)
 
 
 def _sigterm_when_changed(watch: Path) -> Callable[[], None]:
@@ -559,7 +523,7 @@ def test_a_sigterm_mid_render_leaves_the_previous_card_whole(root: Path) -> None
     card.write_text(card.read_text() + "\n" + hand)
     previous = card.read_bytes()
     args = ["render", "m.toml", "--no-digest"]
-    killed = _forked(root, args, _sigterm_when_changed(card.parent))
+    killed = run(root, args, before=_sigterm_when_changed(card.parent))
     assert killed.code == -signal.SIGTERM, killed.stderr  # killed, not finished
     assert card.read_bytes() == previous
     outcome = _render(root)  # the next render still has the hand-written section to keep
@@ -620,7 +584,7 @@ def test_init_writes_its_command_line_as_a_comment_only(root: Path) -> None:
     # the first line quotes the command line: a newline in an argument must not end the comment
     args = ["init", "gguf", "--ollama-model", "me/fam", "--hf-repo", "Org/fam-GGUF",
             "--base-model", EVIL, "--out", "new.toml"]  # fmt: skip
-    outcome = _forked(root, args, lambda: None)
+    outcome = run(root, args, before=lambda: None)
     assert outcome.code == 0, outcome.stderr
     text = (root / "new.toml").read_text()
     assert text.splitlines()[0].startswith("# Proposed by `publish init gguf") and "\\n" in text
@@ -659,8 +623,8 @@ def test_init_force_never_writes_through_a_link_at_out(root: Path) -> None:
 
 def test_render_refuses_a_symlink_loop_at_out_in_one_line(root: Path) -> None:
     _loop("o1", "o2")(root)
-    before = _snapshot(root)
+    before = snapshot(root)
     outcome = _render(root, "--out", "o1")
     _assert_one_line(outcome, "o1")
     assert outcome.code == 2
-    _assert_nothing_written(before, root)
+    assert_nothing_written(before, root)

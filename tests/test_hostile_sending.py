@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import select
-import signal
-import sys
 import time
-import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +20,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from doubles.hostile_registry import TOKEN, Hostility, hostile_registry
+from support import forked_cli
+from support.forked_cli import Outcome
 from support.release_fixtures import fam_gguf, fam_manifest
 
 from publisher import http_limits
-from publisher.cli import app
 from publisher.remote_text import redact_credentials, remember_sent, server_text
 
 BOUND = 90.0  # seconds: a run still going after this is a hang
-SHARED_CACHE = os.environ["PUBLISHER_CACHE_DIR"]
 
 OLLAMA = """\
 [ollama]
@@ -50,77 +44,9 @@ targets = ["ollama"]
 """
 
 
-@dataclass
-class Outcome:
-    code: int | None
-    stdout: str
-    stderr: str
-    seconds: float
-
-
-def _child(root: Path, args: list[str], env: dict[str, str], out: int, err: int) -> None:
-    """In the forked child: become `publish ARGS` in `root` with `env`; never return."""
-    code = 70
-    try:
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's own stdout
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        os.chdir(root)
-        os.environ.clear()
-        os.environ.update(env)
-        app(args=args, prog_name="publish")
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
 def run(root: Path, args: list[str]) -> Outcome:
-    """`publish ARGS` in a forked child of this process (patched limits carry over), killed
-    after BOUND seconds."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "OLLAMA_"))}
-    env.update(
-        HOME=str(root / "home"),
-        PUBLISHER_CACHE_DIR=SHARED_CACHE,
-        HF_ENDPOINT="http://127.0.0.1:1",
-        HF_HUB_OFFLINE="1",
-        OLLAMA_HOST="http://127.0.0.1:1",
-        COLUMNS="400",
-        NO_COLOR="1",
-    )
-    pipes = [os.pipe(), os.pipe()]
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        _child(root, args, env, pipes[0][1], pipes[1][1])
-    for _, write in pipes:
-        os.close(write)
-    chunks: dict[int, list[bytes]] = {read: [] for read, _ in pipes}
-    open_fds = set(chunks)
-    while open_fds and time.monotonic() - start < BOUND:
-        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
-        for fd in ready:
-            data = os.read(fd, 65536)
-            if data:
-                chunks[fd].append(data)
-            else:
-                open_fds.discard(fd)
-    code: int | None = None
-    if open_fds:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    else:
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    for fd in chunks:
-        os.close(fd)
-    text = [b"".join(chunks[read]).decode(errors="replace") for read, _ in pipes]
-    return Outcome(code, text[0], text[1], time.monotonic() - start)
+    """`publish ARGS` forked in a closed world (patched limits carry over), bounded by BOUND."""
+    return forked_cli.run(root, args, bound=BOUND)
 
 
 def _release(root: Path, registry: str) -> Path:

@@ -442,10 +442,11 @@ def test_an_empty_extends_is_an_error_not_no_base(tmp_path: Path) -> None:
 def test_a_bad_tensor_type_file_names_its_key(tmp_path: Path) -> None:
     (tmp_path / "cd.txt").write_text("ffn_down=q9_z\n", encoding="utf-8")
     text = MINIMAL.replace(
-        "[huggingface]", '[recipes."Q*"]\ntensor_type_file = "cd.txt"\n\n[huggingface]'
-    )
+        "[huggingface]", '[recipes."CD-*"]\ntensor_type_file = "cd.txt"\n\n[huggingface]'
+    )  # a tensor-type map is for CD tags only
+    text += '\n[[tags]]\ntag = "CD-Q4_K_M"\ntargets = ["huggingface"]\n'
     error = error_of(write(tmp_path, "m.toml", text))
-    assert error.field == "recipes.Q*.tensor_type_file" and "q9_z" in str(error)
+    assert error.field == "recipes.CD-*.tensor_type_file" and "q9_z" in str(error)
     assert line_of(error) == 'tensor_type_file = "cd.txt"'
 
 

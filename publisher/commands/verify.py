@@ -145,7 +145,8 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _print_layouts(reports: list[TagReport]) -> None:
     """What the quant check measured: per tag, the ftype, the predicted and the found tensor
-    counts per type, and for CD tiers the layers that deviate from the plain layout."""
+    counts per type, and for CD tiers the layers that deviate from the plain layout and the
+    --tensor-type rule their layout follows when the two rules llama.cpp has had disagree."""
     from rich.table import Table
 
     from publisher.gguf.quant_check import layer_ranges
@@ -160,5 +161,8 @@ def _print_layouts(reports: list[TagReport]) -> None:
         if "deviating_layers" in measured:
             layers = layer_ranges(measured["deviating_layers"]) or "none"
             found += f"\nlayers deviating from plain: {layers}"
+        rule = measured.get("tensor_type_rule") or {}
+        if rule.get("matched") not in (None, "either"):  # builds of the two rules differ here
+            found += f"\n--tensor-type applied as by {rule['builds']}"
         table.add_row(tag, measured["ftype"] or "—", _counts(predicted), found)
     console.out.print(table)

@@ -7,9 +7,10 @@ heuristic (docs/llama-quant-facts.md):
 
 - plain tag: exactly the prediction (with the manifest's recipe, if it declares one);
 - `_L` / `_XL`: the prediction with token_embd and output at the declared type (Q8_0 by default);
-- `CD-*` with a recipe (`--tensor-type` patterns): exactly the prediction with the recipe;
-  without one: the file must differ from the plain prediction in the per-layer expert tensors
-  (a CD tier laid out like its plain twin was built without its map).
+- `CD-*` with a recipe (`--tensor-type` patterns): exactly the prediction with the recipe,
+  under either override rule llama.cpp has had since it loads gemma4 (`quant_history`; the one
+  that matched is reported); without one: the file must differ from the plain prediction in the
+  per-layer expert tensors (a CD tier laid out like its plain twin was built without its map).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from publisher.gguf.ggml_constants import GGMLQuantizationType, LlamaFileType
 from publisher.gguf.header import GgufHeader, TensorInfo
+from publisher.gguf.quant_history import OverrideRule
 from publisher.gguf.quant_layout import (
     DEFAULT_TYPE,
     LLAMA_CPP_SOURCE,
@@ -223,8 +225,9 @@ def check_quant(
     facts = ModelFacts.from_metadata(header.kv)
     wanted = effective_recipe(spec, recipe)
     try:
-        expected = predict(spec.ftype, tensors, facts, wanted or Recipe())
-        plain = expected  # the plain layout too, unless a recipe changes it (a CD tag needs it)
+        rules = override_rules(spec.ftype, wanted)
+        candidates = [predict(spec.ftype, tensors, facts, wanted or Recipe(), r) for r in rules]
+        plain = candidates[0]  # the plain layout too, unless a recipe changes it (CD needs it)
         if spec.contrib_dynamic and wanted is not None and not wanted.empty:
             plain = predict(spec.ftype, tensors, facts)
     except LayoutError as exc:
@@ -234,10 +237,10 @@ def check_quant(
         problems.append("general.file_type absent")
     elif raw != spec.ftype:
         problems.append(f"general.file_type {found_name} ({raw})")
-    diffs = differences(expected, tensors)
+    expected, diffs, other, matched = _closest(candidates, tensors)
     from_plain = differences(plain, tensors) if spec.contrib_dynamic else []
     if wanted is not None and diffs:
-        problems.append(f"{len(diffs)} tensor(s) differ: {_shown(diffs)}")
+        problems.append(f"{len(diffs)} tensor(s) differ: {_shown(diffs)}{other}")
     if wanted is None and not any(_EXPERT_WEIGHT_RE.fullmatch(d.tensor) for d in from_plain):
         where = f" in every expert tensor (differs in {_shown(from_plain)})" if from_plain else ""
         problems.append(f"identical to plain {spec.ftype_name}{where}: the CD map was not applied")
@@ -255,12 +258,58 @@ def check_quant(
         ][:20],
         "differing_count": len(diffs),
     }
+    if wanted is not None and wanted.tensor_types:
+        measured["tensor_type_rule"] = _matched_rule(matched, len(candidates))
     if spec.contrib_dynamic:
         measured["deviating_layers"] = _layers(from_plain)
         measured["deviating_tensors"] = len(from_plain)
     found = "; ".join(problems) if problems else _summary(measured)
     expectation = _expectation(spec, wanted)
     return CheckResult("quant", not problems, expectation, found, measured=measured), found_name
+
+
+def override_rules(ftype: LlamaFileType, recipe: Recipe | None) -> tuple[OverrideRule, ...]:
+    """The `--tensor-type` rules to predict under: both when they can disagree on this recipe
+    (a pattern of the ftype's default type, or one naming per_layer_token_embd), else the
+    pinned one — builds of either rule give that layout."""
+    pinned = (OverrideRule.PATTERN_WINS,)
+    if recipe is None or not recipe.tensor_types:
+        return pinned
+    default = DEFAULT_TYPE[ftype]
+    per_layer = recipe.token_embedding_type is not None and any(
+        re.search(p, "per_layer_token_embd.weight") for p, _ in recipe.tensor_types
+    )
+    if per_layer or any(kind == default for _, kind in recipe.tensor_types):
+        return (*pinned, OverrideRule.DEFAULT_SKIPPED)
+    return pinned
+
+
+def _closest(
+    candidates: Sequence[Prediction], tensors: Sequence[TensorInfo]
+) -> tuple[Prediction, list[Difference], str, list[OverrideRule]]:
+    """The first prediction the file matches, and every rule whose prediction it matches (a
+    whole layout follows one rule, never a mix); with none, the pinned prediction, its
+    differences and how far the other rule's prediction is."""
+    found = [differences(c, tensors) for c in candidates]
+    matched = [c.rule for c, diffs in zip(candidates, found, strict=True) if not diffs]
+    for candidate, diffs in zip(candidates, found, strict=True):
+        if not diffs:
+            return candidate, diffs, "", matched
+    other = "".join(
+        f" (as {c.rule.builds} apply --tensor-type: {len(d)} differ)"
+        for c, d in zip(candidates[1:], found[1:], strict=True)
+    )
+    return candidates[0], found[0], other, matched
+
+
+def _matched_rule(matched: Sequence[OverrideRule], predicted: int) -> dict[str, str | None]:
+    """Which `--tensor-type` rule the file's layout follows, for verify's output and JSON:
+    one of them, `either` (the rules give this recipe one layout), or None (neither)."""
+    if not matched:
+        return {"matched": None, "builds": "neither override rule"}
+    if predicted > 1 and len(matched) == 1:
+        return {"matched": matched[0].value, "builds": matched[0].builds}
+    return {"matched": "either", "builds": "any llama.cpp (both override rules give this layout)"}
 
 
 def _rule(spec: QuantSpec, wanted: Recipe | None) -> str:
@@ -281,4 +330,7 @@ def _summary(measured: dict[str, Any]) -> str:
     text = f"ftype {measured['ftype']}, {counts}"
     if "deviating_layers" in measured:
         text += f"; layers deviating from plain: {layer_ranges(measured['deviating_layers'])}"
+    matched = measured.get("tensor_type_rule", {})
+    if matched.get("matched") not in (None, "either"):
+        text += f"; --tensor-type applied as by {matched['builds']}"
     return text

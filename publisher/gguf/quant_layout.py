@@ -8,9 +8,9 @@ docs/llama-quant-facts.md): which tensors are quantized at all, the per-category
 when a row is not a multiple of the type's block. Tables are data; the rules that depend on a
 layer or a running counter are small functions in the order llama-quantize applies them.
 
-Version drift: llama.cpp before the `tensor_type_fallback` refactor substituted IQ4_NL for Q2_K
-and Q3_K rows that do not fit (now Q4_0); a prediction is a set of accepted types per tensor so
-both are accepted (LEGACY_FALLBACK).
+Version drift (`quant_history`): the `--tensor-type` rule of the April 2026 builds is a switch
+(`rule`); the IQ4_NL row fallback of builds before `tensor_type_fallback` is a second accepted
+type per tensor, for the architectures those builds could load.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from publisher.gguf.ggml_constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from publisher.gguf.quant_history import LEGACY_FALLBACK, LEGACY_FALLBACK_ARCHS, OverrideRule
 
 T = GGMLQuantizationType
 F = LlamaFileType
@@ -55,11 +56,6 @@ FALLBACK: dict[GGMLQuantizationType, GGMLQuantizationType] = {
     T.Q2_K: T.Q4_0, T.Q3_K: T.Q4_0, T.TQ1_0: T.Q4_0, T.TQ2_0: T.Q4_0,
     T.Q4_K: T.Q5_0, T.Q5_K: T.Q5_1, T.Q6_K: T.Q8_0,
 }  # fmt: skip
-# older llama.cpp (before tensor_type_fallback) sent Q2_K and Q3_K to IQ4_NL: accepted too
-LEGACY_FALLBACK: dict[GGMLQuantizationType, GGMLQuantizationType] = {
-    T.Q2_K: T.IQ4_NL,
-    T.Q3_K: T.IQ4_NL,
-}
 
 # tensor_allows_quantization: names (substrings) never quantized
 NOT_QUANTIZED_PARTS = (
@@ -179,6 +175,11 @@ class ModelFacts:
             has_imatrix=any(key.startswith("quantize.imatrix.") for key in kv),
             is_70b=is_70b,
         )
+
+    @property
+    def legacy_fallback(self) -> bool:
+        """True when builds older than `tensor_type_fallback` could load this architecture."""
+        return self.arch in LEGACY_FALLBACK_ARCHS
 
 
 def _first_int(value: Any) -> int | None:
@@ -514,12 +515,15 @@ def _standard_type(
     return new
 
 
-def fallback(kind: GGMLQuantizationType, ne0: int) -> tuple[GGMLQuantizationType, ...]:
-    """tensor_type_fallback: the pinned llama.cpp's type first, then an older one's if other."""
+def fallback(
+    kind: GGMLQuantizationType, ne0: int, legacy: bool = False
+) -> tuple[GGMLQuantizationType, ...]:
+    """tensor_type_fallback: the pinned llama.cpp's type first, then (`legacy`: for an
+    architecture builds before it could load) the older one's if other."""
     if ne0 % GGML_QUANT_SIZES[kind][0] == 0:
         return (kind,)
     found: list[GGMLQuantizationType] = []
-    for table in (FALLBACK, LEGACY_FALLBACK):
+    for table in (FALLBACK, LEGACY_FALLBACK) if legacy else (FALLBACK,):
         substitute = table.get(kind)
         if substitute is not None:
             fits = ne0 % GGML_QUANT_SIZES[substitute][0] == 0
@@ -540,6 +544,7 @@ class Prediction:
     ftype: LlamaFileType
     types: dict[str, tuple[GGMLQuantizationType, ...] | None] = field(default_factory=dict)
     overridden: frozenset[str] = frozenset()  # tensors a --tensor-type pattern decided
+    rule: OverrideRule = OverrideRule.PATTERN_WINS  # how the patterns were applied
 
     def accepts(self, name: str, kind: GGMLQuantizationType) -> bool:
         """True when `kind` is what llama-quantize writes for tensor `name`."""
@@ -564,8 +569,10 @@ def predict(
     tensors: Iterable[_Tensor],
     facts: ModelFacts,
     recipe: Recipe = Recipe(),
+    rule: OverrideRule = OverrideRule.PATTERN_WINS,
 ) -> Prediction:
-    """What llama-quantize writes for each tensor when quantizing to `ftype` with `recipe`."""
+    """What llama-quantize writes for each tensor when quantizing to `ftype` with `recipe`,
+    its `--tensor-type` patterns applied by `rule` (the pinned llama.cpp's by default)."""
     ftype = LlamaFileType(ftype)
     default = DEFAULT_TYPE.get(ftype)
     if default is None:
@@ -578,7 +585,9 @@ def predict(
         n_attention_wv=sum(category(n) in _ATTN_V_LIKE for n in names),
         tied_embeddings="output.weight" not in names,
     )
-    patterns = [(re.compile(p), kind) for p, kind in recipe.tensor_types]
+    # DEFAULT_SKIPPED builds pass over a pattern of the default type (`if (qtype != new_type)`)
+    skip = default if rule is OverrideRule.DEFAULT_SKIPPED else None
+    patterns = [(re.compile(p), kind) for p, kind in recipe.tensor_types if kind != skip]
     types: dict[str, tuple[GGMLQuantizationType, ...] | None] = {}
     overridden: set[str] = set()
     for tensor in ordered:
@@ -586,11 +595,11 @@ def predict(
         if not allows_quantization(name, shape):
             types[name] = None
             continue
-        kind, manual = _tensor_type(st, default, name, shape, recipe, patterns)
+        kind, manual = _tensor_type(st, default, name, shape, recipe, patterns, rule)
         if manual:
             overridden.add(name)
         types[name] = kind
-    return Prediction(ftype, types, frozenset(overridden))
+    return Prediction(ftype, types, frozenset(overridden), rule)
 
 
 def _tensor_type(
@@ -600,11 +609,14 @@ def _tensor_type(
     shape: tuple[int, ...],
     recipe: Recipe,
     patterns: list[tuple[re.Pattern[str], GGMLQuantizationType]],
+    rule: OverrideRule,
 ) -> tuple[tuple[GGMLQuantizationType, ...], bool]:
-    """llama_tensor_get_type: explicit options first, then the mixture, then the fallback."""
+    """llama_tensor_get_type: explicit options first, then the mixture, then the fallback
+    (DEFAULT_SKIPPED builds, llama.cpp f53577432, let no pattern name per_layer_token_embd)."""
     cat = category(name)
     if recipe.token_embedding_type is not None and cat == C.TOKEN_EMBD:
         named = name == "per_layer_token_embd.weight" and any(p.search(name) for p, _ in patterns)
+        named = named and rule is OverrideRule.PATTERN_WINS
         if not named:
             return (recipe.token_embedding_type,), False
     if recipe.output_tensor_type is not None and cat == C.OUTPUT:
@@ -613,4 +625,4 @@ def _tensor_type(
         return (default,), False
     manual = next((kind for pattern, kind in patterns if pattern.search(name)), None)
     new = manual if manual is not None else _standard_type(st, default, name, shape, cat, recipe)
-    return fallback(new, shape[0]), manual is not None
+    return fallback(new, shape[0], st.facts.legacy_fallback), manual is not None

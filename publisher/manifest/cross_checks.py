@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from publisher.licenses import OTHER
@@ -44,6 +45,7 @@ def cross_check(document: ManifestDocument, chain: list[Source]) -> None:
     for key in document.recipes:
         if not any(fnmatch.fnmatchcase(t.tag.upper(), key.upper()) for t in document.tags):
             raise fail(f"{key!r} matches no declared tag", ["recipes", key])
+    _check_recipe_maps(document, chain)
     latest = document.ollama.latest if document.ollama else None
     if latest is None:
         return
@@ -56,6 +58,32 @@ def cross_check(document: ManifestDocument, chain: list[Source]) -> None:
     spec = document.tags[seen[latest.lower()]]
     if "ollama" not in spec.targets:
         raise fail(f"{spec.tag!r} is a tag that is not sent to ollama", ["ollama", "latest"])
+
+
+def recipe_key(tag: str, keys: Iterable[str]) -> str | None:
+    """The `[recipes]` entry that applies to a tag: its own name first, then the first glob."""
+    keys = list(keys)
+    exact = [key for key in keys if key.upper() == tag.upper()]
+    globs = [key for key in keys if fnmatch.fnmatchcase(tag.upper(), key.upper())]
+    return (exact or globs or [None])[0]
+
+
+def _check_recipe_maps(document: ManifestDocument, chain: list[Source]) -> None:
+    """A `--tensor-type` map only for CD tags: the quant check predicts the recipe's layout
+    exactly, so on a plain tag a made-up pattern would make any layout pass as that tag."""
+    for spec in document.tags:
+        key = recipe_key(spec.tag, document.recipes)
+        if key is None or spec.tag.strip().upper().startswith("CD-"):  # as expected_quant
+            continue
+        recipe = document.recipes[key]
+        field = "tensor_types" if recipe.tensor_types else "tensor_type_file"
+        if recipe.tensor_types or recipe.tensor_type_file:
+            raise located(
+                f"expected a {field} map only for CD-* tags (a plain tag must have "
+                f"llama-quantize's own layout for its name), found it applying to {spec.tag!r}",
+                ["recipes", key, field],
+                chain,
+            )
 
 
 def _check_measured_on(

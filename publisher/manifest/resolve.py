@@ -5,7 +5,6 @@ recipes per tag, the template and licence files found and read (through `publish
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from publisher.files import (
 from publisher.gguf.quant_layout import Recipe, parse_tensor_type_file
 from publisher.licenses import builtin_text
 from publisher.manifest.confine import tree_of
+from publisher.manifest.cross_checks import recipe_key
 from publisher.manifest.locate import located
 from publisher.manifest.resolved import OllamaConfig, Release, Tag
 from publisher.manifest.schema import ManifestDocument, Ollama, QuantRecipe
@@ -125,9 +125,7 @@ def _check_extra_files(names: list[str], directory: Path, chain: list[Source]) -
 def _recipe_for(tag: str, recipes: dict[str, QuantRecipe], chain: list[Source]) -> Recipe | None:
     """The tag's `[recipes]` entry (its own name first, then the first glob matching it), with
     the tensor-type file read."""
-    exact = [key for key in recipes if key.upper() == tag.upper()]
-    globs = [key for key in recipes if fnmatch.fnmatchcase(tag.upper(), key.upper())]
-    key = (exact or globs or [None])[0]
+    key = recipe_key(tag, recipes)
     if key is None:
         return None
     spec = recipes[key]

@@ -43,7 +43,11 @@ def tags() -> list[str]:
 
 def recipe_of(tag: str) -> Recipe:
     """The llama-quantize options the layout was made with, as a Recipe."""
-    args = layout(tag)["args"]
+    return recipe_from_args(layout(tag)["args"])
+
+
+def recipe_from_args(args: list[str]) -> Recipe:
+    """A layout's recorded llama-quantize arguments as a Recipe (`--imatrix` is not one)."""
     patterns, options = [], {}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         if flag == "--tensor-type":
