@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ from support.go_program import needs_go
 
 import publisher.targets as targets
 from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
-from publisher.targets.base import Operation
+from publisher.targets.base import Operation, TargetOptions, apply_all, plan_all
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -162,7 +161,7 @@ def publish(tmp_path, hub: FakeHub, **kw):
     release = release_with_files(tmp_path, ("Q4_K_M", "Q6_K"))
     tgt, sleeps = target(release, hub, check_hf_co=True, **kw)
     data = payload(release)
-    return release, tgt.apply(data, tgt.plan(data, online=True), Records()), sleeps
+    return release, apply_all(tgt, data, plan_all(tgt, data, online=True), Records()), sleeps
 
 
 def test_release_reads_back_each_file_name_tag_through_hf_co(tmp_path, served):
@@ -218,10 +217,10 @@ def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, ca
 
 def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):
     release = release_with_files(tmp_path, ("Q4_K_M",))
-    made = targets._huggingface(release, SimpleNamespace(prune=False, create_pr=False))
+    made = targets.TARGETS["huggingface"].factory(release, TargetOptions())
     assert made.check_hf_co is True
-    options = SimpleNamespace(prune=False, create_pr=False, skip_remote_verify=True)
-    assert targets._huggingface(release, options).check_hf_co is False
+    options = TargetOptions(skip_remote_verify=True)
+    assert targets.TARGETS["huggingface"].factory(release, options).check_hf_co is False
 
 
 def test_a_shard_is_not_read_back_through_hf_co(tmp_path, hub):
@@ -232,8 +231,8 @@ def test_a_shard_is_not_read_back_through_hf_co(tmp_path, hub):
     def verify(name: str) -> Operation:
         return Operation("huggingface", "verify", name, "", tag="Q4_K_M", sha256="a" * 64)
 
-    assert tgt._hf_co_tags(verify("big-Q4_K_M-00001-of-00002.gguf")) == {}
-    assert tgt._hf_co_tags(verify("big-Q4_K_M.gguf"))["big-Q4_K_M.gguf"] == "a" * 64
+    assert tgt.reader._hf_co_tags(verify("big-Q4_K_M-00001-of-00002.gguf")) == {}
+    assert tgt.reader._hf_co_tags(verify("big-Q4_K_M.gguf"))["big-Q4_K_M.gguf"] == "a" * 64
 
 
 def test_every_blob_of_the_manifest_can_be_pulled(hub):
@@ -403,7 +402,7 @@ def test_the_release_read_back_checks_the_template_and_params_it_committed(
     release = release_with_files(tmp_path / "first", ("Q4_K_M",))
     tgt, _ = target(release, served, check_hf_co=True)
     data = payload(release, hf_files=side)
-    assert tgt.apply(data, tgt.plan(data, online=True), Records()).ok
+    assert apply_all(tgt, data, plan_all(tgt, data, online=True), Records()).ok
     real = hub_http._layer
     monkeypatch.setattr(
         hub_http,
@@ -414,7 +413,7 @@ def test_the_release_read_back_checks_the_template_and_params_it_committed(
     release = release_with_files(tmp_path / "then", ("Q6_K",))
     tgt, _ = target(release, served, check_hf_co=True)
     data = payload(release, hf_files=side)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert list(result.failures) == ["Q6_K"]
     assert "serves a template layer" in result.failures["Q6_K"]
     assert "params" not in result.failures["Q6_K"]

@@ -37,6 +37,7 @@ from publisher.ollama.registry import (
     push_image,
 )
 from publisher.ollama.upload import UploadSessions
+from publisher.targets.base import apply_all, plan_all
 
 pytestmark = pytest.mark.skipif(not registry_available(), reason="docker-registry not installed")
 
@@ -345,9 +346,9 @@ def test_direct_push_target_plans_and_reports_same_content_as_published(
         docker_registry, t.repository, insecure=True, transport=Reserialising()
     )
     with t.client:
-        result = t.apply(payload, t.plan(payload, online=True), lambda *_: None)
+        result = apply_all(t, payload, plan_all(t, payload, online=True), lambda *_: None)
         assert result.failures == {}
-        plan = t.plan(payload, online=True)
+        plan = plan_all(t, payload, online=True)
         assert {op.action for op in plan} == {"skip-tag"}
         assert all("same content, re-serialised" in op.reason for op in plan)
         statuses = t.status(payload)

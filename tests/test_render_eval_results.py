@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from doubles.hf_double import REPO, Records, new_hub, payload, release_with_files, target
 
 from publisher.errors import ManifestError
 from publisher.manifest import load
@@ -116,22 +115,6 @@ def test_render_writes_the_results_and_removes_stale_ones(tmp_path: Path) -> Non
     assert not stale.exists() and stranger.read_text(encoding="utf-8") == "- mine\n"
 
 
-def test_the_hub_target_commits_the_results_once(tmp_path: Path) -> None:
-    release = release_with_files(tmp_path)
-    results = eval_results(load(V3))
-    hub = new_hub()
-    data = payload(release, {"params": "{}\n", **results})
-    tgt, _ = target(release, hub)
-    tgt.preflight()
-    plan = tgt.plan(data, online=True)
-    assert [op.subject for op in plan if op.subject.startswith(".eval_results/")] == [GPQA]
-    assert tgt.apply(data, plan, Records()).ok
-    assert hub.files(REPO)[GPQA] == results[GPQA].encode()
-    again, _ = target(release, hub)
-    ops = [op for op in again.plan(data, online=True) if op.subject == GPQA]
-    assert [op.action for op in ops] == ["skip-file"]
-
-
 def test_a_benchmark_ranked_in_percent_keeps_the_percent(variant_path) -> None:
     """hub-docs' HLE example is `value: 20.90`: the unit is the benchmark's, not one rule."""
     release = load(
@@ -139,3 +122,7 @@ def test_a_benchmark_ranked_in_percent_keeps_the_percent(variant_path) -> None:
     )
     (entry,) = yaml.safe_load(eval_results(release)[".eval_results/hle-hle.yaml"])
     assert entry["value"] == 75.25 and "value in percent" in entry["notes"]
+
+
+# The Hub target commits a result only once its `measured_on` tag is on the Hub: the seal's
+# test, tests/test_huggingface_seal.py::test_eval_results_wait_for_their_measured_on_tag.

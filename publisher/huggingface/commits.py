@@ -9,18 +9,26 @@ recorded in the ledger with the facts of its files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from publisher import console
+from publisher.digest import DigestCache
 from publisher.huggingface.plan import (
-    HubPlanning,
+    HubPlan,
     git_blob_sha1,
     git_blob_sha1_file,
     sha256_bytes,
 )
 from publisher.huggingface.progress import library_progress
-from publisher.huggingface.session import TARGET, http_status, is_repo_not_found, remote_errors
+from publisher.huggingface.session import (
+    TARGET,
+    HubSession,
+    http_status,
+    is_repo_not_found,
+    remote_errors,
+)
 from publisher.progress import transfer_progress
 from publisher.targets.base import ApplyResult, Operation, Record
 
@@ -31,15 +39,27 @@ MAX_BYTES_PER_COMMIT = 50 * 1024**3  # a failed commit costs at most this much t
 REGULAR_BLOB_LIMIT = 10 * 1024 * 1024
 
 
-class HubCommits(HubPlanning):
+class HubCommitter:
     """Apply's commits: batching, one create_commit per batch, recording what landed."""
 
-    repo_id: str
-    create_pr: bool
-    _max_ops: int
-    _max_bytes: int
+    def __init__(
+        self,
+        session: HubSession,
+        *,
+        digests: Callable[[], DigestCache],
+        create_pr: bool = False,
+        max_ops: int = MAX_OPS_PER_COMMIT,
+        max_bytes: int = MAX_BYTES_PER_COMMIT,
+    ) -> None:
+        self.session = session
+        self.repo_id = session.repo_id
+        self.create_pr = create_pr
+        self._digests = digests  # the cache verify filled (it vouches for a sha256 handed over)
+        self.max_ops = max(1, min(max_ops, MAX_OPS_PER_COMMIT))
+        self._max_bytes = max_bytes
+        self.stopped: str | None = None  # a credential failure: nothing more is attempted
 
-    def _batches(self, uploads: list[Operation]) -> list[list[Operation]]:
+    def batches(self, uploads: list[Operation]) -> list[list[Operation]]:
         """Large files first (extras, tiers, full precision), each GGUF with its sidecar; the
         side files and the card together in a last commit; ≤ max ops and max bytes per commit."""
         ordered = sorted(uploads, key=lambda op: tuple(op.details.get("order", (9, 0))))
@@ -53,17 +73,18 @@ class HubCommits(HubPlanning):
                 groups.append([op])
         batches: list[list[Operation]] = []
         for group in groups:
-            for piece in chunks(group, self._max_ops):
-                if batches and _fits(batches[-1], piece, self._max_ops, self._max_bytes):
+            for piece in chunks(group, self.max_ops):
+                if batches and _fits(batches[-1], piece, self.max_ops, self._max_bytes):
                     batches[-1].extend(piece)
                 else:
                     batches.append(list(piece))
-        return batches + chunks(late, self._max_ops)
+        return batches + chunks(late, self.max_ops)
 
-    def _commit_all(
+    def commit_all(
         self,
         api: Any,
         batches: list[list[Operation]],
+        plan: HubPlan,
         result: ApplyResult,
         record: Record,
         revision: str | None,
@@ -71,8 +92,7 @@ class HubCommits(HubPlanning):
         """Run each batch as one commit; a credential failure stops the rest, others go on.
         Returns the PR revision the commits went to (None: main)."""
         total = sum(op.size for batch in batches for op in batch)
-        facts = result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
-        commits: list[dict[str, Any]] = facts["commits"]
+        result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
         with transfer_progress(f"huggingface: {self.repo_id}", total) as board:
             for number, batch in enumerate(batches, start=1):
                 message, description = commit_message(batch)
@@ -81,41 +101,51 @@ class HubCommits(HubPlanning):
                     if op.size:
                         board.expect(op.subject, op.size)
                 try:
-                    with library_progress(board, self._local_names(batch)):
-                        info = self._commit(api, batch, message, description, revision)
-                except (_LocalChange, _Refused) as exc:
+                    with library_progress(board, self._local_names(batch, plan)):
+                        info = self.commit(api, batch, plan, message, description, revision)
+                except (LocalChange, Refused) as exc:
                     _fail(result, batch, f"huggingface: {exc}")
                     continue
                 except remote_errors() as exc:
-                    line = self._explain(exc, f"commit {number}/{len(batches)} ({message})")
+                    line = self.session.explain(exc, f"commit {number}/{len(batches)} ({message})")
                     _fail(result, batch, line)
                     if http_status(exc) in (401, 403, 404) or is_repo_not_found(exc):
+                        self.stopped = line
                         for rest in batches[number:]:
                             _fail(result, rest, f"huggingface: not attempted after: {line}")
                         break
                     continue
                 if self.create_pr and revision is None:
                     revision = getattr(info, "pr_revision", None)
-                self._recorded(batch, info, message, result, record, commits)
+                self.recorded(batch, plan, info, message, result, record)
                 board.finish(sent)  # small files went inline with the commit: count them now
         return revision
 
-    def _local_names(self, batch: list[Operation]) -> dict[str, str]:
+    def _local_names(self, batch: list[Operation], plan: HubPlan) -> dict[str, str]:
         """Local file -> name in the repo, for the files of `batch` sent from disk."""
         return {
-            str(self._locals[op.subject]): op.subject
+            str(plan.locals[op.subject]): op.subject
             for op in batch
-            if op.subject in self._locals and op.action != "delete-file"
+            if op.subject in plan.locals and op.action != "delete-file"
         }
 
-    def _commit(
-        self, api: Any, batch: list[Operation], message: str, description: str, revision: str | None
+    def commit(
+        self,
+        api: Any,
+        batch: list[Operation],
+        plan: HubPlan,
+        message: str,
+        description: str,
+        revision: str | None,
+        *,
+        parent_commit: str | None = None,
     ) -> Any:
-        """One atomic create_commit; operations are rebuilt on each retry (the API mutates them)."""
-        self._check_unchanged(batch)
+        """One atomic create_commit; operations are rebuilt on each retry (the API mutates them).
+        With `parent_commit` the Hub refuses it (HTTP 412) if the branch moved since."""
+        self._check_unchanged(batch, plan)
 
         def call() -> Any:
-            operations = self._operations(batch)
+            operations = self._operations(batch, plan)
             try:
                 return api.create_commit(
                     self.repo_id,
@@ -125,6 +155,7 @@ class HubCommits(HubPlanning):
                     repo_type="model",
                     revision=revision,
                     create_pr=bool(self.create_pr and revision is None) or None,
+                    parent_commit=parent_commit,
                 )
             except RuntimeError as exc:  # a failed LFS upload, wrapped: its HTTP error decides
                 if isinstance(exc.__cause__, remote_errors()):
@@ -132,25 +163,25 @@ class HubCommits(HubPlanning):
                 raise
             except ValueError as exc:  # README.md metadata the Hub refused, a bad LFS answer
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise _Refused(f"the Hub refused {message}: {first}") from None
+                raise Refused(f"the Hub refused {message}: {first}") from None
 
-        return self._retrying(f"commit ({message})", call)
+        return self.session.retrying(f"commit ({message})", call)
 
-    def _operations(self, batch: list[Operation]) -> list[Any]:
+    def _operations(self, batch: list[Operation], plan: HubPlan) -> list[Any]:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         ops: list[Any] = []
         for op in batch:
             if op.action == "delete-file":
                 ops.append(CommitOperationDelete(path_in_repo=op.subject))
-            elif op.subject in self._contents and op.details.get("kind") not in ("gguf", "extra"):
+            elif op.subject in plan.contents and op.details.get("kind") not in ("gguf", "extra"):
                 ops.append(
                     CommitOperationAdd(
-                        path_in_repo=op.subject, path_or_fileobj=self._contents[op.subject]
+                        path_in_repo=op.subject, path_or_fileobj=plan.contents[op.subject]
                     )
                 )
             else:
-                local = self._local(op)
+                local = self._local(op, plan)
                 add = CommitOperationAdd(path_in_repo=op.subject, path_or_fileobj=str(local))
                 self._hand_over_sha256(add, op, local)
                 ops.append(add)
@@ -171,41 +202,44 @@ class HubCommits(HubPlanning):
         info = add.upload_info
         if op.sha256 is None or getattr(info, "is_hashed", True):
             return  # nothing known, or a huggingface_hub that already hashed it while building
-        vouched = self._digest_cache().lookup(local)
+        vouched = self._digests().lookup(local)
         if vouched is None:
             console.info(f"huggingface: {local.name}: not in the digest cache; hashing it again")
             return
         if vouched != op.sha256:
-            raise _LocalChange(f"{local} changed since the plan (sha256 {vouched[:12]}…)")
+            raise LocalChange(f"{local} changed since the plan (sha256 {vouched[:12]}…)")
         info.sha256 = bytes.fromhex(op.sha256)
 
-    def _local(self, op: Operation) -> Path:
-        local = self._locals.get(op.subject)
+    def _local(self, op: Operation, plan: HubPlan) -> Path:
+        local = plan.locals.get(op.subject)
         if local is None:
-            raise _LocalChange(f"{op.subject}: no local file in the payload")
+            raise LocalChange(f"{op.subject}: no local file in the payload")
         return local
 
-    def _check_unchanged(self, batch: list[Operation]) -> None:
+    def _check_unchanged(self, batch: list[Operation], plan: HubPlan) -> None:
         """A file whose size changed since the plan is not sent (its sha256 would be stale)."""
         for op in batch:
             if op.details.get("kind") in ("gguf", "extra") and op.action != "delete-file":
-                path = self._local(op)
+                path = self._local(op, plan)
                 try:
                     size = path.stat().st_size
                 except OSError:
-                    raise _LocalChange(f"{path} disappeared since the plan") from None
+                    raise LocalChange(f"{path} disappeared since the plan") from None
                 if size != op.details.get("file_size", op.size):
-                    raise _LocalChange(f"{path} changed since the plan (size {size})")
+                    raise LocalChange(f"{path} changed since the plan (size {size})")
 
-    def _recorded(
+    def recorded(
         self,
         batch: list[Operation],
+        plan: HubPlan,
         info: Any,
         message: str,
         result: ApplyResult,
         record: Record,
-        commits: list[dict[str, Any]],
     ) -> None:
+        """Record a landed commit and each file it holds (ledger and the run's facts)."""
+        facts = result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
+        commits: list[dict[str, Any]] = facts["commits"]
         oid = str(getattr(info, "oid", "") or "")
         entry = {
             "repo": self.repo_id,
@@ -213,7 +247,7 @@ class HubCommits(HubPlanning):
             "url": str(getattr(info, "commit_url", "") or ""),
             "pr_url": getattr(info, "pr_url", None),
             "message": message,
-            "files": {op.subject: self._sent(op)[0] for op in batch if op.action != "delete-file"},
+            "files": {op.subject: sent(op, plan)[0] for op in batch if op.action != "delete-file"},
             "deleted": [op.subject for op in batch if op.action == "delete-file"],
         }
         record(f"commit:{oid or message}", entry)
@@ -222,39 +256,40 @@ class HubCommits(HubPlanning):
             if op.action == "delete-file":
                 record(f"file:{op.subject}", {"repo": self.repo_id, "removed": True, "commit": oid})
                 continue
-            facts = self._file_facts(op)
+            facts = self.file_facts(op, plan)
             record(f"file:{op.subject}", {**facts, "commit": oid})
             result.facts[TARGET]["files"][op.subject] = facts["sha256"]
             result.bytes_uploaded += op.size
         console.info(f"huggingface: committed {message} ({oid[:12]})")
 
-    def _file_facts(self, op: Operation) -> dict[str, Any]:
+    def file_facts(self, op: Operation, plan: HubPlan) -> dict[str, Any]:
         """What the ledger keeps for a file the Hub holds: sha256 and size, and for files it may
         store as plain git blobs (not LFS) — generated ones, small extra files — the git blob id
         it reports for them, which is what `ledger_status` compares such a file by."""
-        sha256, size = self._sent(op)
+        sha256, size = sent(op, plan)
         facts: dict[str, Any] = {"repo": self.repo_id, "sha256": sha256, "size": size}
-        content = self._contents.get(op.subject)
+        content = plan.contents.get(op.subject)
         kind = op.details.get("kind")
         if content is not None and kind not in ("gguf", "extra"):
             facts["blob_id"] = git_blob_sha1(content)
-        elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in self._locals:
-            facts["blob_id"] = git_blob_sha1_file(self._locals[op.subject])
+        elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in plan.locals:
+            facts["blob_id"] = git_blob_sha1_file(plan.locals[op.subject])
         return facts
 
-    def _sent(self, op: Operation) -> tuple[str | None, int]:
-        """sha256 and size of what was committed (a card re-merged at apply time may differ)."""
-        content = self._contents.get(op.subject)
-        if content is not None and op.details.get("kind") not in ("gguf", "extra"):
-            return sha256_bytes(content), len(content)
-        return op.sha256, int(op.details.get("file_size", op.size))
+
+def sent(op: Operation, plan: HubPlan) -> tuple[str | None, int]:
+    """sha256 and size of what was committed (a card re-merged at apply time may differ)."""
+    content = plan.contents.get(op.subject)
+    if content is not None and op.details.get("kind") not in ("gguf", "extra"):
+        return sha256_bytes(content), len(content)
+    return op.sha256, int(op.details.get("file_size", op.size))
 
 
-class _LocalChange(Exception):
+class LocalChange(Exception):
     """A local file no longer matches the plan."""
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """The Hub refused a commit for a reason it explained (not an HTTP status we retry on)."""
 
 
@@ -284,7 +319,7 @@ def commit_message(batch: list[Operation]) -> tuple[str, str]:
             verb, label = "remove", op.subject
         else:
             verb = "add" if op.details.get("remote") == "absent" else "update"
-            if kind == "sidecar" and op.tag in tags_in_batch:
+            if kind in ("sidecar", "record") and op.tag in tags_in_batch:
                 continue  # folded into its GGUF's tag
             label = op.tag if kind == "gguf" and op.tag else op.subject
         if label not in verbs[verb]:

@@ -31,7 +31,8 @@ from publisher import console
 from publisher.errors import TargetUnavailable
 from publisher.gguf.checks import SHARD_RE
 from publisher.http_limits import BodyLimit, fetch
-from publisher.huggingface.plan import SIDE_FILES, HubPlanning, git_blob_sha1_file
+from publisher.huggingface.plan import HubPlan, git_blob_sha1_file
+from publisher.huggingface.session import HubSession
 from publisher.remote_text import remember_sent, server_text
 from publisher.targets.base import ApplyResult, Operation, Record
 
@@ -262,34 +263,46 @@ def _message(response: httpx.Response) -> str:
     return server_text(text, limit=200)
 
 
-class HubReadBack(HubPlanning):
-    """The read-back after apply's commits, on top of the plan that knows the local files."""
+class HubReadBack:
+    """The read-back after apply's commits, asked through the target's session."""
 
-    check_hf_co: bool
-    _unique_labels: dict[str, str]
-
-    def _read_back(
-        self, mine: list[Operation], revision: str | None, result: ApplyResult, record: Record
+    def __init__(
+        self, session: HubSession, *, check_hf_co: bool, unique_labels: dict[str, str]
     ) -> None:
-        """Ask the Hub for each uploaded GGUF's sha256 and compare with the local one."""
+        self.session = session
+        self.repo_id = session.repo_id
+        self.check_hf_co = check_hf_co  # read back what `ollama run hf.co/…` pulls
+        self._unique_labels = unique_labels  # file name -> the quant label reaching it alone
+
+    def read_back(
+        self,
+        mine: list[Operation],
+        plan: HubPlan,
+        revision: str | None,
+        result: ApplyResult,
+        record: Record,
+    ) -> list[Operation]:
+        """Ask the Hub for each uploaded GGUF's sha256 and compare with the local one. Returns
+        the verified GGUFs that `ollama run hf.co/…` must reach (`read_back_hf_co`, after the
+        seal; none for a pull request: hf.co serves main)."""
         checks = [
             op for op in mine if op.action == "verify" and (op.tag or "*") not in result.failures
         ]
         if not checks:
-            return
-        api = self._client(require_token=True)
+            return []
+        api = self.session.client(require_token=True)
         try:
-            info = self._paths_info(api, [op.subject for op in checks], revision)
+            info = self.session.paths_info(api, [op.subject for op in checks], revision)
         except TargetUnavailable as exc:
             for op in checks:
                 result.failures.setdefault(op.tag or "*", f"read back: {exc}")
-            return
+            return []
         verified: dict[str, list[str]] = {}
         for op in checks:
             entry = info.get(op.subject)
             if entry is None:
                 line = f"huggingface: read back: {op.subject} is not on the Hub after the commit"
-            elif not self._read_back_equal(op, entry):
+            elif not self._read_back_equal(op, entry, plan):
                 remote = entry.lfs.sha256 if entry.lfs is not None else f"blob {entry.blob_id}"
                 line = (
                     f"huggingface: read back: the Hub holds {remote} for {op.subject}, "
@@ -299,37 +312,41 @@ class HubReadBack(HubPlanning):
                 verified.setdefault(op.tag or op.subject, []).append(op.subject)
                 continue
             result.failures[op.tag or "*"] = line
-        if self.check_hf_co and revision is None:  # hf.co serves main, not a pull request
-            landed = [op for op in checks if (op.tag or op.subject) in verified]
-            self._read_back_hf_co([op for op in landed if op.details.get("kind") == "gguf"], result)
         for key, paths in verified.items():
             if key not in result.failures:
                 record(
                     f"verify:{key}",
                     {"repo": self.repo_id, "files": paths, "revision": revision or "main"},
                 )
+        if not self.check_hf_co or revision is not None:  # hf.co serves main, not a PR
+            return []
+        landed = [op for op in checks if (op.tag or op.subject) in verified]
+        return [op for op in landed if op.details.get("kind") == "gguf"]
 
-    def _read_back_hf_co(self, ops: list[Operation], result: ApplyResult) -> None:
-        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified: the Hub's
-        registry route is asked (`read_back` below); a wrong or missing answer fails the
-        tag, a route that does not answer is a warning."""
+    def read_back_hf_co(
+        self, ops: list[Operation], result: ApplyResult, side_files: dict[str, bytes]
+    ) -> None:
+        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified, with the
+        repo's side files as its side layers: the Hub's registry route is asked (`read_back`
+        below); a wrong or missing answer fails the tag, a route that does not answer is a
+        warning. Asked after the seal, which writes the side files."""
         owners = {tag: op.tag or "*" for op in ops for tag in self._hf_co_tags(op)}
         expected = {tag: sha for op in ops for tag, sha in self._hf_co_tags(op).items()}
-        side_files = {name: self._contents[name] for name in SIDE_FILES if name in self._contents}
+        session = self.session
         verdict = read_back(
-            self.endpoint,
+            session.endpoint,
             self.repo_id,
             expected,
-            token=self._token,
-            sleep=self._sleep,
+            token=session.token,
+            sleep=session.sleep,
             side_files=side_files,
         )
         for tag, line in verdict.failures.items():  # the server's words: the token never
-            owner, text = owners[tag], self._redact(f"huggingface: hf.co read back: {line}")
+            owner, text = owners[tag], self.session.redact(f"huggingface: hf.co read back: {line}")
             before = result.failures.get(owner)
             result.failures[owner] = f"{before}; {text}" if before else text
         for line in verdict.warnings:
-            console.warn(self._redact(f"huggingface: hf.co read back: {line}"))
+            console.warn(self.session.redact(f"huggingface: hf.co read back: {line}"))
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
         """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
@@ -343,8 +360,9 @@ class HubReadBack(HubPlanning):
             tags[label] = op.sha256
         return tags
 
-    def _read_back_equal(self, op: Operation, entry: Any) -> bool:
+    @staticmethod
+    def _read_back_equal(op: Operation, entry: Any, plan: HubPlan) -> bool:
         if entry.lfs is not None:
             return bool(op.sha256) and entry.lfs.sha256 == op.sha256
-        local = self._locals.get(op.subject)  # a tiny file the Hub keeps as a regular blob
+        local = plan.locals.get(op.subject)  # a tiny file the Hub keeps as a regular blob
         return local is not None and git_blob_sha1_file(local) == entry.blob_id

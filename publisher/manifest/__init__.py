@@ -22,10 +22,11 @@ from publisher.manifest.schema import (
     ALL_TARGETS,
     BENCHMARK_LIMIT,
     SOURCE_WEIGHTS,
+    TARGET_NAMES,
     BenchmarkRow,
     ManifestDocument,
     ParameterValue,
-    Target,
+    TargetName,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "BENCHMARK_LIMIT",
     "GGUF_DIR_ENV",
     "SOURCE_WEIGHTS",
+    "TARGET_NAMES",
     "TEMPLATES_DIR",
     "BenchmarkRow",
     "ManifestDocument",
@@ -40,7 +42,7 @@ __all__ = [
     "ParameterValue",
     "Release",
     "Tag",
-    "Target",
+    "TargetName",
     "check_bare_file_name",
     "check_hf_repo_id",
     "check_ollama_model_name",

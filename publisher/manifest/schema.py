@@ -56,8 +56,11 @@ class PathKey:
     builtin: bool = False
 
 
-Target = Literal["ollama", "huggingface"]
-ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
+# The names of the destinations; `publisher.targets.TARGETS` (a feature above this room) maps
+# each to its manifest table and factory, and checks at import that it has exactly these keys.
+TARGET_NAMES: tuple[str, ...] = ("ollama", "huggingface")
+TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
+ALL_TARGETS: tuple[str, ...] = TARGET_NAMES
 
 
 class _Strict(BaseModel):
@@ -342,7 +345,7 @@ class TagSpec(_Strict):
     vram: str | None = None
     note: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
-    targets: list[Target] = Field(default_factory=lambda: list(ALL_TARGETS))
+    targets: list[TargetName] = Field(default_factory=lambda: list(ALL_TARGETS))
 
     @field_validator("vram", "note")
     @classmethod
@@ -369,7 +372,7 @@ class TagSpec(_Strict):
 
     @field_validator("targets")
     @classmethod
-    def _targets_nonempty(cls, value: list[Target]) -> list[Target]:
+    def _targets_nonempty(cls, value: list[TargetName]) -> list[TargetName]:
         if not value:
             raise ValueError("a tag must go to at least one target")
         return value

@@ -93,13 +93,17 @@ class DaemonSteps:
         plan: list[Operation],
         record: Record,
         result: ApplyResult | None = None,
+        *,
+        continuing: bool = False,
     ) -> ApplyResult:
-        """Execute the plan in order; a failed tag skips its remaining steps, the run goes on."""
+        """Execute the plan in order; a failed tag skips its remaining steps, the run goes on.
+        `continuing`: the seal after this run's per-tag work (what existed before is known)."""
         target = self.target
         result = ApplyResult() if result is None else result  # filled as it goes
         states: dict[str, TagState] = {}
         store = LocalStore(payload, target.config.latest)
-        self.preexisting = set(self.api.local_models())
+        if not continuing or self.preexisting is None:
+            self.preexisting = set(self.api.local_models())
         for op in plan:
             tag = op.tag or "*"
             state = states.setdefault(tag, TagState())
