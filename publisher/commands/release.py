@@ -19,6 +19,7 @@ from publisher.pipeline.release import (
     run_releases,
     tag_json,
 )
+from publisher.pipeline.selection import Shard
 
 
 def release(
@@ -46,7 +47,26 @@ def release(
     keep_local: Annotated[
         bool, typer.Option("--keep-local", help="Keep models in the local Ollama store.")
     ] = False,
-    prune: Annotated[bool, typer.Option("--prune", help="Delete HF files no tag lists.")] = False,
+    present: Annotated[
+        bool,
+        typer.Option("--present", help="Only the tags whose GGUFs are here; report the others."),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Tags at manifest position k with k mod N = I (0-based; a CI matrix or a "
+            "Kubernetes Indexed Job's $JOB_COMPLETION_INDEX).",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete HF files no manifest tag names (manifest-wide, whatever is selected).",
+        ),
+    ] = False,
     create_pr: Annotated[
         bool, typer.Option("--create-pr", help="Open an HF pull request.")
     ] = False,
@@ -81,6 +101,8 @@ def release(
         prune=prune,
         create_pr=create_pr,
         ollama_registry=ollama_registry,
+        present=present,
+        shard=Shard.parse(shard) if shard is not None else None,
         out_dir=out,
         confirm=_ask if sys.stdin.isatty() else None,
     )
@@ -109,9 +131,36 @@ def print_run(run: VariantRun, *, verbose: bool = False, dry_run: bool = False) 
     if run.results and not run.error:
         outcome = "published" if run.ok else "FAILED"
         console.out.print(f"{title}: {outcome}, {run.bytes_uploaded:,} bytes uploaded")
+    for line in completeness_lines(run, dry_run=dry_run):
+        console.out.print(line, soft_wrap=True)
     page = run.page_json()
     if page is not None and not run.error:
         console.out.print(page["apply"], soft_wrap=True)
+
+
+def completeness_lines(run: VariantRun, *, dry_run: bool) -> list[str]:
+    """What this run left out and whether the release as a whole is published yet."""
+    if run.release is None or run.error:
+        return []
+    lines = []
+    selection = run.selection
+    if selection is not None and selection.partial and (selection.shard or selection.present):
+        left = ", ".join(f"{tag} ({why})" for tag, why in selection.left_out.items())
+        lines.append(f"Not in this run: {left}.")
+    if run.prune_note:
+        lines.append(run.prune_note)
+    total = len(run.release.tags)
+    if dry_run or run.complete is None:
+        return lines
+    if run.complete:
+        lines.append(f"The release is complete: all {total} tags are published.")
+    else:
+        missing = run.missing_tags
+        lines.append(
+            f"The release is not yet complete: {len(missing)} of {total} tags are not published "
+            f"yet ({', '.join(missing)}); `publish status` exits 1 until they are."
+        )
+    return lines
 
 
 def print_plan(run: VariantRun, *, dry_run: bool) -> None:

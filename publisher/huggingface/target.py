@@ -174,7 +174,8 @@ class HuggingFaceTarget(HubAccess, HubCommits, HubReadBack):
             if TARGET not in tag_payload.tag.targets:
                 continue
             tag_wants = [w for w in wants if w.tag == tag_payload.tag.tag and w.kind == "gguf"]
-            states.append(self._tag_status(tag_payload.tag.tag, tag_wants, remote))
+            here = bool(tag_payload.files)
+            states.append(self._tag_status(tag_payload.tag.tag, tag_wants, remote, here=here))
         wanted = {w.path_in_repo for w in wants}
         for path in sorted(remote.paths - wanted):
             if path.endswith(".gguf"):
@@ -205,7 +206,9 @@ class HuggingFaceTarget(HubAccess, HubCommits, HubReadBack):
                 rows.append(ledger_row(TARGET, path, entry.get("sha256"), remote_sha))
         return rows
 
-    def _tag_status(self, tag: str, wants: list[Want], remote: Remote) -> TagStatus:
+    def _tag_status(
+        self, tag: str, wants: list[Want], remote: Remote, *, here: bool = True
+    ) -> TagStatus:
         present = [w for w in wants if w.path_in_repo in remote.info]
         if not present:
             return TagStatus(TARGET, tag, "missing", f"{wants[0].path_in_repo} is not on the Hub")
@@ -213,6 +216,10 @@ class HuggingFaceTarget(HubAccess, HubCommits, HubReadBack):
             absent = ", ".join(w.path_in_repo for w in wants if w not in present)
             return TagStatus(TARGET, tag, "drifted", f"missing on the Hub: {absent}")
         unknown = [w for w in wants if w.sha256 is None]
+        if not here:
+            # another machine's tag: the Hub holds its file(s), which is what published means
+            detail = f"{len(wants)} file(s) on the Hub (GGUF not here: not compared)"
+            return TagStatus(TARGET, tag, "up-to-date", detail)
         if unknown:
             return TagStatus(TARGET, tag, "unknown", "no local sha256 to compare with the Hub")
         info = remote.info

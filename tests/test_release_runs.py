@@ -1,0 +1,125 @@
+"""Selection for runners (`--present`, `--shard I/N`), the release's completeness in the summary
+and `--json`, and the registry the summary names: against the real docker-registry and the
+strict Hub double (the `world` of test_release.py)."""
+
+# ruff: noqa: F811
+from __future__ import annotations
+
+import pytest
+from doubles.registry_server import docker_registry  # noqa: F401
+from test_release import World, runner, world  # noqa: F401  (the fixture)
+
+from publisher.cli import app
+from publisher.errors import UsageError
+from publisher.manifest import load
+from publisher.pipeline.selection import Shard, select
+
+
+@pytest.mark.parametrize("text", ["0/1", "0/4", "3/4", " 2/3 "])
+def test_a_shard_is_i_of_n_zero_based(text: str) -> None:
+    shard = Shard.parse(text)
+    assert 0 <= shard.index < shard.count and str(shard) == text.strip()
+
+
+@pytest.mark.parametrize("text", ["4/4", "1/0", "0/0", "-1/3", "1", "a/b", "1/2/3", "", "1 /2"])
+def test_a_bad_shard_is_a_usage_error_naming_the_rule(text: str) -> None:
+    with pytest.raises(UsageError, match=r"--shard: expected I/N with 0 ≤ I < N"):
+        Shard.parse(text)
+
+
+def test_n_shards_cover_every_tag_exactly_once(world: World) -> None:
+    release = load(world.manifest)
+    names = [t.tag for t in release.tags]
+    for count in range(1, 6):
+        shares = [
+            [t.tag for t in select(release, shard=Shard(i, count)).tags] for i in range(count)
+        ]
+        assert sorted(t for share in shares for t in share) == sorted(names)
+        # round-robin in manifest order: position k goes to shard k mod N
+        assert shares[0][0] == names[0] and all(len(s) <= -(-len(names) // count) for s in shares)
+    assert select(release, shard=Shard(1, 2)).left_out == {
+        "Q4_K_M": "in shard 0/2",
+        "F16": "in shard 0/2",
+    }
+
+
+def test_present_publishes_what_is_here_and_reports_the_rest(world: World) -> None:
+    q6 = world.gguf_dir / "tiny-Q6_K.gguf"
+    kept = q6.read_bytes()
+    q6.unlink()
+    code, data, output = world.run("--yes")
+    assert code == 1 and "--present" in data["error"]  # without it a missing GGUF stops the run
+    code, data, output = world.run("--yes", "--present")
+    assert code == 0, output
+    assert data["selection"]["tags"] == ["Q4_K_M", "F16"]
+    assert "GGUF not here" in data["selection"]["left_out"]["Q6_K"]
+    assert data["complete"] is False and data["missing_tags"] == ["Q6_K"]
+    assert world.manifest_digest("Q4_K_M") and world.manifest_digest("Q6_K") is None
+    assert "tiny-F16.gguf" in world.hub_files() and "tiny-Q6_K.gguf" not in world.hub_files()
+    status = runner.invoke(app, ["status", str(world.manifest), "--json"])
+    assert status.exit_code == 1  # until the release is complete
+
+    q6.write_bytes(kept)
+    code, text = _text_run(world, "--yes", "--present")
+    assert code == 0, text
+    assert "The release is complete: all 3 tags are published." in text
+    assert world.manifest_digest("Q6_K") is not None
+
+
+def test_shards_publish_the_release_between_them(world: World) -> None:
+    code, data, output = world.run("--yes", "--shard", "0/2")
+    assert code == 0, output
+    assert data["selection"]["tags"] == ["Q4_K_M", "F16"]
+    assert data["complete"] is False and data["missing_tags"] == ["Q6_K"]
+    assert world.manifest_digest("Q6_K") is None and "tiny-Q6_K.gguf" not in world.hub_files()
+    code, text = _text_run(world, "--yes", "--shard", "1/2")
+    assert code == 0, text
+    assert "Not in this run: Q4_K_M (in shard 0/2), F16 (in shard 0/2)." in text
+    assert "The release is complete: all 3 tags are published." in text
+    assert world.manifest_digest("Q6_K") is not None and "tiny-Q6_K.gguf" in world.hub_files()
+
+
+def test_a_shard_past_the_ladder_publishes_nothing_and_succeeds(world: World) -> None:
+    code, data, output = world.run("--yes", "--shard", "4/5")
+    assert code == 0, output
+    assert data["selection"]["tags"] == [] and data["bytes_uploaded"] == 0
+    assert data["complete"] is False and data["missing_tags"] == ["Q4_K_M", "Q6_K", "F16"]
+    assert world.manifest_digest("Q4_K_M") is None and world.hub_files() == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "3/3"], "--shard: expected I/N with 0 ≤ I < N"),
+        (["--shard", "x"], "--shard: expected I/N"),
+        (["--shard", "0/2", "--tag", "Q6_K"], "--tag and --shard both choose"),
+    ],
+)
+def test_bad_selections_are_usage_errors(world: World, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["release", str(world.manifest), "--dry-run", *args])
+    assert result.exit_code == 2 and message in result.output
+    assert result.output.count("error:") == 1
+
+
+def test_prune_with_a_partial_selection_says_it_is_manifest_wide(world: World) -> None:
+    code, data, output = world.run("--dry-run", "--prune", "--shard", "1/2")
+    assert code == 0, output
+    assert data["prune_scope"] == "manifest"
+    code, text = _text_run(world, "--dry-run", "--prune", "--shard", "1/2")
+    assert "--prune is manifest-wide: it deletes only files that none of the manifest's 3" in text
+
+
+def test_the_summary_names_the_registry_actually_used(world: World) -> None:
+    """`--ollama-registry` overrides `[ollama] registry`: every line names the override."""
+    override = world.registry.replace("127.0.0.1", "localhost")
+    code, text = _text_run(world, "--yes", "--only", "ollama", "--ollama-registry", override)
+    assert code == 0, text
+    assert f"via {override}" in text and f"via {world.registry})" not in text
+    code, data, _ = world.run("--dry-run", "--ollama-registry", "http://127.0.0.1:9")
+    assert "via http://127.0.0.1:9" in data["summary"]["sentence"]
+    assert world.registry not in data["summary"]["sentence"]
+
+
+def _text_run(world: World, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["release", str(world.manifest), *args])
+    return result.exit_code, result.output
