@@ -39,6 +39,7 @@ class _Facts(BaseModel):
     at: str
     tool: str | None = None
     repo: str | None = None
+    endpoint: str | None = None  # the Hub a `file:` entry is on (HF_ENDPOINT / manifest)
     registry: str | None = None
     manifest_digest: str | None = None  # direct registry push: the tag's manifest
     manifest: str | None = None  # daemon: the registry's manifest after push / check

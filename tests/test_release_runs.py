@@ -5,6 +5,8 @@ strict Hub double (the `world` of test_release.py)."""
 # ruff: noqa: F811
 from __future__ import annotations
 
+import json
+
 import pytest
 from doubles.registry_server import docker_registry  # noqa: F401
 from test_release import World, runner, world  # noqa: F401  (the fixture)
@@ -123,3 +125,54 @@ def test_the_summary_names_the_registry_actually_used(world: World) -> None:
 def _text_run(world: World, *args: str) -> tuple[int, str]:
     result = runner.invoke(app, ["release", str(world.manifest), *args])
     return result.exit_code, result.output
+
+
+def test_a_fresh_machine_sees_published_tags_as_published(
+    world: World, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No GGUF, no ledger, another cache: every tag published elsewhere is published, and the
+    release is complete; before that, status exits 1 and says which tags are not."""
+    fresh = tmp_path_factory.mktemp("fresh-machine")
+    manifest = fresh / world.manifest.name
+    manifest.write_text(world.manifest.read_text())
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(fresh / "cache"))
+    monkeypatch.setenv("HOME", str(fresh / "home"))
+
+    def status() -> tuple[int, dict[tuple[str, str], str]]:
+        result = runner.invoke(app, ["status", str(manifest), "--json"])
+        rows = json.loads(result.stdout)["targets"]
+        return result.exit_code, {(r["target"], r["tag"]): r["state"] for r in rows}
+
+    assert world.run("--yes", "--tag", "Q4_K_M")[0] == 0
+    code, states = status()
+    assert code == 1
+    assert states[("ollama", "Q4_K_M")] == states[("huggingface", "Q4_K_M")] == "up-to-date"
+    assert states[("ollama", "Q6_K")] == states[("huggingface", "F16")] == "missing"
+    assert world.run("--yes")[0] == 0
+    code, states = status()
+    assert code == 0, states
+    assert not any(target == "ledger" for target, _ in states)  # nothing of this machine's
+    assert not (fresh / "t1.lock.json").exists()
+
+
+def test_status_rebuilds_an_absent_ledger_from_the_remotes(world: World) -> None:
+    assert world.run("--yes")[0] == 0
+    ledger = world.manifest.parent / "t1.lock.json"
+    recorded = json.loads(ledger.read_text())["tags"]
+    ledger.unlink()
+    result = runner.invoke(app, ["status", str(world.manifest), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [r for r in json.loads(result.stdout)["targets"] if r["target"] == "ledger"]
+    assert {r["tag"]: r["detail"] for r in rows} == dict.fromkeys(
+        ["Q4_K_M", "Q6_K", "F16"], "rebuilt from the remotes"
+    )
+    rebuilt = json.loads(ledger.read_text())["tags"]
+    for tag, entry in recorded.items():
+        assert rebuilt[tag]["files"] == entry["files"]
+
+
+def test_hub_ledger_entries_record_their_endpoint(world: World) -> None:
+    assert world.run("--yes", "--tag", "F16")[0] == 0
+    steps = json.loads((world.manifest.parent / "t1.lock.json").read_text())["targets"]
+    entry = steps["huggingface"]["file:tiny-F16.gguf"]
+    assert entry["repo"] == world.hf_repo and entry["endpoint"] == "https://huggingface.co"

@@ -220,7 +220,7 @@ class HubCommits(HubPlanning):
         commits.append(entry)
         for op in batch:
             if op.action == "delete-file":
-                record(f"file:{op.subject}", {"repo": self.repo_id, "removed": True, "commit": oid})
+                record(f"file:{op.subject}", {**self._where(), "removed": True, "commit": oid})
                 continue
             facts = self._file_facts(op)
             record(f"file:{op.subject}", {**facts, "commit": oid})
@@ -233,7 +233,7 @@ class HubCommits(HubPlanning):
         store as plain git blobs (not LFS) — generated ones, small extra files — the git blob id
         it reports for them, which is what `ledger_status` compares such a file by."""
         sha256, size = self._sent(op)
-        facts: dict[str, Any] = {"repo": self.repo_id, "sha256": sha256, "size": size}
+        facts: dict[str, Any] = {**self._where(), "sha256": sha256, "size": size}
         content = self._contents.get(op.subject)
         kind = op.details.get("kind")
         if content is not None and kind not in ("gguf", "extra"):
@@ -241,6 +241,11 @@ class HubCommits(HubPlanning):
         elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in self._locals:
             facts["blob_id"] = git_blob_sha1_file(self._locals[op.subject])
         return facts
+
+    def _where(self) -> dict[str, str]:
+        """Which Hub and repo a ledger entry is about: the same repo name on another endpoint
+        (a mirror, a test Hub) is another remote, so `ledger_status` must not compare them."""
+        return {"repo": self.repo_id, "endpoint": self.endpoint}
 
     def _sent(self, op: Operation) -> tuple[str | None, int]:
         """sha256 and size of what was committed (a card re-merged at apply time may differ)."""

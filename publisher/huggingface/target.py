@@ -188,7 +188,9 @@ class HuggingFaceTarget(HubAccess, HubCommits, HubReadBack):
         files = {
             key.partition(":")[2]: entry
             for key, entry in steps.items()
-            if key.startswith("file:") and entry.get("repo") == self.repo_id
+            if key.startswith("file:")
+            and entry.get("repo") == self.repo_id
+            and entry.get("endpoint", self.endpoint) == self.endpoint  # none: an older ledger
         }
         if not files:
             return []
