@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from publisher.targets.base import apply_all, plan_all
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent))
@@ -69,7 +71,7 @@ def child(mode: str, folder: Path) -> None:
     cache = folder / ("digests.json" if mode == "handover" else "empty.json")
     tgt, _ = target(release, hub, digests=DigestCache(cache))
     data = payload_from_cache(release, folder)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     http.close()
     assert result.ok, result.failures
     print(json.dumps({"lib_hashed": counted["bytes"]}))

@@ -13,6 +13,7 @@ from publisher.errors import ManifestError
 from publisher.manifest import load
 from publisher.render import render_release, write_rendered
 from publisher.render.eval_results import eval_results
+from publisher.targets.base import apply_all, plan_all
 
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "manifests" / "v3.toml"
@@ -116,10 +117,10 @@ def test_the_hub_target_commits_the_results_once(tmp_path: Path) -> None:
     data = payload(release, {"params": "{}\n", **results})
     tgt, _ = target(release, hub)
     tgt.preflight()
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     assert [op.subject for op in plan if op.subject.startswith(".eval_results/")] == [GPQA]
-    assert tgt.apply(data, plan, Records()).ok
+    assert apply_all(tgt, data, plan, Records()).ok
     assert hub.files(REPO)[GPQA] == results[GPQA].encode()
     again, _ = target(release, hub)
-    ops = [op for op in again.plan(data, online=True) if op.subject == GPQA]
+    ops = [op for op in plan_all(again, data, online=True) if op.subject == GPQA]
     assert [op.action for op in ops] == ["skip-file"]

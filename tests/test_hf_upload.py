@@ -41,7 +41,7 @@ from publisher.huggingface import commits
 from publisher.huggingface.progress import library_progress
 from publisher.huggingface.target import HuggingFaceTarget
 from publisher.progress import Transfers, transfer_progress
-from publisher.targets.base import LocalFile, ReleasePayload
+from publisher.targets.base import LocalFile, ReleasePayload, apply_all, plan_all
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -120,7 +120,7 @@ def test_real_client_hashes_no_gguf_byte_a_second_time(tmp_path, hub, monkeypatc
     counted = HashCount(monkeypatch)
     tgt, _ = target(release, hub, digests=DigestCache(tmp_path / "digests.json"))
     hashed_before_apply = bytes_hashed_total()
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
 
     assert result.ok, result.failures
     for path in ggufs:  # the real client sent every byte, through LFS, under our sha256
@@ -142,7 +142,7 @@ def test_without_the_cache_vouching_the_library_hashes_and_the_upload_still_land
     data = measured(release, DigestCache(tmp_path / "digests.json"))
     counted = HashCount(monkeypatch)
     tgt, _ = target(release, hub, digests=DigestCache(tmp_path / "other.json"))  # empty cache
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     assert counted.bytes >= GGUF_BYTES  # the library read the whole GGUF to hash it
 
@@ -153,11 +153,11 @@ def test_a_file_rewritten_in_place_since_the_plan_is_refused(tmp_path, hub):
     cache = DigestCache(tmp_path / "digests.json")
     data = measured(release, cache)
     tgt, _ = target(release, hub, digests=cache)
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     path = release.tag("Q4_K_M").path
     write_gguf(release, "Q4_K_M", os.urandom(GGUF_BYTES))  # same size, other bytes
     sha256_file(path, cache)  # something (a re-verify) hashed the new bytes meanwhile
-    result = tgt.apply(data, plan, Records())
+    result = apply_all(tgt, data, plan, Records())
     assert not result.ok
     assert "changed since the plan" in result.failures["Q4_K_M"]
     assert path.name not in hub.files(REPO)
@@ -180,7 +180,9 @@ def test_a_release_hashes_each_gguf_byte_once_and_says_so(tmp_path, hub, monkeyp
     def hf_target(release, options):
         return HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: TOKEN)
 
-    monkeypatch.setattr(targets, "_huggingface", hf_target)
+    monkeypatch.setitem(
+        targets.TARGETS, "huggingface", replace(targets.TARGETS["huggingface"], factory=hf_target)
+    )
     counted = HashCount(monkeypatch)
     first = CliRunner().invoke(app, ["release", str(manifest), "--json", "--yes"])
     data = json.loads(first.stdout)
@@ -236,11 +238,11 @@ def test_upload_progress_is_reported_in_bytes_per_file_while_it_is_sent(
     cache = DigestCache(tmp_path / "digests.json")
     data = measured(release, cache, SIDE)
     tgt, _ = target(release, hub, digests=cache, max_ops_per_commit=100)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
 
-    (board,) = RecordingTransfers.instances
-    assert board.total == result.bytes_uploaded
+    board, seal = RecordingTransfers.instances  # the tags' commits, then the seal's
+    assert board.total + seal.total == result.bytes_uploaded
     for tag in release.tags:
         name, size = tag.path.name, tag.path.stat().st_size
         chunks = [n for kind, who, n in board.events if kind == "bytes" and who == name]
@@ -308,7 +310,7 @@ def test_a_refused_lfs_upload_fails_its_batch_in_one_line_and_the_rest_goes_on(t
     data = measured(release, cache)
     hub.fail("lfs_put", 400)  # the storage refuses the first GGUF's PUT
     tgt, _ = target(release, hub, digests=cache, max_bytes_per_commit=1)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert "HTTP 400" in result.failures["Q4_K_M"]
     assert "Q6_K" not in result.failures
     assert release.tag("Q6_K").path.name in hub.files(REPO)
@@ -320,7 +322,7 @@ def test_card_metadata_the_hub_refuses_is_a_failure_line(tmp_path, hub):
     data = measured(release, cache, {"README.md": "---\nlicense: nope\n---\n# tiny\n"})
     hub.fail("validate_yaml", 400)
     tgt, _ = target(release, hub, digests=cache)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert "the Hub refused publisher: add README.md: Invalid metadata" in result.failures["*"]
     assert release.tag("Q4_K_M").path.name in hub.files(REPO)  # the GGUF's commit landed
 
@@ -335,10 +337,10 @@ def test_a_retried_lfs_upload_counts_its_bytes_once(tmp_path, hub, monkeypatch):
     data = measured(release, cache, SIDE)
     hub.fail("lfs_put", 503)  # the first PUT; the library retries it after a second
     tgt, _ = target(release, hub, digests=cache, max_ops_per_commit=100)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
 
-    (board,) = RecordingTransfers.instances
+    board, _seal = RecordingTransfers.instances  # the tags' commits, then the seal's
     reads = [
         [at for kind, who, at in board.events if kind == "at" and who == tag.path.name]
         for tag in release.tags

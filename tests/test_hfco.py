@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -25,7 +24,7 @@ from doubles.hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 
 import publisher.targets as targets
 from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
-from publisher.targets.base import Operation
+from publisher.targets.base import Operation, TargetOptions, apply_all, plan_all
 
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
@@ -159,7 +158,7 @@ def publish(tmp_path, hub: FakeHub, **kw):
     release = release_with_files(tmp_path, ("Q4_K_M", "Q6_K"))
     tgt, sleeps = target(release, hub, check_hf_co=True, **kw)
     data = payload(release)
-    return release, tgt.apply(data, tgt.plan(data, online=True), Records()), sleeps
+    return release, apply_all(tgt, data, plan_all(tgt, data, online=True), Records()), sleeps
 
 
 def test_release_reads_back_each_file_name_tag_through_hf_co(tmp_path, served):
@@ -215,10 +214,10 @@ def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, ca
 
 def test_skip_remote_verify_skips_the_hf_co_read_back(tmp_path):
     release = release_with_files(tmp_path, ("Q4_K_M",))
-    made = targets._huggingface(release, SimpleNamespace(prune=False, create_pr=False))
+    made = targets.TARGETS["huggingface"].factory(release, TargetOptions())
     assert made.check_hf_co is True
-    options = SimpleNamespace(prune=False, create_pr=False, skip_remote_verify=True)
-    assert targets._huggingface(release, options).check_hf_co is False
+    options = TargetOptions(skip_remote_verify=True)
+    assert targets.TARGETS["huggingface"].factory(release, options).check_hf_co is False
 
 
 def test_a_shard_is_not_read_back_through_hf_co(tmp_path, hub):
@@ -229,8 +228,8 @@ def test_a_shard_is_not_read_back_through_hf_co(tmp_path, hub):
     def verify(name: str) -> Operation:
         return Operation("huggingface", "verify", name, "", tag="Q4_K_M", sha256="a" * 64)
 
-    assert tgt._hf_co_tags(verify("big-Q4_K_M-00001-of-00002.gguf")) == {}
-    assert tgt._hf_co_tags(verify("big-Q4_K_M.gguf"))["big-Q4_K_M.gguf"] == "a" * 64
+    assert tgt.reader._hf_co_tags(verify("big-Q4_K_M-00001-of-00002.gguf")) == {}
+    assert tgt.reader._hf_co_tags(verify("big-Q4_K_M.gguf"))["big-Q4_K_M.gguf"] == "a" * 64
 
 
 def test_every_blob_of_the_manifest_can_be_pulled(hub):

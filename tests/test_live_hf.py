@@ -21,7 +21,7 @@ from publisher.huggingface.readback import read_back
 from publisher.huggingface.session import resolve_endpoint
 from publisher.huggingface.target import HuggingFaceTarget
 from publisher.manifest import load
-from publisher.targets.base import ReleasePayload, TagPayload
+from publisher.targets.base import ReleasePayload, TagPayload, apply_all, plan_all
 
 pytestmark = pytest.mark.live
 
@@ -64,7 +64,7 @@ def test_publish_tiny_gguf_then_rerun_uploads_nothing(tmp_path, capsys, caplog):
         first = HuggingFaceTarget(release)
         first.preflight()
         records = Records()
-        result = first.apply(payload, first.plan(payload, online=True), records)
+        result = apply_all(first, payload, plan_all(first, payload, online=True), records)
         assert result.ok, result.failures
         assert "verify:Q4_K_M" in records.steps
         assert api.model_info(REPO).private is True
@@ -72,10 +72,10 @@ def test_publish_tiny_gguf_then_rerun_uploads_nothing(tmp_path, capsys, caplog):
 
         second = HuggingFaceTarget(release)
         second.preflight()
-        plan = second.plan(payload, online=True)
+        plan = plan_all(second, payload, online=True)
         assert {op.action for op in plan} == {"skip-file"}, [op.to_json() for op in plan]
         again = Records()
-        rerun = second.apply(payload, plan, again)
+        rerun = apply_all(second, payload, plan, again)
         assert rerun.ok and rerun.bytes_uploaded == 0
         assert not [key for key in again.steps if key.startswith("commit:")]
     finally:

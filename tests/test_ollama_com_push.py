@@ -36,6 +36,7 @@ from publisher.ollama.registry import (
     check_pushed,
     push_image,
 )
+from publisher.targets.base import apply_all, plan_all
 
 pytestmark = pytest.mark.skipif(not registry_available(), reason="docker-registry not installed")
 
@@ -365,9 +366,9 @@ def test_direct_push_target_plans_and_reports_same_content_as_published(
         docker_registry, t.repository, insecure=True, transport=_Reserialising()
     )
     with t.client:
-        result = t.apply(payload, t.plan(payload, online=True), lambda *_: None)
+        result = apply_all(t, payload, plan_all(t, payload, online=True), lambda *_: None)
         assert result.failures == {}
-        plan = t.plan(payload, online=True)
+        plan = plan_all(t, payload, online=True)
         assert {op.action for op in plan} == {"skip-tag"}
         assert all("same content, re-serialised" in op.reason for op in plan)
         statuses = t.status(payload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,9 @@ def world(tmp_path: Path, docker_registry: str, monkeypatch: pytest.MonkeyPatch)
             token_provider=lambda: TOKEN,
         )
 
-    monkeypatch.setattr(targets, "_huggingface", hf_target)
+    monkeypatch.setitem(
+        targets.TARGETS, "huggingface", replace(targets.TARGETS["huggingface"], factory=hf_target)
+    )
     monkeypatch.chdir(tmp_path)  # build/ goes here
     yield World(manifest, gguf_dir, docker_registry, repository, hub, hf_repo)
 

@@ -24,6 +24,7 @@ from doubles.hf_double import (
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.huggingface.commits import commit_message
 from publisher.huggingface.plan import git_blob_sha1, plan_files, sidecar_text
+from publisher.targets.base import apply_all, plan_all
 
 SIDE = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n'}
 
@@ -56,7 +57,7 @@ def test_offline_plan_calls_nothing_and_lists_every_file(tmp_path):
     release = release_with_files(tmp_path)
     hub = new_hub()
     tgt, _ = target(release, hub)
-    plan = tgt.plan(payload(release, {**SIDE, "README.md": "# card\n"}), online=False)
+    plan = plan_all(tgt, payload(release, {**SIDE, "README.md": "# card\n"}), online=False)
     assert hub.calls == [] and hub.clients == []  # no HfApi was even built
     files = plan_files(plan)
     paths = [f["path_in_repo"] for f in files]
@@ -96,12 +97,12 @@ def test_first_apply_creates_repo_uploads_in_order_and_records(tmp_path):
     tgt, _ = target(release, hub, max_bytes_per_commit=1)  # one commit per tag
     data = payload(release, SIDE)
     tgt.preflight()
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     assert {op.reason for op in plan if op.action == "upload-file"} == {
         "not on the Hub (the repo is new)"
     }
     records = Records()
-    result = tgt.apply(data, plan, records)
+    result = apply_all(tgt, data, plan, records)
 
     assert result.ok, result.failures
     assert hub.called("create_repo") == [
@@ -156,7 +157,7 @@ def test_extra_file_goes_first(tmp_path, monkeypatch):
     hub = new_hub()
     tgt, _ = target(release, hub, extra_files=[imatrix], max_bytes_per_commit=1)
     data = payload(release)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     assert hub.commits(REPO)[0].message == "publisher: add imatrix.dat"
     assert hub.files(REPO)["imatrix.dat"] == b"\0imatrix"
@@ -168,7 +169,7 @@ def test_commits_hold_at_most_100_operations_and_keep_sidecars_with_their_gguf(t
     hub = new_hub()
     tgt, _ = target(release, hub)
     data = payload(release)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     commits = hub.commits(REPO)
     assert len(commits) == 3
@@ -210,7 +211,7 @@ def test_unchanged_files_are_skipped_and_nothing_is_committed(tmp_path):
     seed_published(hub, release)
     tgt, _ = target(release, hub)
     data = payload(release, SIDE)
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     ggufs = [op for op in plan if op.subject.endswith(".gguf") and op.action != "verify"]
     assert {op.action for op in ggufs} == {"skip-file"}
     assert {op.reason for op in ggufs} == {"same sha256 on the Hub"}
@@ -218,7 +219,7 @@ def test_unchanged_files_are_skipped_and_nothing_is_committed(tmp_path):
     assert (params.action, params.reason) == ("skip-file", "same bytes on the Hub")
     assert all(op.action in ("skip-file",) for op in plan), plan
     assert hub.called("get_paths_info")[0]["expand"] is True
-    result = tgt.apply(data, plan, Records())
+    result = apply_all(tgt, data, plan, Records())
     assert result.ok and result.bytes_uploaded == 0
     assert hub.called("create_commit") == [] and hub.commits(REPO) == []
 
@@ -230,11 +231,11 @@ def test_only_the_changed_gguf_and_its_sidecar_are_sent(tmp_path):
     write_gguf(release, "Q6_K", b"requantized")
     tgt, _ = target(release, hub)
     data = payload(release, {**SIDE, "params": '{"temperature": 0.7}\n'})
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     sent = {op.subject for op in plan if op.action == "upload-file"}
     q6 = names("Q6_K")[0]
     assert sent == {q6, f"{q6}.sha256", "params"}
-    result = tgt.apply(data, plan, Records())
+    result = apply_all(tgt, data, plan, Records())
     assert result.ok, result.failures
     assert [c.message for c in hub.commits(REPO)] == [
         "publisher: update Q6_K",
@@ -256,7 +257,7 @@ def test_a_hub_card_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path):
     tgt, _ = target(release, hub)
     data = payload(release, {**SIDE, "README.md": "# Tiny\n"})
     with pytest.raises(UsageError) as refused:
-        tgt.plan(data, online=True)
+        plan_all(tgt, data, online=True)
     assert f"{REPO}/README.md" in str(refused.value) and "not UTF-8" in str(refused.value)
     assert "\n" not in str(refused.value)
 
@@ -274,10 +275,10 @@ def test_card_merge_keeps_hand_written_sections(tmp_path):
     new = "# Tiny\n\n<!-- publisher:begin files -->\nnew table\n<!-- publisher:end files -->\n"
     tgt, _ = target(release, hub)
     data = payload(release, {**SIDE, "README.md": new})
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     card = next(op for op in plan if op.subject == "README.md")
     assert card.action == "update-card"
-    result = tgt.apply(data, plan, Records())
+    result = apply_all(tgt, data, plan, Records())
     assert result.ok, result.failures
     text = hub.files(REPO)["README.md"].decode()
     assert "new table" in text and "old table" not in text
@@ -285,7 +286,7 @@ def test_card_merge_keeps_hand_written_sections(tmp_path):
     assert hub.commits(REPO)[-1].message == "publisher: update README.md"
     # a second plan finds the merged card on the Hub: nothing to do
     again, _ = target(release, hub)
-    assert all(op.action == "skip-file" for op in again.plan(data, online=True))
+    assert all(op.action == "skip-file" for op in plan_all(again, data, online=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def test_obsolete_files_are_reported_and_kept_without_prune(tmp_path):
     old = names("Q2_K")[0]
     seed_published(hub, release, {old: b"GGUF\0old", f"{old}.sha256": b"x", "LICENSE": b"L"})
     tgt, _ = target(release, hub)
-    plan = tgt.plan(payload(release, SIDE), online=True)
+    plan = plan_all(tgt, payload(release, SIDE), online=True)
     extras = {op.subject: op.reason for op in plan if op.details.get("remote") == "extra"}
     assert extras == {
         old: "the manifest no longer lists it: kept (--prune deletes it)",
@@ -316,7 +317,7 @@ def test_prune_deletes_last_in_a_commit_of_its_own(tmp_path):
     write_gguf(release, "Q4_K_M", b"changed")
     tgt, _ = target(release, hub, prune=True)
     data = payload(release, {**SIDE, "template": "{{ .System }}"})
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     commits = hub.commits(REPO)
     assert [c.message for c in commits] == [
@@ -429,7 +430,7 @@ def test_rate_limit_honours_retry_after_then_succeeds(tmp_path):
     hub.fail("create_commit", 429, retry_after=7, times=2)
     tgt, sleeps = target(release, hub)
     data = payload(release)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     assert sleeps == [7.0, 7.0]
     assert len(hub.commits(REPO)) == 1
@@ -441,7 +442,7 @@ def test_rate_limit_retries_are_bounded(tmp_path):
     hub.fail("create_commit", 429, retry_after=1, times=50)
     tgt, sleeps = target(release, hub)
     data = payload(release)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert len(sleeps) == 5
     assert "HTTP 429, rate limited by the Hub" in result.failures["Q4_K_M"]
 
@@ -460,7 +461,7 @@ def test_credential_errors_become_one_line_and_stop_the_rest(tmp_path, status, w
     hub.fail("create_commit", status)
     tgt, _ = target(release, hub, max_bytes_per_commit=1)
     data = payload(release, SIDE)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert set(result.failures) == {"Q4_K_M", "Q6_K", "F16", "*"}
     assert words in result.failures["Q4_K_M"]
     assert all("\n" not in line for line in result.failures.values())
@@ -473,7 +474,7 @@ def test_a_server_error_fails_its_batch_and_the_rest_goes_on(tmp_path):
     hub.fail("create_commit", 500)
     tgt, _ = target(release, hub, max_bytes_per_commit=1)
     data = payload(release)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert set(result.failures) == {"Q4_K_M"}
     assert "HTTP 500" in result.failures["Q4_K_M"]
     assert [c.message for c in hub.commits(REPO)] == ["publisher: add Q6_K", "publisher: add F16"]
@@ -492,7 +493,7 @@ def test_read_back_mismatch_is_a_failure(tmp_path):
     tgt, _ = target(release, hub)
     data = payload(release)
     records = Records()
-    result = tgt.apply(data, tgt.plan(data, online=True), records)
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), records)
     assert set(result.failures) == {"Q6_K"}
     assert "read back" in result.failures["Q6_K"]
     assert sha(release.tag("Q6_K").path.read_bytes()) in result.failures["Q6_K"]
@@ -505,10 +506,10 @@ def test_missing_local_gguf_fails_its_tag_only(tmp_path):
     hub = new_hub()
     tgt, _ = target(release, hub)
     data = payload(release)
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     missing = next(op for op in plan if op.subject == names("Q6_K")[0])
     assert missing.reason == "missing locally: cannot be uploaded"
-    result = tgt.apply(data, plan, Records())
+    result = apply_all(tgt, data, plan, Records())
     assert set(result.failures) == {"Q6_K"}
     assert names("Q4_K_M")[0] in hub.files(REPO)
 
@@ -518,9 +519,9 @@ def test_file_changed_since_the_plan_is_not_sent(tmp_path):
     hub = new_hub()
     tgt, _ = target(release, hub)
     data = payload(release)
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     write_gguf(release, "Q4_K_M", b"rewritten after the plan, longer")
-    result = tgt.apply(data, plan, Records())
+    result = apply_all(tgt, data, plan, Records())
     assert "changed since the plan" in result.failures["Q4_K_M"]
     assert hub.commits(REPO) == []
 
@@ -537,7 +538,7 @@ def test_create_pr_opens_one_pr_and_commits_the_rest_onto_it(tmp_path):
         write_gguf(release, tag, b"v2")
     tgt, _ = target(release, hub, create_pr=True, max_bytes_per_commit=1)
     data = payload(release, SIDE)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     calls = hub.called("create_commit")
     assert [(c["create_pr"], c["revision"]) for c in calls] == [(True, None), (None, "refs/pr/1")]
@@ -586,13 +587,13 @@ def test_token_never_reaches_logs_output_records_or_plans(tmp_path, monkeypatch,
     tgt = HuggingFaceTarget(release, api_factory=hub.api, sleep=lambda _s: None, prune=True)
     tgt.preflight()  # the default token provider: huggingface_hub's get_token reads HF_TOKEN
     data = payload(release, SIDE)
-    plan = tgt.plan(data, online=True)
+    plan = plan_all(tgt, data, online=True)
     records = Records()
-    result = tgt.apply(data, plan, records)
+    result = apply_all(tgt, data, plan, records)
     tgt.status(data)
     hub.fail("create_commit", 401)
     write_gguf(release, "Q4_K_M", b"again")
-    failed = tgt.apply(payload(release), tgt.plan(payload(release), online=True), records)
+    failed = apply_all(tgt, payload(release), plan_all(tgt, payload(release), online=True), records)
     assert failed.failures and result.ok
     with pytest.raises(TargetUnavailable) as refused:
         bad = new_hub(orgs={})
@@ -642,15 +643,15 @@ def test_second_run_with_a_fresh_target_sends_nothing(tmp_path):
     card = "# Tiny\n\n<!-- publisher:begin files -->\nfiles\n<!-- publisher:end files -->\n"
     data = payload(release, {**SIDE, "README.md": card})
     planner, _ = target(release, hub)
-    plan = planner.plan(data, online=True)
+    plan = plan_all(planner, data, online=True)
     applier, _ = target(release, hub)  # a plan made elsewhere (e.g. resumed from the ledger)
-    assert applier.apply(data, plan, Records()).ok
+    assert apply_all(applier, data, plan, Records()).ok
     assert hub.files(REPO)["README.md"] == card.encode()
     commits = len(hub.commits(REPO))
     fresh, _ = target(release, hub)
-    again = fresh.plan(data, online=True)
+    again = plan_all(fresh, data, online=True)
     assert {op.action for op in again} == {"skip-file"}
-    result = fresh.apply(data, again, Records())
+    result = apply_all(fresh, data, again, Records())
     assert result.ok and result.bytes_uploaded == 0 and len(hub.commits(REPO)) == commits
 
 
@@ -660,7 +661,7 @@ def test_reading_a_private_repo_without_token_is_exit_3(tmp_path):
     seed_published(hub, release)
     tgt, _ = target(release, hub, token_provider=lambda: None)
     with pytest.raises(TargetUnavailable, match="HTTP 401") as caught:
-        tgt.plan(payload(release), online=True)
+        plan_all(tgt, payload(release), online=True)
     assert caught.value.exit_code == 3
     assert hub.clients[0].init_kwargs["token"] is False  # no implicit token lookup either
 
@@ -674,7 +675,7 @@ def test_prune_waits_until_every_upload_has_landed(tmp_path):
     hub.fail("create_commit", 500)
     tgt, _ = target(release, hub, prune=True)
     data = payload(release, SIDE)
-    result = tgt.apply(data, tgt.plan(data, online=True), Records())
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert set(result.failures) == {"Q4_K_M"}
     assert old in hub.files(REPO)
     assert all(not c.deleted for c in hub.commits(REPO))
@@ -707,13 +708,13 @@ def test_the_ledger_vouches_for_a_small_extra_file_the_hub_keeps_as_a_plain_blob
     tgt, _ = target(release, hub, extra_files=[notes])
     data = payload(release, SIDE)
     records = Records()
-    assert tgt.apply(data, tgt.plan(data, online=True), records).ok
+    assert apply_all(tgt, data, plan_all(tgt, data, online=True), records).ok
     rows = {row.tag: row.state for row in tgt.ledger_status(records.steps)}
     assert rows["calibration.txt"] == "up-to-date"
     assert set(rows.values()) == {"up-to-date"}
     again, _ = target(release, hub, extra_files=[notes])  # a second run: skipped, recorded again
     records = Records()
-    assert again.apply(data, again.plan(data, online=True), records).ok
+    assert apply_all(again, data, plan_all(again, data, online=True), records).ok
     assert records.steps["file:calibration.txt"]["outcome"] == "already there"
     rows = {row.tag: row.state for row in again.ledger_status(records.steps)}
     assert set(rows.values()) == {"up-to-date"}

@@ -15,7 +15,7 @@ from doubles.ollama_standin import Fault, OllamaStandIn, make_payload
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.ollama.daemon import OllamaTarget
 from publisher.ollama.show import compare_show, parse_show_parameters
-from publisher.targets.base import ApplyResult, ReleasePayload
+from publisher.targets.base import ApplyResult, ReleasePayload, apply_all, plan_all
 
 
 @pytest.fixture
@@ -48,9 +48,9 @@ def run(
 ) -> tuple[ApplyResult, Recorder]:
     t.preflight()
     # unchecked: bypass plan's refusal to prove the read-back catches the same thing by itself
-    plan = t._plan(payload, online=True) if unchecked else t.plan(payload, online=True)
+    plan = t._plan(payload, online=True) if unchecked else plan_all(t, payload, online=True)
     rec = Recorder()
-    return t.apply(payload, plan, rec), rec
+    return apply_all(t, payload, plan, rec), rec
 
 
 def gguf_bytes(payload: ReleasePayload) -> int:
@@ -69,7 +69,7 @@ def test_publishes_every_tag_in_order_and_leaves_the_store_empty(
     assert result.failures == {}
     assert result.bytes_uploaded == gguf_bytes(payload) == standin.bytes_received
     pushed = [p["model"] for p in standin.pushes]
-    assert pushed == ["ns/fam:Q4_K_M", "ns/fam:latest", "ns/fam:Q6_K"]
+    assert pushed == ["ns/fam:Q4_K_M", "ns/fam:Q6_K", "ns/fam:latest"]  # latest: the seal
     # latest carries exactly the source's manifest
     by_model = {p["model"]: p for p in standin.pushes}
     assert by_model["ns/fam:latest"]["manifest"] == by_model["ns/fam:Q4_K_M"]["manifest"]
@@ -113,12 +113,12 @@ def test_second_run_of_unchanged_release_sends_zero_blob_bytes(
     received = standin.bytes_received
 
     t = target(standin, payload, keep_local=True)
-    plan = t.plan(payload, online=True)
+    plan = plan_all(t, payload, online=True)
     assert [op for op in plan if op.action == "upload-blob"] == []
     assert {op.subject for op in plan if op.action == "skip-blob"} == {
         f.digest for p in payload.tags for f in p.files
     }
-    second = t.apply(payload, plan, Recorder())
+    second = apply_all(t, payload, plan, Recorder())
     assert second.failures == {}
     assert second.bytes_uploaded == 0
     assert standin.bytes_received == received
@@ -127,15 +127,17 @@ def test_second_run_of_unchanged_release_sends_zero_blob_bytes(
 def test_offline_plan_assumes_nothing_and_lists_every_step(tmp_path: Path) -> None:
     payload = make_payload(tmp_path)
     t = OllamaTarget(payload.release, host="http://127.0.0.1:9", skip_remote_verify=True)
-    plan = t.plan(payload, online=False)
+    plan = plan_all(t, payload, online=False)
     actions = [(op.action, op.tag) for op in plan]
-    assert actions[:5] == [
+    assert actions[:4] == [
         ("upload-blob", "Q4_K_M"),
         ("create-tag", "Q4_K_M"),
         ("verify", "Q4_K_M"),
         ("push-tag", "Q4_K_M"),
-        ("move-latest", "latest"),
     ]
+    seal = [(op.action, op.tag) for op in plan if op.kind == "seal"]
+    assert seal[0] == ("move-latest", "latest")  # after every tag's own work
+    assert actions.index(("push-tag", "Q6_K")) < actions.index(("move-latest", "latest"))
     assert actions.index(("delete-local", "latest")) < actions.index(("delete-local", "Q4_K_M"))
     assert sum(op.size for op in plan if op.action == "upload-blob") == gguf_bytes(payload)
 
@@ -151,7 +153,7 @@ def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
     )
     t = target(standin, payload)
     with pytest.raises(UsageError, match="the TEMPLATE would be ignored"):
-        t.plan(payload, online=False)
+        plan_all(t, payload, online=False)
     result, _ = run(t, payload, unchecked=True)
     line = result.failures["Q4_K_M"]
     assert "renderer is 'gemma4', declared None" in line
@@ -422,7 +424,7 @@ def test_an_already_published_tag_is_recorded_with_the_registry_digest(
         ),
     ]
     rec = Recorder()
-    result = t.apply(payload, plan, rec)
+    result = apply_all(t, payload, plan, rec)
     assert result.failures == {} and result.bytes_uploaded == 0
     steps = dict(rec.steps)
     assert steps["verify-remote:Q4_K_M"]["manifest"] == digest
@@ -451,12 +453,12 @@ def test_bytes_a_create_uploads_count_when_the_create_then_fails(
         http.post(f"/api/blobs/{gguf.digest}", content=gguf.path.read_bytes()).raise_for_status()
     t = target(standin, payload)
     t.preflight()
-    plan = t.plan(payload, online=True)
+    plan = plan_all(t, payload, online=True)
     assert plan[0].action == "skip-blob"
     standin.blob_path(gguf.digest).unlink()  # pruned by the daemon before apply
     before = standin.bytes_received
     standin.inject(Fault("create_error", match="Q4_K_M"))
-    result = t.apply(payload, plan, Recorder())
+    result = apply_all(t, payload, plan, Recorder())
     assert set(result.failures) == {"Q4_K_M"}
     assert standin.bytes_received - before == gguf.size
     assert result.bytes_uploaded == gguf.size

@@ -16,6 +16,7 @@ from test_ollama_com_push import _Reserialising
 
 from publisher.ollama.daemon import OllamaTarget
 from publisher.ollama.registry import RegistryClient
+from publisher.targets.base import apply_all, plan_all
 
 _names = itertools.count()
 
@@ -33,8 +34,8 @@ def _noop(_key: str, _data: dict[str, Any]) -> None:
 def publish(standin: OllamaStandIn, payload: Any, registry: str) -> tuple[Any, list[Any]]:
     t = OllamaTarget(payload.release, host=standin.url, registry=registry)
     t.preflight()
-    plan = t.plan(payload, online=True)
-    return t.apply(payload, plan, _noop), plan
+    plan = plan_all(t, payload, online=True)
+    return apply_all(t, payload, plan, _noop), plan
 
 
 def test_push_is_read_back_and_a_second_run_sends_nothing(
@@ -74,9 +75,9 @@ def test_changed_parameters_are_drift_and_get_republished(
     status = {s.tag: s for s in t.status(changed)}
     assert status["Q4_K_M"].state == status["latest"].state == "up-to-date"
     assert status["Q6_K"].state == "drifted" and "params layer" in status["Q6_K"].detail
-    plan = t.plan(changed, online=True)
+    plan = plan_all(t, changed, online=True)
     assert {op.tag for op in plan if op.action == "push-tag"} == {"Q6_K"}
-    result = t.apply(changed, plan, _noop)
+    result = apply_all(t, changed, plan, _noop)
     assert result.failures == {}
     assert t.status(changed)[2].state == "up-to-date"
 
@@ -164,7 +165,7 @@ def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     )
     t.preflight()
     steps: dict[str, dict[str, Any]] = {}
-    first = t.apply(payload, t.plan(payload, online=True), steps.__setitem__)
+    first = apply_all(t, payload, plan_all(t, payload, online=True), steps.__setitem__)
     assert first.failures == {}
     served = reader.manifest_digest("Q4_K_M")
     assert steps["verify-remote:Q4_K_M"]["manifest"] == served
@@ -175,9 +176,9 @@ def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     assert {r.tag for r in rows} == {"Q4_K_M", "Q6_K", "latest"}
     assert {r.state for r in rows} == {"up-to-date"}
 
-    plan = t.plan(payload, online=True)
+    plan = plan_all(t, payload, online=True)
     assert {op.action for op in plan} == {"verify"}
-    second = t.apply(payload, plan, steps.__setitem__)
+    second = apply_all(t, payload, plan, steps.__setitem__)
     assert second.failures == {} and second.bytes_uploaded == 0
     assert {r.state for r in t.ledger_status(steps)} == {"up-to-date"}
     t.close()

@@ -22,39 +22,44 @@ from publisher.huggingface.session import (
 WRITE_ROLES = frozenset({"admin", "write"})
 
 
-class HubAccess(HubSession):
-    """The preflight checks, on top of the session that asks the Hub."""
+class HubAccess:
+    """The preflight checks, asked through the session of the target."""
 
-    owner: str
-    _me: dict[str, Any] | None
+    def __init__(self, session: HubSession) -> None:
+        self.session = session
+        self.repo_id = session.repo_id
+        self.owner = session.repo_id.split("/")[0]
+        self._me: dict[str, Any] | None = None
 
     def preflight(self) -> None:
         """Exit 3 unless the token works and may write to the repo's owner (whoami, cached)."""
-        api = self._client(require_token=True)
+        api = self.session.client(require_token=True)
         me = self._whoami(api)
         self._check_token_role(me)
         self._check_owner(me)
         try:
-            self._retrying("auth check", lambda: api.auth_check(self.repo_id, write=True))
+            self.session.retrying("auth check", lambda: api.auth_check(self.repo_id, write=True))
         except remote_errors() as exc:
             if http_status(exc) == 404 or is_repo_not_found(exc):
                 return  # the repo does not exist yet: create_repo makes it (owner checked above)
             if http_status(exc) == 403 and not self._exists(api):
                 return  # some hubs refuse a write check on a repo that is not there yet
-            raise TargetUnavailable(self._explain(exc, f"write check on {self.repo_id}")) from None
+            raise TargetUnavailable(
+                self.session.explain(exc, f"write check on {self.repo_id}")
+            ) from None
 
     def _exists(self, api: Any) -> bool:
         try:
-            return bool(self._retrying("repo_exists", lambda: api.repo_exists(self.repo_id)))
+            return bool(self.session.retrying("repo_exists", lambda: api.repo_exists(self.repo_id)))
         except remote_errors():
             return True  # unknown: keep the write check's refusal
 
     def _whoami(self, api: Any) -> dict[str, Any]:
         if self._me is None:
             try:
-                self._me = self._retrying("whoami", lambda: api.whoami(cache=True))
+                self._me = self.session.retrying("whoami", lambda: api.whoami(cache=True))
             except remote_errors() as exc:
-                raise TargetUnavailable(self._explain(exc, "whoami")) from None
+                raise TargetUnavailable(self.session.explain(exc, "whoami")) from None
         return self._me
 
     def _check_token_role(self, me: dict[str, Any]) -> None:

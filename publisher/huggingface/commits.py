@@ -9,18 +9,26 @@ recorded in the ledger with the facts of its files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from publisher import console
+from publisher.digest import DigestCache
 from publisher.huggingface.plan import (
-    HubPlanning,
+    HubPlan,
     git_blob_sha1,
     git_blob_sha1_file,
     sha256_bytes,
 )
 from publisher.huggingface.progress import library_progress
-from publisher.huggingface.session import TARGET, http_status, is_repo_not_found, remote_errors
+from publisher.huggingface.session import (
+    TARGET,
+    HubSession,
+    http_status,
+    is_repo_not_found,
+    remote_errors,
+)
 from publisher.progress import transfer_progress
 from publisher.targets.base import ApplyResult, Operation, Record
 
@@ -31,15 +39,27 @@ MAX_BYTES_PER_COMMIT = 50 * 1024**3  # a failed commit costs at most this much t
 REGULAR_BLOB_LIMIT = 10 * 1024 * 1024
 
 
-class HubCommits(HubPlanning):
+class HubCommitter:
     """Apply's commits: batching, one create_commit per batch, recording what landed."""
 
-    repo_id: str
-    create_pr: bool
-    _max_ops: int
-    _max_bytes: int
+    def __init__(
+        self,
+        session: HubSession,
+        *,
+        digests: Callable[[], DigestCache],
+        create_pr: bool = False,
+        max_ops: int = MAX_OPS_PER_COMMIT,
+        max_bytes: int = MAX_BYTES_PER_COMMIT,
+    ) -> None:
+        self.session = session
+        self.repo_id = session.repo_id
+        self.create_pr = create_pr
+        self._digests = digests  # the cache verify filled (it vouches for a sha256 handed over)
+        self.max_ops = max(1, min(max_ops, MAX_OPS_PER_COMMIT))
+        self._max_bytes = max_bytes
+        self.stopped: str | None = None  # a credential failure: nothing more is attempted
 
-    def _batches(self, uploads: list[Operation]) -> list[list[Operation]]:
+    def batches(self, uploads: list[Operation]) -> list[list[Operation]]:
         """Large files first (extras, tiers, full precision), each GGUF with its sidecar; the
         side files and the card together in a last commit; ≤ max ops and max bytes per commit."""
         ordered = sorted(uploads, key=lambda op: tuple(op.details.get("order", (9, 0))))
@@ -53,17 +73,18 @@ class HubCommits(HubPlanning):
                 groups.append([op])
         batches: list[list[Operation]] = []
         for group in groups:
-            for piece in chunks(group, self._max_ops):
-                if batches and _fits(batches[-1], piece, self._max_ops, self._max_bytes):
+            for piece in chunks(group, self.max_ops):
+                if batches and _fits(batches[-1], piece, self.max_ops, self._max_bytes):
                     batches[-1].extend(piece)
                 else:
                     batches.append(list(piece))
-        return batches + chunks(late, self._max_ops)
+        return batches + chunks(late, self.max_ops)
 
-    def _commit_all(
+    def commit_all(
         self,
         api: Any,
         batches: list[list[Operation]],
+        plan: HubPlan,
         result: ApplyResult,
         record: Record,
         revision: str | None,
@@ -81,41 +102,51 @@ class HubCommits(HubPlanning):
                     if op.size:
                         board.expect(op.subject, op.size)
                 try:
-                    with library_progress(board, self._local_names(batch)):
-                        info = self._commit(api, batch, message, description, revision)
+                    with library_progress(board, self._local_names(batch, plan)):
+                        info = self.commit(api, batch, plan, message, description, revision)
                 except (_LocalChange, _Refused) as exc:
                     _fail(result, batch, f"huggingface: {exc}")
                     continue
                 except remote_errors() as exc:
-                    line = self._explain(exc, f"commit {number}/{len(batches)} ({message})")
+                    line = self.session.explain(exc, f"commit {number}/{len(batches)} ({message})")
                     _fail(result, batch, line)
                     if http_status(exc) in (401, 403, 404) or is_repo_not_found(exc):
+                        self.stopped = line
                         for rest in batches[number:]:
                             _fail(result, rest, f"huggingface: not attempted after: {line}")
                         break
                     continue
                 if self.create_pr and revision is None:
                     revision = getattr(info, "pr_revision", None)
-                self._recorded(batch, info, message, result, record, commits)
+                self._recorded(batch, plan, info, message, result, record, commits)
                 board.finish(sent)  # small files went inline with the commit: count them now
         return revision
 
-    def _local_names(self, batch: list[Operation]) -> dict[str, str]:
+    def _local_names(self, batch: list[Operation], plan: HubPlan) -> dict[str, str]:
         """Local file -> name in the repo, for the files of `batch` sent from disk."""
         return {
-            str(self._locals[op.subject]): op.subject
+            str(plan.locals[op.subject]): op.subject
             for op in batch
-            if op.subject in self._locals and op.action != "delete-file"
+            if op.subject in plan.locals and op.action != "delete-file"
         }
 
-    def _commit(
-        self, api: Any, batch: list[Operation], message: str, description: str, revision: str | None
+    def commit(
+        self,
+        api: Any,
+        batch: list[Operation],
+        plan: HubPlan,
+        message: str,
+        description: str,
+        revision: str | None,
+        *,
+        parent_commit: str | None = None,
     ) -> Any:
-        """One atomic create_commit; operations are rebuilt on each retry (the API mutates them)."""
-        self._check_unchanged(batch)
+        """One atomic create_commit; operations are rebuilt on each retry (the API mutates them).
+        With `parent_commit` the Hub refuses it (HTTP 412) if the branch moved since."""
+        self._check_unchanged(batch, plan)
 
         def call() -> Any:
-            operations = self._operations(batch)
+            operations = self._operations(batch, plan)
             try:
                 return api.create_commit(
                     self.repo_id,
@@ -125,6 +156,7 @@ class HubCommits(HubPlanning):
                     repo_type="model",
                     revision=revision,
                     create_pr=bool(self.create_pr and revision is None) or None,
+                    parent_commit=parent_commit,
                 )
             except RuntimeError as exc:  # a failed LFS upload, wrapped: its HTTP error decides
                 if isinstance(exc.__cause__, remote_errors()):
@@ -134,23 +166,23 @@ class HubCommits(HubPlanning):
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise _Refused(f"the Hub refused {message}: {first}") from None
 
-        return self._retrying(f"commit ({message})", call)
+        return self.session.retrying(f"commit ({message})", call)
 
-    def _operations(self, batch: list[Operation]) -> list[Any]:
+    def _operations(self, batch: list[Operation], plan: HubPlan) -> list[Any]:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
         ops: list[Any] = []
         for op in batch:
             if op.action == "delete-file":
                 ops.append(CommitOperationDelete(path_in_repo=op.subject))
-            elif op.subject in self._contents and op.details.get("kind") not in ("gguf", "extra"):
+            elif op.subject in plan.contents and op.details.get("kind") not in ("gguf", "extra"):
                 ops.append(
                     CommitOperationAdd(
-                        path_in_repo=op.subject, path_or_fileobj=self._contents[op.subject]
+                        path_in_repo=op.subject, path_or_fileobj=plan.contents[op.subject]
                     )
                 )
             else:
-                local = self._local(op)
+                local = self._local(op, plan)
                 add = CommitOperationAdd(path_in_repo=op.subject, path_or_fileobj=str(local))
                 self._hand_over_sha256(add, op, local)
                 ops.append(add)
@@ -171,7 +203,7 @@ class HubCommits(HubPlanning):
         info = add.upload_info
         if op.sha256 is None or getattr(info, "is_hashed", True):
             return  # nothing known, or a huggingface_hub that already hashed it while building
-        vouched = self._digest_cache().lookup(local)
+        vouched = self._digests().lookup(local)
         if vouched is None:
             console.info(f"huggingface: {local.name}: not in the digest cache; hashing it again")
             return
@@ -179,17 +211,17 @@ class HubCommits(HubPlanning):
             raise _LocalChange(f"{local} changed since the plan (sha256 {vouched[:12]}…)")
         info.sha256 = bytes.fromhex(op.sha256)
 
-    def _local(self, op: Operation) -> Path:
-        local = self._locals.get(op.subject)
+    def _local(self, op: Operation, plan: HubPlan) -> Path:
+        local = plan.locals.get(op.subject)
         if local is None:
             raise _LocalChange(f"{op.subject}: no local file in the payload")
         return local
 
-    def _check_unchanged(self, batch: list[Operation]) -> None:
+    def _check_unchanged(self, batch: list[Operation], plan: HubPlan) -> None:
         """A file whose size changed since the plan is not sent (its sha256 would be stale)."""
         for op in batch:
             if op.details.get("kind") in ("gguf", "extra") and op.action != "delete-file":
-                path = self._local(op)
+                path = self._local(op, plan)
                 try:
                     size = path.stat().st_size
                 except OSError:
@@ -200,6 +232,7 @@ class HubCommits(HubPlanning):
     def _recorded(
         self,
         batch: list[Operation],
+        plan: HubPlan,
         info: Any,
         message: str,
         result: ApplyResult,
@@ -213,7 +246,7 @@ class HubCommits(HubPlanning):
             "url": str(getattr(info, "commit_url", "") or ""),
             "pr_url": getattr(info, "pr_url", None),
             "message": message,
-            "files": {op.subject: self._sent(op)[0] for op in batch if op.action != "delete-file"},
+            "files": {op.subject: sent(op, plan)[0] for op in batch if op.action != "delete-file"},
             "deleted": [op.subject for op in batch if op.action == "delete-file"],
         }
         record(f"commit:{oid or message}", entry)
@@ -222,37 +255,38 @@ class HubCommits(HubPlanning):
             if op.action == "delete-file":
                 record(f"file:{op.subject}", {**self._where(), "removed": True, "commit": oid})
                 continue
-            facts = self._file_facts(op)
+            facts = self.file_facts(op, plan)
             record(f"file:{op.subject}", {**facts, "commit": oid})
             result.facts[TARGET]["files"][op.subject] = facts["sha256"]
             result.bytes_uploaded += op.size
         console.info(f"huggingface: committed {message} ({oid[:12]})")
 
-    def _file_facts(self, op: Operation) -> dict[str, Any]:
+    def file_facts(self, op: Operation, plan: HubPlan) -> dict[str, Any]:
         """What the ledger keeps for a file the Hub holds: sha256 and size, and for files it may
         store as plain git blobs (not LFS) — generated ones, small extra files — the git blob id
         it reports for them, which is what `ledger_status` compares such a file by."""
-        sha256, size = self._sent(op)
+        sha256, size = sent(op, plan)
         facts: dict[str, Any] = {**self._where(), "sha256": sha256, "size": size}
-        content = self._contents.get(op.subject)
+        content = plan.contents.get(op.subject)
         kind = op.details.get("kind")
         if content is not None and kind not in ("gguf", "extra"):
             facts["blob_id"] = git_blob_sha1(content)
-        elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in self._locals:
-            facts["blob_id"] = git_blob_sha1_file(self._locals[op.subject])
+        elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in plan.locals:
+            facts["blob_id"] = git_blob_sha1_file(plan.locals[op.subject])
         return facts
 
     def _where(self) -> dict[str, str]:
         """Which Hub and repo a ledger entry is about: the same repo name on another endpoint
         (a mirror, a test Hub) is another remote, so `ledger_status` must not compare them."""
-        return {"repo": self.repo_id, "endpoint": self.endpoint}
+        return {"repo": self.repo_id, "endpoint": self.session.endpoint}
 
-    def _sent(self, op: Operation) -> tuple[str | None, int]:
-        """sha256 and size of what was committed (a card re-merged at apply time may differ)."""
-        content = self._contents.get(op.subject)
-        if content is not None and op.details.get("kind") not in ("gguf", "extra"):
-            return sha256_bytes(content), len(content)
-        return op.sha256, int(op.details.get("file_size", op.size))
+
+def sent(op: Operation, plan: HubPlan) -> tuple[str | None, int]:
+    """sha256 and size of what was committed (a card re-merged at apply time may differ)."""
+    content = plan.contents.get(op.subject)
+    if content is not None and op.details.get("kind") not in ("gguf", "extra"):
+        return sha256_bytes(content), len(content)
+    return op.sha256, int(op.details.get("file_size", op.size))
 
 
 class _LocalChange(Exception):

@@ -24,7 +24,8 @@ import httpx
 from publisher import console
 from publisher.errors import TargetUnavailable
 from publisher.gguf.checks import SHARD_RE
-from publisher.huggingface.plan import HubPlanning, git_blob_sha1_file
+from publisher.huggingface.plan import HubPlan, git_blob_sha1_file
+from publisher.huggingface.session import HubSession
 from publisher.targets.base import ApplyResult, Operation, Record
 
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
@@ -163,14 +164,24 @@ def _message(response: httpx.Response) -> str:
     return text[:200]
 
 
-class HubReadBack(HubPlanning):
-    """The read-back after apply's commits, on top of the plan that knows the local files."""
+class HubReadBack:
+    """The read-back after apply's commits, asked through the target's session."""
 
-    check_hf_co: bool
-    _unique_labels: dict[str, str]
+    def __init__(
+        self, session: HubSession, *, check_hf_co: bool, unique_labels: dict[str, str]
+    ) -> None:
+        self.session = session
+        self.repo_id = session.repo_id
+        self.check_hf_co = check_hf_co  # read back what `ollama run hf.co/…` pulls
+        self._unique_labels = unique_labels  # file name -> the quant label reaching it alone
 
-    def _read_back(
-        self, mine: list[Operation], revision: str | None, result: ApplyResult, record: Record
+    def read_back(
+        self,
+        mine: list[Operation],
+        plan: HubPlan,
+        revision: str | None,
+        result: ApplyResult,
+        record: Record,
     ) -> None:
         """Ask the Hub for each uploaded GGUF's sha256 and compare with the local one."""
         checks = [
@@ -178,9 +189,9 @@ class HubReadBack(HubPlanning):
         ]
         if not checks:
             return
-        api = self._client(require_token=True)
+        api = self.session.client(require_token=True)
         try:
-            info = self._paths_info(api, [op.subject for op in checks], revision)
+            info = self.session.paths_info(api, [op.subject for op in checks], revision)
         except TargetUnavailable as exc:
             for op in checks:
                 result.failures.setdefault(op.tag or "*", f"read back: {exc}")
@@ -190,7 +201,7 @@ class HubReadBack(HubPlanning):
             entry = info.get(op.subject)
             if entry is None:
                 line = f"huggingface: read back: {op.subject} is not on the Hub after the commit"
-            elif not self._read_back_equal(op, entry):
+            elif not self._read_back_equal(op, entry, plan):
                 remote = entry.lfs.sha256 if entry.lfs is not None else f"blob {entry.blob_id}"
                 line = (
                     f"huggingface: read back: the Hub holds {remote} for {op.subject}, "
@@ -216,15 +227,16 @@ class HubReadBack(HubPlanning):
         tag, a route that does not answer is a warning."""
         owners = {tag: op.tag or "*" for op in ops for tag in self._hf_co_tags(op)}
         expected = {tag: sha for op in ops for tag, sha in self._hf_co_tags(op).items()}
+        session = self.session
         verdict = read_back(
-            self.endpoint, self.repo_id, expected, token=self._token, sleep=self._sleep
+            session.endpoint, self.repo_id, expected, token=session.token, sleep=session.sleep
         )
         for tag, line in verdict.failures.items():  # the server's words: the token never
-            owner, text = owners[tag], self._redact(f"huggingface: hf.co read back: {line}")
+            owner, text = owners[tag], self.session.redact(f"huggingface: hf.co read back: {line}")
             before = result.failures.get(owner)
             result.failures[owner] = f"{before}; {text}" if before else text
         for line in verdict.warnings:
-            console.warn(self._redact(f"huggingface: hf.co read back: {line}"))
+            console.warn(self.session.redact(f"huggingface: hf.co read back: {line}"))
 
     def _hf_co_tags(self, op: Operation) -> dict[str, str]:
         """The tags that must reach `op`'s file: its full file name (hub-docs ollama.md) and its
@@ -238,8 +250,9 @@ class HubReadBack(HubPlanning):
             tags[label] = op.sha256
         return tags
 
-    def _read_back_equal(self, op: Operation, entry: Any) -> bool:
+    @staticmethod
+    def _read_back_equal(op: Operation, entry: Any, plan: HubPlan) -> bool:
         if entry.lfs is not None:
             return bool(op.sha256) and entry.lfs.sha256 == op.sha256
-        local = self._locals.get(op.subject)  # a tiny file the Hub keeps as a regular blob
+        local = plan.locals.get(op.subject)  # a tiny file the Hub keeps as a regular blob
         return local is not None and git_blob_sha1_file(local) == entry.blob_id

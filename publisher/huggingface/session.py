@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class Remote:
     exists: bool
     paths: set[str] = field(default_factory=set)
     info: dict[str, Any] = field(default_factory=dict)  # path -> huggingface_hub RepoFile
+    revision: str | None = None  # the commit these were read at (None: main, unpinned)
 
 
 def resolve_endpoint(configured: str | None) -> str:
@@ -56,21 +58,35 @@ def default_token() -> str | None:
 
 
 class HubSession:
-    """The client and the token of one target, and every call made through them."""
+    """The client and the token of one repo on one Hub, and every call made through them."""
 
-    endpoint: str
-    repo_id: str
-    _api_factory: ApiFactory
-    _token_provider: Callable[[], str | None]
-    _sleep: Callable[[float], None]
-    _api: Any
-    _token: str | None
+    def __init__(
+        self,
+        endpoint: str,
+        repo_id: str,
+        *,
+        api_factory: ApiFactory = default_api,
+        token_provider: Callable[[], str | None] = default_token,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint
+        self.repo_id = repo_id
+        self._api_factory = api_factory
+        self._token_provider = token_provider
+        self.sleep = sleep
+        self._api: Any = None
+        self._token: str | None = None
 
-    def _redact(self, text: str) -> str:
+    @property
+    def token(self) -> str | None:
+        """The token in use (None before the first call or without one); never printed."""
+        return self._token
+
+    def redact(self, text: str) -> str:
         """Never let the token through, whatever a library put in a message."""
         return text.replace(self._token, "***") if self._token else text
 
-    def _client(self, *, require_token: bool) -> Any:
+    def client(self, *, require_token: bool) -> Any:
         """HfApi with our endpoint and token passed explicitly (HF_ENDPOINT is read at import)."""
         if self._api is not None and (self._token or not require_token):
             return self._api
@@ -89,7 +105,7 @@ class HubSession:
     # -----------------------------------------------------------------------------------------
     # Errors and retries
 
-    def _retrying(self, what: str, call: Callable[[], Any]) -> Any:
+    def retrying(self, what: str, call: Callable[[], Any]) -> Any:
         """Run `call`; on HTTP 429 wait Retry-After (else back off) and retry, a bounded number."""
         backoff = 2.0
         for attempt in range(MAX_RETRIES + 1):
@@ -106,11 +122,11 @@ class HubSession:
                     f"huggingface: rate limited during {what}; retrying in {wait:g} s "
                     f"({attempt + 1}/{MAX_RETRIES})"
                 )
-                self._sleep(wait)
+                self.sleep(wait)
                 backoff = min(backoff * 2, 60.0)
         raise AssertionError("unreachable")
 
-    def _explain(self, exc: BaseException, what: str) -> str:
+    def explain(self, exc: BaseException, what: str) -> str:
         """One clear line for an HTTP failure: what we did, the status, what to do about it."""
         status = http_status(exc)
         head = f"huggingface: {what} ({self.endpoint}): "
@@ -131,53 +147,72 @@ class HubSession:
         else:
             first = (str(exc).strip().splitlines() or [""])[0]
             line = f"cannot reach the Hub: {type(exc).__name__}: {first}"
-        return self._redact(head + line)
+        return self.redact(head + line)
 
-    def _remote(self, api: Any, wanted: Iterable[str], revision: str | None = None) -> Remote:
+    def remote(self, api: Any, wanted: Iterable[str], revision: str | None = None) -> Remote:
         """The repo's inventory (list_repo_tree) and LFS/blob details of wanted paths."""
         try:
-            tree = self._retrying(
+            tree = self.retrying(
                 "listing the repo",
                 lambda: list(api.list_repo_tree(self.repo_id, recursive=True, revision=revision)),
             )
         except remote_errors() as exc:
             if is_repo_not_found(exc) and self._token:
                 return Remote(exists=False)
-            raise TargetUnavailable(self._explain(exc, f"reading {self.repo_id}")) from None
+            raise TargetUnavailable(self.explain(exc, f"reading {self.repo_id}")) from None
         paths = {entry.path for entry in tree if hasattr(entry, "blob_id")}
         present = [p for p in dict.fromkeys(wanted) if p in paths]
-        return Remote(exists=True, paths=paths, info=self._paths_info(api, present, revision))
+        info = self.paths_info(api, present, revision)
+        return Remote(exists=True, paths=paths, info=info, revision=revision)
 
-    def _paths_info(self, api: Any, paths: list[str], revision: str | None) -> dict[str, Any]:
+    def paths_info(self, api: Any, paths: list[str], revision: str | None) -> dict[str, Any]:
         info: dict[str, Any] = {}
         for start in range(0, len(paths), PATHS_PER_REQUEST):
             chunk = paths[start : start + PATHS_PER_REQUEST]
             try:
-                entries = self._retrying(
+                entries = self.retrying(
                     "reading file details",
                     lambda chunk=chunk: api.get_paths_info(
                         self.repo_id, chunk, expand=True, revision=revision
                     ),
                 )
             except remote_errors() as exc:
-                raise TargetUnavailable(self._explain(exc, f"reading {self.repo_id}")) from None
+                raise TargetUnavailable(self.explain(exc, f"reading {self.repo_id}")) from None
             info.update({e.path: e for e in entries if hasattr(e, "blob_id")})
         return info
 
-    def _hub_card(self, api: Any) -> str:
-        """The Hub's current README.md text (downloaded to a throw-away cache, read, deleted)."""
+    def head(self, api: Any) -> str | None:
+        """The commit sha of `main` now (`repo_info().sha`): the revision R a seal reads at and
+        passes back as `parent_commit`. None when the repo does not exist yet."""
+        try:
+            info = self.retrying("reading the repo", lambda: api.repo_info(self.repo_id))
+        except remote_errors() as exc:
+            if is_repo_not_found(exc):
+                return None
+            raise TargetUnavailable(self.explain(exc, f"reading {self.repo_id}")) from None
+        return getattr(info, "sha", None)
+
+    def read_bytes(self, api: Any, path: str, revision: str | None = None) -> bytes:
+        """One file of the repo at `revision` (downloaded to a throw-away cache, read, deleted)."""
         with tempfile.TemporaryDirectory(prefix="publisher-hf-") as scratch:
             try:
-                local = self._retrying(
-                    "reading README.md",
-                    lambda: api.hf_hub_download(self.repo_id, CARD, cache_dir=scratch),
+                local = self.retrying(
+                    f"reading {path}",
+                    lambda: api.hf_hub_download(
+                        self.repo_id, path, cache_dir=scratch, revision=revision
+                    ),
                 )
             except remote_errors() as exc:
-                raise TargetUnavailable(self._explain(exc, f"reading {CARD}")) from None
-            data = Path(local).read_bytes()
+                raise TargetUnavailable(self.explain(exc, f"reading {path}")) from None
+            return Path(local).read_bytes()
+
+    def hub_card(self, api: Any, revision: str | None = None) -> str:
+        """The Hub's current README.md text, as UTF-8 (merged as text, else the hand-written
+        part would be lost)."""
+        data = self.read_bytes(api, CARD, revision)
         try:
             return data.decode("utf-8")
-        except UnicodeDecodeError as exc:  # merged as text, or the hand-written part is lost
+        except UnicodeDecodeError as exc:
             raise UsageError(
                 f"{self.endpoint}/{self.repo_id}/{CARD}: the Hub's card is not UTF-8 text "
                 f"(byte {exc.start}: {exc.reason}); save it as UTF-8 on the Hub, then publish again"

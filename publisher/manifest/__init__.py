@@ -25,7 +25,7 @@ from publisher.manifest.schema import (
     BenchmarkRow,
     ManifestDocument,
     ParameterValue,
-    Target,
+    TargetName,
 )
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "ParameterValue",
     "Release",
     "Tag",
-    "Target",
+    "TargetName",
     "check_bare_file_name",
     "check_hf_repo_id",
     "check_ollama_model_name",

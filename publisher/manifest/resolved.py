@@ -21,7 +21,7 @@ from publisher.manifest.schema import (
     Model,
     ParameterValue,
     Related,
-    Target,
+    TargetName,
 )
 
 
@@ -37,7 +37,7 @@ class Tag(BaseModel):
     vram: str | None
     note: str | None
     parameters: dict[str, ParameterValue]
-    targets: list[Target]
+    targets: list[TargetName]
     recipe: Recipe | None = None  # the declared llama-quantize options (`[recipes]`)
 
 

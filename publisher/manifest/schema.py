@@ -20,6 +20,7 @@ from publisher.manifest.names import (
     check_ollama_tag,
     is_ollama_tag,
 )
+from publisher.targets import TARGET_NAMES
 from publisher.urls import check_hub_url, check_registry_url
 
 # Ollama parses PARAMETER floats as float32 (api/types.go): anything larger cannot be created.
@@ -34,8 +35,9 @@ _SEMVER_RE = re.compile(
     rf"(?:-{_SEMVER_IDENT}(?:\.{_SEMVER_IDENT})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 
-Target = Literal["ollama", "huggingface"]
-ALL_TARGETS: tuple[Target, ...] = ("ollama", "huggingface")
+# the target names come from the one table of targets (publisher/targets/__init__.py)
+TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
+ALL_TARGETS: tuple[str, ...] = TARGET_NAMES
 
 
 class _Strict(BaseModel):
@@ -290,7 +292,7 @@ class TagSpec(_Strict):
     vram: str | None = None
     note: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
-    targets: list[Target] = Field(default_factory=lambda: list(ALL_TARGETS))
+    targets: list[TargetName] = Field(default_factory=lambda: list(ALL_TARGETS))
 
     @field_validator("tag")
     @classmethod
@@ -312,7 +314,7 @@ class TagSpec(_Strict):
 
     @field_validator("targets")
     @classmethod
-    def _targets_nonempty(cls, value: list[Target]) -> list[Target]:
+    def _targets_nonempty(cls, value: list[TargetName]) -> list[TargetName]:
         if not value:
             raise ValueError("a tag must go to at least one target")
         return value

@@ -14,6 +14,7 @@ that do it are `daemon_steps`, the daemon's HTTP API is `daemon_api`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -31,11 +32,14 @@ from publisher.ollama.registry import is_ollama_host, repository_of
 from publisher.ollama.show import parse_version
 from publisher.targets.base import (
     ApplyResult,
+    Kind,
     Operation,
     Record,
     ReleasePayload,
+    RemoteTag,
     TagPayload,
     TagStatus,
+    TargetOptions,
     ledger_row,
 )
 from publisher.urls import daemon_host
@@ -91,13 +95,13 @@ class OllamaTarget:
         self._remote: RemoteReader | None = None
 
     @classmethod
-    def from_options(cls, release: Release, options: Any) -> OllamaTarget:
-        """The factory `publish release` uses (`options` is a release.ReleaseOptions)."""
+    def from_options(cls, release: Release, options: TargetOptions) -> OllamaTarget:
+        """The factory of the table of targets (publisher/targets/__init__.py)."""
         return cls(
             release,
-            keep_local=bool(getattr(options, "keep_local", False)),
-            skip_remote_verify=bool(getattr(options, "skip_remote_verify", False)),
-            registry=getattr(options, "ollama_registry", None),
+            keep_local=options.keep_local,
+            skip_remote_verify=options.skip_remote_verify,
+            registry=options.ollama_registry,
         )
 
     def close(self) -> None:
@@ -185,10 +189,21 @@ class OllamaTarget:
     def _tags(self, payload: ReleasePayload) -> list[TagPayload]:
         return [p for p in payload.tags if "ollama" in p.tag.targets]
 
-    def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+    def plan_tags(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
         """Operations per tag in apply order; online it asks the daemon and the registry."""
         self.check_daemon_can_honour(payload)
-        return self._plan(payload, online=online)
+        return [op for op in self._plan(payload, online=online) if op.kind == "tag"]
+
+    def plan_seal(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """`latest`, moved only after its source tag is published (apply checks the source's
+        push; a source that failed leaves `latest` where it was), then the daemon's store freed.
+        The daemon builds `latest` from the source's GGUF, so a seal without it moves nothing."""
+        self.check_daemon_can_honour(payload)
+        return [op for op in self._plan(payload, online=online) if op.kind == "seal"]
+
+    def describe(self, plan: list[Operation]) -> dict[str, Any]:
+        """The model and every planned operation, for `--json`."""
+        return {"model": self.config.model, "operations": [op.to_json() for op in plan]}
 
     def check_daemon_can_honour(self, payload: ReleasePayload) -> None:
         """Refuse a release the daemon would silently change: it forces its own renderer, parser
@@ -234,16 +249,21 @@ class OllamaTarget:
                 if (tp.tag.tag == latest and tp.present)
                 else []
             )
-            ops += latest_ops
+            ops += [replace(op, kind="seal") for op in latest_ops]
+            # the source's store is freed after `latest` was made from it (a copy, not a resend)
+            kind: Kind = "seal" if latest_ops else "tag"
             if not self.keep_local:
                 if any(op.action == "move-latest" for op in latest_ops):
-                    ops.append(self._op("delete-local", "latest", "free the daemon's store"))
+                    ops.append(
+                        self._op("delete-local", "latest", "free the daemon's store", kind="seal")
+                    )
                 if not published and tp.present:
                     ops.append(
                         self._op(
                             "delete-local",
                             tp.tag.tag,
                             "free the daemon's store (--keep-local keeps it)",
+                            kind=kind,
                         )
                     )
         if latest and latest not in {t.tag.tag for t in tags}:
@@ -334,7 +354,7 @@ class OllamaTarget:
 
     # ---- apply ------------------------------------------------------------------------------
 
-    def apply(
+    def apply_tags(
         self,
         payload: ReleasePayload,
         plan: list[Operation],
@@ -343,6 +363,50 @@ class OllamaTarget:
     ) -> ApplyResult:
         """Execute the plan in order (daemon_steps); a failed tag skips its remaining steps."""
         return self.steps.apply(payload, plan, record, result)
+
+    def apply_seal(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
+        """Move `latest` (only once its source is published in the registry) and free the
+        store; the steps keep what this run created, so `latest` is a copy of its source."""
+        result = ApplyResult() if result is None else result
+        source = self.config.latest
+        moving = [op for op in plan if op.action == "move-latest"]
+        if moving and source and source not in result.failures:
+            published = self.skip_remote_verify or self.remote().manifest_digest(source)
+            if not published:
+                result.failures["latest"] = f"not moved: its source {source} is not published"
+                plan = [op for op in plan if op.action == "delete-local"]
+        elif moving:
+            result.failures["latest"] = f"not moved: its source {source} failed"
+            plan = [op for op in plan if op.action == "delete-local"]
+        if not plan:
+            return result
+        before = dict(result.facts)
+        self.steps.apply(payload, plan, record, result, continuing=True)
+        if before:  # the per-tag facts stay; the seal's tags join them
+            old, new = before.get("tags", {}), result.facts.get("tags", {})
+            tags = {t: {**old.get(t, {}), **new.get(t, {})} for t in {*old, *new}}
+            result.facts = {**before, **result.facts, "tags": tags}
+        return result
+
+    def remote_tags(self) -> list[RemoteTag]:
+        """Per manifest tag sent to Ollama: does the registry hold a manifest for it?"""
+        rows = []
+        for tag in self._manifest_tags():
+            digest = self.remote().manifest_digest(tag)
+            if digest is None:
+                rows.append(RemoteTag(tag, False, "no manifest in the registry"))
+            else:
+                rows.append(RemoteTag(tag, True, digest, (digest,)))
+        return rows
+
+    def _manifest_tags(self) -> list[str]:
+        return [t.tag for t in self.release.tags if "ollama" in t.targets]
 
     def create_local(self, tp: TagPayload, ref: str) -> None:
         """Create `ref` in the local daemon from the tag's GGUF (for `publish smoke --create`)."""

@@ -48,13 +48,17 @@ class DaemonSteps:
         plan: list[Operation],
         record: Record,
         result: ApplyResult | None = None,
+        *,
+        continuing: bool = False,
     ) -> ApplyResult:
-        """Execute the plan in order; a failed tag skips its remaining steps, the run goes on."""
+        """Execute the plan in order; a failed tag skips its remaining steps, the run goes on.
+        `continuing`: the seal after this run's per-tag work (what existed before is known)."""
         target = self.target
         latest = target.config.latest
         result = ApplyResult() if result is None else result  # filled as it goes
         states: dict[str, TagState] = {}
-        self.preexisting = set(self.api.local_models())
+        if not continuing or self.preexisting is None:
+            self.preexisting = set(self.api.local_models())
         held: dict[str, int] = {}
         peak = 0
         handlers: dict[str, Callable[[Operation, TagState, ReleasePayload], None]] = {

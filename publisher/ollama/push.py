@@ -43,8 +43,10 @@ from publisher.targets.base import (
     Operation,
     Record,
     ReleasePayload,
+    RemoteTag,
     TagPayload,
     TagStatus,
+    TargetOptions,
     ledger_row,
 )
 from publisher.urls import check_registry_url
@@ -86,7 +88,7 @@ class OllamaRegistryTarget:
         )
 
     @classmethod
-    def from_options(cls, release: Release, options: Any) -> OllamaRegistryTarget:
+    def from_options(cls, release: Release, options: TargetOptions) -> OllamaRegistryTarget:
         """Built by the release pipeline when `--ollama-registry` or `[ollama] registry` is set."""
         registry = options.ollama_registry or (release.ollama.registry if release.ollama else None)
         if not registry:
@@ -124,79 +126,80 @@ class OllamaRegistryTarget:
             tagged.append(_build(self.release, tp))
         return tagged
 
-    def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
-        """Blobs the registry lacks, each tag's manifest, then `latest`; offline: assume nothing."""
+    def plan_tags(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """Blobs the registry lacks and each selected tag's manifest; offline: assume nothing."""
         ops: list[Operation] = []
-        by_tag: dict[str, _Tagged] = {}
         planned: dict[str, str] = {}  # blob digest -> the tag that uploads it
         for item in self._tagged(payload):
-            tag = item.payload.tag.tag
-            by_tag[tag] = item
-            ops.extend(self._plan_tag(tag, item, online, planned))
-        latest = self.ollama.latest
-        if latest and latest in by_tag:
-            ops.extend(self._plan_tag("latest", by_tag[latest], online, planned, source=latest))
+            ops.extend(self._plan_tag(item.payload.tag.tag, item, online, planned))
         return ops
 
+    def plan_seal(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """`latest`: the registry's own manifest of its source tag, once that tag is there
+        (read from the registry, so any machine's seal writes the same bytes)."""
+        source = self.ollama.latest
+        if not source or "ollama" not in self.release.tag(source).targets:
+            return []
+        ref = f"{self.ollama.model}:latest"
+        if not online:
+            why = f"point latest at {source} once it is published (remote not checked)"
+            return [self._seal_op("move-latest", ref, why, source)]
+        wanted = self.client.manifest_digest(source)
+        if wanted is None:
+            why = f"point latest at {source} once it is in the registry (it is not yet)"
+            return [self._seal_op("move-latest", ref, why, source)]
+        current = self.client.manifest_digest("latest")
+        if self._latest_is(source, wanted):
+            why = f"latest already is {source} ({wanted[:19]})"
+            if current != wanted:
+                why += f"; same content, re-serialised by the registry ({str(current)[:19]})"
+            return [self._seal_op("skip-tag", ref, why, source, wanted)]
+        why = f"point latest at {source} ({wanted[:19]})"
+        if current:
+            why += f", was {current[:19]}"
+        return [self._seal_op("move-latest", ref, why, source, wanted)]
+
+    def _seal_op(
+        self, action: Any, ref: str, reason: str, source: str, digest: str | None = None
+    ) -> Operation:
+        details = {"source": source, "manifest_digest": digest}
+        return Operation(self.name, action, ref, reason, "latest", details=details, kind="seal")
+
+    def describe(self, plan: list[Operation]) -> dict[str, Any]:
+        """The model and every planned operation, for `--json`."""
+        return {"model": self.ollama.model, "operations": [op.to_json() for op in plan]}
+
     def _plan_tag(
-        self,
-        tag: str,
-        item: _Tagged,
-        online: bool,
-        planned: dict[str, str],
-        *,
-        source: str | None = None,
+        self, tag: str, item: _Tagged, online: bool, planned: dict[str, str]
     ) -> list[Operation]:
         ref = f"{self.ollama.model}:{tag}"
         if item.image is None:
             why = item.problem or "GGUF not measured"  # planned so it is seen; apply refuses it
             return [self._op("create-tag", tag, ref, why, details={"blocked": True})]
         image = item.image
-        details = {"manifest_digest": image.manifest_digest, "source": source}
         current = self.client.manifest_digest(tag) if online else None
         if online and current == image.manifest_digest and not self.force:
-            return [
-                self._op(
-                    "skip-tag",
-                    tag,
-                    ref,
-                    "already published: same manifest digest",
-                    details={"manifest_digest": current, "source": source},
-                )
-            ]
+            why = "already published: same manifest digest"
+            return [self._op("skip-tag", tag, ref, why, details={"manifest_digest": current})]
         if online and current and not self.force and self._same_content(tag, image):
             why = f"already published: same content, re-serialised by the registry ({current[:19]})"
-            return [
-                self._op(
-                    "skip-tag",
-                    tag,
-                    ref,
-                    why,
-                    details={"manifest_digest": current, "source": source},
-                )
-            ]
+            return [self._op("skip-tag", tag, ref, why, details={"manifest_digest": current})]
         ops: list[Operation] = []
-        if source is None:
-            for layer in [image.config, *image.layers]:
-                if layer.digest in planned:
-                    why = f"uploaded with {planned[layer.digest]}"
-                    ops.append(self._op("skip-blob", tag, layer.digest, why))
-                elif online and self.client.has_blob(layer.digest):
-                    ops.append(self._op("skip-blob", tag, layer.digest, "already in the registry"))
-                else:
-                    planned[layer.digest] = tag
-                    reason = "missing in the registry" if online else "remote not checked"
-                    ops.append(self._op("upload-blob", tag, layer.digest, reason, size=layer.size))
-        action = "move-latest" if source else "create-tag"
-        if source:
-            reason = f"point latest at {source} ({image.manifest_digest[:19]})"
-            if current:
-                reason += f", was {current[:19]}"
-        else:
-            reason = "new tag" if current is None else f"replaces {current[:19]}"
-            if not online:
-                reason = "put manifest (remote not checked)"
-        ops.append(self._op(action, tag, ref, reason, details=details))
+        for layer in [image.config, *image.layers]:  # HEAD first: a blob is sent once
+            if layer.digest in planned:
+                why = f"uploaded with {planned[layer.digest]}"
+                ops.append(self._op("skip-blob", tag, layer.digest, why))
+            elif online and self.client.has_blob(layer.digest):
+                ops.append(self._op("skip-blob", tag, layer.digest, "already in the registry"))
+            else:
+                planned[layer.digest] = tag
+                reason = "missing in the registry" if online else "remote not checked"
+                ops.append(self._op("upload-blob", tag, layer.digest, reason, size=layer.size))
+        reason = "new tag" if current is None else f"replaces {current[:19]}"
+        if not online:
+            reason = "put manifest (remote not checked)"
+        details = {"manifest_digest": image.manifest_digest}
+        ops.append(self._op("create-tag", tag, ref, reason, details=details))
         return ops
 
     def _op(self, action: Any, tag: str, subject: str, reason: str, **kw: Any) -> Operation:
@@ -206,14 +209,14 @@ class OllamaRegistryTarget:
 
     # ---- apply ---------------------------------------------------------------------------------
 
-    def apply(
+    def apply_tags(
         self,
         payload: ReleasePayload,
         plan: list[Operation],
         record: Record,
         result: ApplyResult | None = None,
     ) -> ApplyResult:
-        """Push tag by tag (blobs, manifest, read back); `latest` only after its source.
+        """Push tag by tag (blobs HEAD first, manifest, read back).
 
         A tag the plan found already published is recorded too, with the digest the registry
         holds, so the ledger never keeps an older push's digest (e.g. after a kill between the
@@ -222,25 +225,16 @@ class OllamaRegistryTarget:
         result = ApplyResult() if result is None else result  # filled as it goes
         items = {item.payload.tag.tag: item for item in self._tagged(payload)}
         for op in plan:
-            if op.action == "skip-tag" and op.tag is not None:
-                source = op.details.get("source") or op.tag
-                item = items.get(source)
-                if item is not None and item.image is not None:
+            if op.action == "skip-tag" and op.tag in items:
+                item = items[op.tag]
+                if item.image is not None:
                     served = op.details.get("manifest_digest") or item.image.manifest_digest
                     record(f"push:{op.tag}", self._facts(op.tag, item, 0, "already there", served))
-        planned = {op.tag for op in plan if op.action in ("create-tag", "move-latest")}
-        order = [t for t in items if t in planned]
-        if "latest" in planned and self.ollama.latest in items:
-            order.append("latest")
-        for tag in order:
-            source = self.ollama.latest if tag == "latest" else tag
-            if tag == "latest" and source in result.failures:
-                result.failures["latest"] = f"not moved: its source {source} failed"
-                continue
-            item = items[source]  # type: ignore[index]
+        planned = {op.tag for op in plan if op.action == "create-tag"}
+        for tag in [t for t in items if t in planned]:
             sent_before = self.client.bytes_sent
             try:
-                self._push_tag(tag, item, record)
+                self._push_tag(tag, items[tag], record)
             except PublisherError as exc:
                 result.failures[tag] = str(exc)
             except Exception as exc:  # one clear line per tag; the run goes on
@@ -249,23 +243,98 @@ class OllamaRegistryTarget:
                 result.bytes_uploaded += self.client.bytes_sent - sent_before
         return result
 
+    def apply_seal(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
+        """Move `latest` to the registry's manifest of its source, read now (the plan is older
+        than this run's pushes, and another machine may have published the source since)."""
+        result = ApplyResult() if result is None else result
+        source = self.ollama.latest
+        if not plan or not source:
+            return result
+        if source in result.failures:
+            result.failures["latest"] = f"not moved: its source {source} failed"
+            return result
+        try:
+            digest = self._move_latest(source)
+        except PublisherError as exc:
+            result.failures["latest"] = str(exc)
+            return result
+        except Exception as exc:  # one clear line; the run goes on
+            result.failures["latest"] = f"{type(exc).__name__}: {exc}"
+            return result
+        if digest is None:
+            console.info(f"ollama: latest not moved: {source} is not in the registry yet")
+        else:
+            record("push:latest", self._latest_facts(source, digest, "in place"))
+        return result
+
+    def _move_latest(self, source: str) -> str | None:
+        """PUT the source's manifest bytes as `latest` unless it already is; its digest (None:
+        the source is not published, latest stays where it is)."""
+        digest = self.client.manifest_digest(source)  # as the registry names it (it may
+        if digest is None:  # store manifests re-serialised: compare its digests, not ours)
+            return None
+        if not self._latest_is(source, digest):
+            served = self.client.manifest_bytes(source)
+            if served is None:
+                return None
+            self.client.put_manifest("latest", *served)
+            if not self._latest_is(source, digest):
+                now = self.client.manifest_digest("latest")
+                raise CheckFailed(f"latest reads back as {now}, its source {source} is {digest}")
+        return digest
+
+    def _latest_is(self, source: str, digest: str) -> bool:
+        """`latest` serves the source's manifest: same digest, or the same content where the
+        registry stores manifests re-serialised (compared parsed, as `check_pushed` does)."""
+        now = self.client.manifest_digest("latest")
+        if now is None or now == digest:
+            return now == digest
+        latest, origin = self.client.get_manifest("latest"), self.client.get_manifest(source)
+        return latest is not None and origin is not None and latest[0] == origin[0]
+
+    def _latest_facts(self, source: str, digest: str, outcome: str) -> dict[str, Any]:
+        return {
+            "ref": f"{self.ollama.model}:latest",
+            "registry": self.registry,
+            "manifest_digest": digest,
+            "source": source,
+            "bytes_uploaded": 0,
+            "outcome": outcome,
+        }
+
+    def remote_tags(self) -> list[RemoteTag]:
+        """Per manifest tag sent to Ollama: does the registry hold a manifest for it?"""
+        rows = []
+        for tag in self.release.tags:
+            if "ollama" not in tag.targets:
+                continue
+            digest = self.client.manifest_digest(tag.tag)
+            if digest is None:
+                rows.append(RemoteTag(tag.tag, False, "no manifest in the registry"))
+            else:
+                rows.append(RemoteTag(tag.tag, True, digest, (digest,)))
+        return rows
+
     def _push_tag(self, tag: str, item: _Tagged, record: Record) -> None:
         if item.image is None:
             raise CheckFailed(item.problem or "GGUF not measured")
         image = item.image
         sent = 0
-        if tag != "latest":
-            for layer in [image.config, *image.layers]:
-                with byte_progress(f"{tag} {layer.digest[7:19]}", layer.size) as advance:
-                    seen = [0]
+        for layer in [image.config, *image.layers]:
+            with byte_progress(f"{tag} {layer.digest[7:19]}", layer.size) as advance:
+                seen = [0]
 
-                    def progress(done: int, _total: int, seen: list[int] = seen) -> None:
-                        advance(max(0, done - seen[0]))
-                        seen[0] = max(seen[0], done)
+                def progress(done: int, _total: int, seen: list[int] = seen) -> None:
+                    advance(max(0, done - seen[0]))
+                    seen[0] = max(seen[0], done)
 
-                    sent += self.client.upload_blob(
-                        layer.source, layer.digest, layer.size, progress
-                    )
+                sent += self.client.upload_blob(layer.source, layer.digest, layer.size, progress)
         self.client.put_manifest(tag, image.manifest_bytes)
         remote = check_pushed(self.client, tag, image)  # same digest, or same content re-serialised
         record(f"push:{tag}", self._facts(tag, item, sent, "pushed", remote))

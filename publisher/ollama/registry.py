@@ -448,6 +448,19 @@ class RegistryClient:
             ) from exc
         return manifest, "sha256:" + hashlib.sha256(resp.content).hexdigest()
 
+    def manifest_bytes(self, tag: str) -> tuple[bytes, str] | None:
+        """The manifest of a tag exactly as the registry serves it, and the media type it names
+        (None if absent): `latest` is PUT with these bytes, so its digest is the source's."""
+        resp = self._request(
+            "GET", self._url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
+        )
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, f"GET manifest {tag}")
+        media_type = resp.headers.get("content-type", DOCKER_MANIFEST_V2).split(";")[0].strip()
+        return resp.content, media_type
+
     def get_blob(self, digest: str, *, max_size: int = MAX_SMALL_BLOB, _auth: bool = True) -> bytes:
         """A small blob (config, params, template…), verified against its digest."""
         with self._http.stream(

@@ -2,17 +2,17 @@
 
 A run publishes its own selection; the release is complete when every manifest tag is on every
 target it goes to, whichever machine put it there. The tags this run published are known; the
-others are read from the remotes (each target's `status`, read-only, with no local GGUF needed:
-a tag whose manifest or file the remote holds is published).
+others are read from the remotes through each target's `remote_tags` (read-only, no local GGUF
+needed), for every target the manifest declares — `--only` narrows what a run publishes, not
+what "complete" means.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from publisher.manifest import Release, Tag
-from publisher.targets import registry_of_targets
-from publisher.targets.base import ReleasePayload, TagPayload, TagStatus
+from publisher.manifest import Release
+from publisher.targets import TARGETS
 
 if TYPE_CHECKING:
     from publisher.pipeline.release import ReleaseOptions
@@ -23,36 +23,10 @@ def unpublished_tags(release: Release, options: ReleaseOptions, published: set[s
     rest = [tag for tag in release.tags if tag.tag not in published]
     if not rest:
         return []
-    rows = remote_rows(release, options, rest)
-    up = {(row.target, row.tag) for row in rows if row.state == "up-to-date"}
-    return [tag.tag for tag in rest if not all((t, tag.tag) in up for t in tag.targets)]
-
-
-def remote_rows(release: Release, options: ReleaseOptions, tags: list[Tag]) -> list[TagStatus]:
-    """Each target's status of `tags`, read from the remote alone (no local file is used)."""
-    factories = registry_of_targets()
-    payload = ReleasePayload(release=release, tags=[absent_payload(release, t) for t in tags])
-    names = {tag.tag for tag in tags}
-    rows: list[TagStatus] = []
-    for name in ("ollama", "huggingface"):
-        if getattr(release, name) is None or not any(name in t.targets for t in tags):
+    held: set[tuple[str, str]] = set()  # (target, tag) the remote holds
+    for name, entry in TARGETS.items():
+        if getattr(release, entry.table) is None or not any(name in t.targets for t in rest):
             continue
-        target = factories[name](release, options)
-        rows.extend(row for row in target.status(payload) if row.tag in names)
-    return rows
-
-
-def absent_payload(release: Release, tag: Tag) -> TagPayload:
-    """A tag as a machine without its GGUF knows it: the manifest's facts, no local file."""
-    ollama = release.ollama
-    return TagPayload(
-        tag=tag,
-        files=[],
-        parameters=release.parameters_for(tag),
-        modelfile="",
-        template=None,
-        renderer=ollama.renderer if ollama else None,
-        parser=ollama.parser if ollama else None,
-        license=ollama.license if ollama else None,
-        system=ollama.system if ollama else None,
-    )
+        target = entry.factory(release, options.target_options())
+        held |= {(name, row.tag) for row in target.remote_tags() if row.published}
+    return [tag.tag for tag in rest if not all((t, tag.tag) in held for t in tag.targets)]

@@ -35,7 +35,7 @@ from publisher.render.modelfile import template_text
 from publisher.render.page import how_to_apply
 from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
 from publisher.statefile import cache_dir, write_private
-from publisher.targets import registry_of_targets
+from publisher.targets import TARGETS
 from publisher.targets.base import (
     ApplyResult,
     LocalFile,
@@ -43,6 +43,8 @@ from publisher.targets.base import (
     ReleasePayload,
     TagPayload,
     Target,
+    TargetOptions,
+    plan_all,
 )
 from publisher.urls import redact_data
 
@@ -68,6 +70,17 @@ class ReleaseOptions:
     out_dir: Path | None = None
     confirm: Callable[[VariantRun, str], bool] | None = None  # shows the plan, asks the question
 
+    def target_options(self) -> TargetOptions:
+        """What of this run the targets are told."""
+        return TargetOptions(
+            force=self.force,
+            prune=self.prune,
+            create_pr=self.create_pr,
+            skip_remote_verify=self.skip_remote_verify,
+            keep_local=self.keep_local,
+            ollama_registry=self.ollama_registry,
+        )
+
 
 @dataclass
 class StepResult:
@@ -88,6 +101,7 @@ class VariantRun:
     steps: list[StepResult] = field(default_factory=list)
     reports: list[TagReport] = field(default_factory=list)
     plan: dict[str, list[Operation]] = field(default_factory=dict)
+    described: dict[str, dict[str, Any]] = field(default_factory=dict)  # each target's own view
     results: dict[str, ApplyResult] = field(default_factory=dict)
     error: str | None = None
     error_exit_code: int = 0
@@ -116,9 +130,6 @@ class VariantRun:
     def to_json(self) -> dict[str, Any]:
         """The machine-readable summary (`--json`)."""
         plan = {name: [op.to_json() for op in ops] for name, ops in self.plan.items()}
-        from publisher.huggingface.plan import plan_files
-
-        hf_files = plan_files(self.plan.get("huggingface", []))
         return {
             "manifest": str(self.manifest),
             "variant": self.release.model.variant if self.release else None,
@@ -126,8 +137,12 @@ class VariantRun:
             "error": self.error,
             "steps": [vars(step) for step in self.steps],
             "tags": [tag_json(report) for report in self.reports],
-            "ollama": {"model": _ollama_model(self.release), "operations": plan.get("ollama", [])},
-            "huggingface": {"repo": _hf_repo(self.release), "files": hf_files},
+            "ollama": self.described.get(
+                "ollama", {"model": _ollama_model(self.release), "operations": []}
+            ),
+            "huggingface": self.described.get(
+                "huggingface", {"repo": _hf_repo(self.release), "files": []}
+            ),
             "plan": plan,
             "failures": {n: r.failures for n, r in self.results.items() if r.failures},
             "facts": {n: r.facts for n, r in self.results.items() if r.facts},
@@ -255,7 +270,12 @@ def _publish(
         for target in targets:
             record = functools.partial(ledger.record, target.name)
             result = run.results[target.name] = ApplyResult()  # counts even if interrupted
-            target.apply(payload, run.plan[target.name], record, result)
+            ops = run.plan[target.name]
+            target.apply_tags(payload, [op for op in ops if op.kind == "tag"], record, result)
+        for target in targets:  # the seal, once every target's per-tag work is done
+            record = functools.partial(ledger.record, target.name)
+            seal = [op for op in run.plan[target.name] if op.kind == "seal"]
+            target.apply_seal(payload, seal, record, run.results[target.name])
         step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
         if any(not result.ok for result in run.results.values()):
             step.status = "failed"
@@ -271,7 +291,8 @@ def _publish(
 def _plan(run: VariantRun, targets: list[Target], payload: ReleasePayload, *, online: bool) -> None:
     with _step(run, "plan") as step:
         for target in targets:
-            run.plan[target.name] = target.plan(payload, online=online)
+            run.plan[target.name] = plan_all(target, payload, online=online)
+            run.described[target.name] = target.describe(run.plan[target.name])
         step.detail = _plan_summary(run.plan)
 
 
@@ -456,8 +477,9 @@ def build_payload(
 def make_targets(release: Release, selected: list[Tag], options: ReleaseOptions) -> list[Target]:
     """The destinations this run publishes to: the manifest's tables that the selected tags go
     to, narrowed by --only. A target no selected tag goes to is never contacted."""
-    factories = registry_of_targets()
-    declared = [name for name in ("ollama", "huggingface") if getattr(release, name) is not None]
+    declared = [
+        name for name, entry in TARGETS.items() if getattr(release, entry.table) is not None
+    ]
     for name in options.only:
         if name not in declared:
             raise UsageError(f"--only {name}: {release.source} has no [{name}] table")
@@ -472,7 +494,7 @@ def make_targets(release: Release, selected: list[Tag], options: ReleaseOptions)
             f"none of the selected tags ({', '.join(t.tag for t in selected)}) goes to "
             f"{' or '.join(options.only)}"
         )
-    return [factories[name](release, options) for name in wanted]
+    return [TARGETS[name].factory(release, options.target_options()) for name in wanted]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,7 +543,7 @@ def normalize_only(names: list[str]) -> tuple[str, ...]:
 
 
 def _check_only(only: tuple[str, ...]) -> None:
-    unknown = [name for name in only if name not in ("ollama", "huggingface")]
+    unknown = [name for name in only if name not in TARGETS]
     if unknown:
         raise UsageError(f"--only takes ollama or huggingface (hf), found {', '.join(unknown)}")
 

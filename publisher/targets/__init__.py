@@ -1,20 +1,22 @@
 """Destinations: one module per target, each implementing `publisher.targets.base.Target`.
 
-`registry_of_targets` maps a manifest table to the factory of its target; a new destination is
-its own module plus one line here.
+`TARGETS` is the one table of them: the name a manifest tag's `targets` list uses (the schema's
+`TargetName` is built from it), the manifest table that configures it, and a lazy factory. The
+pipeline, `status` and `seal` all read it; a new destination is its own module plus one row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from publisher.manifest import Release
-    from publisher.targets.base import Target
+    from publisher.targets.base import Target, TargetOptions
 
 
-def _ollama(release: Release, options: Any) -> Target:
+def _ollama(release: Release, options: TargetOptions) -> Target:
     """Direct registry push when a registry is named, else the local daemon."""
     if options.ollama_registry or (release.ollama and release.ollama.registry):
         from publisher.ollama.push import OllamaRegistryTarget
@@ -28,17 +30,23 @@ def _ollama(release: Release, options: Any) -> Target:
     return OllamaTarget.from_options(release, options)
 
 
-def _huggingface(release: Release, options: Any) -> Target:
+def _huggingface(release: Release, options: TargetOptions) -> Target:
     from publisher.huggingface.target import HuggingFaceTarget
 
-    return HuggingFaceTarget(
-        release,
-        prune=options.prune,
-        create_pr=options.create_pr,
-        check_hf_co=not getattr(options, "skip_remote_verify", False),
-    )
+    return HuggingFaceTarget.from_options(release, options)
 
 
-def registry_of_targets() -> dict[str, Callable[[Release, Any], Target]]:
-    """Target factories by name, imported lazily so `validate` never loads HTTP clients."""
-    return {"ollama": _ollama, "huggingface": _huggingface}
+@dataclass(frozen=True)
+class TargetEntry:
+    """One destination: its name, the manifest table that configures it, how to build it."""
+
+    name: str
+    table: str  # `[ollama]`, `[huggingface]`: the attribute of `Release` holding that table
+    factory: Callable[[Release, TargetOptions], Target]  # imports the target's module lazily
+
+
+TARGETS: dict[str, TargetEntry] = {
+    "ollama": TargetEntry("ollama", "ollama", _ollama),
+    "huggingface": TargetEntry("huggingface", "huggingface", _huggingface),
+}
+TARGET_NAMES: tuple[str, ...] = tuple(TARGETS)  # the manifest schema's `TargetName` values

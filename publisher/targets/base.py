@@ -3,7 +3,21 @@
 A target never parses manifests or files: it receives a `ReleasePayload` (typed, measured,
 rendered), answers a plan of typed `Operation`s (huggingface_hub commit-API style: built first,
 executed second), and executes that plan, recording each finished step through `Record`.
-Adding a destination means one new module with one class implementing `Target`.
+
+Two kinds of work, so many runs on many machines converge (issue 20):
+
+- **per-tag** (`plan_tags` / `apply_tags`, operations of kind `"tag"`): only what belongs to the
+  selected tags — Ollama blobs and the tag's manifest; on the Hub the GGUF(s), sidecar(s) and
+  the tag's facts record. Never the card, side files, `latest`, and never a prune.
+- **the seal** (`plan_seal` / `apply_seal`, kind `"seal"`): everything release-wide, computed
+  from what the remote holds (not from this run's files): the card, side files, benchmark
+  results, `latest`, `--prune`. Idempotent: a second seal changes nothing.
+
+`plan_all` / `apply_all` run both kinds in order (per-tag first). `describe(plan)` is the
+target's own JSON view of its plan, `remote_tags(release)` says per manifest tag whether the
+remote holds it (no local GGUF needed). `TargetOptions` is what the command line says to every
+target; the table of targets is `publisher.targets.TARGETS`.
+Adding a destination means one new module with one class implementing `Target`, plus one row.
 """
 
 from __future__ import annotations
@@ -25,10 +39,25 @@ Action = Literal[
     "delete-local",  # free what this run put in a local store
     "upload-file",  # add or replace a file in a repo (HF)
     "skip-file",  # file already there with the same content
-    "delete-file",  # remove a file the manifest no longer lists (HF, --prune)
+    "delete-file",  # remove a file no manifest tag names (HF, --prune, in the seal)
     "update-card",  # the model card, always last
     "verify",  # read back and compare digests
 ]
+
+Kind = Literal["tag", "seal"]
+"""Per-tag work (only the tag's own things) or the release-wide seal."""
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """What the command line tells every target (typed: no `getattr` defaults anywhere)."""
+
+    force: bool = False  # re-put a current tag; replace a Hub path holding different bytes
+    prune: bool = False  # the seal deletes files of the repo no manifest tag names
+    create_pr: bool = False  # Hub: commit to a pull request instead of main
+    skip_remote_verify: bool = False  # do not read pushed things back from the remote
+    keep_local: bool = False  # daemon: keep what this run created in the local store
+    ollama_registry: str | None = None  # push straight to this OCI registry (no daemon)
 
 
 @dataclass(frozen=True)
@@ -92,6 +121,7 @@ class Operation:
     size: int = 0  # bytes this step sends (0 for metadata-only steps)
     sha256: str | None = None
     details: dict[str, Any] = field(default_factory=dict)  # "blocked": planned, cannot run
+    kind: Kind = "tag"  # per-tag work or the seal
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for --json."""
@@ -125,8 +155,18 @@ class TagStatus:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class RemoteTag:
+    """Whether a manifest tag is published on a target, read from the remote alone."""
+
+    tag: str
+    published: bool
+    detail: str = ""
+    digests: tuple[str, ...] = ()  # sha256 hex of the remote files / the manifest digest
+
+
 class Target(Protocol):
-    """A destination. `plan` may read the remote (never write); `apply` executes a plan."""
+    """A destination. `plan_*` may read the remote (never write); `apply_*` execute a plan."""
 
     name: str
     destination: str  # the remote it writes, e.g. "ollama 127.0.0.1:5000/ns/model": a run lock
@@ -135,19 +175,42 @@ class Target(Protocol):
         """Raise TargetUnavailable (exit 3) unless the target is reachable and we may write."""
         ...
 
-    def plan(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
-        """The operations that would bring the remote to the payload; offline: assume nothing."""
+    def plan_tags(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """Per-tag operations (kind "tag") that bring the selected tags' own things to the
+        remote; offline: assume nothing."""
         ...
 
-    def apply(
+    def apply_tags(
         self,
         payload: ReleasePayload,
         plan: list[Operation],
         record: Record,
         result: ApplyResult | None = None,
     ) -> ApplyResult:
-        """Execute `plan` in a safe order, calling `record` after each finished step; fill and
-        return `result` (given: the caller sees the bytes sent even if apply is interrupted)."""
+        """Execute per-tag operations in a safe order, calling `record` after each finished step;
+        fill and return `result` (given: the caller sees the bytes sent even if interrupted)."""
+        ...
+
+    def plan_seal(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+        """Release-wide operations (kind "seal") computed from what the remote holds."""
+        ...
+
+    def apply_seal(
+        self,
+        payload: ReleasePayload,
+        plan: list[Operation],
+        record: Record,
+        result: ApplyResult | None = None,
+    ) -> ApplyResult:
+        """Execute the seal (re-reading the remote as it needs: it may have moved since)."""
+        ...
+
+    def describe(self, plan: list[Operation]) -> dict[str, Any]:
+        """This target's part of the `--json` summary, from its plan."""
+        ...
+
+    def remote_tags(self) -> list[RemoteTag]:
+        """Per manifest tag of this target, whether the remote holds it (no local file read)."""
         ...
 
     def status(self, payload: ReleasePayload) -> list[TagStatus]:
@@ -158,6 +221,25 @@ class Target(Protocol):
         """Compare what the ledger's section for this target says the remote holds (`steps`,
         keyed like `push:Q4_K_M`) with what it holds now: the ledger must never be stale."""
         ...
+
+
+def plan_all(target: Target, payload: ReleasePayload, *, online: bool) -> list[Operation]:
+    """Both kinds of a target's plan: per-tag operations, then the seal's."""
+    return [*target.plan_tags(payload, online=online), *target.plan_seal(payload, online=online)]
+
+
+def apply_all(
+    target: Target,
+    payload: ReleasePayload,
+    plan: list[Operation],
+    record: Record,
+    result: ApplyResult | None = None,
+) -> ApplyResult:
+    """Per-tag work first, then the seal (which reads the remote the per-tag work left)."""
+    result = ApplyResult() if result is None else result
+    target.apply_tags(payload, [op for op in plan if op.kind == "tag"], record, result)
+    target.apply_seal(payload, [op for op in plan if op.kind == "seal"], record, result)
+    return result
 
 
 def ledger_row(target: str, subject: str, recorded: object, remote: str | None) -> TagStatus:

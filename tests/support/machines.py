@@ -223,6 +223,8 @@ def before_hub_commits(
 def wire_hub(monkeypatch: Any, hub: Any, token: str = HF_TOKEN) -> None:
     """Every machine's Hub target talks to `hub` (reads through the strict in-process double,
     commits over HTTP through the real client) with a write token of HF_USER's."""
+    from dataclasses import replace
+
     import publisher.targets as targets
     from publisher.huggingface.target import HuggingFaceTarget
 
@@ -233,8 +235,10 @@ def wire_hub(monkeypatch: Any, hub: Any, token: str = HF_TOKEN) -> None:
             release,
             prune=options.prune,
             create_pr=options.create_pr,
+            force=options.force,
             api_factory=hub.api,
             token_provider=lambda: token,
         )
 
-    monkeypatch.setattr(targets, "_huggingface", hf_target)
+    entry = replace(targets.TARGETS["huggingface"], factory=hf_target)
+    monkeypatch.setitem(targets.TARGETS, "huggingface", entry)
