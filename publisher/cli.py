@@ -18,6 +18,7 @@ from publisher.commands.check_template import check_template
 from publisher.commands.init import init
 from publisher.commands.release import release
 from publisher.commands.render import render
+from publisher.commands.seal import seal
 from publisher.commands.smoke import smoke
 from publisher.commands.status import status
 from publisher.commands.validate import validate
@@ -107,6 +108,7 @@ register("verify", verify, "publish verify manifests/v3.toml --tag Q4_K_M")
 register("check-template", check_template, "publish check-template manifests/v3.toml --json")
 register("render", render, "publish render manifests/v3.toml --out build/v3")
 register("status", status, "publish status manifests/v3.toml --json")
+register("seal", seal, "publish seal manifests/v3.toml --yes --json")
 register(
     "init",
     init,

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from doubles.hf_double import REPO, Records, new_hub, payload, release_with_files, target
 
 from publisher.errors import ManifestError
 from publisher.manifest import load
 from publisher.render import render_release, write_rendered
 from publisher.render.eval_results import eval_results
-from publisher.targets.base import apply_all, plan_all
 
 ROOT = Path(__file__).resolve().parent.parent
 V3 = ROOT / "manifests" / "v3.toml"
@@ -110,17 +108,5 @@ def test_render_writes_the_results_and_removes_stale_ones(tmp_path: Path) -> Non
     assert not stale.exists()
 
 
-def test_the_hub_target_commits_the_results_once(tmp_path: Path) -> None:
-    release = release_with_files(tmp_path)
-    results = eval_results(load(V3))
-    hub = new_hub()
-    data = payload(release, {"params": "{}\n", **results})
-    tgt, _ = target(release, hub)
-    tgt.preflight()
-    plan = plan_all(tgt, data, online=True)
-    assert [op.subject for op in plan if op.subject.startswith(".eval_results/")] == [GPQA]
-    assert apply_all(tgt, data, plan, Records()).ok
-    assert hub.files(REPO)[GPQA] == results[GPQA].encode()
-    again, _ = target(release, hub)
-    ops = [op for op in plan_all(again, data, online=True) if op.subject == GPQA]
-    assert [op.action for op in ops] == ["skip-file"]
+# The Hub target commits a result only once its `measured_on` tag is on the Hub: the seal's
+# test, tests/test_seal.py::test_eval_results_wait_for_their_measured_on_tag.

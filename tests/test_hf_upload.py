@@ -241,8 +241,11 @@ def test_upload_progress_is_reported_in_bytes_per_file_while_it_is_sent(
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
 
-    board, seal = RecordingTransfers.instances  # the tags' commits, then the seal's
-    assert board.total + seal.total == result.bytes_uploaded
+    (board,) = RecordingTransfers.instances  # the tags' files; the seal's are a few KB inline
+    seal = hub.commits(REPO)[-1]
+    assert seal.message.startswith("publisher seal:")
+    sealed = sum(len(hub.files(REPO)[path]) for path in seal.added)
+    assert board.total == result.bytes_uploaded - sealed
     for tag in release.tags:
         name, size = tag.path.name, tag.path.stat().st_size
         chunks = [n for kind, who, n in board.events if kind == "bytes" and who == name]
@@ -323,7 +326,8 @@ def test_card_metadata_the_hub_refuses_is_a_failure_line(tmp_path, hub):
     hub.fail("validate_yaml", 400)
     tgt, _ = target(release, hub, digests=cache)
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
-    assert "the Hub refused publisher: add README.md: Invalid metadata" in result.failures["*"]
+    refused = "the Hub refused publisher seal: update README.md: Invalid metadata"
+    assert refused in result.failures["seal"]
     assert release.tag("Q4_K_M").path.name in hub.files(REPO)  # the GGUF's commit landed
 
 
@@ -340,7 +344,7 @@ def test_a_retried_lfs_upload_counts_its_bytes_once(tmp_path, hub, monkeypatch):
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
 
-    board, _seal = RecordingTransfers.instances  # the tags' commits, then the seal's
+    (board,) = RecordingTransfers.instances
     reads = [
         [at for kind, who, at in board.events if kind == "at" and who == tag.path.name]
         for tag in release.tags

@@ -24,6 +24,7 @@ from doubles.hf_double import (
 from publisher.errors import TargetUnavailable, UsageError
 from publisher.huggingface.commits import commit_message
 from publisher.huggingface.plan import git_blob_sha1, plan_files, sidecar_text
+from publisher.huggingface.records import facts_record, record_path
 from publisher.targets.base import apply_all, plan_all
 
 SIDE = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n'}
@@ -37,16 +38,25 @@ def names(*tags: str) -> list[str]:
     return [NAME.format(tag=t) for t in tags]
 
 
-def seed_published(hub: FakeHub, release, extra: dict[str, bytes] | None = None) -> None:
-    """The Hub already holds exactly what the release publishes (GGUFs, sidecars, side files)."""
+def seed_published(
+    hub: FakeHub, release, extra: dict[str, bytes] | None = None, *, sealed: bool = True
+) -> None:
+    """The Hub already holds exactly what the release publishes (GGUFs, sidecars, facts records,
+    side files and — `sealed` — the card a seal renders from them), before the test's calls."""
     files: dict[str, bytes] = {}
-    for tag in release.tags:
-        data = tag.path.read_bytes()
+    for tag_payload in payload(release).tags:
+        tag, data = tag_payload.tag, tag_payload.tag.path.read_bytes()
         files[tag.file] = data
         files[f"{tag.file}.sha256"] = sidecar_text(sha(data), tag.file).encode()
+        files[record_path(tag.tag)] = facts_record(release, tag_payload) or b""
     files.update({k: v.encode() for k, v in SIDE.items()})
-    files.update(extra or {})
     hub.seed(REPO, files, private=True)
+    if sealed:
+        tgt, _ = target(release, hub)
+        assert tgt.apply_seal(payload(release, SIDE), [], Records()).ok
+    hub.seed(REPO, extra or {}, private=True)
+    hub.repos[REPO].commits.clear()
+    hub.calls.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,7 +73,8 @@ def test_offline_plan_calls_nothing_and_lists_every_file(tmp_path):
     paths = [f["path_in_repo"] for f in files]
     expected = []
     for tag in ("Q4_K_M", "Q6_K", "F16"):  # tiers first, full precision after
-        expected += [NAME.format(tag=tag), NAME.format(tag=tag) + ".sha256"]
+        name = NAME.format(tag=tag)
+        expected += [name, name + ".sha256", record_path(tag)]
     assert paths == [*expected, "template", "params", "README.md"]
     assert {f["action"] for f in files} == {"upload-file", "update-card"}
     assert all(op.reason == "remote not checked" for op in plan if op.action != "verify")
@@ -129,9 +140,10 @@ def test_first_apply_creates_repo_uploads_in_order_and_records(tmp_path):
         "publisher: add Q4_K_M",
         "publisher: add Q6_K",
         "publisher: add F16",
-        "publisher: add template, params",
+        "publisher seal: update template, params, README.md",  # one commit, after the tags
     ]
-    assert list(commits[0].added) == [names("Q4_K_M")[0], names("Q4_K_M")[0] + ".sha256"]
+    q4_files = [names("Q4_K_M")[0], names("Q4_K_M")[0] + ".sha256", record_path("Q4_K_M")]
+    assert list(commits[0].added) == q4_files  # the facts record travels with its files
     files = hub.files(REPO)
     q4 = release.tag("Q4_K_M").path
     assert files[q4.name] == q4.read_bytes()
@@ -172,13 +184,14 @@ def test_commits_hold_at_most_100_operations_and_keep_sidecars_with_their_gguf(t
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     commits = hub.commits(REPO)
-    assert len(commits) == 3
+    assert len(commits) == 5  # 390 files in 4 commits of whole tags, then the seal's card
     assert all(c.n_operations <= 100 for c in commits)
     for commit in commits:
         for path in commit.added:
             if path.endswith(".gguf"):
                 assert f"{path}.sha256" in commit.added
-    assert len(hub.files(REPO)) == 1 + 2 * 130  # .gitattributes + GGUF + sidecar per tag
+    # .gitattributes + GGUF, sidecar and facts record per tag + the card
+    assert len(hub.files(REPO)) == 1 + 3 * 130 + 1
 
 
 def test_commit_message_names_what_changed():
@@ -229,17 +242,17 @@ def test_only_the_changed_gguf_and_its_sidecar_are_sent(tmp_path):
     hub = new_hub()
     seed_published(hub, release)
     write_gguf(release, "Q6_K", b"requantized")
-    tgt, _ = target(release, hub)
+    tgt, _ = target(release, hub, force=True)  # --force: replace the Hub's other bytes
     data = payload(release, {**SIDE, "params": '{"temperature": 0.7}\n'})
     plan = plan_all(tgt, data, online=True)
     sent = {op.subject for op in plan if op.action == "upload-file"}
     q6 = names("Q6_K")[0]
-    assert sent == {q6, f"{q6}.sha256", "params"}
+    assert sent == {q6, f"{q6}.sha256", record_path("Q6_K"), "params"}
     result = apply_all(tgt, data, plan, Records())
     assert result.ok, result.failures
     assert [c.message for c in hub.commits(REPO)] == [
         "publisher: update Q6_K",
-        "publisher: update params",
+        "publisher seal: update params, README.md",  # the card shows Q6_K's new sha256
     ]
     assert hub.files(REPO)[q6] == release.tag("Q6_K").path.read_bytes()
 
@@ -253,7 +266,8 @@ def test_a_hub_card_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path):
     (a card someone saved as Latin-1) are refused naming the card, and nothing is sent."""
     release = release_with_files(tmp_path)
     hub = new_hub()
-    seed_published(hub, release, {"README.md": "# Tiny\n\nCaf\u00e9 notes\n".encode("latin-1")})
+    latin = {"README.md": "# Tiny\n\nCaf\u00e9 notes\n".encode("latin-1")}
+    seed_published(hub, release, latin, sealed=False)
     tgt, _ = target(release, hub)
     data = payload(release, {**SIDE, "README.md": "# Tiny\n"})
     with pytest.raises(UsageError) as refused:
@@ -271,19 +285,18 @@ def test_card_merge_keeps_hand_written_sections(tmp_path):
         "# Tiny\n\n<!-- publisher:begin files -->\nold table\n<!-- publisher:end files -->\n\n"
         + hand
     )
-    seed_published(hub, release, {"README.md": old.encode()})
-    new = "# Tiny\n\n<!-- publisher:begin files -->\nnew table\n<!-- publisher:end files -->\n"
+    seed_published(hub, release, {"README.md": old.encode()}, sealed=False)
     tgt, _ = target(release, hub)
-    data = payload(release, {**SIDE, "README.md": new})
+    data = payload(release, SIDE)
     plan = plan_all(tgt, data, online=True)
     card = next(op for op in plan if op.subject == "README.md")
     assert card.action == "update-card"
     result = apply_all(tgt, data, plan, Records())
     assert result.ok, result.failures
     text = hub.files(REPO)["README.md"].decode()
-    assert "new table" in text and "old table" not in text
+    assert "| File | Tag |" in text and "old table" not in text  # the seal's files table
     assert hand in text
-    assert hub.commits(REPO)[-1].message == "publisher: update README.md"
+    assert hub.commits(REPO)[-1].message == "publisher seal: update README.md"
     # a second plan finds the merged card on the Hub: nothing to do
     again, _ = target(release, hub)
     assert all(op.action == "skip-file" for op in plan_all(again, data, online=True))
@@ -301,31 +314,29 @@ def test_obsolete_files_are_reported_and_kept_without_prune(tmp_path):
     tgt, _ = target(release, hub)
     plan = plan_all(tgt, payload(release, SIDE), online=True)
     extras = {op.subject: op.reason for op in plan if op.details.get("remote") == "extra"}
-    assert extras == {
-        old: "the manifest no longer lists it: kept (--prune deletes it)",
-        f"{old}.sha256": "the manifest no longer lists it: kept (--prune deletes it)",
-        "LICENSE": "on the Hub, not managed by publisher: kept",
+    assert extras == {  # the owner's LICENSE is not ours: never listed, never pruned
+        old: "no manifest tag names it: kept (--prune deletes it)",
+        f"{old}.sha256": "no manifest tag names it: kept (--prune deletes it)",
     }
     assert not [op for op in plan if op.action == "delete-file"]
 
 
-def test_prune_deletes_last_in_a_commit_of_its_own(tmp_path):
+def test_prune_is_part_of_the_seal_s_one_commit(tmp_path):
     release = release_with_files(tmp_path)
     hub = new_hub()
     old = names("Q2_K")[0]
     seed_published(hub, release, {old: b"GGUF\0old", f"{old}.sha256": b"x", "LICENSE": b"L"})
     write_gguf(release, "Q4_K_M", b"changed")
-    tgt, _ = target(release, hub, prune=True)
+    tgt, _ = target(release, hub, prune=True, force=True)
     data = payload(release, {**SIDE, "template": "{{ .System }}"})
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     commits = hub.commits(REPO)
     assert [c.message for c in commits] == [
         "publisher: update Q4_K_M",
-        "publisher: update template",
-        f"publisher: remove {old}, {old}.sha256",
+        f"publisher seal: update template, README.md; remove {old}, {old}.sha256",
     ]
-    assert commits[-1].added == {} and commits[-1].deleted == [old, f"{old}.sha256"]
+    assert commits[-1].deleted == [old, f"{old}.sha256"]  # in the seal's one commit
     assert old not in hub.files(REPO) and "LICENSE" in hub.files(REPO)
 
 
@@ -433,7 +444,7 @@ def test_rate_limit_honours_retry_after_then_succeeds(tmp_path):
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
     assert sleeps == [7.0, 7.0]
-    assert len(hub.commits(REPO)) == 1
+    assert len(hub.commits(REPO)) == 2  # the tag's commit, then the seal's
 
 
 def test_rate_limit_retries_are_bounded(tmp_path):
@@ -443,8 +454,9 @@ def test_rate_limit_retries_are_bounded(tmp_path):
     tgt, sleeps = target(release, hub)
     data = payload(release)
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
-    assert len(sleeps) == 5
+    assert len(sleeps) == 10  # five for the tag's commit, five for the seal's
     assert "HTTP 429, rate limited by the Hub" in result.failures["Q4_K_M"]
+    assert "HTTP 429" in result.failures["seal"]  # the seal could not commit either
 
 
 @pytest.mark.parametrize(
@@ -462,7 +474,7 @@ def test_credential_errors_become_one_line_and_stop_the_rest(tmp_path, status, w
     tgt, _ = target(release, hub, max_bytes_per_commit=1)
     data = payload(release, SIDE)
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
-    assert set(result.failures) == {"Q4_K_M", "Q6_K", "F16", "*"}
+    assert set(result.failures) == {"Q4_K_M", "Q6_K", "F16", "seal"}
     assert words in result.failures["Q4_K_M"]
     assert all("\n" not in line for line in result.failures.values())
     assert hub.commits(REPO) == [] and len(hub.called("create_commit")) == 1
@@ -477,7 +489,11 @@ def test_a_server_error_fails_its_batch_and_the_rest_goes_on(tmp_path):
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert set(result.failures) == {"Q4_K_M"}
     assert "HTTP 500" in result.failures["Q4_K_M"]
-    assert [c.message for c in hub.commits(REPO)] == ["publisher: add Q6_K", "publisher: add F16"]
+    assert [c.message for c in hub.commits(REPO)] == [
+        "publisher: add Q6_K",
+        "publisher: add F16",
+        "publisher seal: update README.md",  # the card lists what the Hub holds: not Q4_K_M
+    ]
 
 
 def test_read_back_mismatch_is_a_failure(tmp_path):
@@ -523,7 +539,8 @@ def test_file_changed_since_the_plan_is_not_sent(tmp_path):
     write_gguf(release, "Q4_K_M", b"rewritten after the plan, longer")
     result = apply_all(tgt, data, plan, Records())
     assert "changed since the plan" in result.failures["Q4_K_M"]
-    assert hub.commits(REPO) == []
+    assert [c.message for c in hub.commits(REPO)] == ["publisher seal: update README.md"]
+    assert names("Q4_K_M")[0] not in hub.files(REPO)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,7 +553,7 @@ def test_create_pr_opens_one_pr_and_commits_the_rest_onto_it(tmp_path):
     seed_published(hub, release)
     for tag in ("Q4_K_M", "F16"):
         write_gguf(release, tag, b"v2")
-    tgt, _ = target(release, hub, create_pr=True, max_bytes_per_commit=1)
+    tgt, _ = target(release, hub, create_pr=True, force=True, max_bytes_per_commit=1)
     data = payload(release, SIDE)
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert result.ok, result.failures
@@ -584,7 +601,9 @@ def test_token_never_reaches_logs_output_records_or_plans(tmp_path, monkeypatch,
     hub.fail("create_commit", 429, retry_after=1)
     from publisher.huggingface.target import HuggingFaceTarget
 
-    tgt = HuggingFaceTarget(release, api_factory=hub.api, sleep=lambda _s: None, prune=True)
+    tgt = HuggingFaceTarget(
+        release, api_factory=hub.api, sleep=lambda _s: None, prune=True, force=True
+    )
     tgt.preflight()  # the default token provider: huggingface_hub's get_token reads HF_TOKEN
     data = payload(release, SIDE)
     plan = plan_all(tgt, data, online=True)
@@ -640,13 +659,12 @@ def test_second_run_with_a_fresh_target_sends_nothing(tmp_path):
     pytest.importorskip("publisher.render.markers")
     release = release_with_files(tmp_path)
     hub = new_hub()
-    card = "# Tiny\n\n<!-- publisher:begin files -->\nfiles\n<!-- publisher:end files -->\n"
-    data = payload(release, {**SIDE, "README.md": card})
+    data = payload(release, SIDE)
     planner, _ = target(release, hub)
     plan = plan_all(planner, data, online=True)
     applier, _ = target(release, hub)  # a plan made elsewhere (e.g. resumed from the ledger)
     assert apply_all(applier, data, plan, Records()).ok
-    assert hub.files(REPO)["README.md"] == card.encode()
+    assert "| File | Tag |" in hub.files(REPO)["README.md"].decode()
     commits = len(hub.commits(REPO))
     fresh, _ = target(release, hub)
     again = plan_all(fresh, data, online=True)
@@ -658,7 +676,7 @@ def test_second_run_with_a_fresh_target_sends_nothing(tmp_path):
 def test_reading_a_private_repo_without_token_is_exit_3(tmp_path):
     release = release_with_files(tmp_path)
     hub = new_hub()
-    seed_published(hub, release)
+    seed_published(hub, release, sealed=False)
     tgt, _ = target(release, hub, token_provider=lambda: None)
     with pytest.raises(TargetUnavailable, match="HTTP 401") as caught:
         plan_all(tgt, payload(release), online=True)
@@ -673,7 +691,7 @@ def test_prune_waits_until_every_upload_has_landed(tmp_path):
     seed_published(hub, release, {old: b"GGUF\0old"})
     write_gguf(release, "Q4_K_M", b"changed")
     hub.fail("create_commit", 500)
-    tgt, _ = target(release, hub, prune=True)
+    tgt, _ = target(release, hub, prune=True, force=True)
     data = payload(release, SIDE)
     result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
     assert set(result.failures) == {"Q4_K_M"}

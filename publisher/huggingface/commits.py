@@ -92,8 +92,7 @@ class HubCommitter:
         """Run each batch as one commit; a credential failure stops the rest, others go on.
         Returns the PR revision the commits went to (None: main)."""
         total = sum(op.size for batch in batches for op in batch)
-        facts = result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
-        commits: list[dict[str, Any]] = facts["commits"]
+        result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
         with transfer_progress(f"huggingface: {self.repo_id}", total) as board:
             for number, batch in enumerate(batches, start=1):
                 message, description = commit_message(batch)
@@ -104,7 +103,7 @@ class HubCommitter:
                 try:
                     with library_progress(board, self._local_names(batch, plan)):
                         info = self.commit(api, batch, plan, message, description, revision)
-                except (_LocalChange, _Refused) as exc:
+                except (LocalChange, Refused) as exc:
                     _fail(result, batch, f"huggingface: {exc}")
                     continue
                 except remote_errors() as exc:
@@ -118,7 +117,7 @@ class HubCommitter:
                     continue
                 if self.create_pr and revision is None:
                     revision = getattr(info, "pr_revision", None)
-                self._recorded(batch, plan, info, message, result, record, commits)
+                self.recorded(batch, plan, info, message, result, record)
                 board.finish(sent)  # small files went inline with the commit: count them now
         return revision
 
@@ -164,7 +163,7 @@ class HubCommitter:
                 raise
             except ValueError as exc:  # README.md metadata the Hub refused, a bad LFS answer
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise _Refused(f"the Hub refused {message}: {first}") from None
+                raise Refused(f"the Hub refused {message}: {first}") from None
 
         return self.session.retrying(f"commit ({message})", call)
 
@@ -208,13 +207,13 @@ class HubCommitter:
             console.info(f"huggingface: {local.name}: not in the digest cache; hashing it again")
             return
         if vouched != op.sha256:
-            raise _LocalChange(f"{local} changed since the plan (sha256 {vouched[:12]}…)")
+            raise LocalChange(f"{local} changed since the plan (sha256 {vouched[:12]}…)")
         info.sha256 = bytes.fromhex(op.sha256)
 
     def _local(self, op: Operation, plan: HubPlan) -> Path:
         local = plan.locals.get(op.subject)
         if local is None:
-            raise _LocalChange(f"{op.subject}: no local file in the payload")
+            raise LocalChange(f"{op.subject}: no local file in the payload")
         return local
 
     def _check_unchanged(self, batch: list[Operation], plan: HubPlan) -> None:
@@ -225,11 +224,11 @@ class HubCommitter:
                 try:
                     size = path.stat().st_size
                 except OSError:
-                    raise _LocalChange(f"{path} disappeared since the plan") from None
+                    raise LocalChange(f"{path} disappeared since the plan") from None
                 if size != op.details.get("file_size", op.size):
-                    raise _LocalChange(f"{path} changed since the plan (size {size})")
+                    raise LocalChange(f"{path} changed since the plan (size {size})")
 
-    def _recorded(
+    def recorded(
         self,
         batch: list[Operation],
         plan: HubPlan,
@@ -237,8 +236,10 @@ class HubCommitter:
         message: str,
         result: ApplyResult,
         record: Record,
-        commits: list[dict[str, Any]],
     ) -> None:
+        """Record a landed commit and each file it holds (ledger and the run's facts)."""
+        facts = result.facts.setdefault(TARGET, {"repo": self.repo_id, "commits": [], "files": {}})
+        commits: list[dict[str, Any]] = facts["commits"]
         oid = str(getattr(info, "oid", "") or "")
         entry = {
             "repo": self.repo_id,
@@ -289,11 +290,11 @@ def sent(op: Operation, plan: HubPlan) -> tuple[str | None, int]:
     return op.sha256, int(op.details.get("file_size", op.size))
 
 
-class _LocalChange(Exception):
+class LocalChange(Exception):
     """A local file no longer matches the plan."""
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """The Hub refused a commit for a reason it explained (not an HTTP status we retry on)."""
 
 
@@ -323,7 +324,7 @@ def commit_message(batch: list[Operation]) -> tuple[str, str]:
             verb, label = "remove", op.subject
         else:
             verb = "add" if op.details.get("remote") == "absent" else "update"
-            if kind == "sidecar" and op.tag in tags_in_batch:
+            if kind in ("sidecar", "record") and op.tag in tags_in_batch:
                 continue  # folded into its GGUF's tag
             label = op.tag if kind == "gguf" and op.tag else op.subject
         if label not in verbs[verb]:

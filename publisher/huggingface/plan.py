@@ -22,6 +22,7 @@ from typing import Any, Literal
 from publisher.digest import DigestCache, sha256_file
 from publisher.files import open_regular
 from publisher.gguf.checks import SHARD_RE
+from publisher.huggingface.records import facts_record, record_path
 from publisher.huggingface.session import CARD, TARGET, HubSession, Remote
 from publisher.targets.base import Action, Kind, Operation, ReleasePayload
 
@@ -120,11 +121,13 @@ class HubPlanner:
         *,
         extra_files: Sequence[Path] = (),
         prune: bool = False,
+        force: bool = False,
         digests: DigestCache | None = None,
     ) -> None:
         self.session = session
         self.extra_files = list(extra_files)
         self.prune = prune
+        self.force = force  # replace a GGUF the Hub holds with other bytes
         self._digests = digests  # the cache verify filled: it vouches for the sha256 we hand over
 
     # -----------------------------------------------------------------------------------------
@@ -169,6 +172,17 @@ class HubPlanner:
                     )
                 else:
                     wants.append(Want(f"{name}.sha256", "sidecar", (group, index), tag=tag.tag))
+            record = facts_record(payload.release, tag_payload)
+            if record is not None:  # the tag's facts travel in the same commit as its files
+                wants.append(
+                    self._generated(
+                        record_path(tag.tag),
+                        "record",
+                        (group, index),
+                        record.decode("utf-8"),
+                        tag.tag,
+                    )
+                )
         for index, name in enumerate(SIDE_FILES):
             if name in payload.hf_files:
                 wants.append(self._generated(name, "side", (3, index), payload.hf_files[name]))
@@ -269,6 +283,12 @@ class HubPlanner:
             return self._op(want, "skip-file", reason, remote="same", size=0)
         if remote_digest is None:
             why = "the local sha256 is unknown"
+        elif want.kind == "gguf" and not self.force:  # another machine's file: not ours to replace
+            why = (
+                f"refused: the Hub holds sha256 {remote_digest}, this file is {want.sha256} "
+                "(--force replaces it)"
+            )
+            return self._op(want, "skip-file", why, remote="different", size=0, refused=True)
         else:
             why = f"differs from the Hub ({remote_digest[:12]}…)"
         return self._op(want, _upload_action(want), why, remote="different")
@@ -355,6 +375,7 @@ class HubPlanner:
         remote: str,
         size: int | None = None,
         missing: bool = False,
+        refused: bool = False,
     ) -> Operation:
         details: dict[str, Any] = {
             "kind": want.kind,
@@ -364,6 +385,8 @@ class HubPlanner:
         }
         if missing:
             details["missing"] = True
+        if refused:
+            details["refused"] = True
         return Operation(
             target=TARGET,
             action=action,

@@ -20,17 +20,16 @@ from urllib.parse import urlsplit
 
 from publisher import console
 from publisher.digest import DigestCache
-from publisher.errors import UsageError
+from publisher.errors import TargetUnavailable, UsageError
 from publisher.huggingface.access import HubAccess
 from publisher.huggingface.commits import (
     MAX_BYTES_PER_COMMIT,
     MAX_OPS_PER_COMMIT,
     HubCommitter,
-    chunks,
 )
 from publisher.huggingface.labels import hub_tags
 from publisher.huggingface.plan import (
-    HubPlan,
+    SIDE_FILES,
     HubPlanner,
     Want,
     complete,
@@ -38,8 +37,8 @@ from publisher.huggingface.plan import (
     tag_paths,
 )
 from publisher.huggingface.readback import HubReadBack
+from publisher.huggingface.seal import HubSeal
 from publisher.huggingface.session import (
-    CARD,
     TARGET,
     ApiFactory,
     HubSession,
@@ -51,6 +50,7 @@ from publisher.huggingface.session import (
 )
 from publisher.manifest import Release
 from publisher.targets.base import (
+    SEAL_FAILURE,
     ApplyResult,
     Kind,
     Operation,
@@ -113,6 +113,7 @@ class HuggingFaceTarget:
             self.session,
             extra_files=[release.gguf_dir / Path(p) for p in declared],
             prune=prune,
+            force=force,
             digests=digests,
         )
         self.committer = HubCommitter(
@@ -126,6 +127,13 @@ class HuggingFaceTarget:
         unique = {h.file: h.label for h in hub_tags(release) if h.label_resolves}
         self.reader = HubReadBack(self.session, check_hf_co=check_hf_co, unique_labels=unique)
         self._repo_ready = False  # create_repo answered (exist_ok) in this run
+        self.sealer = HubSeal(
+            self.session,
+            self.committer,
+            release,
+            prune=prune,
+            extra_files=self.planner.extra_files,
+        )
 
     @property
     def check_hf_co(self) -> bool:
@@ -155,8 +163,12 @@ class HuggingFaceTarget:
         return self.planner.plan(payload, "tag", online=online).ops
 
     def plan_seal(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
-        """The release-wide files: side files, benchmark results, the card, prune."""
-        return self.planner.plan(payload, "seal", online=online).ops
+        """The release-wide files as the repo holds them now (huggingface/seal.py): card, side
+        files, benchmark results, prune. Apply reads again: the per-tag work moves the repo."""
+        if not online:
+            return self.planner.plan(payload, "seal", online=False).ops
+        api = self.session.client(require_token=False)
+        return self.sealer.plan(api, _side_files(payload)).ops
 
     def describe(self, plan: list[Operation]) -> dict[str, Any]:
         """The repo and its files as the plan leaves them, for `--json`."""
@@ -182,8 +194,33 @@ class HuggingFaceTarget:
         record: Record,
         result: ApplyResult | None = None,
     ) -> ApplyResult:
-        """Commit the release-wide files, then prune."""
-        return self._apply(payload, "seal", plan, record, result)
+        """Read the repo at its head R, render, commit once with parent_commit=R (412: again).
+        `plan` is what was shown; the seal is computed anew from the repo as it is now."""
+        result = ApplyResult() if result is None else result
+        if self.create_pr:  # the seal reads and writes main; the PR's files are not there yet
+            console.warn(
+                f"huggingface: --create-pr: the seal of {self.repo_id} (card, side files) waits "
+                "until the pull request is merged; run `publish seal` then"
+            )
+            return result
+        if self.committer.stopped:
+            line = f"huggingface: seal not attempted after: {self.committer.stopped}"
+            result.failures.setdefault(SEAL_FAILURE, line)
+            return result
+        api = self.session.client(require_token=True)
+        if console.state.quiet:
+            from huggingface_hub.utils import disable_progress_bars
+
+            disable_progress_bars()
+        if not self._ensure_repo(api, result):
+            return result
+        try:
+            self.sealer.apply(api, result, record, _side_files(payload))
+        except TargetUnavailable as exc:
+            result.failures[SEAL_FAILURE] = f"huggingface: seal: {exc}"
+        except remote_errors() as exc:
+            result.failures[SEAL_FAILURE] = self.session.explain(exc, f"seal of {self.repo_id}")
+        return result
 
     def _apply(
         self,
@@ -193,28 +230,36 @@ class HuggingFaceTarget:
         record: Record,
         result: ApplyResult | None = None,
     ) -> ApplyResult:
-        """Create the repo, commit the changed files in batches, prune last, read back the GGUFs."""
+        """Create the repo, commit each tag's files (GGUFs, sidecars, facts record) in batches,
+        read back the GGUFs. A tag whose GGUF path holds other bytes on the Hub is refused."""
         result = ApplyResult() if result is None else result  # filled as it goes
         mine = [op for op in plan if op.target == TARGET]
         if self.committer.stopped and mine:
-            result.failures.setdefault(
-                "*", f"huggingface: not attempted after: {self.committer.stopped}"
-            )
+            line = f"huggingface: not attempted after: {self.committer.stopped}"
+            result.failures.setdefault("*", line)
             return result
         hub_plan = self.planner.materials(payload, kind)
         hub_plan.ops = mine
+        for op in mine:
+            if op.details.get("refused"):
+                result.failures[op.tag or "*"] = f"huggingface: {op.subject}: {op.reason}"
+        refused = {op.tag for op in mine if op.details.get("refused")}
         for op in mine:  # what the plan found already there is recorded as the Hub holds it
             if op.action == "skip-file" and op.details.get("remote") == "same":
                 facts = self.committer.file_facts(op, hub_plan)
                 record(f"file:{op.subject}", {**facts, "outcome": "already there"})
-        uploads = [op for op in mine if op.action in ("upload-file", "update-card")]
-        deletes = [op for op in mine if op.action == "delete-file"]
+        uploads = [
+            op
+            for op in mine
+            if op.action in ("upload-file", "update-card") and op.tag not in refused
+        ]
         for op in uploads:
             if op.details.get("missing"):
                 result.failures[op.tag or "*"] = f"huggingface: {op.subject} is missing locally"
         uploads = [op for op in uploads if not op.details.get("missing")]
-        if not uploads and not deletes:
-            self.reader.read_back(mine, hub_plan, None, result, record)
+        checks = [op for op in mine if op.tag not in refused]
+        if not uploads:
+            self.reader.read_back(checks, hub_plan, None, result, record)
             return result
         api = self.session.client(require_token=True)
         if console.state.quiet:
@@ -223,19 +268,9 @@ class HuggingFaceTarget:
             disable_progress_bars()
         if not self._ensure_repo(api, result):
             return result
-        if any(op.action == "update-card" for op in uploads):  # merged over the card as it is now
-            self._merge_card(api, hub_plan)
         batches = self.committer.batches(uploads)
         revision = self.committer.commit_all(api, batches, hub_plan, result, record, None)
-        if deletes and result.failures:
-            console.warn(
-                f"huggingface: --prune skipped: {len(deletes)} obsolete file(s) stay on "
-                f"{self.repo_id} until every upload has landed"
-            )
-        elif deletes:
-            batches = chunks(deletes, self.committer.max_ops)
-            revision = self.committer.commit_all(api, batches, hub_plan, result, record, revision)
-        self.reader.read_back(mine, hub_plan, revision, result, record)
+        self.reader.read_back(checks, hub_plan, revision, result, record)
         return result
 
     def _ensure_repo(self, api: Any, result: ApplyResult) -> bool:
@@ -254,16 +289,6 @@ class HuggingFaceTarget:
             return False
         self._repo_ready = True
         return True
-
-    def _merge_card(self, api: Any, hub_plan: HubPlan) -> None:
-        """Replace the rendered card by its merge over the Hub's card (hand-written parts kept)."""
-        text = hub_plan.contents.get(CARD)
-        if text is None:
-            return
-        remote = self.session.remote(api, [CARD])
-        card = Want(CARD, "card", (4, 0), content=text)
-        merged = self.planner.merge_card(api, [card], remote)[0]
-        hub_plan.contents[CARD] = merged.data()
 
     # -----------------------------------------------------------------------------------------
     # Status
@@ -355,3 +380,8 @@ class HuggingFaceTarget:
         if differ:
             return TagStatus(TARGET, tag, "drifted", f"sha256 differs: {', '.join(differ)}")
         return TagStatus(TARGET, tag, "up-to-date", f"{len(wants)} file(s), sha256 equal")
+
+
+def _side_files(payload: ReleasePayload) -> dict[str, str]:
+    """The rendered template/params/system of the payload (rendered from the manifest)."""
+    return {name: text for name, text in payload.hf_files.items() if name in SIDE_FILES}

@@ -37,6 +37,7 @@ from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
 from publisher.statefile import cache_dir, write_private
 from publisher.targets import TARGETS
 from publisher.targets.base import (
+    SEAL_FAILURE,
     ApplyResult,
     LocalFile,
     Operation,
@@ -301,7 +302,7 @@ def _published_tags(run: VariantRun, release: Release, ran: set[str]) -> set[str
     (--only), a failure naming the tag, or a failure pinned on no tag at all withholds it."""
     tags = {report.tag for report in run.reports}
     for result in run.results.values():
-        if any(key not in tags and key != "latest" for key in result.failures):
+        if any(key not in tags and key not in ("latest", SEAL_FAILURE) for key in result.failures):
             return set()
     return {
         tag
@@ -464,6 +465,7 @@ def build_payload(
                 license=ollama.license if ollama else None,
                 system=ollama.system if ollama else None,
                 quant=report.quant,
+                experts=report.experts,
             )
         )
     return ReleasePayload(

@@ -62,15 +62,20 @@ def front_matter(release: Release) -> str:
     return data.to_yaml() + "\n"
 
 
-def render_card(release: Release, facts: dict[str, TagFacts]) -> str:
-    """The whole README.md for the release's GGUF repo."""
+def render_card(
+    release: Release, facts: dict[str, TagFacts], published: set[str] | None = None
+) -> str:
+    """The whole README.md for the release's GGUF repo. `published` (the seal): the tags the
+    repo holds — only their files are linked, and results cite only them."""
     hf = release.huggingface
     if hf is None:
         raise UsageError(f"{release.source}: the manifest has no [huggingface] table to render")
     ollama = release.ollama
-    files = ctx.file_rows(release, facts)
+    files = ctx.file_rows(release, facts, published)
     run_tag = ctx.default_tag(release, "huggingface")
     run_row = next((row for row in files if run_tag and row.tag == run_tag.tag), None)
+    if run_row is not None and not run_row.published:  # never a command for a missing file
+        run_row = next((row for row in files if row.published), None)
     ollama_tag = ctx.default_tag(release, "ollama")
     side_files = hf_side_files(release)
     return render(
@@ -90,7 +95,7 @@ def render_card(release: Release, facts: dict[str, TagFacts]) -> str:
         ollama_url=ctx.OLLAMA_URL,
         picks=ctx.pick_lines(release),
         bench=ctx.benchmark_table(release),
-        hub_results=[f"{row.name} ({row.measured_on})" for row in repo_rows(release)],
+        hub_results=[f"{row.name} ({row.measured_on})" for row in repo_rows(release, published)],
         run_tag=run_row.hf_tag if run_row else None,
         run_file=run_row.files[0] if run_row else None,
         ollama_run=f"{ollama.model}:{ollama_tag.tag}" if ollama and ollama_tag else None,

@@ -218,6 +218,7 @@ class FileRow:
     sha256: list[str]
     vram: str
     notes: str
+    published: bool = True  # False: a tier still to come (listed, never linked)
 
 
 def tag_notes(tag: Tag) -> str:
@@ -229,9 +230,12 @@ def tag_notes(tag: Tag) -> str:
     return ""
 
 
-def file_rows(release: Release, facts: dict[str, TagFacts]) -> list[FileRow]:
+def file_rows(
+    release: Release, facts: dict[str, TagFacts], published: set[str] | None = None
+) -> list[FileRow]:
     """The Hub's tags with measured size/digest/quant when known, the hf.co tag that reaches each
-    file, manifest VRAM and notes."""
+    file, manifest VRAM and notes. `published` (the seal: tags the repo holds) leaves every
+    other row unlinked; None (a local render) links every row."""
     rows = []
     reach = {entry.tag: entry.hf_tag for entry in hub_tags(release, facts)}
     for tag in release.tags:
@@ -250,6 +254,7 @@ def file_rows(release: Release, facts: dict[str, TagFacts]) -> list[FileRow]:
                 sha256=digests or [numbers.UNKNOWN],
                 vram=tag.vram or numbers.UNKNOWN,
                 notes=tag_notes(tag),
+                published=published is None or tag.tag in published,
             )
         )
     return rows

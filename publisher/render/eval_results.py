@@ -39,10 +39,15 @@ def _notes(release: Release, row: BenchmarkRow) -> str:
     return "; ".join(parts)
 
 
-def repo_rows(release: Release) -> list[BenchmarkRow]:
-    """The rows with a Hub Benchmark dataset that were measured on a file this repo holds."""
+def repo_rows(release: Release, published: set[str] | None = None) -> list[BenchmarkRow]:
+    """The rows with a Hub Benchmark dataset that were measured on a file this repo holds
+    (`published`: the tags the repo holds now, as the seal read them; None: every Hub tag)."""
     rows = release.benchmarks.rows if release.benchmarks else []
-    hub_tags = {t.tag.lower() for t in release.tags if "huggingface" in t.targets}
+    hub_tags = {
+        t.tag.lower()
+        for t in release.tags
+        if "huggingface" in t.targets and (published is None or t.tag in published)
+    }
     return [
         row
         for row in rows
@@ -50,10 +55,11 @@ def repo_rows(release: Release) -> list[BenchmarkRow]:
     ]
 
 
-def eval_results(release: Release) -> dict[str, str]:
-    """`{path in repo: YAML text}` for this repo's results; empty without such rows."""
+def eval_results(release: Release, published: set[str] | None = None) -> dict[str, str]:
+    """`{path in repo: YAML text}` for this repo's results; empty without such rows. The seal
+    passes `published` so no result cites a file the repo does not hold yet."""
     files: dict[str, list[dict[str, object]]] = {}
-    for row in repo_rows(release):
+    for row in repo_rows(release, published):
         entry = {
             "dataset": {"id": row.hub_dataset, "task_id": row.task_id},
             "value": row.score,

@@ -47,6 +47,9 @@ Action = Literal[
 Kind = Literal["tag", "seal"]
 """Per-tag work (only the tag's own things) or the release-wide seal."""
 
+SEAL_FAILURE = "seal"
+"""The `ApplyResult.failures` key of a failed seal: it withholds no tag's per-tag record."""
+
 
 @dataclass(frozen=True)
 class TargetOptions:
@@ -88,6 +91,7 @@ class TagPayload:
     license: str | None
     system: str | None
     quant: str | None = None  # the quant type verify measured in the GGUF (e.g. "Q4_K_M")
+    experts: int | None = None  # the expert count verify read from the GGUF header
 
     @property
     def present(self) -> bool:

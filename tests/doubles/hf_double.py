@@ -12,6 +12,14 @@ Files are served with the same `RepoFile` objects (LFS sha256, size, pointer blo
     hub.add_token("hf_x", user="alice", orgs={"acme": "write"})
     target = HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: "hf_x")
 
+Each ref has a head commit and every commit keeps its snapshot, so a read at a commit sha (the
+revision R a seal reads at) answers R's files even after `main` moved. `create_commit` with
+`parent_commit` is compare-and-swap exactly as the Hub does it: huggingface_hub sends it as
+`parentCommit` in the NDJSON commit header (`_commit_api.py` `_prepare_commit_payload`, lines
+929-931 of huggingface_hub 2.4.0; `hf_api.py` `create_commit` lines 5096-5102 document it and
+5138-5141 check its form), and the Hub refuses with HTTP 412 when the branch head is no longer
+that commit (`/work/shared/reference/huggingface-facts.md`: "A commit has happened since").
+
 `hub.serve()` adds the HTTP front (tests/doubles/hub_http.py): from then on `create_commit` is the
 real
 `HfApi.create_commit` talking to it (preupload, LFS upload, NDJSON commit), and the Hub's
@@ -32,7 +40,7 @@ from typing import Any
 
 import httpx2
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-from huggingface_hub.hf_api import CommitInfo, RepoFile, RepoFolder, RepoUrl
+from huggingface_hub.hf_api import CommitInfo, ModelInfo, RepoFile, RepoFolder, RepoUrl
 from huggingface_hub.utils import hf_raise_for_status
 from huggingface_hub.utils.sha import git_hash
 
@@ -85,6 +93,8 @@ class FakeRepo:
     private: bool
     refs: dict[str, dict[str, bytes]] = field(default_factory=lambda: {"main": {}})
     commits: list[RecordedCommit] = field(default_factory=list)
+    heads: dict[str, str] = field(default_factory=lambda: {"main": "0" * 40})  # ref -> commit
+    snapshots: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit -> files
 
 
 @dataclass
@@ -161,6 +171,9 @@ class FakeHub:
         repo = self.repos.setdefault(repo_id, FakeRepo(private=private))
         repo.refs["main"].update({".gitattributes": b"*.gguf filter=lfs diff=lfs merge=lfs\n"})
         repo.refs["main"].update(files)
+        oid = self._next_oid()  # a seed is a commit of its own: the head moves
+        repo.heads["main"] = oid
+        repo.snapshots[oid] = dict(repo.refs["main"])
 
     def fail(
         self, method: str, status: int, *, retry_after: float | None = None, times: int = 1
@@ -197,12 +210,17 @@ class FakeHub:
         description: str,
         added: dict[str, bytes],
         deleted: list[str],
+        parent_commit: str | None = None,
     ) -> tuple[str, str | None, str]:
         """Apply one commit the way the Hub does (all or nothing); returns (oid, pr_url, ref).
-        Raises `HubRefusal` for what the Hub refuses (a deleted path that is not there)."""
+        Raises `HubRefusal` for what the Hub refuses: a deleted path that is not there, or a
+        `parent_commit` that is no longer the head of the branch (HTTP 412)."""
         repo = self.repos[repo_id]
         base = repo.refs[revision or "main"]
         ref = revision or "main"
+        head = repo.heads.get(ref)
+        if parent_commit is not None and not create_pr and parent_commit != head:
+            raise HubRefusal(412, f"/api/models/{repo_id}/commit/{ref}", None, PARENT_MOVED)
         files = dict(base)
         for path in deleted:
             if path not in files:
@@ -215,9 +233,11 @@ class FakeHub:
             ref = f"refs/pr/{number}"
             pr_url = f"{self.endpoint}/{repo_id}/discussions/{number}"
         repo.refs[ref] = files
+        oid = self._next_oid()
+        repo.heads[ref] = oid
+        repo.snapshots[oid] = dict(files)
         if self.on_commit is not None:
             self.on_commit(repo_id, files)
-        oid = self._next_oid()
         repo.commits.append(
             RecordedCommit(
                 oid=oid,
@@ -272,15 +292,23 @@ class FakeHub:
         return hashlib.sha1(f"commit {self._commit_counter}".encode()).hexdigest()
 
 
-class HubRefusal(Exception):
-    """What the Hub answers with an HTTP error: status, the route, its X-Error-Code."""
+PARENT_MOVED = "A commit has happened since. Please refresh and try again."
 
-    def __init__(self, status: int, route: str, code: str | None = None) -> None:
-        super().__init__(f"HTTP {status} {route}")
-        self.status, self.route, self.code = status, route, code
+
+class HubRefusal(Exception):
+    """What the Hub answers with an HTTP error: status, the route, its X-Error-Code/-Message."""
+
+    def __init__(
+        self, status: int, route: str, code: str | None = None, message: str | None = None
+    ) -> None:
+        super().__init__(message or f"HTTP {status} {route}")
+        self.status, self.route, self.code, self.message = status, route, code, message
 
     def headers(self) -> dict[str, str]:
-        return {"X-Error-Code": self.code} if self.code else {}
+        headers = {"X-Error-Code": self.code} if self.code else {}
+        if self.message:
+            headers["X-Error-Message"] = self.message
+        return headers
 
 
 def raise_http(status: int, url: str, headers: dict[str, str] | None = None) -> None:
@@ -338,6 +366,8 @@ class FakeHfApi:
 
     def _ref(self, repo: FakeRepo, repo_id: str, revision: str | None) -> dict[str, bytes]:
         ref = revision or "main"
+        if ref in repo.snapshots:  # a commit sha: the files as that commit left them
+            return repo.snapshots[ref]
         if ref not in repo.refs:
             raise_http(
                 404,
@@ -368,6 +398,16 @@ class FakeHfApi:
         return repo is not None and (not repo.private or self._can_write(me, a["repo_id"]))
 
     # --- repos and files ----------------------------------------------------------------------
+
+    @_strict
+    def repo_info(self, a: dict[str, Any]) -> ModelInfo:
+        """`sha` is the head commit of the revision (main): the R a seal reads at."""
+        repo_id = a["repo_id"]
+        repo = self._repo(repo_id, a["token"])
+        self._ref(repo, repo_id, a["revision"])
+        ref = a["revision"] or "main"
+        sha = ref if ref in repo.snapshots else repo.heads[ref]
+        return ModelInfo(id=repo_id, sha=sha, private=repo.private)
 
     @_strict
     def create_repo(self, a: dict[str, Any]) -> RepoUrl:
@@ -473,6 +513,7 @@ class FakeHfApi:
                 description=a["commit_description"] or "",
                 added=added,
                 deleted=deleted,
+                parent_commit=a["parent_commit"],
             )
         except HubRefusal as refusal:
             raise_http(refusal.status, self.hub.endpoint + refusal.route, refusal.headers())

@@ -281,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
                 deleted.append(value["path"])
             else:
                 raise AssertionError(f"unexpected commit line {line!r}")
+        # `parentCommit` in the header (huggingface_hub `_commit_api.py` lines 929-931): the
+        # Hub commits only while the branch head is that commit, else HTTP 412
         oid, pr_url, _ = self.state.hub.apply_commit(
             repo_id,
             None if revision == "main" else revision,
@@ -289,6 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
             description=header["value"].get("description", ""),
             added=added,
             deleted=deleted,
+            parent_commit=header["value"].get("parentCommit"),
         )
         endpoint = self.state.url  # the client checks the URLs name the endpoint it called
         if pr_url is not None:
@@ -301,6 +304,23 @@ class _Handler(BaseHTTPRequestHandler):
                 "pullRequestUrl": pr_url,
             },
         )
+
+    def model_info(self, repo_id: str, revision: str, *, query: dict[str, list[str]]) -> None:
+        """`GET /api/models/<repo>/revision/<rev>` (`HfApi.model_info`): the real client asks it
+        when every operation of a commit turned out to be a no-op (hf_api.py `create_commit`,
+        lines 5256-5262 of huggingface_hub 2.4.0: "Skipping to prevent empty commit") — and
+        then commits nothing, whatever `parentCommit` said."""
+        me = self._identity()
+        repo = self.state.hub.repos.get(repo_id)
+        if repo is None or (repo.private and me is None):
+            raise HubRefusal(404 if me else 401, f"/api/models/{repo_id}", "RepoNotFound")
+        if revision in repo.snapshots:
+            sha = revision
+        elif revision in repo.heads:
+            sha = repo.heads[revision]
+        else:
+            raise HubRefusal(404, f"/api/models/{repo_id}/revision/{revision}", "RevisionNotFound")
+        self._send(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private})
 
     # --- the Ollama registry route ------------------------------------------------------------
 
@@ -342,6 +362,7 @@ def _layer(media_type: str, data: bytes) -> dict[str, Any]:
 _REPO = r"([\w.-]+/[\w.-]+)"
 _ROUTES: dict[str, list[tuple[str, Any]]] = {
     "GET": [
+        (rf"/api/models/{_REPO}/revision/([^/]+)", _Handler.model_info),
         (rf"/v2/{_REPO}/manifests/([^/]+)", _Handler.manifest),
         (rf"/v2/{_REPO}/blobs/(sha256:[0-9a-f]{{64}})", _Handler.blob),
     ],
