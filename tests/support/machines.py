@@ -18,7 +18,9 @@ renderer, a compiled program the tool builds once per source hash, is shared bet
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
+import traceback
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -135,7 +137,11 @@ class Machine:
             data = json.loads(result.stdout)
         except json.JSONDecodeError:
             data = {}
-        return result.exit_code, data, result.output
+        output = result.output
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            trace = traceback.format_exception(result.exception)
+            output += "".join(trace)  # a crash is the test's failure message, whole
+        return result.exit_code, data, output
 
     def release(self, *args: str) -> tuple[int, dict[str, Any], str]:
         return self.publish("release", *args)
@@ -207,13 +213,18 @@ def before_hub_commits(
     sends it over HTTP), e.g. to run another machine's release in between a read and a commit;
     returns the list of the commits' arguments seen."""
     from doubles.hf_double import FakeHfApi
+    from huggingface_hub import HfApi
 
     seen: list[dict[str, Any]] = []
     original = FakeHfApi.create_commit
 
+    signature = inspect.signature(HfApi.create_commit)
+
     def create_commit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(dict(kwargs))
-        hook(kwargs)
+        arguments = dict(signature.bind(self, *args, **kwargs).arguments)
+        arguments.pop("self")
+        seen.append(arguments)
+        hook(arguments)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(FakeHfApi, "create_commit", create_commit)
