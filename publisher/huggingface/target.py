@@ -39,6 +39,7 @@ from publisher.huggingface.plan import (
 from publisher.huggingface.readback import HubReadBack
 from publisher.huggingface.seal import HubSeal
 from publisher.huggingface.session import (
+    CARD,
     TARGET,
     ApiFactory,
     HubSession,
@@ -350,6 +351,10 @@ class HuggingFaceTarget:
             if entry.get("removed"):
                 state = "up-to-date" if info is None else "drifted"
                 rows.append(TagStatus(f"ledger/{TARGET}", path, state, "deleted by a prune"))
+            elif info is not None and release_wide(path) and info.blob_id != entry.get("blob_id"):
+                # any machine's seal rewrites the card and side files: a later one is no drift
+                detail = "release-wide: rewritten by a later seal (publish seal checks it)"
+                rows.append(TagStatus(f"ledger/{TARGET}", path, "up-to-date", detail))
             elif info is not None and info.lfs is None:
                 rows.append(ledger_row(TARGET, path, entry.get("blob_id"), info.blob_id))
             else:
@@ -385,3 +390,9 @@ class HuggingFaceTarget:
 def _side_files(payload: ReleasePayload) -> dict[str, str]:
     """The rendered template/params/system of the payload (rendered from the manifest)."""
     return {name: text for name, text in payload.hf_files.items() if name in SIDE_FILES}
+
+
+def release_wide(path: str) -> bool:
+    """A file the seal writes from the whole release (card, side files, benchmark results),
+    not a tag's: whichever machine sealed last wrote the version the Hub holds."""
+    return path == CARD or path in SIDE_FILES or path.startswith(".eval_results/")
