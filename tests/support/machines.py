@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import traceback
 import os
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
