@@ -8,6 +8,7 @@ regular file — or a symlink to one — is refused with exit 2, naming the file
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -125,3 +126,24 @@ def check_regular(path: str | os.PathLike[str], what: str = "file") -> None:
     mode = _mode(path)
     if mode is not None and not stat.S_ISREG(mode):
         raise NotARegularFile(path, kind_of(mode), what)
+
+
+class SymlinkLoop(UsageError):
+    """A path whose symbolic links point round in a circle: no file is there to read or write."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"{os.fspath(path)}: {what} is a symbolic link loop (a link that leads back to itself)"
+        )
+
+
+def real_path(path: str | os.PathLike[str], what: str = "path") -> Path:
+    """`path` absolute with every symlink resolved, as far as it exists; a loop raises
+    SymlinkLoop naming `what` (`Path.resolve()` raises a bare RuntimeError, a traceback)."""
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SymlinkLoop(path, what) from None
+        return Path(os.path.realpath(path))  # a missing tail: resolved as far as it goes

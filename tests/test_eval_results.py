@@ -3,6 +3,7 @@ measured on this repo's files, written by render and committed by the Hub target
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,11 @@ def test_v3_writes_gpqa_measured_on_q6_k_and_nothing_measured_on_bf16() -> None:
     files = eval_results(release)
     assert list(files) == [GPQA]
     (entry,) = yaml.safe_load(files[GPQA])
-    # the required keys of hub-docs' minimal example, the manifest's number unchanged
+    # the required keys of hub-docs' minimal example; GPQA's leaderboard ranks fractions
+    # (hub-docs' own GPQA example is `value: 0.412`), the manifest holds percent: 75.25 % → 0.7525
     assert entry["dataset"] == {"id": "Idavidrein/gpqa", "task_id": "gpqa_diamond"}
-    assert entry["value"] == 75.25
+    assert entry["value"] == 0.7525 and "value: 0.7525\n" in files[GPQA]
+    assert "value as a fraction of 1" in entry["notes"]
     assert "gemma-4-A4B-98e-v3-it-Q6_K.gguf" in entry["notes"] and "n=198" in entry["notes"]
     assert set(entry) == {"dataset", "value", "notes"}
     rows = {row.name: row.measured_on for row in release.benchmarks.rows}
@@ -99,13 +102,26 @@ def test_a_row_measured_on_the_source_or_an_ollama_only_tag_is_not_written(varia
 
 
 def test_render_writes_the_results_and_removes_stale_ones(tmp_path: Path) -> None:
+    rendered = render_release(load(V3))
+    old = {**rendered.hf_eval_results, ".eval_results/old-task.yaml": "- old\n"}
+    write_rendered(dataclasses.replace(rendered, hf_eval_results=old), tmp_path)
     stale = tmp_path / "huggingface" / ".eval_results" / "old-task.yaml"
-    stale.parent.mkdir(parents=True)
-    stale.write_text("- old\n", encoding="utf-8")
-    write_rendered(render_release(load(V3)), tmp_path)
+    stranger = stale.with_name("mine.yaml")  # a file the tool never wrote
+    stranger.write_text("- mine\n", encoding="utf-8")
+    assert stale.is_file()
+    write_rendered(rendered, tmp_path)
     written = tmp_path / "huggingface" / GPQA
-    assert yaml.safe_load(written.read_text(encoding="utf-8"))[0]["value"] == 75.25
-    assert not stale.exists()
+    assert yaml.safe_load(written.read_text(encoding="utf-8"))[0]["value"] == 0.7525
+    assert not stale.exists() and stranger.read_text(encoding="utf-8") == "- mine\n"
+
+
+def test_a_benchmark_ranked_in_percent_keeps_the_percent(variant_path) -> None:
+    """hub-docs' HLE example is `value: 20.90`: the unit is the benchmark's, not one rule."""
+    release = load(
+        variant_path('measured_on = "Q6_K"\nhub_dataset = "cais/hle"\ntask_id = "hle"\n')
+    )
+    (entry,) = yaml.safe_load(eval_results(release)[".eval_results/hle-hle.yaml"])
+    assert entry["value"] == 75.25 and "value in percent" in entry["notes"]
 
 
 # The Hub target commits a result only once its `measured_on` tag is on the Hub: the seal's

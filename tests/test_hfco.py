@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from doubles.hf_double import (
     target,
 )
 from doubles.hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
+from support.go_program import needs_go
 
 import publisher.targets as targets
 from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
@@ -29,6 +31,7 @@ from publisher.targets.base import Operation, TargetOptions, apply_all, plan_all
 # huggingface_hub's own LFS PUT passes `data=` to httpx2, which warns: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
 
+REFERENCE = Path(__file__).parents[2] / "shared" / "reference" / "templates"
 STEM = "gemma-4-A4B-98e-v3-it"
 LADDER = {  # this release's kind of names: CD-X collides with X, Q4_K_L reads as no label
     f"{STEM}-Q4_K_M.gguf": b"GGUF q4km",
@@ -242,3 +245,175 @@ def test_every_blob_of_the_manifest_can_be_pulled(hub):
             blob = client.get(f"{hub.http.url}/v2/{REPO}/blobs/{layer['digest']}")
             assert blob.status_code == 200 and len(blob.content) == layer["size"]
             assert "sha256:" + sha(blob.content) == layer["digest"]
+
+
+# --- which template Ollama runs for an hf.co pull ---------------------------------------------
+# An hf.co model has the repo's `template` as its Go TEMPLATE and no renderer/parser, and its GGUF
+# carries Google's Jinja chat template. Ollama (v0.33.0-rc2, server/images.go:790-795) then runs
+# the Jinja instead of the TEMPLATE when shouldPreferChatTemplate (:295-307) says so:
+# - the Jinja offers more capabilities (tools: "tools"/"tool_call" in it, :200-202; thinking:
+#   <think>…</think>, :218-226) than the TEMPLATE (tools: reads .Tools; insert: .Suffix;
+#   thinking: inferred tags, :236-260) → Jinja unless the TEMPLATE has a tool round trip and
+#   the Jinja has none;
+# - same capabilities, tools in both → Jinja when it has a tool round trip (:204-216) and the
+#   TEMPLATE has none;
+# - a TEMPLATE's tool round trip (:264-276): `tools` AND `toolcalls` among its Vars, and the
+#   text holds `eq .Role "tool"`, `tool_response` or `TOOL_RESULTS`.
+# The port is doubles/ollama_show.prefers_chat_template; Vars come from Go's own parse tree.
+
+GEMMA4_LIKE_JINJA = (  # what decides: tools, tool_calls and tool_response, no <think>
+    "{% if tools %}{{ tools }}{% endif %}{% for message in messages %}"
+    "{% if message.tool_calls %}<|tool_call>{% endif %}"
+    "{% if message.role == 'tool' %}<|tool_response>{% endif %}{% endfor %}"
+)
+
+
+def _go_vars(template_text: str) -> list[str]:
+    from publisher.chat import gorender
+
+    linted = gorender.lint(template_text)
+    assert not linted.parse_error, linted.parse_error
+    return linted.vars
+
+
+@needs_go
+@pytest.mark.parametrize(
+    ("jinja", "go_template", "go_thinking", "preferred"),
+    [  # Ollama's own cases, server/images_test.go:91-250
+        (
+            "{% if tools %}{{ tools }}{% endif %}{{ messages[0]['content'] }}",
+            "CUSTOM {{ .Prompt }}",
+            False,
+            True,
+        ),
+        (
+            "{% if tools %}{{ tools }}{% endif %}"
+            "{% set content = (content.split('</think>')|last) %}",
+            "{{ range .Messages }}{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}"
+            "{{ .Content }}{{ end }}",
+            True,
+            True,
+        ),
+        (
+            "{% if tools %}{{ tools }}{% endif %}{% for message in messages %}"
+            "{% if message.tool_calls %}{% for tool_call in message.tool_calls %}"
+            "{{ tool_call.function.name }}{% endfor %}{% endif %}"
+            "{% if message.role == 'tool' %}tool_response {{ message.content }}{% endif %}"
+            "{% endfor %}",
+            "{{ if .Tools }}tools{{ end }}\n{{ range .Messages }}\n"
+            "{{ range .ToolCalls }}{{ .Function.Name }}{{ end }}\n{{ end }}",
+            False,
+            True,
+        ),
+        (
+            "{%- if tools and not available_tools -%}{{- set available_tools = tools -}}"
+            "{%- endif -%}{%- if available_tools -%}{{ available_tools | tojson }}{%- endif -%}"
+            "{%- if thinking -%}<think></think><response></response>{%- endif -%}"
+            "{%- for message in messages -%}{{ message['content'] }}{%- endfor -%}",
+            '{{ if .Tools }}tools{{ end }}\n{{ range .Messages }}\n{{ if eq .Role "tool" }}'
+            "tool_response{{ else }}{{ .Role }}{{ end }}\n{{ if .ToolCalls }}<|tool_call|>"
+            "{{ range .ToolCalls }}{{ .Function.Name }}{{ end }}{{ else }}{{ .Content }}{{ end }}"
+            "\n{{ end }}",
+            False,
+            False,
+        ),
+    ],
+)
+def test_the_port_of_should_prefer_chat_template_agrees_with_ollamas_tests(
+    jinja, go_template, go_thinking, preferred
+):
+    from doubles.ollama_show import prefers_chat_template
+
+    assert prefers_chat_template(jinja, _go_vars(go_template), go_template, go_thinking) is (
+        preferred
+    )
+
+
+@needs_go
+def test_hf_co_users_get_the_release_template_not_the_ggufs_jinja():
+    """The release template must win over any Jinja with a tool round trip and at most its own
+    capability count — Gemma 4's (tools, tool_calls, tool_response; no <think>) is one. An edit
+    that drops `.Tools`, `.ToolCalls` or the literal `tool_response` fails here."""
+    from doubles.ollama_show import go_template_has_tool_round_trip, prefers_chat_template
+
+    from publisher.manifest import load
+    from publisher.render.modelfile import template_text
+
+    release = load(Path(__file__).parents[1] / "manifests" / "v3.toml")
+    text = template_text(release)
+    assert text is not None
+    go_vars = _go_vars(text)
+    assert {"tools", "toolcalls"} <= set(go_vars) and "tool_response" in text
+    assert go_template_has_tool_round_trip(go_vars, text)
+    jinjas = [GEMMA4_LIKE_JINJA]
+    google = REFERENCE / "gemma4-large.chat_template.jinja"
+    if google.is_file():  # Google's own template, where the shared references are checked out
+        jinjas.append(google.read_text(encoding="utf-8"))
+    for jinja in jinjas:
+        for thinking in (False, True):  # InferTags is not ported: the verdict holds either way
+            assert not prefers_chat_template(jinja, go_vars, text, thinking)
+    # the same template without its tool handling would hand hf.co users the Jinja
+    for broken in (text.replace("tool_response", "tool_result"), "{{ .Prompt }}"):
+        assert prefers_chat_template(GEMMA4_LIKE_JINJA, _go_vars(broken), broken, False)
+
+
+# --- the side layers: what hf.co users get besides the GGUF -----------------------------------
+SIDE = {"template": LADDER["template"], "params": LADDER["params"]}
+Q6 = f"{STEM}-Q6_K.gguf"
+
+
+def test_the_side_layers_served_are_the_repos_files(hub):
+    """hub-docs ollama.md: the repo's `template` is the TEMPLATE, `params` the parameters of an
+    hf.co pull. Equal digests need no download; the same params JSON serialised otherwise is
+    read once and accepted."""
+    expected = {Q6: sha(LADDER[Q6])}
+    assert read_back(hub.http.url, REPO, expected, side_files=SIDE).ok
+    assert not any("/blobs/" in path for _, path in hub.http.requests)
+    compact = {"template": SIDE["template"], "params": b'{"temperature":0.6}'}
+    assert read_back(hub.http.url, REPO, expected, side_files=compact).ok
+    assert sum("/blobs/" in path for _, path in hub.http.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("side", "words"),
+    [
+        ({"template": b"{{ .Other }}"}, "serves a template layer sha256:"),
+        ({"params": b'{"temperature": 0.7}\n'}, "serves a params layer sha256:"),
+        ({"system": b"Be brief."}, "serves no system layer, though the repo has a `system` file"),
+    ],
+)
+def test_a_side_layer_that_is_not_the_repos_file_fails_the_tag(hub, side, words):
+    sleeps: list[float] = []
+    verdict = read_back(
+        hub.http.url, REPO, {Q6: sha(LADDER[Q6])}, side_files=side, sleep=sleeps.append
+    )
+    assert list(verdict.failures) == [Q6] and words in verdict.failures[Q6]
+    assert verdict.failures[Q6].startswith(f"hf.co/{REPO}:{Q6} serves")
+    assert sleeps == [SETTLE, SETTLE]  # asked again: the route may lag behind the commit
+
+
+def test_the_release_read_back_checks_the_template_and_params_it_committed(
+    tmp_path, served, monkeypatch
+):
+    """Through the target: the side files the release commits are the ones compared, and a
+    Hub that served another template layer fails every tag read back through hf.co."""
+    side = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n'}
+    (tmp_path / "first").mkdir()
+    release = release_with_files(tmp_path / "first", ("Q4_K_M",))
+    tgt, _ = target(release, served, check_hf_co=True)
+    data = payload(release, hf_files=side)
+    assert apply_all(tgt, data, plan_all(tgt, data, online=True), Records()).ok
+    real = hub_http._layer
+    monkeypatch.setattr(
+        hub_http,
+        "_layer",
+        lambda kind, data: real(kind, b"{{ .Other }}" if kind.endswith("template") else data),
+    )
+    (tmp_path / "then").mkdir()
+    release = release_with_files(tmp_path / "then", ("Q6_K",))
+    tgt, _ = target(release, served, check_hf_co=True)
+    data = payload(release, hf_files=side)
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
+    assert list(result.failures) == ["Q6_K"]
+    assert "serves a template layer" in result.failures["Q6_K"]
+    assert "params" not in result.failures["Q6_K"]

@@ -571,3 +571,22 @@ def test_numbers_stay_exact_for_any_finite_float() -> None:
     assert format_delta(1e308, -1e308).startswith("+2")
     with pytest.raises(ValueError, match="finite"):
         format_score(float("nan"))
+
+
+def test_the_session_environment_is_the_suites_not_the_users() -> None:
+    """Issue 22: tests/conftest.py clears what the tool and its libraries read from the shell
+    (HF_HUB_OFFLINE alone failed 11 tests) and pins HOME to an empty session folder."""
+    from conftest import read_by_the_tool
+
+    leaked = sorted(
+        name
+        for name in os.environ
+        if read_by_the_tool(name) and name not in ("PUBLISHER_CACHE_DIR", "XDG_RUNTIME_DIR")
+    )
+    assert leaked == []
+    assert os.environ["PUBLISHER_CACHE_DIR"] == SHARED_CACHE
+    home = Path(os.environ["HOME"])
+    assert home.name == "home" and home.parent.name.startswith("publisher-test-session-")
+    assert not (home / ".ollama").exists() and not (home / ".cache").exists()
+    for name in ("HF_HUB_OFFLINE", "https_proxy", "GOFLAGS", "NO_COLOR", "COLUMNS", "OLLAMA_HOST"):
+        assert read_by_the_tool(name), name

@@ -86,6 +86,7 @@ def test_gguf_dir_precedence_flag_over_env_over_manifest(tmp_path: Path, monkeyp
 
 
 def test_extends_merges_tables_and_replaces_arrays(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # a work tree: a manifest may name any file of it
     (tmp_path / "variants").mkdir()
     write(tmp_path, "base.toml", MINIMAL)
     child = write(

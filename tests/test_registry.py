@@ -276,9 +276,13 @@ def test_parse_ollama_name() -> None:
     assert is_ollama_host("https://registry.ollama.ai") and not is_ollama_host("127.0.0.1:5000")
 
 
-def test_plain_http_needs_insecure() -> None:
-    with pytest.raises(UsageError, match="insecure"):
+def test_plain_http_without_insecure_says_what_names_an_http_registry() -> None:
+    """There is no --insecure flag: plain http is chosen by naming the registry with it."""
+    with pytest.raises(UsageError) as raised:
         RegistryClient("http://127.0.0.1:1", "a/b")
+    message = str(raised.value)
+    assert "--insecure" not in message
+    assert '`[ollama] registry = "http://HOST:PORT"`' in message and "--ollama-registry" in message
 
 
 def test_client_for_model_and_warning(docker_registry: str, tmp_path: Path) -> None:

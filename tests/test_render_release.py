@@ -324,7 +324,8 @@ def test_write_rendered_turns_os_errors_into_usage_errors(release: Release, tmp_
     (tmp_path / "ollama" / "Q4_K_M.Modelfile").mkdir()  # a folder where a file must go
     with pytest.raises(UsageError) as info:
         write_rendered(render_release(release), tmp_path)
-    assert f"{tmp_path / 'ollama' / 'Q4_K_M.Modelfile'}: Is a directory" in str(info.value)
+    message = str(info.value)
+    assert f"{tmp_path / 'ollama' / 'Q4_K_M.Modelfile'}: output file is a directory" in message
 
 
 def test_cli_render_measures_a_tag_present_only_as_a_split_set(

@@ -217,6 +217,28 @@ def test_good_model_passes_every_case_with_the_release_parameters(manifest, daem
     assert all(m["done_reason"] == "stop" for m in nested if m["role"] == "assistant")
 
 
+def test_a_correct_tag_with_requires_passes_the_show_check(manifest, daemon) -> None:
+    """Issue 22: a daemon that honours `requires` reports it only in show's `requires` field
+    (routes.go GetModelInfo; the modelfile has no REQUIRES line). Read through the ollama
+    client's ShowResponse, which drops the field, a correct tag failed requires-drift."""
+    manifest.write_text(
+        manifest.read_text().replace('latest = "Q4_K_M"', 'latest = "Q4_K_M"\nrequires = "0.30.0"')
+    )
+    create(daemon, manifest, requires="0.30.0")
+    shown = httpx.post(f"{daemon.url}/api/show", json={"model": "test/fam:Q4_K_M"}).json()
+    assert shown["requires"] == "0.30.0" and "REQUIRES" not in shown["modelfile"]
+    code, report = smoke(manifest, daemon)
+    assert code == 0 and report["ok"], failing(report)
+    assert cases_of(report)["show"]["results"][0]["transcript"][0]["show"]["requires"] == "0.30.0"
+    # and a tag created without it is drift, named
+    create(daemon, manifest, requires=None)
+    code, report = smoke(manifest, daemon)
+    assert code == 1
+    assert failing(report)["show"][0]["message"] == (
+        "requires: Ollama has None, the manifest says '0.30.0'"
+    )
+
+
 def test_tag_override_parameters_are_the_ones_sent(manifest, daemon) -> None:
     create(daemon, manifest, "Q8_0")
     code, report = smoke(manifest, daemon, "--tag", "Q8_0")
@@ -409,12 +431,16 @@ def test_template_is_compared_exactly(template_manifest, daemon) -> None:
     assert "gemma4-tools.gotmpl" in failures[0]["message"]
 
 
-def test_without_a_parser_calls_stay_text_and_fail(manifest, daemon) -> None:
-    """A model whose output is not parsed leaks the call syntax instead of making tool calls."""
-    create(daemon, manifest)
+def test_without_a_parser_calls_stay_text_and_fail(template_manifest, daemon) -> None:
+    """A model whose output is not parsed leaks the call syntax instead of making tool calls.
+    It takes tools only through a TEMPLATE that reads .Tools: a renderer without a parser
+    offers no tools capability, and Ollama refuses such a chat (routes.go:2610-2613, images.go
+    capabilitiesForTemplate)."""
+    create(daemon, template_manifest)
     stored = next(iter(daemon.models.values()))
+    stored.renderer = None
     stored.parser = None
-    code, report = smoke(manifest, daemon)
+    code, report = smoke(template_manifest, daemon)
     failing = {
         n: c["results"][0]["failures"][0]["code"]
         for n, c in cases_of(report).items()
@@ -424,6 +450,10 @@ def test_without_a_parser_calls_stay_text_and_fail(manifest, daemon) -> None:
     assert failing["single-tool-call"] == "control-token"
     assert failing["nested-second-call"] == "control-token"
     assert failing["show"] == "parser-drift"
+    stored.renderer, stored.template = "gemma4", None  # renderer, no parser: no tools at all
+    code, report = smoke(template_manifest, daemon)
+    failure = cases_of(report)["single-tool-call"]["results"][0]["failures"][0]
+    assert failure["code"] == "ollama-error" and "does not support tools" in failure["message"]
 
 
 def test_ollama_refusing_a_chat_fails_the_case_with_its_words(manifest, daemon) -> None:

@@ -15,12 +15,13 @@ from publisher.files import read_bytes
 from publisher.gguf.checks import tag_files
 from publisher.gguf.header import read_header
 from publisher.manifest import Release
+from publisher.secret_text import refuse_secret
 
 
 def read_template(path: Path, what: str) -> str:
     """A template file's text; unreadable or non-UTF-8 is a usage error naming `what` and path."""
     try:
-        return read_bytes(path, what).decode("utf-8")
+        text = read_bytes(path, what).decode("utf-8")
     except OSError as exc:
         raise UsageError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
@@ -28,6 +29,8 @@ def read_template(path: Path, what: str) -> str:
             f"{what} {path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
             "save the template as UTF-8"
         ) from None
+    refuse_secret(text, f"{what} {path}")  # the check echoes template text in its findings
+    return text
 
 
 def _lines(prompt: str) -> list[str]:

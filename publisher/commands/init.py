@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 
 from publisher import console
 from publisher.errors import ManifestError, UsageError
+from publisher.files import real_path
 from publisher.manifest import (
     Release,
     check_hf_repo_id,
@@ -19,6 +19,7 @@ from publisher.manifest import (
     load,
     read_merged,
 )
+from publisher.render.outputs import write_output
 from publisher.scaffold.proposal import Proposal, propose_release
 from publisher.scaffold.writer import InitRequest, render_manifest
 
@@ -85,6 +86,8 @@ def _request(
             raise UsageError(f"{flag}: {exc}") from None
     if "/" not in ollama_model:
         raise UsageError(f"--ollama-model: expected NAMESPACE/NAME, found {ollama_model!r}")
+    if out is not None:
+        real_path(out.parent, "--out's folder")  # a symlink loop: one line, not a traceback
     name = ollama_model.split("/")[-1].split(":")[0]
     chosen = variant or name
     base = read_merged(extends) if extends is not None else {}
@@ -112,9 +115,7 @@ def _write(path: Path, text: str, *, force: bool) -> None:
         except FileExistsError:
             raise UsageError(f"{path} exists: pass --force to overwrite it") from None
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_output(path, text)  # atomic, never through a link or into a FIFO at --out
 
 
 def _validated(path: Path) -> tuple[Release | None, str | None]:

@@ -9,11 +9,17 @@ Docker v2 manifest Accept header. The Hub answers with a manifest whose
 (the file's LFS sha256), beside layers for the repo's `template` / `system` / `params` files. A
 tag is a quant label the Hub reads from the file names, or a full file name (hub-docs
 `docs/hub/ollama.md`); huggingface.co and hf.co serve the same routes, so the configured Hub
-endpoint is asked.
+endpoint is asked. The side layers are checked too: hub-docs ollama.md ("Custom Chat Template and
+Parameters") makes the repo's `template` file the Go TEMPLATE, `system` the system prompt and
+`params` (JSON) the parameters of every hf.co pull, so each layer must be that file — template
+and system byte for byte, params as the same JSON object (how the Hub serialises it is not
+documented).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +36,12 @@ from publisher.targets.base import ApplyResult, Operation, Record
 
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 MODEL_LAYER = "application/vnd.ollama.image.model"
+SIDE_LAYERS = {  # repo file -> the layer Ollama reads it as (server/images.go GetModel)
+    "template": "application/vnd.ollama.image.template",
+    "system": "application/vnd.ollama.image.system",
+    "params": "application/vnd.ollama.image.params",
+}
+SIDE_BLOB_LIMIT = 1 << 20  # a template or params blob is kilobytes; never read a GGUF by mistake
 TIMEOUT = 30.0
 SETTLE = 3.0  # seconds between asks while the route catches up with a commit
 
@@ -43,6 +55,7 @@ class Resolution:
     size: int | None = None
     problem: str | None = None
     status: int | None = None  # the HTTP status (None: no answer)
+    side: Mapping[str, str] = field(default_factory=dict)  # repo file -> its layer's digest
 
     @property
     def refused(self) -> bool:
@@ -92,31 +105,104 @@ def read_back(
     token: str | None = None,
     client: httpx.Client | None = None,
     sleep: Callable[[float], None] | None = None,
+    side_files: Mapping[str, bytes] | None = None,
 ) -> ReadBack:
-    """Check that each `tag -> sha256` reaches those bytes. A tag leading to other bytes or to
-    none (the Hub's 400) is a failure; no answer (unreachable, 401/403/404: a mirror without
-    the route, a private repo closed to the token) a warning. With `sleep`, the tags still
-    failing are asked again, twice, `SETTLE` seconds apart (one wait per round, not per tag):
-    the route may lag behind a fresh commit."""
+    """Check that each `tag -> sha256` reaches those bytes, and — `side_files`, the repo's
+    `template` / `system` / `params` — that the tag's side layers are those files. A tag leading
+    to other bytes, to none (the Hub's 400) or to other side layers is a failure; no answer
+    (unreachable, 401/403/404: a mirror without the route, a private repo closed to the token) a
+    warning. With `sleep`, the tags still failing are asked again, twice, `SETTLE` seconds apart
+    (one wait per round, not per tag): the route may lag behind a fresh commit."""
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT)
+    sides = SideCheck(endpoint, repo, side_files or {}, token=token, client=http)
     try:
         found = {tag: resolve(endpoint, repo, tag, token=token, client=http) for tag in expected}
         for _ in range(2 if sleep is not None else 0):
             lagging = [
                 tag
                 for tag, got in found.items()
-                if got.sha256 != expected[tag] and (got.sha256 or got.refused)
+                if (got.sha256 != expected[tag] and (got.sha256 or got.refused))
+                or (got.sha256 == expected[tag] and sides.problems(got))
             ]
             if not lagging:
                 break
             sleep(SETTLE)  # type: ignore[misc]
             for tag in lagging:
                 found[tag] = resolve(endpoint, repo, tag, token=token, client=http)
-        return _verdict(repo, expected, found)
+        verdict = _verdict(repo, expected, found)
+        for tag, got in found.items():
+            problems = sides.problems(got) if got.sha256 == expected[tag] else []
+            if problems:
+                verdict.failures[tag] = f"hf.co/{repo}:{tag} " + "; ".join(problems)
+        return verdict
     finally:
         if own:
             http.close()
+
+
+class SideCheck:
+    """The side layers of a resolved tag against the repo's files; each differing blob is read
+    once (a params layer may be the same JSON serialised otherwise)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        repo: str,
+        files: Mapping[str, bytes],
+        *,
+        token: str | None,
+        client: httpx.Client,
+    ) -> None:
+        self.url = f"{endpoint.rstrip('/')}/v2/{repo}/blobs/"
+        self.files = {name: data for name, data in files.items() if name in SIDE_LAYERS}
+        self.token = token
+        self.client = client
+        self.blobs: dict[str, bytes | str] = {}  # digest -> bytes, or why they could not be read
+
+    def problems(self, got: Resolution) -> list[str]:
+        """One phrase per side file the tag does not carry as the repo has it."""
+        out = []
+        for name, data in self.files.items():
+            digest = got.side.get(name)
+            want = "sha256:" + hashlib.sha256(data).hexdigest()
+            if digest is None:
+                out.append(f"serves no {name} layer, though the repo has a `{name}` file")
+            elif digest != want and not self._same_params(name, digest, data):
+                out.append(
+                    f"serves a {name} layer {digest} that is not the repo's `{name}` file "
+                    f"({want}): Ollama users would get other {name} than the release's"
+                )
+        return out
+
+    def _same_params(self, name: str, digest: str, data: bytes) -> bool:
+        if name != "params":
+            return False
+        served = self._blob(digest)
+        if not isinstance(served, bytes):
+            return False
+        try:
+            return bool(json.loads(served) == json.loads(data))
+        except ValueError:
+            return False
+
+    def _blob(self, digest: str) -> bytes | str:
+        if digest not in self.blobs:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            try:
+                with self.client.stream(
+                    "GET", self.url + digest, headers=headers, follow_redirects=True
+                ) as response:
+                    body = b""
+                    for piece in response.iter_bytes():
+                        body += piece
+                        if len(body) > SIDE_BLOB_LIMIT:
+                            break
+                    ok = response.status_code == 200 and len(body) <= SIDE_BLOB_LIMIT
+                    self.blobs[digest] = body if ok else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                self.blobs[digest] = type(exc).__name__
+        return self.blobs[digest]
 
 
 def _verdict(repo: str, expected: Mapping[str, str], found: Mapping[str, Resolution]) -> ReadBack:
@@ -148,7 +234,14 @@ def _model_layer(tag: str, manifest: Any, status: int) -> Resolution:
     if not digest.startswith("sha256:"):
         return Resolution(tag, problem=f"model layer {digest!r} is not a sha256", status=status)
     size = models[0].get("size")
-    return Resolution(tag, sha256=digest.removeprefix("sha256:"), size=size, status=status)
+    kinds = {media: name for name, media in SIDE_LAYERS.items()}
+    side = {
+        kinds[layer["mediaType"]]: str(layer.get("digest", ""))
+        for layer in layers or []
+        if isinstance(layer, dict) and layer.get("mediaType") in kinds
+    }
+    sha256 = digest.removeprefix("sha256:")
+    return Resolution(tag, sha256=sha256, size=size, status=status, side=side)
 
 
 def _message(response: httpx.Response) -> str:
@@ -182,20 +275,22 @@ class HubReadBack:
         revision: str | None,
         result: ApplyResult,
         record: Record,
-    ) -> None:
-        """Ask the Hub for each uploaded GGUF's sha256 and compare with the local one."""
+    ) -> list[Operation]:
+        """Ask the Hub for each uploaded GGUF's sha256 and compare with the local one. Returns
+        the verified GGUFs that `ollama run hf.co/…` must reach (`read_back_hf_co`, after the
+        seal; none for a pull request: hf.co serves main)."""
         checks = [
             op for op in mine if op.action == "verify" and (op.tag or "*") not in result.failures
         ]
         if not checks:
-            return
+            return []
         api = self.session.client(require_token=True)
         try:
             info = self.session.paths_info(api, [op.subject for op in checks], revision)
         except TargetUnavailable as exc:
             for op in checks:
                 result.failures.setdefault(op.tag or "*", f"read back: {exc}")
-            return
+            return []
         verified: dict[str, list[str]] = {}
         for op in checks:
             entry = info.get(op.subject)
@@ -211,25 +306,34 @@ class HubReadBack:
                 verified.setdefault(op.tag or op.subject, []).append(op.subject)
                 continue
             result.failures[op.tag or "*"] = line
-        if self.check_hf_co and revision is None:  # hf.co serves main, not a pull request
-            landed = [op for op in checks if (op.tag or op.subject) in verified]
-            self._read_back_hf_co([op for op in landed if op.details.get("kind") == "gguf"], result)
         for key, paths in verified.items():
             if key not in result.failures:
                 record(
                     f"verify:{key}",
                     {"repo": self.repo_id, "files": paths, "revision": revision or "main"},
                 )
+        if not self.check_hf_co or revision is not None:  # hf.co serves main, not a PR
+            return []
+        landed = [op for op in checks if (op.tag or op.subject) in verified]
+        return [op for op in landed if op.details.get("kind") == "gguf"]
 
-    def _read_back_hf_co(self, ops: list[Operation], result: ApplyResult) -> None:
-        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified: the Hub's
-        registry route is asked (`read_back` below); a wrong or missing answer fails the
-        tag, a route that does not answer is a warning."""
+    def read_back_hf_co(
+        self, ops: list[Operation], result: ApplyResult, side_files: dict[str, bytes]
+    ) -> None:
+        """What `ollama run hf.co/<repo>:<tag>` pulls must be the bytes just verified, with the
+        repo's side files as its side layers: the Hub's registry route is asked (`read_back`
+        below); a wrong or missing answer fails the tag, a route that does not answer is a
+        warning. Asked after the seal, which writes the side files."""
         owners = {tag: op.tag or "*" for op in ops for tag in self._hf_co_tags(op)}
         expected = {tag: sha for op in ops for tag, sha in self._hf_co_tags(op).items()}
         session = self.session
         verdict = read_back(
-            session.endpoint, self.repo_id, expected, token=session.token, sleep=session.sleep
+            session.endpoint,
+            self.repo_id,
+            expected,
+            token=session.token,
+            sleep=session.sleep,
+            side_files=side_files,
         )
         for tag, line in verdict.failures.items():  # the server's words: the token never
             owner, text = owners[tag], self.session.redact(f"huggingface: hf.co read back: {line}")

@@ -128,6 +128,9 @@ class HuggingFaceTarget:
         unique = {h.file: h.label for h in hub_tags(release) if h.label_resolves}
         self.reader = HubReadBack(self.session, check_hf_co=check_hf_co, unique_labels=unique)
         self._repo_ready = False  # create_repo answered (exist_ok) in this run
+        # GGUFs verified by per-tag work whose hf.co route is asked after the seal (which
+        # writes the side files the route serves as the tag's side layers)
+        self._hf_co_pending: list[Operation] = []
         self.sealer = HubSeal(
             self.session,
             self.committer,
@@ -221,6 +224,10 @@ class HuggingFaceTarget:
             result.failures[SEAL_FAILURE] = f"huggingface: seal: {exc}"
         except remote_errors() as exc:
             result.failures[SEAL_FAILURE] = self.session.explain(exc, f"seal of {self.repo_id}")
+        pending, self._hf_co_pending = self._hf_co_pending, []
+        if pending:
+            side = {name: text.encode("utf-8") for name, text in _side_files(payload).items()}
+            self.reader.read_back_hf_co(pending, result, side)
         return result
 
     def _apply(
@@ -260,7 +267,7 @@ class HuggingFaceTarget:
         uploads = [op for op in uploads if not op.details.get("missing")]
         checks = [op for op in mine if op.tag not in refused]
         if not uploads:
-            self.reader.read_back(checks, hub_plan, None, result, record)
+            self._hf_co_pending += self.reader.read_back(checks, hub_plan, None, result, record)
             return result
         api = self.session.client(require_token=True)
         if console.state.quiet:
@@ -271,7 +278,7 @@ class HuggingFaceTarget:
             return result
         batches = self.committer.batches(uploads)
         revision = self.committer.commit_all(api, batches, hub_plan, result, record, None)
-        self.reader.read_back(checks, hub_plan, revision, result, record)
+        self._hf_co_pending += self.reader.read_back(checks, hub_plan, revision, result, record)
         return result
 
     def _ensure_repo(self, api: Any, result: ApplyResult) -> bool:

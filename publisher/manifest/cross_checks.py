@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import TYPE_CHECKING
 
 from publisher.licenses import OTHER
@@ -38,6 +39,7 @@ def cross_check(document: ManifestDocument, chain: list[Source]) -> None:
                     ["tags", str(index), "targets"],
                 )
     _check_license(document, chain)
+    _check_hub_paths(document, chain)
     _check_measured_on(document, seen, chain)
     for key in document.recipes:
         if not any(fnmatch.fnmatchcase(t.tag.upper(), key.upper()) for t in document.tags):
@@ -112,3 +114,71 @@ def _check_license(document: ManifestDocument, chain: list[Source]) -> None:
                 ["huggingface", key],
                 chain,
             )
+
+
+# Paths of the Hub repo the tool itself writes (issue 21, item 4): the card, the LFS rules, the
+# side files `ollama run hf.co/…` reads, the benchmark results and the tool's own records.
+RESERVED_HUB_PATHS = {
+    "README.md": "the model card",
+    ".gitattributes": "the repo's LFS rules",
+    "template": "a side file Ollama reads",
+    "params": "a side file Ollama reads",
+    "system": "a side file Ollama reads",
+    ".eval_results": "the folder of the Hub's benchmark results",
+    ".publisher": "the folder of the tool's own records",
+}
+_SHARD = re.compile(r"(?P<stem>.+)-\d{5}-of-\d{5}\.gguf")
+
+
+def _gguf_stem(name: str) -> str:
+    """The name a GGUF's split shards start with (`x.gguf` -> `x`)."""
+    return name[: -len(".gguf")] if name.endswith(".gguf") else name
+
+
+def _check_hub_paths(document: ManifestDocument, chain: list[Source]) -> None:
+    """Every path the Hub repo gets is unique and none is one the tool writes itself: a tag's
+    GGUF (and its `.sha256` sidecar, and its shards') and each extra file."""
+    if document.huggingface is None:
+        return
+    claimed: dict[str, str] = {}  # casefolded repo path -> the field that put it there
+    ggufs: set[str] = set()
+
+    def claim(path: str, loc: list[str], what: str) -> None:
+        reserved = next((k for k in RESERVED_HUB_PATHS if k.casefold() == path.casefold()), None)
+        if reserved is not None:
+            raise located(
+                f"{path!r} would be uploaded over {RESERVED_HUB_PATHS[reserved]} "
+                f"({reserved}), which the tool writes itself: rename the file",
+                loc,
+                chain,
+            )
+        owner = claimed.get(path.casefold())
+        if owner is not None:
+            raise located(
+                f"{path!r} is already a path of the Hub repo ({owner}): every uploaded file "
+                "needs its own name",
+                loc,
+                chain,
+            )
+        claimed[path.casefold()] = what
+
+    for index, spec in enumerate(document.tags):
+        if "huggingface" not in spec.targets:
+            continue
+        name = spec.file or document.files.name.format(tag=spec.tag)
+        loc = ["tags", str(index), "file"] if spec.file else ["files", "name"]
+        claim(name, loc, f"tag {spec.tag}'s GGUF")
+        claim(f"{name}.sha256", loc, f"tag {spec.tag}'s .sha256 sidecar")
+        ggufs.add(_gguf_stem(name).casefold())
+    for index, name in enumerate(document.huggingface.extra_files):
+        loc = ["huggingface", "extra_files", str(index)]
+        base = name[: -len(".sha256")] if name.endswith(".sha256") else name
+        shard = _SHARD.fullmatch(base)
+        if shard and shard.group("stem").casefold() in ggufs:
+            what = "a .sha256 sidecar" if base != name else "a shard"
+            raise located(
+                f"{name!r} is {what} of a tag's GGUF, which the tool uploads itself: rename it",
+                loc,
+                chain,
+            )
+        claim(name, loc, f"huggingface.extra_files[{index}]")

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from publisher.errors import ManifestError
-from publisher.files import NotARegularFile, NulInPath, exists, read_bytes
+from publisher.files import NotARegularFile, NulInPath, exists, read_bytes, real_path
+from publisher.manifest.confine import anchor_paths, extends_target
 from publisher.manifest.cross_checks import cross_check
 from publisher.manifest.locate import locate, located, manifest_error
 from publisher.manifest.resolve import GGUF_DIR_ENV, resolve
@@ -88,7 +89,7 @@ def read_chain(path: Path) -> list[Source]:
     """The manifest and every base it extends, base first; cycles and missing bases are errors."""
     chain: list[Source] = []
     seen: list[Path] = []
-    current: Path | None = path.resolve()
+    current: Path | None = real_path(path, "manifest")
     child: Source | None = None
     while current is not None:
         if current in seen:
@@ -113,7 +114,7 @@ def read_chain(path: Path) -> list[Source]:
                 line=locate(source.text, ["extends"]),
                 field="extends",
             )
-        current = (current.parent / base).resolve() if base else None
+        current = extends_target(source, base) if base else None
         child = source
     return list(reversed(chain))
 
@@ -129,29 +130,11 @@ def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_RELATIVE_PATH_FIELDS = (("files", "gguf_dir"), ("ollama", "template"), ("ollama", "license"))
-
-
-def _anchor_paths(source: Source) -> None:
-    """Make relative paths relative to the file that declared them, before merging."""
-    recipes = source.data.get("recipes")
-    for recipe in recipes.values() if isinstance(recipes, dict) else ():
-        if isinstance(recipe, dict) and isinstance(recipe.get("tensor_type_file"), str):
-            recipe["tensor_type_file"] = str(source.path.parent / recipe["tensor_type_file"])
-    for table, key in _RELATIVE_PATH_FIELDS:
-        section = source.data.get(table)
-        if isinstance(section, dict) and isinstance(section.get(key), str):
-            value = section[key]
-            candidate = source.path.parent / value
-            if key == "gguf_dir" or exists(candidate):
-                section[key] = str(candidate)
-
-
 def merge_chain(chain: list[Source]) -> dict[str, Any]:
     """The chain's data merged base first, each file's relative paths anchored to it."""
     merged: dict[str, Any] = {}
     for source in chain:
-        _anchor_paths(source)
+        anchor_paths(source)
         merged = _deep_merge(merged, source.data)
     return merged
 

@@ -10,12 +10,22 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from publisher.files import NotARegularFile, check_regular, exists, read_bytes
+from publisher.errors import ManifestError, UsageError
+from publisher.files import (
+    NotARegularFile,
+    SymlinkLoop,
+    check_regular,
+    exists,
+    read_bytes,
+    real_path,
+)
 from publisher.gguf.quant_layout import Recipe, parse_tensor_type_file
 from publisher.licenses import builtin_text
+from publisher.manifest.confine import tree_of
 from publisher.manifest.locate import located
 from publisher.manifest.resolved import OllamaConfig, Release, Tag
 from publisher.manifest.schema import ManifestDocument, Ollama, QuantRecipe
+from publisher.secret_text import SecretInText, refuse_secret, refuse_secret_file
 
 if TYPE_CHECKING:
     from publisher.manifest.loader import Source
@@ -34,7 +44,8 @@ def resolve(
     # directory. The manifest's own gguf_dir was anchored to its file by _anchor_paths.
     override = gguf_dir or os.environ.get(GGUF_DIR_ENV)
     chosen = Path(override) if override else root / document.files.gguf_dir
-    directory = chosen.expanduser().resolve()
+    source = None if not override else "--gguf-dir" if gguf_dir else GGUF_DIR_ENV
+    directory = _gguf_dir(chosen.expanduser(), source, chain)
     tags = []
     for spec in document.tags:
         file = spec.file or document.files.name.format(tag=spec.tag)
@@ -54,6 +65,8 @@ def resolve(
     ollama = (
         _resolve_ollama(document.ollama, document.model.license, chain) if document.ollama else None
     )
+    if document.huggingface is not None:
+        _check_extra_files(document.huggingface.extra_files, directory, chain)
     return Release(
         source=top.path,
         root=root,
@@ -67,6 +80,43 @@ def resolve(
         benchmarks=document.benchmarks,
         related=document.related,
     )
+
+
+def _gguf_dir(chosen: Path, option: str | None, chain: list[Source]) -> Path:
+    """The GGUF folder resolved; a symlink loop is one line naming where the folder came from
+    (`option`: --gguf-dir or the environment variable; None: the manifest's key)."""
+    try:
+        return real_path(chosen, option or "files.gguf_dir")
+    except SymlinkLoop as exc:
+        if option:
+            raise
+        raise located(str(exc), ["files", "gguf_dir"], chain) from None
+
+
+def _check_extra_files(names: list[str], directory: Path, chain: list[Source]) -> None:
+    """An extra file is uploaded as it is: it must not be a link out of gguf_dir (or out of the
+    manifest's tree) and must hold no private key or token. A missing one is left to the Hub
+    plan, which names it."""
+    allowed = (directory, tree_of(chain[-1].path))
+    for index, name in enumerate(names):
+        loc = ["huggingface", "extra_files", str(index)]
+        path = directory / name
+        if not os.path.lexists(path):
+            continue
+        try:
+            real = real_path(path, "huggingface.extra_files")
+            if not any(real == root or real.is_relative_to(root) for root in allowed):
+                raise located(
+                    f"{path} is a link to {real}, outside gguf_dir {directory}: an extra file "
+                    "is uploaded as it is, so it must be a file of this release",
+                    loc,
+                    chain,
+                )
+            refuse_secret_file(path, "huggingface.extra_files")
+        except UsageError as exc:
+            if isinstance(exc, ManifestError):
+                raise
+            raise located(str(exc), loc, chain) from None
 
 
 def _recipe_for(tag: str, recipes: dict[str, QuantRecipe], chain: list[Source]) -> Recipe | None:
@@ -99,6 +149,10 @@ def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[Source]
         template = _find_file(section.template, TEMPLATES_DIR / "ollama", chain, "ollama.template")
     implied = builtin_text(license_id)
     license_text = _license_text(section.license, chain) if section.license else implied
+    try:  # text written inline goes in every Modelfile, page and card too
+        refuse_secret(license_text or "", "ollama.license")
+    except SecretInText as exc:
+        raise located(str(exc), ["ollama", "license"], chain) from None
     if implied is not None and license_text != implied:
         raise located(
             f"[model] license = {license_id!r} puts its built-in text in every tag's LICENSE "
@@ -121,12 +175,22 @@ def _resolve_ollama(section: Ollama, license_id: str | None, chain: list[Source]
     )
 
 
+def _builtins(value: str, builtin_dir: Path, *suffixes: str) -> list[Path]:
+    """Where `value` would be a built-in: only a bare name, so `../..` never walks out of the
+    package's folder."""
+    if "/" in value or "\\" in value or value in ("", ".", ".."):
+        return []
+    return [builtin_dir / f"{value}{suffix}" for suffix in ("", *suffixes)]
+
+
 def _find_file(value: str, builtin_dir: Path, chain: list[Source], field: str) -> Path:
-    """A file named by the manifest: as a path (already anchored) or a built-in of the package."""
-    for candidate in (Path(value), builtin_dir / value):
+    """A file the manifest names: as a path (anchored and confined by the loader) or a built-in
+    of the package; its text must hold no secret (it is embedded and uploaded)."""
+    for candidate in (Path(value), *_builtins(value, builtin_dir)):
         if candidate.is_absolute() and exists(candidate):
             _regular(candidate, chain, field)
-            return candidate.resolve()
+            _read_text(candidate, chain, field)  # the secret check, and a readable UTF-8 file
+            return real_path(candidate, field)
     builtins = sorted(p.name for p in builtin_dir.glob("*") if p.is_file())
     raise located(
         f"no file {value!r}: expected a path relative to the manifest or one of the built-ins "
@@ -139,7 +203,7 @@ def _find_file(value: str, builtin_dir: Path, chain: list[Source], field: str) -
 def _license_text(value: str, chain: list[Source]) -> str:
     """`license` is a path, a built-in licence name, or the licence text itself."""
     builtin_dir = TEMPLATES_DIR / "licenses"
-    for candidate in (Path(value), builtin_dir / value, builtin_dir / f"{value}.txt"):
+    for candidate in (Path(value), *_builtins(value, builtin_dir, ".txt")):
         # relative values were anchored to the manifest already: never the current directory
         if "\n" not in value and len(value) < 256 and candidate.is_absolute() and exists(candidate):
             return _read_text(candidate, chain, "ollama.license")
@@ -164,7 +228,11 @@ def _regular(path: Path, chain: list[Source], field: str) -> None:
 def _read_text(path: Path, chain: list[Source], field: str) -> str:
     """A file the manifest names, as UTF-8 text; unreadable files are manifest errors."""
     try:
-        return read_bytes(path, field).decode("utf-8")
+        text = read_bytes(path, field).decode("utf-8")
+        refuse_secret(text, f"{path}: {field}")
+        return text
+    except SecretInText as exc:
+        raise located(str(exc), field.split("."), chain) from None
     except NotARegularFile as exc:
         raise located(
             f"{path} is {exc.kind}, not a regular file", field.split("."), chain

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,6 +35,21 @@ _SEMVER_RE = re.compile(
     rf"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)"
     rf"(?:-{_SEMVER_IDENT}(?:\.{_SEMVER_IDENT})*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
+
+PathKind = Literal["tree", "gguf_dir", "gguf", "beside_gguf"]
+
+
+@dataclass(frozen=True)
+class PathKey:
+    """Marks a manifest key that names a file (`Annotated[str, PathKey(...)]`), so the loader
+    confines every such key and a test can enumerate them (`path_keys`): "tree" resolves inside
+    the manifest's own tree (git work tree, else its folder), `builtin` when it may instead name
+    a file of the package (or be a licence's text); "gguf_dir" and "gguf" are exempt (checked as
+    GGUFs); "beside_gguf" names a file in gguf_dir that is uploaded (never a link out of it)."""
+
+    kind: PathKind
+    builtin: bool = False
+
 
 # the target names come from the one table of targets (publisher/targets/__init__.py)
 TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
@@ -152,8 +168,8 @@ class Model(_Strict):
 class Files(_Strict):
     """Where the GGUFs live and how a tag maps to a file name."""
 
-    gguf_dir: str = "."
-    name: str = "{tag}.gguf"
+    gguf_dir: Annotated[str, PathKey("gguf_dir")] = "."
+    name: Annotated[str, PathKey("gguf")] = "{tag}.gguf"
 
     @field_validator("name")
     @classmethod
@@ -192,11 +208,11 @@ class Ollama(_Strict):
 
     model: str
     latest: str | None = None
-    template: str | None = None
+    template: Annotated[str | None, PathKey("tree", builtin=True)] = None
     renderer: str | None = None
     parser: str | None = None
     requires: str | None = None
-    license: str | None = None
+    license: Annotated[str | None, PathKey("tree", builtin=True)] = None  # path, name or text
     system: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     registry: str | None = None
@@ -259,7 +275,8 @@ class HuggingFace(_Strict):
     license_name: str | None = None  # only with [model] license = "other" (the Hub asks for it)
     license_link: str | None = None  # only with "other": the Hub links its own text for the rest
     quantized_by: str | None = None
-    extra_files: list[str] = Field(default_factory=list)  # e.g. imatrix.dat, beside the GGUFs
+    # e.g. imatrix.dat, beside the GGUFs
+    extra_files: Annotated[list[str], PathKey("beside_gguf")] = Field(default_factory=list)
 
     @field_validator("extra_files")
     @classmethod
@@ -287,7 +304,7 @@ class TagSpec(_Strict):
     """One rung of the quant ladder: the tag is declared, never parsed from a file name."""
 
     tag: str
-    file: str | None = None
+    file: Annotated[str | None, PathKey("gguf")] = None
     kind: Literal["standard", "contrib-dynamic"] = "standard"
     vram: str | None = None
     note: str | None = None
@@ -328,7 +345,7 @@ class QuantRecipe(_Strict):
     (`--tensor-type` patterns, in order, or the `--tensor-type-file`), the embedding types."""
 
     tensor_types: list[str] = Field(default_factory=list)
-    tensor_type_file: str | None = None  # relative to the manifest
+    tensor_type_file: Annotated[str | None, PathKey("tree")] = None  # relative to the manifest
     token_embedding_type: str | None = None
     output_tensor_type: str | None = None
 
@@ -468,3 +485,20 @@ def known_keys(table_loc: list[str]) -> list[str]:
     model = TABLE_MODELS.get(key)
     known = list(model.model_fields) if model else []
     return [*known, "extends"] if key == "" else known
+
+
+# `extends` is read by the loader before validation, so it is not a model field; it names a file
+EXTENDS_KEY = PathKey("tree")
+
+
+def path_keys() -> list[tuple[str, str, PathKey]]:
+    """Every manifest key that names a file: (table, key, marker); table "" is the top level,
+    "recipes.*" every recipe, "tags" every `[[tags]]` entry. Derived from the models, so a new
+    file key marked with PathKey is confined without a second list to keep."""
+    found = [("", "extends", EXTENDS_KEY)]
+    for table, model in TABLE_MODELS.items():
+        for name, info in model.model_fields.items():
+            for marker in info.metadata:
+                if isinstance(marker, PathKey):
+                    found.append((table, name, marker))
+    return found

@@ -3,10 +3,11 @@
 Each tag goes through: the GGUF's sha256 (from the payload, computed by the digest cache) →
 `HEAD /api/blobs` and a streamed upload of what is missing → `POST /api/create` with exactly the
 manifest's template/renderer/parser/parameters/license/system → read back with `/api/show` and
-an exact comparison (Ollama adds `stop <turn|>` and a gemma4 renderer by itself — prior failures
-6 and 7) → `POST /api/push`, successful only when the stream ends in `success` → the pushed
-manifest read back from the registry and compared layer by layer → `DELETE /api/delete` of what
-this run created (bounded disk, prior failure 5). `latest` moves right after its source tag.
+an exact comparison (Ollama's create adds `stop <turn|>` and a gemma4 renderer by itself:
+server/create.go, docs/design-notes.md note 2) → `POST /api/push`, successful only when the
+stream ends in `success` → the pushed manifest read back from the registry and compared layer by
+layer → `DELETE /api/delete` of what this run created (the daemon's store would otherwise keep a
+copy of every GGUF pushed). `latest` moves right after its source tag.
 
 This module decides what should happen (preflight, plan, status, the ledger's check); the steps
 that do it are `daemon_steps`, the daemon's HTTP API is `daemon_api`.

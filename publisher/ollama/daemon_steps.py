@@ -177,8 +177,8 @@ class DaemonSteps:
         self.create(tp, self.target.ref(tp.tag.tag), state)
 
     def read_back(self, tp: TagPayload, ref: str) -> None:
-        """/api/show of `ref` compared exactly with the payload (Ollama adds `stop <turn|>` and
-        a gemma4 renderer by itself — prior failures 6 and 7)."""
+        """/api/show of `ref` compared exactly with the payload (Ollama's create adds `stop
+        <turn|>` and a gemma4 renderer by itself: server/create.go, design note 2)."""
         release = self.target.release
         problems = compare_show(
             self.api.show(ref),

@@ -94,7 +94,7 @@ class RemoteReader:
         except ValueError:
             return [f"config blob {digest} is not JSON"]
         problems = []
-        for key in ("renderer", "parser"):  # prior failure 7: missing from the config blob
+        for key in ("renderer", "parser"):  # Ollama reads both from the config blob only
             have, meant = config.get(key) or None, getattr(payload, key) or None
             if have != meant:
                 problems.append(f"config {key} is {have!r}, declared {meant!r}")

@@ -287,7 +287,8 @@ class RegistryClient:
         parts = urlsplit(base_url)
         if parts.scheme == "http" and not insecure:
             raise UsageError(
-                f"registry {base_url}: plain http needs insecure=True (--insecure), as in ollama"
+                f"registry {base_url}: plain http is used only when the registry is named with "
+                'it: `[ollama] registry = "http://HOST:PORT"` or `--ollama-registry http://…`'
             )
         self.base_url = urlunsplit((parts.scheme, parts.netloc, "", "", "")).rstrip("/")
         self.host = parts.netloc

@@ -108,7 +108,9 @@ _COMMAND_RE = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+")
 
 
 def modelfile_directives(modelfile: str) -> dict[str, str]:
-    """SYSTEM / RENDERER / PARSER / REQUIRES of a Modelfile as `ollama show` writes it.
+    """SYSTEM / RENDERER / PARSER of a Modelfile as `ollama show` writes it (server/images.go
+    `Model.String`: FROM, TEMPLATE, SYSTEM, RENDERER, PARSER, PARAMETER, LICENSE, MESSAGE — never
+    REQUIRES, which only show's `requires` field carries).
 
     Values are bare to the end of the line, or quoted with `"` or `\"\"\"` across lines (Ollama's
     `quote`), so a TEMPLATE block is skipped whole and never mistaken for directives.
@@ -123,7 +125,7 @@ def modelfile_directives(modelfile: str) -> dict[str, str]:
             position = line_end + 1
             continue
         value, position = _modelfile_value(text, command.end(), line_end)
-        if command.group(1).lower() in ("system", "renderer", "parser", "requires"):
+        if command.group(1).lower() in ("system", "renderer", "parser"):
             found[command.group(1).lower()] = value
     return found
 
@@ -150,7 +152,7 @@ def compare_show(
     """Differences between what /api/show reports and what the payload meant (empty = equal).
 
     `requires` (the manifest's REQUIRES) is compared with show's `requires` field, which every
-    daemon that takes it in /api/create reports (v0.14.0+), or its modelfile's REQUIRES line."""
+    daemon that takes it in /api/create reports (v0.14.0+); the modelfile has no REQUIRES line."""
     problems: list[str] = []
     got = parse_show_parameters(show.get("parameters") or "")
     want = payload.parameters
@@ -179,7 +181,7 @@ def compare_show(
             if field_name == "renderer" and have and payload.template:
                 hint = " — Ollama ignores the TEMPLATE when a renderer is set"
             problems.append(f"{field_name} is {have!r}, declared {meant!r}{hint}")
-    have_requires = show.get("requires") or directives.get("requires") or None
+    have_requires = show.get("requires") or None
     if have_requires != (requires or None):
         problems.append(f"requires is {have_requires!r}, declared {requires!r}")
     if (show.get("system") or None) != (payload.system or None):

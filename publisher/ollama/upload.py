@@ -7,7 +7,7 @@ sleeps (upload.go `Run`, maxRetries); only then is the registry asked where the 
 and a new session opened, at most `max_restarts` times per blob, so no fault loops for ever.
 Parts go in order: each next-part URL comes in the previous part's answer, the saved session
 stays a prefix a killed run resumes (redirected parts with their md5s, for the commit's etag),
-and memory stays bounded by 1 MiB `pread` pieces (docs/design-notes.md, note 16). The commit has
+and memory stays bounded by 1 MiB `pread` pieces (docs/design-notes.md, note 17). The commit has
 no read timeout and a blob the registry holds after a failed commit counts as landed.
 """
 

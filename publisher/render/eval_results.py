@@ -4,18 +4,36 @@ Format (hub-docs `docs/hub/eval-results.md`, "Adding Evaluation Results"): each 
 list of results, each with `dataset: {id, task_id}` (a Hub Benchmark dataset and its task) and
 `value`; optional `notes` say how the result was obtained. Only rows the manifest says were
 measured on a file of this repo (`measured_on` = a tag sent to the Hub) are written: a score of
-the BF16 source belongs to the source repo. The value is the manifest's number, unchanged.
+the BF16 source belongs to the source repo.
+
+The value is in the unit the benchmark's leaderboard ranks by, which is the benchmark's own
+convention, not one rule: hub-docs gives `value: 0.412` for `Idavidrein/gpqa` / `gpqa_diamond`
+(eval-results.md "Adding Evaluation Results", and the spec `eval_results.yaml`) — GPQA's
+`eval.yaml` names inspect-ai, whose accuracy is a fraction — but `value: 20.90` for `cais/hle`.
+The manifest's scores are percent (the card's table), so a fraction benchmark gets score / 100
+(75.25 → 0.7525); a benchmark this table does not know keeps the percent, and its notes say so.
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import yaml
 
 from publisher.manifest import BenchmarkRow, Release
 
 EVAL_RESULTS_DIR = ".eval_results"
+# The unit of `value` per Hub Benchmark dataset, from hub-docs' own examples (see above).
+VALUE_UNITS = {"Idavidrein/gpqa": "fraction", "cais/hle": "percent"}
+
+
+def hub_value(row: BenchmarkRow) -> float:
+    """The row's score (percent) in its benchmark's unit: a fraction where the Hub ranks by one.
+    Decimal keeps 75.25 → 0.7525 exact instead of 0.7525000000000001."""
+    if VALUE_UNITS.get(row.hub_dataset or "") == "fraction":
+        return float(Decimal(repr(float(row.score))) / 100)
+    return float(row.score)
 
 
 def _slug(text: str) -> str:
@@ -31,7 +49,9 @@ def eval_file_name(row: BenchmarkRow) -> str:
 def _notes(release: Release, row: BenchmarkRow) -> str:
     """What was scored, in words: the tag and its file, the sample count and mode."""
     tag = release.tag(row.measured_on or "")
-    parts = [f"measured on this repo's {tag.tag} GGUF ({tag.file})", "value in percent"]
+    unit = VALUE_UNITS.get(row.hub_dataset or "", "percent")
+    value = "value as a fraction of 1" if unit == "fraction" else "value in percent"
+    parts = [f"measured on this repo's {tag.tag} GGUF ({tag.file})", value]
     if row.n is not None:
         parts.append(f"n={row.n}")
     if row.mode:
@@ -62,7 +82,7 @@ def eval_results(release: Release, published: set[str] | None = None) -> dict[st
     for row in repo_rows(release, published):
         entry = {
             "dataset": {"id": row.hub_dataset, "task_id": row.task_id},
-            "value": row.score,
+            "value": hub_value(row),
             "notes": _notes(release, row),
         }
         files.setdefault(eval_file_name(row), []).append(entry)

@@ -17,6 +17,7 @@ from publisher.files import read_bytes
 from publisher.manifest import ParameterValue, Release, Tag
 from publisher.render.caveats import modelfile_note
 from publisher.render.env import render
+from publisher.secret_text import refuse_secret
 
 TRIPLE = '"""'
 MODELFILE_TEMPLATE = "modelfile.j2"
@@ -95,11 +96,13 @@ def template_text(release: Release) -> str | None:
     if release.ollama is None or release.ollama.template is None:
         return None
     try:
-        return read_bytes(release.ollama.template, "ollama.template").decode("utf-8")
+        text = read_bytes(release.ollama.template, "ollama.template").decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"{_where(release, 'ollama.template')}: cannot read {release.ollama.template}: {exc}"
         ) from None
+    refuse_secret(text, f"{release.ollama.template}: ollama.template")  # it is embedded
+    return text
 
 
 def render_modelfile(

@@ -6,6 +6,9 @@ Layout written by `write_rendered`:
   huggingface/README.md         the model card (merged over an existing one, markers kept)
   huggingface/template|params|system   the repo's side files for `ollama run hf.co/…`
   huggingface/.eval_results/*.yaml     benchmark results the Hub reads (rows measured on its files)
+  .publisher-outputs.json       what this render wrote (the next one removes only those files)
+
+Every file is written atomically and never through a link (`publisher.render.outputs`).
 """
 
 from __future__ import annotations
@@ -23,15 +26,23 @@ from publisher.render.eval_results import EVAL_RESULTS_DIR, eval_results
 from publisher.render.facts import TagFacts, facts_by_tag
 from publisher.render.markers import merge_sections
 from publisher.render.modelfile import render_modelfile
+from publisher.render.outputs import (
+    check_output_dir,
+    check_output_path,
+    read_record,
+    remove_stale,
+    write_output,
+    write_record,
+)
 from publisher.render.page import render_page
 from publisher.render.sidefiles import hf_side_files, override_warnings
+from publisher.secret_text import refuse_secret
 
 OLLAMA_DIR = "ollama"
 HF_DIR = "huggingface"
 CARD_NAME = "README.md"
 PAGE_NAME = "page.md"
 MODELFILE_SUFFIX = ".Modelfile"
-SIDE_FILE_NAMES = ("template", "params", "system")
 
 
 @dataclass(frozen=True)
@@ -88,28 +99,18 @@ def render_release(
     )
 
 
-def _write(path: Path, text: str) -> Path:
-    """Write `text` exactly (no newline translation)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    return path
-
-
 def _read_existing(path: Path) -> str | None:
+    """The card a person may have edited, to merge into; a link or FIFO there is refused first
+    (check_output_path), so the merge never reads — and uploads — a file elsewhere."""
+    check_output_path(path, "existing card")
     try:
-        return read_bytes(path, "existing card").decode("utf-8")
+        text = read_bytes(path, "existing card").decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the existing card to merge into: {exc}") from None
-
-
-def _remove_stale(directory: Path, keep: set[str], names: Iterable[str]) -> None:
-    """Delete generated files of an earlier render that this render no longer produces."""
-    for name in names:
-        if name not in keep:
-            (directory / name).unlink(missing_ok=True)
+    refuse_secret(text, f"{path}: the existing card")
+    return text
 
 
 def write_rendered(
@@ -139,31 +140,38 @@ def check_out_dir(out_dir: Path) -> None:
             return
 
 
-def _write_all(rendered: RenderedRelease, out_dir: Path, existing_card_merge: bool) -> list[Path]:
-    written: list[Path] = []
+def _planned(rendered: RenderedRelease, out_dir: Path, merge: bool) -> dict[Path, str]:
+    """Every file this render writes, path -> text (the card merged over the existing one)."""
     ollama_dir, hf_dir = out_dir / OLLAMA_DIR, out_dir / HF_DIR
+    files: dict[Path, str] = {}
     if rendered.ollama_page is not None:
-        names = {f"{tag}{MODELFILE_SUFFIX}" for tag in rendered.modelfiles}
-        if ollama_dir.is_dir():
-            old = [p.name for p in ollama_dir.glob(f"*{MODELFILE_SUFFIX}")]
-            _remove_stale(ollama_dir, names, old)
         for tag, text in rendered.modelfiles.items():
-            written.append(_write(ollama_dir / f"{tag}{MODELFILE_SUFFIX}", text))
-        written.append(_write(ollama_dir / PAGE_NAME, rendered.ollama_page))
+            files[ollama_dir / f"{tag}{MODELFILE_SUFFIX}"] = text
+        files[ollama_dir / PAGE_NAME] = rendered.ollama_page
     if rendered.hf_card is not None:
+        for directory in (hf_dir, hf_dir / EVAL_RESULTS_DIR):
+            check_output_dir(directory)
         card = rendered.hf_card
-        existing = _read_existing(hf_dir / CARD_NAME) if existing_card_merge else None
+        existing = _read_existing(hf_dir / CARD_NAME) if merge else None
         if existing is not None:
             card = merge_sections(existing, card, source=str(hf_dir / CARD_NAME))
-        written.append(_write(hf_dir / CARD_NAME, card))
-        if hf_dir.is_dir():
-            _remove_stale(hf_dir, set(rendered.hf_side_files), SIDE_FILE_NAMES)
-        for name, text in rendered.hf_side_files.items():
-            written.append(_write(hf_dir / name, text))
-        results_dir = hf_dir / EVAL_RESULTS_DIR
-        if results_dir.is_dir():
-            keep = {Path(path).name for path in rendered.hf_eval_results}
-            _remove_stale(results_dir, keep, [p.name for p in results_dir.glob("*.yaml")])
-        for path, text in rendered.hf_eval_results.items():
-            written.append(_write(hf_dir / path, text))
+        files[hf_dir / CARD_NAME] = card
+        for name, text in {**rendered.hf_side_files, **rendered.hf_eval_results}.items():
+            files[hf_dir / name] = text
+    return files
+
+
+def _write_all(rendered: RenderedRelease, out_dir: Path, existing_card_merge: bool) -> list[Path]:
+    """Check every output path first (nothing is written when one is refused), write each
+    atomically, remove what the last render wrote and this one does not, record what was
+    written."""
+    files = _planned(rendered, out_dir, existing_card_merge)
+    for path in files:
+        check_output_dir(path.parent)
+        check_output_path(path)
+    record = read_record(out_dir)
+    written = [write_output(path, text) for path, text in files.items()]
+    produced = {path.relative_to(out_dir).as_posix() for path in files}
+    remove_stale(out_dir, record, produced)
+    write_record(out_dir, written, files)
     return written

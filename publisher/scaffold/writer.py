@@ -7,15 +7,18 @@ not be decided close the file, commented out, each with its reason.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from publisher.architectures import FORCED_DEFAULTS
 from publisher.errors import UsageError
+from publisher.files import real_path
 from publisher.ollama.registry import DEFAULT_HOST
 from publisher.render.numbers import format_size
 from publisher.scaffold.proposal import Facts, Proposal, builtin_template
@@ -41,25 +44,43 @@ class InitRequest:
 
 
 def toml_value(value: Any) -> str:
-    """A TOML literal for a str, int, float, bool or list of those."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
+    """A TOML literal for a str, int, float, bool or list of those, quoted by tomli-w's rules
+    (a quote, a newline or a control character in a value stays inside its string)."""
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)  # JSON string escapes are TOML's
+    if isinstance(value, str):
+        _check_utf8(value)
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").removesuffix("\n")
 
 
-def _line(key: str, value: Any, comment: str = "") -> str:
+def _check_utf8(text: str) -> None:
+    """A name that is not UTF-8 (a folder name's stray bytes, decoded by Python as surrogates)
+    cannot be written to a TOML file: say so rather than fail writing it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{text!r} is not UTF-8 text: a TOML manifest cannot hold it") from None
+
+
+# TOML allows no control character but tab in a comment; a newline would end it early
+_COMMENT_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+
+
+def comment(text: str) -> str:
+    """`text` made safe inside a `#` comment: a newline or control character in a file name or
+    a command line is shown escaped (`\\n`), never allowed to end the comment and start TOML."""
+    return _COMMENT_UNSAFE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _line(key: str, value: Any, note: str = "") -> str:
     text = f"{key} = {toml_value(value)}" if value is not None else f"# {key} = …"
-    if comment:
-        text = f"{text.ljust(_COMMENT_COLUMN - 1)} # {comment}"
+    if note:
+        text = f"{text.ljust(_COMMENT_COLUMN - 1)} # {comment(note)}"
     return text
 
 
 def _relative(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+    return Path(os.path.relpath(real_path(path), real_path(start))).as_posix()
 
 
 def name_pattern(proposals: list[Proposal]) -> str:
@@ -156,8 +177,8 @@ def _from_base(request: InitRequest, table: str, key: str, value: Any) -> bool:
 
 def _table_lines(request: InitRequest, table: str, entries: list[Entry]) -> list[str]:
     lines = [
-        _line(key, value, comment)
-        for key, value, comment in entries
+        _line(key, value, note)
+        for key, value, note in entries
         if not (value is not None and _from_base(request, table, key, value))
     ]
     return [f"[{table}]", *lines, ""] if lines else []
@@ -173,14 +194,14 @@ def _tag_lines(proposal: Proposal, pattern: str, *, direct_push: bool) -> list[s
     if shards and direct_push:
         lines.append(_line("targets", ["huggingface"], "a direct push cannot carry shards"))
         lines.append("# (merge it with llama-gguf-split --merge to send it to Ollama too)")
-    lines += [f"# {note}" for note in proposal.notes]
+    lines += [f"# {comment(note)}" for note in proposal.notes]
     return [*lines, ""]
 
 
 def _held_back_lines(proposal: Proposal) -> list[str]:
     tag = proposal.tag or "?"
     return [
-        f"# {proposal.fileset.name}: {proposal.reason}",
+        f"# {comment(proposal.fileset.name)}: {comment(proposal.reason)}",
         "# [[tags]]",
         f"# tag = {toml_value(tag)}",
         f"# file = {toml_value(proposal.fileset.name)}",
@@ -197,11 +218,13 @@ def render_manifest(
     pattern = name_pattern(decided)
     folder = _relative(request.folder, request.out.parent)
     lines = [
-        f"# Proposed by `{request.command}`",
-        f"# from {len(proposals)} GGUF file set(s) in {folder}: {len(decided)} tag(s) proposed, "
+        f"# Proposed by `{comment(request.command)}`",
+        f"# from {len(proposals)} GGUF file set(s) in {comment(folder)}: {len(decided)} tag(s) "
+        "proposed, "
         f"{len(held)} left commented out with the reason.",
         "# Each tag passed verify's quant check on its file. Read every value, then:",
-        f"#   publish validate {request.out.name} && publish verify {request.out.name}",
+        f"#   publish validate {comment(request.out.name)} && publish verify "
+        f"{comment(request.out.name)}",
         "",
     ]
     if request.extends is not None:

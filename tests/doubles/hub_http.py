@@ -8,7 +8,16 @@
   object was never uploaded is refused), `POST /api/validate-yaml`;
 - the Ollama registry route the Hub serves for `ollama run hf.co/<repo>:<tag>`:
   `GET /v2/<repo>/manifests/<tag>` (a Docker v2 manifest whose `application/vnd.ollama.image.model`
-  layer is the resolved GGUF, by its LFS sha256) and `GET /v2/<repo>/blobs/<digest>`.
+  layer is the resolved GGUF, by its LFS sha256) and `GET /v2/<repo>/blobs/<digest>` — the
+  route is Ollama's pull (ollama/ollama v0.33.0-rc2 server/images.go:1272-1277
+  `pullModelManifest`: `<host>/v2/<namespace>/<model>/manifests/<tag>`, Docker v2 Accept header),
+  the tags hub-docs `docs/hub/ollama.md` ("Custom Quantization"). Beside the model layer it
+  serves the repo's `template`, `system` and `params` files as their Ollama layers, the file's
+  bytes as the blob (hub-docs ollama.md, "Custom Chat Template and Parameters": the `template`
+  file is the Go template, `system` the system prompt, `params` the JSON parameters). Not
+  reproduced: without a `template` file the real Hub picks a template matching the GGUF's
+  `tokenizer.chat_template` (same section); this double serves no template layer then, and how
+  the Hub serialises `params` is undocumented (the read-back compares it as JSON).
 
 Which file a tag reaches is the Hub's rule, kept here as a test fact in `resolve_tag` (the
 label rule of huggingface.js `gguf.ts`); the product's own copy of that rule is another module.
@@ -36,7 +45,7 @@ from publisher.huggingface.labels import quant_label
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
 MODEL_LAYER = "application/vnd.ollama.image.model"
-SIDE_LAYERS = {  # repo file -> the layer Ollama reads it as (hub-docs ollama.md)
+SIDE_LAYERS = {  # repo file -> its layer (hub-docs ollama.md; Ollama reads it: images.go GetModel)
     "template": "application/vnd.ollama.image.template",
     "system": "application/vnd.ollama.image.system",
     "params": "application/vnd.ollama.image.params",

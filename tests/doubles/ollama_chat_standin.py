@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from doubles.ollama_show import capabilities
 from doubles.ollama_standin import (
     OllamaStandIn,
     Request,
@@ -231,7 +232,8 @@ class ChatStandIn(OllamaStandIn):
 
 
 def _supports_tools(model: StoredModel) -> bool:
-    return bool(model.renderer) or ".Tools" in (model.template or "")
+    """The model's capabilities include tools (routes.go:2610-2613 asks for them with tools)."""
+    return "tools" in capabilities(model)
 
 
 def _check_messages(messages: Any) -> str | None:

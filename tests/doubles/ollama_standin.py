@@ -2,10 +2,12 @@
 
 Stricter than the real daemon where the real one would accept a mistake silently: it verifies
 every blob's digest against the bytes, refuses `create` with unknown blobs, unknown request keys,
-unknown or mistyped parameters (the table of ollama-facts.md) and bad names, pushes only models
-that exist, and streams NDJSON like the daemon. Like Ollama (server/create.go createModel), a
-gemma4 GGUF created without renderer or parser gets renderer/parser `gemma4` and, unless a stop
-was given, `stop ["<turn|>"]` — so read-back checks have something real to catch.
+unknown or mistyped parameters (the table of support/modelfile_parser.py) and bad names, pushes
+only models that exist, and streams NDJSON like the daemon. `/api/show` is built field by field
+as Ollama builds it (doubles/ollama_show.py: the field list, with the source lines). Like Ollama
+(server/create.go createModel), a gemma4 GGUF created without renderer or parser gets
+renderer/parser `gemma4` and, unless a stop was given, `stop ["<turn|>"]` — so read-back checks
+have something real to catch.
 
 Pushes go to a real registry when the model name's host is a loopback registry (e.g. Debian's
 docker-registry from tests/doubles/registry_server.py), else they are only recorded in `pushes`.
@@ -48,7 +50,8 @@ from support.modelfile_parser import (  # Ollama's parameter types, one table
     LIST_PARAMETERS,
 )
 
-from publisher.gguf.header import GgufArray, read_header
+from doubles.ollama_show import show_response
+from publisher.gguf.header import read_header
 from publisher.ollama.image import (
     MEDIA_CONFIG,
     MEDIA_LICENSE,
@@ -203,6 +206,7 @@ class StoredModel:
     details: dict[str, Any]
     modified_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     requires: str | None = None  # config.Requires = r.Requires (server/create.go)
+    tensors: list[Any] = field(default_factory=list)  # the GGUF's tensor infos, for show
 
     @property
     def manifest(self) -> bytes:
@@ -494,7 +498,7 @@ class OllamaStandIn:
             config_layer = self._put_small_blob(
                 MEDIA_CONFIG, (json.dumps(config, separators=(",", ":")) + "\n").encode()
             )
-            kv = {k: v for k, v in header.kv.items() if not isinstance(v, GgufArray)}
+            kv = dict(header.kv)  # arrays stay lazy: show reads the short ones (model_info)
             self.models[canonical(name)] = StoredModel(
                 name,
                 layers,
@@ -508,6 +512,7 @@ class OllamaStandIn:
                 kv,
                 details,
                 requires=body.get("requires") or None,
+                tensors=list(header.tensors),
             )
         yield {"status": "writing manifest"}
         yield {"status": "success"}
@@ -515,34 +520,28 @@ class OllamaStandIn:
     # ---- show / copy / delete ---------------------------------------------------------------
 
     def handle_show(self, request: Request) -> Response:
-        body = request.json() or {}
+        """/api/show exactly as routes.go GetModelInfo builds it: doubles/ollama_show.py has the
+        field list and the source lines; unknown request keys are refused (ShowRequest,
+        api/types.go:722-734)."""
+        body = request.json()
+        if not isinstance(body, dict):
+            return Response.error("missing request body")
+        unknown = set(body) - {"model", "name", "system", "template", "verbose", "options"}
+        if unknown:
+            return Response.error(f"unknown fields {sorted(unknown)}")
         name = body.get("model") or body.get("name") or ""
+        if not name:
+            return Response.error("model is required")
         if parse_name(name) is None:
             return Response.error("invalid model name")
         model = self.find(name)
         if model is None:
             return Response.error(f"model '{name}' not found", 404)
-        params = []
-        for key, value in model.parameters.items():
-            for v in value if isinstance(value, list) else [value]:
-                params.append(f"{key:<30} {go_value(v)}")
-        return Response.json(
-            {
-                "modelfile": _modelfile(model, self.blob_path(model.layers[0].digest)),
-                "parameters": "\n".join(params),
-                "template": model.template or "{{ .Prompt }}",
-                "system": model.system or "",
-                "license": "\n".join(model.licenses),
-                # like the real daemon (server/routes.go), the renderer/parser fields stay empty:
-                # both appear only as RENDERER/PARSER lines of the modelfile
-                "details": model.details,
-                "model_info": model.kv,
-                "capabilities": ["completion", "tools"],
-                "modified_at": model.modified_at,
-                # ShowResponse.Requires is `omitempty` (api/types.go); the modelfile has no line
-                **({"requires": model.requires} if model.requires else {}),
-            }
-        )
+        tensors = [
+            {"name": t.name, "type": t.type.name, "shape": list(t.shape)} for t in model.tensors
+        ]
+        blob = self.blob_path(model.layers[0].digest)
+        return Response.json(show_response(model, blob, display(name), tensors))
 
     def handle_copy(self, request: Request) -> Response:
         body = request.json() or {}
@@ -566,6 +565,7 @@ class OllamaStandIn:
                 dict(model.kv),
                 dict(model.details),
                 requires=model.requires,
+                tensors=list(model.tensors),
             )
         return Response(200)
 
@@ -720,23 +720,6 @@ def _details(header: Any) -> dict[str, Any]:
         "parameter_size": size,
         "quantization_level": quant,
     }
-
-
-def _modelfile(model: StoredModel, blob: Path) -> str:
-    lines = ['# Modelfile generated by "ollama show"', f"FROM {blob}"]
-    if model.template:
-        lines.append(f'TEMPLATE """{model.template}"""')
-    if model.system:
-        lines.append(f'SYSTEM """{model.system}"""')
-    for key, value in model.parameters.items():
-        for v in value if isinstance(value, list) else [value]:
-            lines.append(f"PARAMETER {key} {v}")
-    if model.renderer:
-        lines.append(f"RENDERER {model.renderer}")
-    if model.parser:
-        lines.append(f"PARSER {model.parser}")
-    lines += [f'LICENSE """{t}"""' for t in model.licenses]
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------

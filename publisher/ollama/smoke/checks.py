@@ -17,7 +17,8 @@ from publisher.ollama.smoke.cases import Case, Step, validate_schema
 from publisher.ollama.smoke.report import Failure
 from publisher.render.modelfile import template_text
 
-# Gemma 4 control tokens that must never reach a user's screen (shared/reference/gemma4-format).
+# Gemma 4 control tokens that must never reach a user's screen: the ones the release template
+# writes (publisher/templates/ollama/gemma4-tools.gotmpl) and Ollama's gemma4 parser consumes.
 CONTROL_TOKENS = (
     "<turn|>",
     "<|turn>",
@@ -283,8 +284,11 @@ def check_show(show: dict[str, Any], release: Release, tag: Tag) -> list[Failure
                     f"({_first_difference(have_template, want_template)})",
                 )
             )
+    # SYSTEM and REQUIRES are show's own fields (routes.go GetModelInfo fills both from the model
+    # and its config); the modelfile has SYSTEM too but never a REQUIRES line (images.go
+    # Model.String), so the fields are the one source for both.
     for key in ("system", "requires"):
-        have = show.get(key) or directives.get(key) or None
+        have = show.get(key) or None
         want = getattr(release.ollama, key)
         if have != (want or None):
             failures.append(

@@ -29,11 +29,11 @@ DEFAULT_NUM_PREDICT = 1024
 
 
 class ChatClient(Protocol):
-    """What the runner needs of `ollama.Client` (chat and show), so tests can pass a fake."""
+    """What the runner needs of `ollama.Client`: chat, and its httpx client for /api/show."""
+
+    _client: Any
 
     def chat(self, *args: Any, **kwargs: Any) -> Any: ...
-
-    def show(self, model: str) -> Any: ...
 
 
 class ChatError(Exception):
@@ -164,25 +164,50 @@ def _transcript_entry(message: dict[str, Any], done_reason: Any) -> dict[str, An
     return entry
 
 
+def show_json(client: ChatClient, model: str) -> dict[str, Any]:
+    """POST /api/show answered as raw JSON, every field Ollama sends (api/types.go ShowResponse).
+
+    Not `client.show()`: the ollama client's ShowResponse (0.6.3) has no `requires` nor `system`
+    field and drops them, so a correct tag would fail requires-drift (issue 22). The request goes
+    through the client's own httpx client (host, timeout), as `daemon_api.DaemonAPI.show` does.
+    Raises ChatError with the daemon's words when it refuses or does not answer.
+    """
+    import httpx
+
+    try:
+        resp = client._client.post("/api/show", json={"model": model})
+    except httpx.HTTPError as exc:
+        raise ChatError(f"no answer from Ollama: {type(exc).__name__}: {exc}") from None
+    if resp.status_code != 200:
+        try:
+            error = resp.json().get("error") or resp.text
+        except (ValueError, AttributeError):
+            error = resp.text
+        raise ChatError(f"Ollama answered {resp.status_code}: {str(error).strip()[:300]}")
+    try:
+        show = resp.json()
+    except ValueError:
+        raise ChatError(f"/api/show answered non-JSON: {resp.text[:200]!r}") from None
+    if not isinstance(show, dict):
+        raise ChatError(f"/api/show answered {type(show).__name__}, not an object")
+    return show
+
+
 def show_case(client: ChatClient, model: str, release: Release, tag: Tag) -> CaseReport:
     """The `/api/show` row of the matrix (deterministic: run once, whatever --repeat says)."""
-    import ollama
-
     run = Run(seed=None)
     started = time.monotonic()
     try:
-        show = dict(_plain(client.show(model)))
-    except ollama.ResponseError as exc:
-        run.failures.append(
-            Failure("ollama-error", f"show {model}: Ollama answered {exc.status_code}: {exc.error}")
-        )
+        show = show_json(client, model)
+    except ChatError as exc:
+        run.failures.append(Failure("ollama-error", f"show {model}: {exc}"))
         show = {}
     run.failures += check_show(show, release, tag) if show else []
     run.transcript = [
         {
             "show": {
                 k: show.get(k)
-                for k in ("parameters", "template", "system", "modelfile")
+                for k in ("parameters", "template", "system", "requires", "modelfile")
                 if show.get(k) is not None
             }
         }
