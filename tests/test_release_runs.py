@@ -5,7 +5,11 @@ strict Hub double (the `world` of test_release.py)."""
 # ruff: noqa: F811
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from doubles.registry_server import docker_registry  # noqa: F401
@@ -176,3 +180,37 @@ def test_hub_ledger_entries_record_their_endpoint(world: World) -> None:
     steps = json.loads((world.manifest.parent / "t1.lock.json").read_text())["targets"]
     entry = steps["huggingface"]["file:tiny-F16.gguf"]
     assert entry["repo"] == world.hf_repo and entry["endpoint"] == "https://huggingface.co"
+
+
+def test_the_daemon_target_reads_the_registry_for_a_tag_whose_gguf_is_elsewhere(
+    docker_registry: str, tmp_path: Path
+) -> None:
+    """Status on a machine without the GGUF: published when the registry holds the tag's
+    manifest, missing when not — never "unknown" (the daemon path, as the direct push)."""
+    from doubles.ollama_standin import make_payload
+
+    from publisher.ollama.daemon import OllamaTarget
+    from publisher.ollama.registry import DOCKER_MANIFEST_V2, RegistryClient
+
+    repository = f"runs/daemon-{uuid.uuid4().hex[:8]}"
+    payload = make_payload(tmp_path, model=repository)
+    elsewhere = replace(payload, tags=[replace(tp, files=[]) for tp in payload.tags])
+    target = OllamaTarget(
+        payload.release, host="http://127.0.0.1:9", registry=docker_registry, insecure=True
+    )
+    config = b'{"published": "elsewhere"}'
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_V2,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": digest, "size": len(config)},
+        "layers": [],
+    }  # fmt: skip
+    with RegistryClient(docker_registry, repository, insecure=True) as client:
+        client.upload_blob(config, digest, len(config))
+        published = client.put_manifest("Q4_K_M", json.dumps(manifest).encode())
+    rows = {row.tag: row for row in target.status(elsewhere)}
+    assert rows["Q4_K_M"].state == "up-to-date" and published in rows["Q4_K_M"].detail
+    assert "GGUF not here" in rows["Q4_K_M"].detail
+    assert rows["Q6_K"].state == "missing" and rows["latest"].state == "missing"
