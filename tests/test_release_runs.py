@@ -27,7 +27,9 @@ def test_a_shard_is_i_of_n_zero_based(text: str) -> None:
     assert 0 <= shard.index < shard.count and str(shard) == text.strip()
 
 
-@pytest.mark.parametrize("text", ["4/4", "1/0", "0/0", "-1/3", "1", "a/b", "1/2/3", "", "1 /2"])
+@pytest.mark.parametrize(
+    "text", ["4/4", "1/0", "0/0", "-1/3", "1", "a/b", "1/2/3", "", "1 /2", "\u0661/\u0662"]
+)
 def test_a_bad_shard_is_a_usage_error_naming_the_rule(text: str) -> None:
     with pytest.raises(UsageError, match=r"--shard: expected I/N with 0 ≤ I < N"):
         Shard.parse(text)

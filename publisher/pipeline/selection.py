@@ -20,7 +20,7 @@ from publisher.errors import UsageError
 from publisher.gguf.checks import tag_files
 from publisher.manifest import Release, Tag
 
-_SHARD = re.compile(r"(\d{1,6})/(\d{1,6})")
+_SHARD = re.compile(r"([0-9]{1,6})/([0-9]{1,6})")
 
 
 @dataclass(frozen=True)
