@@ -38,7 +38,8 @@ from doubles.registry_server import start_registry  # noqa: E402
 
 CHILD = """
 import sys
-from publisher.ollama.registry import OllamaKeyAuth, RegistryClient
+from publisher.ollama.auth import OllamaKeyAuth
+from publisher.ollama.registry import RegistryClient
 url, repo, path, digest, size, key = sys.argv[1:7]
 auth = OllamaKeyAuth(key) if key else None
 with RegistryClient(url, repo, insecure=True, auth=auth) as c:

@@ -1,17 +1,22 @@
 """The `publish` command line: parse arguments, call one function, map errors to exit codes.
 
 Commands live one per module in `publisher.commands`; this file only registers them, so a new
-command touches one line here.
+command touches one line here. Start-up stays light: a command module imports its heavy modules
+(pydantic, gguf/numpy, httpx, the Hub and Ollama clients, jinja2) inside the function that runs,
+and typer builds a command's options only when the command line names it (or `--help` lists it).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer.core import TyperGroup
+from typer.models import CommandInfo
 
 from publisher import __version__, console
 from publisher.commands.check_template import check_template
@@ -25,8 +30,50 @@ from publisher.commands.validate import validate
 from publisher.commands.verify import verify
 from publisher.errors import EXIT_USAGE, PublisherError, UsageError
 
+
+class _LazyCommands(Mapping[str, Any]):
+    """The group's commands by name, each built from its signature on first use: `--version`
+    builds none, `publish validate` builds one, `--help` builds them all to list them."""
+
+    def __init__(self, infos: list[CommandInfo]) -> None:
+        self._infos = infos
+        self._built: dict[str, Any] = {}
+
+    def _info(self, name: str) -> CommandInfo:
+        for info in self._infos:
+            if info.name == name:
+                return info
+        raise KeyError(name)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = typer.main.get_command_from_info(
+                self._info(name),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([info.name for info in self._infos if info.name])
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+
+class _LazyGroup(TyperGroup):
+    """The `publish` group, with the commands `register` recorded instead of prebuilt ones."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands(_registered.registered_commands)  # type: ignore[assignment]
+
+
+_registered = typer.Typer()  # holds what `register` declares; `app`'s group builds it lazily
+
 app = typer.Typer(
     name="publish",
+    cls=_LazyGroup,
     help="Verify a ladder of GGUF quants and publish it to Ollama and the Hugging Face Hub "
     "from one TOML manifest.",
     no_args_is_help=True,
@@ -97,7 +144,7 @@ _EXAMPLES: list[str] = []
 
 def register(name: str, function: Callable[..., Any], example: str) -> None:
     """Add a command with its error mapping and an example, shown under its --help and the app's."""
-    app.command(name, epilog=f"Example: {example}")(user_errors(function))
+    _registered.command(name, epilog=f"Example: {example}")(user_errors(function))
     _EXAMPLES.append(example)
     app.info.epilog = "Examples:\n\n" + "\n\n".join(f"  {line}" for line in _EXAMPLES)
 

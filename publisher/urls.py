@@ -9,23 +9,21 @@ the tool prints or writes, as a last line of defence.
 from __future__ import annotations
 
 import os
-import re
 from types import ModuleType
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from publisher.errors import UsageError
+from publisher.remote_text import redact_credentials
 
 HF_ENDPOINT_ENV = "HF_ENDPOINT"
 OLLAMA_HOST_ENV = "OLLAMA_HOST"
 
-# scheme://userinfo@ — userinfo is everything up to the last '@' before the host's end
-_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@]*@")
-
 
 def redact(text: str) -> str:
-    """`text` with every URL's userinfo replaced by `***` (`http://***@host`)."""
-    return _USERINFO_RE.sub(r"\g<scheme>***@", text)
+    """`text` with every URL's userinfo replaced by `***` (`http://***@host`), and every
+    credential the tool sent or anything shaped like one (publisher.remote_text)."""
+    return redact_credentials(text)
 
 
 def redact_data(value: Any) -> Any:

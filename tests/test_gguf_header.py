@@ -215,3 +215,72 @@ def test_fuzz_truncations_and_byte_flips_only_raise_the_readers_error(tmp_path: 
     elapsed = time.perf_counter() - start
     assert outcomes["error"] > 1000  # the mutations do hit the validation paths
     assert elapsed < 30, f"fuzzing took {elapsed:.1f} s"
+
+
+# ------------------------------------------------------------------------------------------
+# memory: within twice the header's size (issue 21 item 11)
+
+
+def _tiny_tensors(path: Path, count: int) -> int:
+    """A header of `count` one-weight F32 tensors (the data a sparse hole); returns its size."""
+    kv = struct.pack("<Q", 20) + b"general.architecture" + struct.pack("<IQ", 8, 5) + b"tests"
+    rows = bytearray(_prefix(count, 1) + kv)
+    for index in range(count):
+        rows += struct.pack("<Q", 9) + b"t%08d" % index + struct.pack("<IQIQ", 1, 1, 0, index * 32)
+    path.write_bytes(rows)
+    with path.open("r+b") as handle:
+        handle.truncate(-(-len(rows) // 32) * 32 + count * 32)
+    return len(rows)
+
+
+_PEAK = """
+import resource, sys
+from publisher.gguf.header import read_header
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+header = read_header(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, len(header.tensors))
+"""
+
+
+@pytest.mark.slow
+def test_a_table_of_many_tiny_tensors_costs_less_than_twice_its_size(tmp_path: Path) -> None:
+    """250,000 tensors: a 10 MB table took ~100 MB as one dataclass per tensor (10x); the peak
+    resident memory a fresh process gains while reading it must stay under twice its size."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "tiny.gguf"
+    size = _tiny_tensors(path, 250_000)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown, count = map(int, done.stdout.split())
+    assert count == 250_000
+    assert grown < 2 * size, f"grew {grown / 1e6:.1f} MB reading a {size / 1e6:.1f} MB header"
+
+    header = read_header(path)
+    assert header.header_size == size and len(header.tensors) == 250_000
+    last = header.tensors[-1]
+    assert (last.name, last.shape, last.type.name, last.nbytes) == ("t00249999", (1,), "F32", 4)
+    assert last.offset == 249_999 * 32
+    assert header.min_file_size == header.data_start + last.offset + 4 and not header.truncated
+    assert header.tensor("t00123456") == header.tensors[123_456]
+    assert header.tensor("t00123456x") is None
+    assert [t.name for t in header.tensors[3:5]] == ["t00000003", "t00000004"]
+
+
+def test_a_duplicate_tensor_name_is_found_among_many(tmp_path: Path) -> None:
+    path = tmp_path / "dup.gguf"
+    _tiny_tensors(path, 5_000)
+    data = bytearray(path.read_bytes())
+    first = data.index(b"t00004999")
+    data[first : first + 9] = b"t00000017"  # the last tensor takes an earlier one's name
+    path.write_bytes(data)
+    error = _fails(path, "duplicate tensor name 't00000017'")
+    assert error.offset == first - 8
+
+
+def test_more_metadata_keys_than_the_cap_are_refused_at_once(tmp_path: Path) -> None:
+    _fails(_raw(tmp_path, _prefix(0, 65_537) + bytes(65_537 * 13)), "65,536 keys")

@@ -159,3 +159,47 @@ targets = ["huggingface"]
     assert entries["Q4_K_L"].hf_tag is None
     (warning,) = hub_tag_warnings(entries.values(), "o/r-GGUF")
     assert warning.endswith("is not a valid Ollama tag, so no hf.co tag reaches it")
+
+
+def _ladder(tmp_path: Path, count: int) -> Path:
+    """A manifest of `count` Hub tags whose files all read as Q4_K_M: the worst case for labels."""
+    tags = "".join(
+        f'[[tags]]\ntag = "t{i}-Q4_K_M"\ntargets = ["huggingface"]\n' for i in range(count)
+    )
+    manifest = tmp_path / "many.toml"
+    manifest.write_text(
+        '[model]\nfamily = "f"\nvariant = "v"\ntitle = "T"\nbase_model = "o/base"\nexperts = 8\n'
+        '[files]\nname = "m-{tag}.gguf"\n[huggingface]\nrepo = "o/r-GGUF"\n' + tags,
+        encoding="utf-8",
+    )
+    return manifest
+
+
+def test_label_matching_is_linear_in_the_number_of_tags(tmp_path: Path) -> None:
+    """Issue 21 item 12: 50,000 tags took 112 s (every tag compared with every other, every
+    warning naming all the others). Twice the tags must cost about twice, not four times."""
+    import time
+
+    release = load(_ladder(tmp_path, 6_000))
+    half = release.model_copy(update={"tags": release.tags[:3_000]})
+
+    def cost(of: object) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            hub_tag_warnings(hub_tags(of), "o/r-GGUF")  # type: ignore[arg-type]
+            best = min(best, time.process_time() - started)
+        return best
+
+    small, large = cost(half), cost(release)
+    assert large < 2.6 * small + 0.05, f"3,000 tags {small:.3f} s, 6,000 tags {large:.3f} s"
+    entries = hub_tags(release)
+    assert all(e.same_label is entries[0].same_label for e in entries)  # one group, shared
+    warnings = hub_tag_warnings(entries, "o/r-GGUF")
+    assert len(warnings) == 6_000 and max(map(len, warnings)) < 400
+    assert (
+        "like the file of t1-Q4_K_M, t2-Q4_K_M, t3-Q4_K_M, t4-Q4_K_M, t5-Q4_K_M and 5,994 more"
+        in (warnings[0])
+    )
+    assert entries[7].shared_with[:2] == ("t0-Q4_K_M", "t1-Q4_K_M")
+    assert len(entries[7].shared_with) == 5_999 and not entries[7].label_resolves

@@ -96,7 +96,7 @@ def test_concurrent_runs_keep_each_others_upload_sessions(tmp_path: Path) -> Non
     state = tmp_path / "cache" / "registry-uploads.json"
     _in_processes(
         f"""
-        from publisher.ollama.registry import UploadSessions
+        from publisher.ollama.upload import UploadSessions
         sessions = UploadSessions({str(state)!r})
         for i in range(30):
             sessions.put(f"run{{N}}-blob{{i}}", {{"location": "/u", "offset": i, "parts": []}})

@@ -29,13 +29,13 @@ from test_registry import _inputs
 from publisher.errors import CheckFailed, TargetUnavailable
 from publisher.ollama import auth as ollama_auth
 from publisher.ollama import image as oi
+from publisher.ollama.auth import OllamaKeyAuth
 from publisher.ollama.registry import (
-    OllamaKeyAuth,
     RegistryClient,
-    UploadSessions,
     check_pushed,
     push_image,
 )
+from publisher.ollama.upload import UploadSessions
 from publisher.targets.base import apply_all, plan_all
 
 pytestmark = pytest.mark.skipif(not registry_available(), reason="docker-registry not installed")
@@ -168,7 +168,9 @@ def test_a_part_that_never_lands_gives_up_with_bounded_bytes(site: Site, tmp_pat
 _KILLED_UPLOAD = textwrap.dedent(
     """
     import sys
-    from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, UploadSessions
+    from publisher.ollama.auth import OllamaKeyAuth
+    from publisher.ollama.registry import RegistryClient
+    from publisher.ollama.upload import UploadSessions
     url, repo, key, path, digest, size, state = sys.argv[1:]
     client = RegistryClient(url, repo, auth=OllamaKeyAuth(key), insecure=True,
                             chunk_size=1 << 20, sessions=UploadSessions(state))

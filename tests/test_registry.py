@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +22,13 @@ from publisher.errors import TargetUnavailable, UsageError
 from publisher.ollama import image as oi
 from publisher.ollama.registry import (
     RegistryClient,
-    UploadSessions,
     client_for_model,
     is_ollama_host,
     parse_ollama_name,
     push_image,
     push_warning,
 )
+from publisher.ollama.upload import UploadSessions
 
 CHUNK = 256 * 1024
 
@@ -295,3 +297,18 @@ def test_client_for_model_and_warning(docker_registry: str, tmp_path: Path) -> N
     assert push_warning(client.base_url) is None
     warning = push_warning("https://registry.ollama.ai")
     assert warning is not None and "EXPERIMENTAL" in warning
+
+
+def test_upload_and_auth_stand_alone_and_use_no_private_client_member() -> None:
+    """Issue 23: the registry client is one class in one module. `upload` and `auth` import
+    nothing of `registry` (no cycle), and no module reaches into another's private members."""
+    code = (
+        "import sys, publisher.ollama.upload, publisher.ollama.auth; "
+        "print('publisher.ollama.registry' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    package = Path(oi.__file__).parent
+    for name in ("upload.py", "auth.py", "push.py", "readback.py"):
+        text = (package / name).read_text()
+        assert re.search(r"client\._[a-z]", text) is None, name

@@ -25,7 +25,8 @@ from doubles.registry_server import docker_registry  # noqa: F401  (registers th
 from publisher.errors import TargetUnavailable
 from publisher.ollama import auth as ollama_auth
 from publisher.ollama import image as oi
-from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, push_image
+from publisher.ollama.auth import OllamaKeyAuth
+from publisher.ollama.registry import RegistryClient, push_image
 
 
 class AuthFront:

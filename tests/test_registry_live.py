@@ -28,7 +28,8 @@ from publisher.chat.gorender import render
 from publisher.chat.parity import diff
 from publisher.manifest import TEMPLATES_DIR
 from publisher.ollama import image as oi
-from publisher.ollama.registry import OllamaKeyAuth, RegistryClient, parse_ollama_name, push_image
+from publisher.ollama.auth import OllamaKeyAuth
+from publisher.ollama.registry import RegistryClient, parse_ollama_name, push_image
 
 MODEL = os.environ.get("PUBLISHER_OLLAMA_TEST_MODEL")
 RENDER_MODEL = os.environ.get("PUBLISHER_OLLAMA_RENDER_MODEL") or MODEL

@@ -4,22 +4,25 @@ Go, report every fault, and show the parity with the model's reference chat temp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from publisher import console
-from publisher.chat.checks import TemplateReport
-from publisher.chat.preflight import check_file, check_release_template
 from publisher.errors import EXIT_FAILED, UsageError
-from publisher.manifest import load
+
+if TYPE_CHECKING:
+    from publisher.chat.checks import TemplateReport
 
 
 def build_report(
     manifest: Path | None, template: Path | None, reference: Path | None
 ) -> TemplateReport:
     """The report for the given arguments (a manifest, a template file, or both)."""
+    from publisher.chat.preflight import check_file, check_release_template
+    from publisher.manifest import load
+
     if manifest is not None:
         return check_release_template(load(manifest), template=template, reference=reference)
     if template is None:

@@ -5,23 +5,18 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from publisher import console
 from publisher.errors import ManifestError, UsageError
 from publisher.files import real_path
-from publisher.manifest import (
-    Release,
-    check_hf_repo_id,
-    check_ollama_model_name,
-    load,
-    read_merged,
-)
-from publisher.render.outputs import write_output
-from publisher.scaffold.proposal import Proposal, propose_release
-from publisher.scaffold.writer import InitRequest, render_manifest
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release
+    from publisher.scaffold.proposal import Proposal
+    from publisher.scaffold.writer import InitRequest
 
 
 def init(
@@ -46,6 +41,9 @@ def init(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Read every GGUF header in DIR and write a manifest proposing one tag per file (set)."""
+    from publisher.scaffold.proposal import propose_release
+    from publisher.scaffold.writer import render_manifest
+
     request = _request(folder, ollama_model, hf_repo, out, extends, variant, base_model)
     if request.out.exists() and not force:
         raise UsageError(f"{request.out} exists: pass --force to overwrite it")
@@ -74,6 +72,9 @@ def _request(
     base_model: str | None,
 ) -> InitRequest:
     """Check the command line and make the request: bad input is one line, exit 2."""
+    from publisher.manifest import check_hf_repo_id, check_ollama_model_name, read_merged
+    from publisher.scaffold.writer import InitRequest
+
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder (expected the folder of the GGUF files)")
     for check, flag, value in (
@@ -115,11 +116,15 @@ def _write(path: Path, text: str, *, force: bool) -> None:
         except FileExistsError:
             raise UsageError(f"{path} exists: pass --force to overwrite it") from None
         return
+    from publisher.render.outputs import write_output
+
     write_output(path, text)  # atomic, never through a link or into a FIFO at --out
 
 
 def _validated(path: Path) -> tuple[Release | None, str | None]:
     """The written file as `publish validate` loads it, or what it would say about it."""
+    from publisher.manifest import load
+
     try:
         return load(path), None
     except (ManifestError, UsageError) as exc:

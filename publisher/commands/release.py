@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 from publisher import console
 from publisher.errors import UsageError
-from publisher.pipeline import plan_view
-from publisher.pipeline.release import (
-    ReleaseOptions,
-    VariantRun,
-    normalize_only,
-    run_releases,
-    tag_json,
-)
-from publisher.pipeline.selection import Shard
+
+if TYPE_CHECKING:
+    from publisher.pipeline.release import VariantRun
 
 
 def release(
@@ -84,6 +77,9 @@ def release(
     ] = False,
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
+    from publisher.pipeline.release import ReleaseOptions, normalize_only, run_releases
+    from publisher.pipeline.selection import Shard
+
     console.state.quiet = console.state.quiet or quiet
     console.state.progress = not json_output  # a script reads this terminal: no bars on it
     if no_digest and not dry_run:
@@ -120,6 +116,9 @@ def release(
 
 def print_run(run: VariantRun, *, verbose: bool = False, dry_run: bool = False) -> None:
     """The plan in one screen (every tag and operation with --verbose) and the outcome."""
+    from publisher.pipeline import plan_view
+    from publisher.pipeline.release import tag_json
+
     title = run.release.model.title if run.release else str(run.manifest)
     if verbose and run.reports:
         plan_view.print_tags_table(title, [tag_json(report) for report in run.reports])
@@ -165,12 +164,16 @@ def completeness_lines(run: VariantRun, *, dry_run: bool) -> list[str]:
 
 def print_plan(run: VariantRun, *, dry_run: bool) -> None:
     """States, the operations that would send or change something, one closing sentence."""
+    from publisher.pipeline import plan_view
+
     title = run.release.model.title if run.release else str(run.manifest)
     plan_view.print_plan(title, run.release, _statuses(run), run.plan, dry_run=dry_run)
 
 
 def run_json(run: VariantRun, *, dry_run: bool) -> dict[str, Any]:
     """The run's JSON (every tag and operation) with the one-screen summary beside it."""
+    from publisher.pipeline import plan_view
+
     data = run.to_json()
     if run.plan:
         data["summary"] = plan_view.summary(run.release, _statuses(run), run.plan, dry_run=dry_run)
@@ -192,6 +195,8 @@ def print_errors(run: VariantRun) -> None:
 
 def _ask(run: VariantRun, question: str) -> bool:
     """Show the plan, then ask; end of input or Ctrl-C at the prompt is a no."""
+    import click
+
     print_plan(run, dry_run=False)
     run.plan_shown = True
     try:

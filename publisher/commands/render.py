@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from publisher import console
-from publisher.manifest import Release, load
-from publisher.render import render_release, write_rendered
-from publisher.render.page import how_to_apply
-from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME, check_out_dir
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release
 
 
 def _measure(release: Release, *, digest: bool, progress: bool) -> list[Any] | None:
@@ -40,6 +38,13 @@ def render(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Render Modelfiles, the HF model card and side files, and the Ollama page."""
+    from rich.table import Table
+
+    from publisher.manifest import load
+    from publisher.render import render_release, write_rendered
+    from publisher.render.page import how_to_apply
+    from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME, check_out_dir
+
     release = load(manifest, gguf_dir=gguf_dir)
     out_dir = out if out is not None else Path("build") / release.model.variant
     check_out_dir(out_dir)  # before hashing: a bad --out fails at once

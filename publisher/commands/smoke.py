@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
 from publisher.errors import CheckFailed, TargetUnavailable, UsageError
-from publisher.manifest import Release, Tag
 from publisher.urls import daemon_host, import_ollama
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release, Tag
 
 # Chats with a 20B model on a desktop can take minutes; connecting must not.
 CHAT_TIMEOUT = 900.0
@@ -158,6 +159,8 @@ def _progress(tag: str, case: str, run: Any) -> None:
 
 
 def _print(reports: list[Any], host: str, min_rate: float, json_output: bool) -> None:
+    from rich.table import Table
+
     from publisher.ollama.smoke.report import report_json
 
     if json_output:

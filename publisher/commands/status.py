@@ -5,27 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
-from publisher.digest import DigestCache
-from publisher.errors import EXIT_FAILED, UsageError
-from publisher.ledger import Ledger, ledger_path
-from publisher.lock import release_lock
-from publisher.manifest import Release
-from publisher.pipeline import plan_view
-from publisher.pipeline.release import (
-    ReleaseOptions,
-    VariantRun,
-    make_targets,
-    normalize_only,
-    prepare,
-)
-from publisher.targets.base import ReleasePayload, TagStatus
+from publisher.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from publisher.ledger import Ledger
+    from publisher.manifest import Release
+    from publisher.targets.base import ReleasePayload, TagStatus
 
 _COLOURS = {"up-to-date": "green", "missing": "yellow", "drifted": "red", "extra": "magenta"}
 
@@ -49,6 +40,16 @@ def status(
 
     Exits 1 unless everything is up to date; `--verbose` shows every row with its detail.
     """
+    from publisher.digest import DigestCache
+    from publisher.ledger import Ledger, ledger_path
+    from publisher.pipeline.release import (
+        ReleaseOptions,
+        VariantRun,
+        make_targets,
+        normalize_only,
+        prepare,
+    )
+
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal
         only=normalize_only(only),
@@ -91,6 +92,9 @@ def rebuild_ledger(payload: ReleasePayload, ledger: Ledger, rows: list[TagStatus
     which every target already holds with these very bytes (the rows compared the sha256) are
     recorded from the remotes. Written only when no run holds the variant's lock; returns the
     tags rebuilt (in memory at least)."""
+    from publisher.errors import UsageError
+    from publisher.lock import release_lock
+
     if ledger.path.exists():
         return set()
     up = {(row.target, row.tag) for row in rows if row.state == "up-to-date"}
@@ -126,6 +130,8 @@ def ledger_rows(
     """Each local tag's files against what this machine's ledger says was published from them
     (a tag whose GGUF is not here has nothing of this machine's to compare: the remotes' rows
     say where it stands)."""
+    from publisher.targets.base import TagStatus
+
     rows = []
     for tp in payload.tags:
         recorded = ledger.data["tags"].get(tp.tag.tag)
@@ -156,6 +162,8 @@ def ledger_rows(
 
 def print_rows(title: str, rows: list[TagStatus]) -> None:
     """--verbose: one row per tag and target, with the detail."""
+    from rich.table import Table
+
     table = Table("target", "tag", "state", "detail", title=f"{title} — status")
     for column in table.columns:
         column.overflow = "fold"
@@ -168,6 +176,8 @@ def print_rows(title: str, rows: list[TagStatus]) -> None:
 def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledger: Path) -> None:
     """One screen: a line per target with its state counts, the tags that are not up to date
     (tags in the same state everywhere share a row), one closing sentence."""
+    from rich.table import Table
+
     targets = list(dict.fromkeys(row.target for row in rows))
     console.out.print(f"{release.model.title} — status", soft_wrap=True)
     for target in targets:
@@ -189,6 +199,8 @@ def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledge
 
 
 def _where(release: Release, target: str, ledger: Path) -> str:
+    from publisher.pipeline import plan_view
+
     if target == "ledger":
         return f"ledger {ledger.name}"
     return plan_view.destination(release, target)

@@ -4,14 +4,14 @@ and warn where the Hub will read a file's quant label differently from its tag."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from publisher import console
-from publisher.huggingface.labels import hub_tag_warnings, hub_tags
-from publisher.manifest import Release, load
+
+if TYPE_CHECKING:
+    from publisher.manifest import Release
 
 
 def summary(release: Release) -> dict[str, object]:
@@ -33,6 +33,8 @@ def summary(release: Release) -> dict[str, object]:
 def warnings(release: Release) -> list[str]:
     """Tags whose file the Hub labels with no quant or with another file's: `ollama run
     hf.co/<repo>:<tag>` would not reach them by their label."""
+    from publisher.huggingface.labels import hub_tag_warnings, hub_tags
+
     hf = release.huggingface
     if hf is None:
         return []
@@ -48,6 +50,10 @@ def validate(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Check manifests and print a short summary of each release."""
+    from rich.table import Table
+
+    from publisher.manifest import load
+
     summaries = [summary(load(path)) for path in manifests]
     if json_output:
         console.print_json(summaries)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from publisher import console
 from publisher.errors import CheckFailed, UsageError
-from publisher.gguf.checks import Expectations, TagReport, verify_files, verify_release
-from publisher.gguf.quant_check import layer_ranges
+
+if TYPE_CHECKING:
+    from publisher.gguf.checks import TagReport
 
 
 def verify(
@@ -56,6 +56,8 @@ def verify(
     ] = None,
 ) -> None:
     """Check GGUF headers, experts, quant, template, eos, size and sha256; exit 1 on a failure."""
+    from publisher.gguf.checks import verify_release
+
     manifests = [path for path in targets if path.suffix.lower() == ".toml"]
     if manifests:
         if len(targets) != 1:
@@ -86,6 +88,8 @@ def _verify_loose(
     gguf_dir: Path | None,
 ) -> list[TagReport]:
     """Loose files: one declared tag per file, expectations from the flags."""
+    from publisher.gguf.checks import Expectations, verify_files
+
     if gguf_dir is not None:
         raise UsageError("--gguf-dir is for a manifest; give the GGUF paths directly")
     not_gguf = [str(path) for path in files if path.suffix.lower() != ".gguf"]
@@ -108,6 +112,8 @@ def _size(n: int) -> str:
 
 
 def _print(reports: list[TagReport], json_output: bool) -> None:
+    from rich.table import Table
+
     if json_output:
         console.print_json([report.to_dict() for report in reports])
         return
@@ -140,6 +146,10 @@ def _counts(counts: dict[str, int]) -> str:
 def _print_layouts(reports: list[TagReport]) -> None:
     """What the quant check measured: per tag, the ftype, the predicted and the found tensor
     counts per type, and for CD tiers the layers that deviate from the plain layout."""
+    from rich.table import Table
+
+    from publisher.gguf.quant_check import layer_ranges
+
     rows = [(r.tag, q.measured) for r in reports if (q := r.result("quant")) and q.measured]
     if not rows:
         return

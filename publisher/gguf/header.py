@@ -4,30 +4,37 @@
 262,144-token vocabulary); this walks the header with buffered reads, skips array bodies (keeping
 their offsets for lazy element access) and checks every length and count against the bytes left
 in the file before reading or allocating anything.
+
+Memory stays within twice the header's size (issue 21): the tensor table is kept as a few flat
+arrays and one blob of names (`TensorTable`), never an object per tensor — 2 million tiny
+tensors were ~10x their 82 MB as dataclasses — and `TensorInfo` objects are made on access.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
-from gguf.constants import (
+from publisher.errors import CheckFailed
+from publisher.files import open_regular
+from publisher.gguf.ggml_constants import (
     GGML_QUANT_SIZES,
     GGUF_DEFAULT_ALIGNMENT,
     GGMLQuantizationType,
     GGUFValueType,
 )
 
-from publisher.errors import CheckFailed
-from publisher.files import open_regular
-
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 MAX_HEADER_BYTES = 256 * 1024 * 1024  # metadata + tensor table; real headers are a few MB
 MAX_DIMS = 4  # GGML_MAX_DIMS
+# Metadata stays a dict (keys and values as Python objects, ~150 bytes a pair whatever its size
+# on disk), so the pair count is capped: real GGUFs carry a few dozen keys (arrays count as one).
+MAX_KV = 65_536
 _CHUNK = 1024 * 1024
 
 # value type -> (struct format, byte size) for fixed-size scalars
@@ -50,6 +57,7 @@ _U64 = struct.Struct("<Q")
 _MIN_KV_BYTES = 8 + 4 + 1
 # the smallest tensor info: name length, n_dims, type, offset
 _MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8
+_DIMS = [struct.Struct(f"<{n}QIQ") for n in range(MAX_DIMS + 1)]  # ne[0..n), type, offset
 
 
 class GgufFormatError(CheckFailed):
@@ -118,6 +126,122 @@ class TensorInfo:
         return total
 
 
+class TensorTable(Sequence[TensorInfo]):
+    """The tensor table as flat arrays: names in one UTF-8 blob with end offsets, shapes in one
+    array of dims, types and data offsets in their own arrays, and an open-addressing index of
+    name hashes for duplicate checks and `get`. Per tensor: the name, 8 bytes a dim, 18 more and
+    4 to 8 for the index — about what the record takes on disk (the name, 8 a dim and 24 more);
+    a `TensorInfo` is built when one is read."""
+
+    def __init__(self) -> None:
+        self._names = bytearray()
+        self._name_ends = array("I")  # the header cap (256 MiB) keeps every offset below 2**32
+        self._dims = array("Q")
+        self._dim_ends = array("I")
+        self._types = array("H")
+        self._offsets = array("Q")
+        self._slots = array("I", bytes(4 * 8))  # 0 empty, else tensor index + 1
+        self.data_end = 0  # the end of the furthest tensor's data, counted from data_start
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> TensorInfo: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[TensorInfo]: ...
+    def __getitem__(self, index: int | slice) -> TensorInfo | list[TensorInfo]:
+        if isinstance(index, slice):
+            return [self._info(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"tensor index {index} out of range")
+        return self._info(index)
+
+    def __iter__(self) -> Iterator[TensorInfo]:
+        return (self._info(i) for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TensorTable):
+            return list(self) == list(other)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"<TensorTable of {len(self)} tensors>"
+
+    def _name_bytes(self, index: int) -> bytes:
+        start = self._name_ends[index - 1] if index else 0
+        return bytes(self._names[start : self._name_ends[index]])
+
+    def _info(self, index: int) -> TensorInfo:
+        start = self._dim_ends[index - 1] if index else 0
+        shape = tuple(self._dims[start : self._dim_ends[index]])
+        kind = GGMLQuantizationType(self._types[index])
+        return TensorInfo(
+            self._name_bytes(index).decode("utf-8", "surrogateescape"),
+            shape,
+            kind,
+            self._offsets[index],
+            _nbytes(shape, kind),
+        )
+
+    def get(self, name: str) -> TensorInfo | None:
+        """The tensor called `name`, if present (a hash probe, no scan)."""
+        raw = name.encode("utf-8", "surrogateescape")
+        index = self._find(raw, hash(raw))
+        return None if index is None else self._info(index)
+
+    def _find(self, raw: bytes, key: int) -> int | None:
+        slots, mask = self._slots, len(self._slots) - 1
+        slot = key & mask
+        while slots[slot]:
+            if self._name_bytes(slots[slot] - 1) == raw:
+                return slots[slot] - 1
+            slot = (slot + 1) & mask
+        return None
+
+    def _place(self, index: int, key: int) -> None:
+        slots, mask = self._slots, len(self._slots) - 1
+        slot = key & mask
+        while slots[slot]:
+            slot = (slot + 1) & mask
+        slots[slot] = index + 1
+
+    def add(
+        self, raw_name: bytes, shape: Sequence[int], kind: int, offset: int, nbytes: int
+    ) -> bool:
+        """Append one tensor; False (and nothing added) when its name is already in the table."""
+        index = len(self._offsets)
+        if 2 * (index + 1) > len(self._slots):  # keep the index at most half full
+            self._slots = array("I", bytes(4 * 2 * len(self._slots)))
+            for old in range(index):
+                self._place(old, hash(self._name_bytes(old)))
+        slots, mask = self._slots, len(self._slots) - 1
+        slot = hash(raw_name) & mask
+        while taken := slots[slot]:  # one probe finds a duplicate or the free slot
+            if self._name_bytes(taken - 1) == raw_name:
+                return False
+            slot = (slot + 1) & mask
+        slots[slot] = index + 1
+        self._names += raw_name
+        self._name_ends.append(len(self._names))
+        self._dims.extend(shape)
+        self._dim_ends.append(len(self._dims))
+        self._types.append(kind)
+        self._offsets.append(offset)
+        self.data_end = max(self.data_end, offset + nbytes)
+        return True
+
+
+def _nbytes(shape: Sequence[int], kind: GGMLQuantizationType) -> int:
+    block, block_bytes = GGML_QUANT_SIZES[kind]
+    n_elements = 1
+    for dim in shape:
+        n_elements *= dim
+    return n_elements // block * block_bytes
+
+
 @dataclass
 class GgufHeader:
     """Everything in a GGUF header: metadata, tensor table, data start and implied minimum size."""
@@ -127,15 +251,11 @@ class GgufHeader:
     file_size: int
     kv: dict[str, Any]  # scalars as Python values, strings as str, arrays as GgufArray
     kv_types: dict[str, GGUFValueType]
-    tensors: list[TensorInfo]
+    tensors: TensorTable  # a Sequence[TensorInfo]; each item is built when read
     alignment: int
     header_size: int  # bytes up to the end of the tensor table
     data_start: int  # aligned start of tensor data
     min_file_size: int  # data_start + the end of the furthest tensor
-    _by_name: dict[str, TensorInfo] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self._by_name = {tensor.name: tensor for tensor in self.tensors}
 
     def get(self, key: str, default: Any = None) -> Any:
         """A metadata value, or `default` when the key is absent."""
@@ -155,7 +275,7 @@ class GgufHeader:
 
     def tensor(self, name: str) -> TensorInfo | None:
         """The tensor called `name`, if present."""
-        return self._by_name.get(name)
+        return self.tensors.get(name)
 
     @property
     def truncated(self) -> bool:
@@ -242,6 +362,16 @@ class _Cursor:
         self.pos += 8
         return int(value)
 
+    def raw_string(self, what: str) -> bytes:
+        """A GGUF string's bytes: u64 length then bytes."""
+        start = self.offset
+        length = self.u64(f"{what} length")
+        if length > self.left():
+            raise self.fail(
+                f"{what} claims {length} bytes but only {self.left()} remain in the file", start
+            )
+        return self.take(length, what)
+
     def string(self, what: str) -> str:
         """A GGUF string: u64 length then bytes (invalid UTF-8 kept via surrogateescape)."""
         start = self.offset
@@ -326,36 +456,62 @@ def _read_value(cursor: _Cursor, vtype: GGUFValueType, key: str) -> Any:
     return GgufArray(cursor.path, start, count, etype, cursor.offset)
 
 
-def _read_tensor_info(cursor: _Cursor, index: int, alignment: int) -> TensorInfo:
-    name = cursor.string(f"tensor {index} name")
+def _read_tensor_info(cursor: _Cursor, index: int, alignment: int, table: TensorTable) -> None:
+    """Read one tensor info into `table`: checked field by field, no object kept per tensor."""
+    at = cursor.offset
+    # the common case reads straight from the buffer, without formatting a message per field;
+    # near the buffer's end or the header cap, the checked reads below name what ran out
+    room = min(len(cursor.buf), MAX_HEADER_BYTES - cursor.base)
+    buf, pos = cursor.buf, cursor.pos
+    length = _U64.unpack_from(buf, pos)[0] if pos + 8 <= room else room
+    if pos + 8 + length <= room:
+        raw = buf[pos + 8 : pos + 8 + length]
+        cursor.pos = pos + 8 + length
+    else:
+        raw = cursor.raw_string(f"tensor {index} name")
     dims_at = cursor.offset
-    n_dims = cursor.u32(f"tensor {name!r} n_dims")
+    if cursor.pos + 4 <= room:
+        (n_dims,) = _U32.unpack_from(cursor.buf, cursor.pos)
+        cursor.pos += 4
+    else:
+        n_dims = cursor.u32(f"tensor {_label(raw)} n_dims")
     if not 1 <= n_dims <= MAX_DIMS:
-        raise cursor.fail(f"tensor {name!r}: n_dims {n_dims} is outside 1..{MAX_DIMS}", dims_at)
-    shape = tuple(cursor.u64(f"tensor {name!r} ne") for _ in range(n_dims))
-    type_at = cursor.offset
-    raw_type = cursor.u32(f"tensor {name!r} type")
+        raise cursor.fail(
+            f"tensor {_label(raw)}: n_dims {n_dims} is outside 1..{MAX_DIMS}", dims_at
+        )
+    fields = _DIMS[n_dims]
+    if cursor.pos + fields.size <= room:
+        *shape, raw_type, offset = fields.unpack_from(cursor.buf, cursor.pos)
+        cursor.pos += fields.size
+    else:
+        name = _label(raw)
+        shape = [cursor.u64(f"tensor {name} ne") for _ in range(n_dims)]
+        raw_type = cursor.u32(f"tensor {name} type")
+        offset = cursor.u64(f"tensor {name} offset")
+    type_at = dims_at + 4 + 8 * n_dims
     try:
         ggml_type = GGMLQuantizationType(raw_type)
     except ValueError:
-        raise cursor.fail(f"tensor {name!r}: unknown ggml type {raw_type}", type_at) from None
-    offset_at = cursor.offset
-    offset = cursor.u64(f"tensor {name!r} offset")
-    block, block_bytes = GGML_QUANT_SIZES[ggml_type]
+        raise cursor.fail(f"tensor {_label(raw)}: unknown ggml type {raw_type}", type_at) from None
+    block = GGML_QUANT_SIZES[ggml_type][0]
     if shape[0] % block:
         raise cursor.fail(
-            f"tensor {name!r}: ne[0]={shape[0]} is not a multiple of the "
+            f"tensor {_label(raw)}: ne[0]={shape[0]} is not a multiple of the "
             f"{ggml_type.name} block size {block}",
             dims_at,
         )
     if offset % alignment:
         raise cursor.fail(
-            f"tensor {name!r}: data offset {offset} is not aligned to {alignment}", offset_at
+            f"tensor {_label(raw)}: data offset {offset} is not aligned to {alignment}",
+            type_at + 4,
         )
-    n_elements = 1
-    for dim in shape:
-        n_elements *= dim
-    return TensorInfo(name, shape, ggml_type, offset, n_elements // block * block_bytes)
+    if not table.add(raw, shape, raw_type, offset, _nbytes(shape, ggml_type)):
+        raise cursor.fail(f"duplicate tensor name {_label(raw)}", at)
+
+
+def _label(raw: bytes) -> str:
+    """A tensor name as error messages quote it."""
+    return repr(raw.decode("utf-8", "surrogateescape"))
 
 
 def _alignment(cursor: _Cursor, kv: dict[str, Any]) -> int:
@@ -392,6 +548,8 @@ def _parse(cursor: _Cursor, size: int) -> GgufHeader:
     n_kv = cursor.u64("metadata count")
     if n_kv * _MIN_KV_BYTES > cursor.left():
         raise cursor.fail(f"metadata count {n_kv} cannot fit in the {cursor.left()} bytes left", 16)
+    if n_kv > MAX_KV:
+        raise cursor.fail(f"metadata count {n_kv} is more than the {MAX_KV:,} keys allowed", 16)
     if n_tensors * _MIN_TENSOR_INFO_BYTES > cursor.left():
         raise cursor.fail(
             f"tensor count {n_tensors} cannot fit in the {cursor.left()} bytes left", 8
@@ -408,18 +566,12 @@ def _parse(cursor: _Cursor, size: int) -> GgufHeader:
         kv[key] = _read_value(cursor, vtype, key)
         kv_types[key] = vtype
     alignment = _alignment(cursor, kv)
-    tensors: list[TensorInfo] = []
-    seen: set[str] = set()
+    tensors = TensorTable()
     for index in range(n_tensors):
-        at = cursor.offset
-        info = _read_tensor_info(cursor, index, alignment)
-        if info.name in seen:
-            raise cursor.fail(f"duplicate tensor name {info.name!r}", at)
-        seen.add(info.name)
-        tensors.append(info)
+        _read_tensor_info(cursor, index, alignment, tensors)
     header_size = cursor.offset
     data_start = -(-header_size // alignment) * alignment
-    data_end = max((t.offset + t.nbytes for t in tensors), default=0)
+    data_end = tensors.data_end
     return GgufHeader(
         path=path,
         version=version,

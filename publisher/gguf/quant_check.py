@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gguf.constants import GGMLQuantizationType, LlamaFileType
-
+from publisher.gguf.ggml_constants import GGMLQuantizationType, LlamaFileType
 from publisher.gguf.header import GgufHeader, TensorInfo
 from publisher.gguf.quant_layout import (
     DEFAULT_TYPE,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from publisher.gguf.ggml_constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 T = GGMLQuantizationType
 F = LlamaFileType

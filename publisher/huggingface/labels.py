@@ -17,8 +17,10 @@ The rule and the list are facts read in huggingface.js `packages/tasks/src/gguf.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from publisher.manifest import Release, is_ollama_tag
@@ -60,13 +62,24 @@ class HubTag:
     tag: str  # the manifest's tag
     file: str  # the file name on the Hub (the first shard of a split set)
     label: str | None  # the Hub's quant label of `file`
-    shared_with: tuple[str, ...]  # other tags whose files carry the same label
+    # every tag whose file carries `label`, this one included, in manifest order; one tuple shared
+    # by the whole group (empty without a label), so n tags with one label cost n, not n²
+    same_label: tuple[str, ...]
     hf_tag: str | None  # what to put after `hf.co/<repo>:`; None when nothing reaches it
+
+    @property
+    def shared_with(self) -> tuple[str, ...]:
+        """The other tags whose files carry the same label (the group's size: not for a loop)."""
+        return tuple(self.others())
+
+    def others(self, limit: int | None = None) -> list[str]:
+        """Up to `limit` of the other tags with the same label, without walking the whole group."""
+        return list(islice((t for t in self.same_label if t != self.tag), limit))
 
     @property
     def label_resolves(self) -> bool:
         """The label alone reaches this file: it exists and no other file of the repo has it."""
-        return self.label is not None and not self.shared_with
+        return self.label is not None and len(self.same_label) == 1
 
 
 def _hf_tag(file: str, label: str | None, shared: bool) -> str | None:
@@ -86,12 +99,27 @@ def hub_tags(release: Release, facts: dict[str, TagFacts] | None = None) -> list
         measured = [f.name for f in (known.files if known else ()) if f.name]
         names[tag.tag] = sorted(measured)[0] if measured else tag.file
     labels = {tag: quant_label(name) for tag, name in names.items()}
+    groups: dict[str, list[str]] = defaultdict(list)  # label -> its tags: one pass, not n per tag
+    for tag, label in labels.items():
+        if label is not None:
+            groups[label].append(tag)
+    same = {label: tuple(tags) for label, tags in groups.items()}
     entries = []
     for tag, name in names.items():
         label = labels[tag]
-        shared = tuple(o for o, other in labels.items() if o != tag and label and other == label)
-        entries.append(HubTag(tag, name, label, shared, _hf_tag(name, label, bool(shared))))
+        group = same[label] if label is not None else ()
+        entries.append(HubTag(tag, name, label, group, _hf_tag(name, label, len(group) > 1)))
     return entries
+
+
+_NAMED = 5  # other tags a warning names; the rest are counted, so each line stays short
+
+
+def _some(entry: HubTag) -> str:
+    """The other tags with the entry's label: a few by name, then how many more."""
+    named = entry.others(_NAMED)
+    more = len(entry.same_label) - 1 - len(named)
+    return ", ".join(named) + (f" and {more:,} more" if more else "")
 
 
 def hub_tag_warnings(entries: Iterable[HubTag], repo: str) -> list[str]:
@@ -105,7 +133,7 @@ def hub_tag_warnings(entries: Iterable[HubTag], repo: str) -> list[str]:
         else:
             problem = (
                 f"the Hub reads {entry.file} as {entry.label}, like the file of "
-                f"{', '.join(entry.shared_with)}: hf.co/{repo}:{entry.label} may reach either"
+                f"{_some(entry)}: hf.co/{repo}:{entry.label} may reach either"
             )
         if entry.hf_tag is None:
             reach = "and its file name is not a valid Ollama tag, so no hf.co tag reaches it"

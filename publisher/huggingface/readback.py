@@ -30,8 +30,10 @@ import httpx
 from publisher import console
 from publisher.errors import TargetUnavailable
 from publisher.gguf.checks import SHARD_RE
+from publisher.http_limits import BodyLimit, fetch
 from publisher.huggingface.plan import HubPlan, git_blob_sha1_file
 from publisher.huggingface.session import HubSession
+from publisher.remote_text import remember_sent, server_text
 from publisher.targets.base import ApplyResult, Operation, Record
 
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
@@ -71,10 +73,14 @@ def resolve(
     headers = {"Accept": MANIFEST_ACCEPT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    try:
-        response = client.get(url, headers=headers, follow_redirects=True)
+        remember_sent(token)
+    try:  # read bounded (publisher.http_limits): a manifest is small, an error one line
+        request = client.build_request("GET", url, headers=headers)
+        response = fetch(client, request, follow_redirects=True)
     except httpx.HTTPError as exc:
         return Resolution(tag, problem=f"cannot reach {url}: {type(exc).__name__}")
+    except BodyLimit as exc:
+        return Resolution(tag, problem=f"{url}: {exc}")
     status = response.status_code
     if status != 200:
         return Resolution(tag, problem=f"HTTP {status}: {_message(response)}", status=status)
@@ -245,7 +251,7 @@ def _model_layer(tag: str, manifest: Any, status: int) -> Resolution:
 
 
 def _message(response: httpx.Response) -> str:
-    """The Hub's error text (JSON `error`, else the first line of the body), kept short."""
+    """The Hub's error text (JSON `error`, else the body) as one safe line (remote_text)."""
     try:
         body = response.json()
     except ValueError:
@@ -253,8 +259,8 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         text = body["error"]
     else:
-        text = (response.text.strip().splitlines() or [""])[0]
-    return text[:200]
+        text = response.text
+    return server_text(text, limit=200)
 
 
 class HubReadBack:

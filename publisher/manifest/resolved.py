@@ -28,7 +28,7 @@ from publisher.manifest.schema import (
 class Tag(BaseModel):
     """A tag with its file resolved to an absolute path."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tag: str
     file: str
@@ -44,7 +44,7 @@ class Tag(BaseModel):
 class OllamaConfig(BaseModel):
     """The `[ollama]` table with the template path resolved and the licence read."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     model: str
     latest: str | None
@@ -61,7 +61,7 @@ class OllamaConfig(BaseModel):
 class Release(BaseModel):
     """A loaded, validated release: what every other module works from."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source: Path
     root: Path

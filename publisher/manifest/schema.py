@@ -21,6 +21,12 @@ from publisher.manifest.names import (
     check_ollama_tag,
     is_ollama_tag,
 )
+from publisher.manifest.text_rules import (
+    check_handler_name,
+    check_link,
+    check_one_line,
+    refuse_markers,
+)
 from publisher.targets import TARGET_NAMES
 from publisher.urls import check_hub_url, check_registry_url
 
@@ -59,7 +65,16 @@ ALL_TARGETS: tuple[str, ...] = TARGET_NAMES
 class _Strict(BaseModel):
     """Unknown keys are errors and values are not coerced: a typo must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True
+    )
+
+    @field_validator("*")
+    @classmethod
+    def _no_card_markers(cls, value: Any) -> Any:
+        # any text may reach the card, and the card is split on its markers (issue 21 item 8)
+        refuse_markers(value)
+        return value
 
 
 class OllamaParameters(_Strict):
@@ -128,6 +143,11 @@ class Model(_Strict):
     summary: str = ""
     recipe: str = ""
     pick_for: str = ""
+
+    @field_validator("title")
+    @classmethod
+    def _title_one_line(cls, value: str) -> str:
+        return check_one_line(value) or value
 
     @field_validator("variant")
     @classmethod
@@ -217,6 +237,11 @@ class Ollama(_Strict):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     registry: str | None = None
 
+    @field_validator("renderer", "parser")
+    @classmethod
+    def _handler_name(cls, value: str | None) -> str | None:
+        return check_handler_name(value)
+
     @field_validator("requires")
     @classmethod
     def _requires_semver(cls, value: str | None) -> str | None:
@@ -278,6 +303,16 @@ class HuggingFace(_Strict):
     # e.g. imatrix.dat, beside the GGUFs
     extra_files: Annotated[list[str], PathKey("beside_gguf")] = Field(default_factory=list)
 
+    @field_validator("license_name", "quantized_by")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
+
+    @field_validator("license_link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        return check_link(value)
+
     @field_validator("extra_files")
     @classmethod
     def _bare_names(cls, value: list[str]) -> list[str]:
@@ -310,6 +345,11 @@ class TagSpec(_Strict):
     note: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
     targets: list[TargetName] = Field(default_factory=lambda: list(ALL_TARGETS))
+
+    @field_validator("vram", "note")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
 
     @field_validator("tag")
     @classmethod
@@ -388,6 +428,11 @@ class BenchmarkRow(_Strict):
     hub_dataset: str | None = None
     task_id: str | None = None
 
+    @field_validator("name", "mode", "precision")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
+
     @field_validator("hub_dataset")
     @classmethod
     def _dataset_id(cls, value: str | None) -> str | None:
@@ -413,6 +458,11 @@ class Benchmarks(_Strict):
     score_label: str | None = None
     reading: str = ""
     rows: list[BenchmarkRow] = Field(default_factory=list)
+
+    @field_validator("reference_label", "score_label")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return check_one_line(value)
 
 
 class Related(_Strict):

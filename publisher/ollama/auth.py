@@ -24,15 +24,20 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from publisher.errors import TargetUnavailable
 from publisher.files import read_bytes
+from publisher.http_limits import BodyLimit, fetch
+from publisher.remote_text import remember_sent, server_text
 
 DEFAULT_KEY_PATH = Path("~/.ollama/id_ed25519")
+MAX_TOKEN_REPLY = 64 * 1024  # a token reply is a few hundred bytes; docker's JWTs a few KiB
 
 # base64(hex(sha256(b""))): the body digest Ollama signs for its bodiless GET (server/auth.go).
 EMPTY_BODY_DIGEST = base64.b64encode(hashlib.sha256(b"").hexdigest().encode()).decode()
@@ -181,3 +186,92 @@ def verify(authorization: str, payload: bytes) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+class TokenAuth(Protocol):
+    """Turns a Bearer challenge into a token (or raises TargetUnavailable)."""
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """Return a Bearer token for the challenge's scope."""
+        ...
+
+
+class AnonymousAuth:
+    """The standard anonymous token request (`GET realm?service=&scope=`), for public repos."""
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """Ask the realm for an anonymous token."""
+        params = [("service", challenge.service)] if challenge.service else []
+        params += [("scope", s) for s in challenge.scope.split(" ") if s]
+        return _token_from(client, client.build_request("GET", challenge.realm, params=params))
+
+
+class OllamaKeyAuth:
+    """Ollama's signed token request with the user's ~/.ollama/id_ed25519 (server/auth.go)."""
+
+    def __init__(self, key_path: str | Path | None = None) -> None:
+        self.key_path = key_path
+        self._key: Ed25519PrivateKey | None = None
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """Sign the token request; refuse a realm on another host, as getAuthorizationToken does."""
+        realm_host = urlsplit(challenge.realm).netloc
+        if realm_host.lower() != registry_host.lower():
+            raise TargetUnavailable(
+                f"registry {registry_host}: token realm {challenge.realm!r} is on another host "
+                f"({realm_host!r}); refusing to send a signed request there"
+            )
+        if self._key is None:
+            self._key = load_key(self.key_path)
+        url, headers = token_request(challenge, self._key)
+        signed = headers["Authorization"]
+        for sent in (signed, signed.rpartition(":")[2]):  # an echo of either is redacted
+            remember_sent(sent)
+        # the signature covers the exact URL string: send it verbatim, no re-encoding
+        return _token_from(client, client.build_request("GET", httpx.URL(url), headers=headers))
+
+
+class AnonymousThenKeyAuth:
+    """Anonymous token first (public models, plain registries); Ollama's signed request when
+    the realm refuses it and the signing key exists (a private model, an ollama.com-like host)."""
+
+    def __init__(self, key_path: str | Path | None = None) -> None:
+        self.key_path = Path(key_path) if key_path else DEFAULT_KEY_PATH
+        self._anonymous = AnonymousAuth()
+        self._key = OllamaKeyAuth(key_path)
+        self._use_key = False
+
+    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
+        """A Bearer token for the challenge."""
+        if not self._use_key:
+            try:
+                return self._anonymous.token(client, challenge, registry_host)
+            except TargetUnavailable:
+                if not self.key_path.expanduser().exists():
+                    raise
+                self._use_key = True
+        return self._key.token(client, challenge, registry_host)
+
+
+def _token_from(client: httpx.Client, request: httpx.Request) -> str:
+    """Ask the token service; its reply is read bounded and its words shown as server text."""
+    realm = f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}"
+    try:
+        resp = fetch(client, request, limit=MAX_TOKEN_REPLY)
+    except BodyLimit as exc:
+        raise TargetUnavailable(f"token reply from {realm}: {exc}") from None
+    if resp.status_code >= 400:
+        raise TargetUnavailable(
+            f"token request to {realm} refused: HTTP {resp.status_code} {server_text(resp.text)}"
+            " (for ollama.com: is the public key of ~/.ollama/id_ed25519.pub added to your "
+            "account at https://ollama.com/settings/keys?)"
+        )
+    try:
+        data = resp.json()
+        token = str(data.get("token") or data["access_token"])
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise TargetUnavailable(
+            f"token reply from {realm} has no token: {server_text(str(exc))}"
+        ) from None
+    remember_sent(token)
+    return token

@@ -18,9 +18,13 @@ import ollama
 
 from publisher.files import open_regular
 from publisher.progress import byte_progress
+from publisher.remote_text import server_text
 from publisher.targets.base import LocalFile
 
 UPLOAD_CHUNK = 1024 * 1024
+# the longest silence a daemon stream may keep: create and push report progress as they go, but
+# hashing or copying a large GGUF can be quiet for minutes — not for ever
+DAEMON_READ_TIMEOUT = 1800.0
 
 
 class StepFailed(Exception):
@@ -34,7 +38,7 @@ class DaemonAPI:
         self.host = host
         self.timeout = timeout
         self.client = ollama.Client(
-            host=host, timeout=httpx.Timeout(timeout, read=None, connect=10.0)
+            host=host, timeout=httpx.Timeout(timeout, read=DAEMON_READ_TIMEOUT, connect=10.0)
         )
         self.http: httpx.Client = self.client._client
         # every byte handed to the wire, failed uploads too: a step that uploads and then
@@ -108,7 +112,7 @@ class DaemonAPI:
             show = resp.json()
         except ValueError:
             raise StepFailed(
-                f"read back: /api/show answered non-JSON: {resp.text[:200]!r}"
+                f"read back: /api/show answered non-JSON: {server_text(resp.text, 200)!r}"
             ) from None
         if not isinstance(show, dict):
             raise StepFailed(f"read back: /api/show answered {type(show).__name__}, not an object")
@@ -130,7 +134,7 @@ class DaemonAPI:
                         done[part.digest] = part.completed or 0
                         advance(max(delta, 0))
             except ollama.ResponseError as exc:
-                raise StepFailed(f"push: the daemon reported: {exc.error}") from None
+                raise StepFailed(f"push: the daemon reported: {server_text(exc.error)}") from None
             except (httpx.HTTPError, ConnectionError, ValueError) as exc:
                 raise StepFailed(
                     f"push: the stream broke off after {last!r}: {type(exc).__name__}: {exc}"
@@ -178,9 +182,10 @@ class DaemonAPI:
                         continue
                     part = json.loads(line)
                     if not isinstance(part, dict):
-                        raise ValueError(f"not a JSON object: {line[:200]!r}")
+                        raise ValueError(f"not a JSON object: {server_text(line, 200)!r}")
                     if part.get("error"):
-                        raise StepFailed(f"{what}: the daemon reported: {part['error']}")
+                        reported = server_text(str(part["error"]))
+                        raise StepFailed(f"{what}: the daemon reported: {reported}")
                     last = part.get("status", last)
         except httpx.HTTPError as exc:
             raise StepFailed(f"{what}: stream broke off after {last!r}: {exc_line(exc)}") from None
@@ -190,15 +195,15 @@ class DaemonAPI:
 
 
 def error_of(resp: httpx.Response) -> str:
-    """The daemon's `{"error"}` text of a failed reply, else its body (300 characters)."""
+    """The daemon's `{"error"}` text of a failed reply, else its body, as one safe line."""
     try:
-        return str(resp.json().get("error") or resp.text).strip()[:300]
-    except ValueError:
-        return resp.text.strip()[:300]
+        return server_text(str(resp.json().get("error") or resp.text))
+    except (ValueError, AttributeError):
+        return server_text(resp.text)
 
 
 def exc_line(exc: BaseException) -> str:
     """One line for an ollama or transport error."""
     if isinstance(exc, ollama.ResponseError):
-        return str(exc.error)
-    return f"{type(exc).__name__}: {exc}"
+        return server_text(str(exc.error))
+    return f"{type(exc).__name__}: {server_text(str(exc))}"

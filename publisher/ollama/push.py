@@ -20,6 +20,7 @@ from publisher.digest import default_cache_path
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
 from publisher.gguf.header import read_header
 from publisher.manifest import Release
+from publisher.ollama.auth import AnonymousThenKeyAuth, OllamaKeyAuth
 from publisher.ollama.image import (
     ImageInputs,
     OllamaImage,
@@ -28,15 +29,13 @@ from publisher.ollama.image import (
     ollama_model_type,
 )
 from publisher.ollama.registry import (
-    AnonymousThenKeyAuth,
-    OllamaKeyAuth,
     RegistryClient,
-    UploadSessions,
     check_pushed,
     is_ollama_host,
     push_warning,
     repository_of,
 )
+from publisher.ollama.upload import UploadSessions
 from publisher.progress import byte_progress
 from publisher.targets.base import (
     ApplyResult,

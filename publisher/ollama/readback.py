@@ -30,7 +30,8 @@ class RemoteReader:
     """Reads pushed manifests back from the registry and compares them with the payload."""
 
     def __init__(self, base_url: str, repository: str, *, insecure: bool, release: Release):
-        from publisher.ollama.registry import AnonymousThenKeyAuth, RegistryClient
+        from publisher.ollama.auth import AnonymousThenKeyAuth
+        from publisher.ollama.registry import RegistryClient
 
         self.base_url = base_url
         self.repository = repository

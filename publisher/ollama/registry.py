@@ -22,25 +22,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable, UsageError
+from publisher.http_limits import BodyLimit, buffered, fetch, read_body, read_prefix
 from publisher.manifest.names import OLLAMA_MODEL_OR_TAG_PATTERN, OLLAMA_NAMESPACE_PATTERN
-from publisher.ollama.auth import (
-    DEFAULT_KEY_PATH,
-    Challenge,
-    load_key,
-    parse_challenge,
-    token_request,
-)
+from publisher.ollama.auth import AnonymousAuth, OllamaKeyAuth, TokenAuth, parse_challenge
 from publisher.ollama.upload import (
     MAX_PART_TRIES,
     MAX_RESTARTS,
@@ -48,14 +42,13 @@ from publisher.ollama.upload import (
     BlobUpload,
     Progress,
     Source,
+    UploadSessions,
     ok,
     upload_location,
 )
-from publisher.statefile import merge_json, read_json
+from publisher.remote_text import remember_sent, server_text
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from publisher.ollama.image import OllamaImage
 
 DEFAULT_HOST = "registry.ollama.ai"
@@ -67,6 +60,7 @@ MANIFEST_ACCEPT = f"{DOCKER_MANIFEST_V2}, {OCI_MANIFEST_V1}"
 OLLAMA_HOSTS = ("registry.ollama.ai", "ollama.com")
 MAX_SMALL_BLOB = 32 * 1024 * 1024
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+COMMIT_READ_TIMEOUT = 1800.0  # seconds of silence allowed while the registry hashes a blob
 
 EXPERIMENTAL_OLLAMA_PUSH_WARNING = (
     "direct push to ollama.com is EXPERIMENTAL: it speaks the registry protocol of `ollama push` "
@@ -136,133 +130,6 @@ def is_ollama_host(base_url: str) -> bool:
     return any(host == h or host.endswith("." + h) for h in OLLAMA_HOSTS)
 
 
-class TokenAuth(Protocol):
-    """Turns a Bearer challenge into a token (or raises TargetUnavailable)."""
-
-    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
-        """Return a Bearer token for the challenge's scope."""
-        ...
-
-
-class AnonymousAuth:
-    """The standard anonymous token request (`GET realm?service=&scope=`), for public repos."""
-
-    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
-        """Ask the realm for an anonymous token."""
-        params = [("service", challenge.service)] if challenge.service else []
-        params += [("scope", s) for s in challenge.scope.split(" ") if s]
-        resp = client.get(challenge.realm, params=params)
-        return _token_from(resp, challenge.realm)
-
-
-class OllamaKeyAuth:
-    """Ollama's signed token request with the user's ~/.ollama/id_ed25519 (server/auth.go)."""
-
-    def __init__(self, key_path: str | Path | None = None) -> None:
-        self.key_path = key_path
-        self._key: Ed25519PrivateKey | None = None
-
-    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
-        """Sign the token request; refuse a realm on another host, as getAuthorizationToken does."""
-        realm_host = urlsplit(challenge.realm).netloc
-        if realm_host.lower() != registry_host.lower():
-            raise TargetUnavailable(
-                f"registry {registry_host}: token realm {challenge.realm!r} is on another host "
-                f"({realm_host!r}); refusing to send a signed request there"
-            )
-        if self._key is None:
-            self._key = load_key(self.key_path)
-        url, headers = token_request(challenge, self._key)
-        # the signature covers the exact URL string: send it verbatim, no re-encoding
-        resp = client.send(client.build_request("GET", httpx.URL(url), headers=headers))
-        return _token_from(resp, challenge.realm)
-
-
-class AnonymousThenKeyAuth:
-    """Anonymous token first (public models, plain registries); Ollama's signed request when
-    the realm refuses it and the signing key exists (a private model, an ollama.com-like host)."""
-
-    def __init__(self, key_path: str | Path | None = None) -> None:
-        self.key_path = Path(key_path) if key_path else DEFAULT_KEY_PATH
-        self._anonymous = AnonymousAuth()
-        self._key = OllamaKeyAuth(key_path)
-        self._use_key = False
-
-    def token(self, client: httpx.Client, challenge: Challenge, registry_host: str) -> str:
-        """A Bearer token for the challenge."""
-        if not self._use_key:
-            try:
-                return self._anonymous.token(client, challenge, registry_host)
-            except TargetUnavailable:
-                if not self.key_path.expanduser().exists():
-                    raise
-                self._use_key = True
-        return self._key.token(client, challenge, registry_host)
-
-
-def _token_from(resp: httpx.Response, realm: str) -> str:
-    if resp.status_code >= 400:
-        raise TargetUnavailable(
-            f"token request to {realm} refused: HTTP {resp.status_code} {resp.text[:200].strip()}"
-            " (for ollama.com: is the public key of ~/.ollama/id_ed25519.pub added to your "
-            "account at https://ollama.com/settings/keys?)"
-        )
-    try:
-        data = resp.json()
-        return str(data.get("token") or data["access_token"])
-    except (ValueError, KeyError, AttributeError) as exc:
-        raise TargetUnavailable(f"token reply from {realm} has no token: {exc}") from exc
-
-
-class UploadSessions:
-    """Upload sessions (registry Location + parts done) kept across runs so a push resumes.
-
-    The file is shared by every run of the tool: each change is merged into what is on disk
-    under the file's lock (publisher.statefile), so concurrent runs never drop each other's
-    sessions, and it is written 0600 like every state file (it holds upload URLs).
-    """
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path else None
-        self._lock = threading.Lock()
-        self._data: dict[str, dict] = (
-            _sessions(read_json(self.path, "upload sessions")) if self.path else {}
-        )
-
-    def get(self, key: str) -> dict | None:
-        """The saved session for key, if any."""
-        return self._data.get(key)
-
-    def put(self, key: str, value: dict | None) -> None:
-        """Save (or with None, forget) the session for key, merged with other runs' sessions."""
-
-        def change(data: dict[str, dict]) -> dict[str, dict]:
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
-            return data
-
-        with self._lock:
-            if self.path is None:
-                change(self._data)
-            else:
-                merged = merge_json(
-                    self.path,
-                    lambda disk: change(_sessions(disk)),
-                    indent=1,
-                    what="upload sessions",
-                )
-                self._data = merged
-
-
-def _sessions(data: object) -> dict[str, dict]:
-    """The sessions in a session file's JSON; anything else counts as none."""
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
-
-
 class RegistryClient:
     """One registry repository over one httpx.Client: manifests, blobs, resumable uploads."""
 
@@ -299,7 +166,9 @@ class RegistryClient:
         self.backoff = backoff
         self.part_tries = max(1, part_tries)
         self.max_restarts = max(0, max_restarts)
-        self._commit_timeout = httpx.Timeout(timeout, connect=15.0, read=None)
+        # the commit's reply waits for the registry to hash the whole blob: a long silence, but
+        # a bounded one (a multi-GB blob hashes in minutes)
+        self.commit_timeout = httpx.Timeout(timeout, connect=15.0, read=COMMIT_READ_TIMEOUT)
         self.sessions = sessions or UploadSessions()
         # blob bytes handed to the transport by this client, failed attempts included: what
         # went over the wire, so a push that fails half-way still reports what it sent
@@ -325,7 +194,7 @@ class RegistryClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _url(self, path: str) -> str:
+    def url(self, path: str) -> str:
         return f"{self.base_url}/v2/{self.repository}/{path}"
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -334,11 +203,11 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
 
-    def _sleep(self, attempt: int) -> None:
+    def sleep_before_retry(self, attempt: int) -> None:
         """Ollama's back-off: 1 s · 2^try (upload.go), in units of `backoff` seconds."""
         time.sleep(min(self.backoff * 2**attempt, MAX_SLEEP))
 
-    def _authenticate(self, resp: httpx.Response) -> None:
+    def authenticate(self, resp: httpx.Response) -> None:
         challenge = parse_challenge(resp.headers.get("www-authenticate", ""))
         if challenge is None:
             raise TargetUnavailable(
@@ -347,12 +216,13 @@ class RegistryClient:
             )
         try:
             self._token = self.auth.token(self._http, challenge, self.host)
+            remember_sent(self._token)  # a server echoing it back is redacted by value
         except httpx.TransportError as exc:  # the token service is down: name it, no traceback
             raise TargetUnavailable(
                 f"registry {self.host}: token request to {challenge.realm} failed: {exc!r}"
             ) from exc
 
-    def _request(
+    def request(
         self,
         method: str,
         url: str,
@@ -368,35 +238,62 @@ class RegistryClient:
         attempt = 0
         while True:
             body = content() if callable(content) else content
+            request = self._http.build_request(
+                method,
+                url,
+                headers=self._headers(headers),
+                content=body,
+                **({"timeout": timeout} if timeout else {}),
+            )
             try:
-                resp = self._http.request(
-                    method,
-                    url,
-                    headers=self._headers(headers),
-                    content=body,
-                    follow_redirects=follow,
-                    **({"timeout": timeout} if timeout else {}),
-                )
+                resp = self._fetch(request, follow)
             except httpx.TransportError as exc:
                 if not retry or attempt >= self.retries:
                     raise TargetUnavailable(
-                        f"registry {self.host}: {method} {httpx.URL(url).path} failed: {exc!r}"
+                        f"registry {self.host}: {method} {httpx.URL(url).path} failed: "
+                        f"{server_text(repr(exc))}"
                     ) from exc
-                self._sleep(attempt)
+                self.sleep_before_retry(attempt)
                 attempt += 1
                 continue
             if resp.status_code == 401 and auth_tries < 2:
                 auth_tries += 1
-                self._authenticate(resp)
+                self.authenticate(resp)
                 continue
             if resp.status_code in RETRY_STATUS and retry and attempt < self.retries:
-                self._sleep(attempt)
+                self.sleep_before_retry(attempt)
                 attempt += 1
                 continue
             return resp
 
-    def _fail(self, resp: httpx.Response, what: str) -> PublisherError:
-        text = resp.text[:300].strip()
+    def send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        content: Iterator[bytes],
+        authorized: bool = True,
+    ) -> httpx.Response:
+        """One request, no retry and no 401 handling (the upload decides both, as upload.go
+        does); `authorized=False` for presigned storage, which must never see our token."""
+        request = self._http.build_request(
+            method, url, headers=self._headers(headers) if authorized else headers, content=content
+        )
+        return self._fetch(request, follow=False)
+
+    def _fetch(self, request: httpx.Request, follow: bool) -> httpx.Response:
+        """One exchange, its reply read bounded (publisher.http_limits): too large or too slow a
+        success body is the registry's failure, never a MemoryError or a hang."""
+        try:
+            return fetch(self._http, request, follow_redirects=follow)
+        except BodyLimit as exc:
+            raise TargetUnavailable(
+                f"registry {self.host}: {request.method} {request.url.path}: {exc}"
+            ) from None
+
+    def failure(self, resp: httpx.Response, what: str) -> PublisherError:
+        text = server_text(resp.text)
         cls = TargetUnavailable if resp.status_code in (401, 403) else CheckFailed
         where = f"registry {self.host}/{self.repository}"
         return cls(f"{where}: {what}: HTTP {resp.status_code} {text}")
@@ -405,13 +302,13 @@ class RegistryClient:
 
     def manifest_digest(self, tag: str) -> str | None:
         """Digest of the manifest a tag points to (HEAD), or None if the tag does not exist."""
-        resp = self._request(
-            "HEAD", self._url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
+        resp = self.request(
+            "HEAD", self.url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
         )
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise self._fail(resp, f"HEAD manifest {tag}")
+            raise self.failure(resp, f"HEAD manifest {tag}")
         digest = resp.headers.get("docker-content-digest")
         if digest:
             return digest
@@ -421,11 +318,11 @@ class RegistryClient:
     def list_tags(self) -> list[str] | None:
         """The repository's tags (`GET …/tags/list`), or None where the registry does not list
         them (ollama.com answers 404, so callers must then ask tag by tag)."""
-        resp = self._request("GET", self._url("tags/list"), follow=True)
+        resp = self.request("GET", self.url("tags/list"), follow=True)
         if resp.status_code in (404, 405):
             return None
         if resp.status_code != 200:
-            raise self._fail(resp, "GET tags/list")
+            raise self.failure(resp, "GET tags/list")
         try:
             tags = resp.json().get("tags") or []
         except ValueError:
@@ -434,13 +331,13 @@ class RegistryClient:
 
     def get_manifest(self, tag: str) -> tuple[dict, str] | None:
         """The manifest JSON and its digest (sha256 of the bytes served), or None if absent."""
-        resp = self._request(
-            "GET", self._url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
+        resp = self.request(
+            "GET", self.url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
         )
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise self._fail(resp, f"GET manifest {tag}")
+            raise self.failure(resp, f"GET manifest {tag}")
         try:
             manifest = resp.json()
         except ValueError as exc:
@@ -452,63 +349,60 @@ class RegistryClient:
     def manifest_bytes(self, tag: str) -> tuple[bytes, str] | None:
         """The manifest of a tag exactly as the registry serves it, and the media type it names
         (None if absent): `latest` is PUT with these bytes, so its digest is the source's."""
-        resp = self._request(
-            "GET", self._url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
+        resp = self.request(
+            "GET", self.url(f"manifests/{tag}"), headers={"Accept": MANIFEST_ACCEPT}, follow=True
         )
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise self._fail(resp, f"GET manifest {tag}")
+            raise self.failure(resp, f"GET manifest {tag}")
         media_type = resp.headers.get("content-type", DOCKER_MANIFEST_V2).split(";")[0].strip()
         return resp.content, media_type
 
     def get_blob(self, digest: str, *, max_size: int = MAX_SMALL_BLOB, _auth: bool = True) -> bytes:
         """A small blob (config, params, template…), verified against its digest."""
         with self._http.stream(
-            "GET", self._url(f"blobs/{digest}"), headers=self._headers(), follow_redirects=True
+            "GET", self.url(f"blobs/{digest}"), headers=self._headers(), follow_redirects=True
         ) as resp:
             if resp.status_code == 401 and _auth:
-                resp.read()
-                self._authenticate(resp)
+                self.authenticate(resp)
                 return self.get_blob(digest, max_size=max_size, _auth=False)
             if resp.status_code != 200:
-                resp.read()
-                raise self._fail(resp, f"GET blob {digest}")
-            data = bytearray()
-            for piece in resp.iter_bytes():
-                data += piece
-                if len(data) > max_size:
-                    raise CheckFailed(
-                        f"registry {self.host}/{self.repository}: blob {digest} is larger than "
-                        f"{max_size} bytes; get_blob is for small blobs only"
-                    )
+                raise self.failure(buffered(resp, read_prefix(resp)), f"GET blob {digest}")
+            try:
+                data = read_body(resp, max_size)
+            except BodyLimit as exc:
+                raise CheckFailed(
+                    f"registry {self.host}/{self.repository}: blob {digest}: {exc}; "
+                    "get_blob is for small blobs only"
+                ) from None
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             raise CheckFailed(f"registry {self.host}/{self.repository}: blob {digest} corrupt")
         return bytes(data)
 
     def has_blob(self, digest: str) -> bool:
         """True if the repository has the blob (HEAD …/blobs/<digest>)."""
-        resp = self._request("HEAD", self._url(f"blobs/{digest}"), follow=True)
+        resp = self.request("HEAD", self.url(f"blobs/{digest}"), follow=True)
         if resp.status_code == 404:
             return False
         if resp.status_code == 200:
             return True
-        raise self._fail(resp, f"HEAD blob {digest}")
+        raise self.failure(resp, f"HEAD blob {digest}")
 
     # ---- writing ---------------------------------------------------------------------------
 
     def mount_blob(self, digest: str, from_repository: str) -> bool:
         """Cross-repository mount: True if the registry linked the blob without an upload."""
         query = urlencode({"mount": digest, "from": from_repository})
-        resp = self._request("POST", self._url(f"blobs/uploads/?{query}"))
+        resp = self.request("POST", self.url(f"blobs/uploads/?{query}"))
         if resp.status_code == 201:
             return True
         if ok(resp):  # not mountable: an upload session was opened; drop it
             with contextlib.suppress(httpx.HTTPError, PublisherError):
                 loc = upload_location(resp)
-                self._request("DELETE", loc, retry=False)
+                self.request("DELETE", loc, retry=False)
             return False
-        raise self._fail(resp, f"mount {digest} from {from_repository}")
+        raise self.failure(resp, f"mount {digest} from {from_repository}")
 
     def put_manifest(
         self, tag: str, manifest_bytes: bytes, media_type: str = DOCKER_MANIFEST_V2
@@ -516,14 +410,14 @@ class RegistryClient:
         """PUT the exact manifest bytes under tag; return the digest the registry reports (ours
         when it reports none). A different digest is not yet a failure: a registry may store the
         manifest re-serialised — `check_pushed` compares the content."""
-        resp = self._request(
+        resp = self.request(
             "PUT",
-            self._url(f"manifests/{tag}"),
+            self.url(f"manifests/{tag}"),
             headers={"Content-Type": media_type},
             content=manifest_bytes,
         )
         if not ok(resp):
-            raise self._fail(resp, f"PUT manifest {tag}")
+            raise self.failure(resp, f"PUT manifest {tag}")
         digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
         return resp.headers.get("docker-content-digest") or digest
 

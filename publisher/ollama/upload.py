@@ -8,7 +8,7 @@ and a new session opened, at most `max_restarts` times per blob, so no fault loo
 Parts go in order: each next-part URL comes in the previous part's answer, the saved session
 stays a prefix a killed run resumes (redirected parts with their md5s, for the commit's etag),
 and memory stays bounded by 1 MiB `pread` pieces (docs/design-notes.md, note 17). The commit has
-no read timeout and a blob the registry holds after a failed commit counts as landed.
+a long but bounded read timeout; a blob the registry holds after a failed commit counts as landed.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ import contextlib
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
 from publisher.errors import CheckFailed, PublisherError, TargetUnavailable
 from publisher.files import open_regular
-
-if TYPE_CHECKING:
-    from publisher.ollama.registry import RegistryClient
+from publisher.remote_text import server_text
+from publisher.statefile import merge_json, read_json
 
 READ_PIECE = 1024 * 1024
 MIN_PART, MAX_PART, NUM_PARTS = 100 * 1000**2, 1000 * 1000**2, 16  # server/upload.go constants
@@ -38,6 +38,63 @@ MAX_SLEEP = 32.0  # the longest of upload.go's 1 s · 2^try sleeps within 6 trie
 MAX_RESTARTS = 3  # status queries / new sessions per blob after a part used up its tries
 
 Progress = Callable[[int, int], None]  # (bytes of this blob confirmed or in flight, blob size)
+
+
+class RegistryChannel(Protocol):
+    """What an upload needs of a registry client (publisher.ollama.registry.RegistryClient):
+    its repository, token handling, retry policy and session store, all public."""
+
+    base_url: str
+    host: str
+    repository: str
+    chunk_size: int | None
+    part_tries: int
+    max_restarts: int
+    etag: bool  # ollama.com wants S3-style part etags in the commit
+    bytes_sent: int
+    commit_timeout: httpx.Timeout
+    sessions: UploadSessions
+
+    def url(self, path: str) -> str:
+        """`<base>/v2/<repository>/<path>`."""
+        ...
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        retry: bool = True,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        """Send with auth, retrying what the registry's retry policy retries."""
+        ...
+
+    def send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        content: Iterator[bytes],
+        authorized: bool = True,
+    ) -> httpx.Response:
+        """One request, no retry, no 401 handling."""
+        ...
+
+    def authenticate(self, resp: httpx.Response) -> None:
+        """Fetch a new token for a 401's challenge."""
+        ...
+
+    def failure(self, resp: httpx.Response, what: str) -> PublisherError:
+        """The error for a refused request, naming the registry and what was asked."""
+        ...
+
+    def sleep_before_retry(self, attempt: int) -> None:
+        """The back-off before try `attempt + 1`."""
+        ...
 
 
 def ollama_part_size(total: int) -> int:
@@ -63,6 +120,55 @@ def ok(resp: httpx.Response) -> bool:
     return 200 <= resp.status_code < 300
 
 
+class UploadSessions:
+    """Upload sessions (registry Location + parts done) kept across runs so a push resumes.
+
+    The file is shared by every run of the tool: each change is merged into what is on disk
+    under the file's lock (publisher.statefile), so concurrent runs never drop each other's
+    sessions, and it is written 0600 like every state file (it holds upload URLs).
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self._lock = threading.Lock()
+        self._data: dict[str, dict] = (
+            _sessions(read_json(self.path, "upload sessions")) if self.path else {}
+        )
+
+    def get(self, key: str) -> dict | None:
+        """The saved session for key, if any."""
+        return self._data.get(key)
+
+    def put(self, key: str, value: dict | None) -> None:
+        """Save (or with None, forget) the session for key, merged with other runs' sessions."""
+
+        def change(data: dict[str, dict]) -> dict[str, dict]:
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+            return data
+
+        with self._lock:
+            if self.path is None:
+                change(self._data)
+            else:
+                merged = merge_json(
+                    self.path,
+                    lambda disk: change(_sessions(disk)),
+                    indent=1,
+                    what="upload sessions",
+                )
+                self._data = merged
+
+
+def _sessions(data: object) -> dict[str, dict]:
+    """The sessions in a session file's JSON; anything else counts as none."""
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+
 @dataclass
 class _Upload:
     """Where an upload session stands."""
@@ -77,7 +183,7 @@ class BlobUpload:
     """One blob, from the saved or a new session to the commit."""
 
     def __init__(
-        self, client: RegistryClient, digest: str, reader: Source, progress: Progress | None
+        self, client: RegistryChannel, digest: str, reader: Source, progress: Progress | None
     ) -> None:
         self.client, self.digest, self.reader = client, digest, reader
         self.key = f"{client.base_url}/{client.repository}@{digest}"
@@ -106,11 +212,11 @@ class BlobUpload:
         return self.tally.sent
 
     def _start(self) -> _Upload:
-        resp = self.client._request(
-            "POST", self.client._url("blobs/uploads/"), headers={"Content-Length": "0"}
+        resp = self.client.request(
+            "POST", self.client.url("blobs/uploads/"), headers={"Content-Length": "0"}
         )
         if not ok(resp):
-            raise self.client._fail(resp, "start blob upload")
+            raise self.client.failure(resp, "start blob upload")
         return _Upload(upload_location(resp), 0, [])
 
     def _saved(self) -> _Upload | None:
@@ -131,7 +237,7 @@ class BlobUpload:
     def _status(self, up: _Upload) -> _Upload | None:
         """Ask the registry where a session stands (GET upload status); None if it is gone."""
         try:
-            resp = self.client._request("GET", up.location)
+            resp = self.client.request("GET", up.location)
         except TargetUnavailable:
             return None
         if not ok(resp):  # session unknown/invalidated (e.g. a cut PATCH): start again
@@ -174,7 +280,7 @@ class BlobUpload:
                 if exc.session_lost:
                     break
                 if not exc.resend_now and attempt + 1 < self.client.part_tries:
-                    self.client._sleep(attempt)
+                    self.client.sleep_before_retry(attempt)
         raise _PartExhausted(f"part at offset {up.offset} ({n} bytes): {last}")
 
     def _patch(self, up: _Upload, n: int) -> _Upload:
@@ -188,26 +294,26 @@ class BlobUpload:
             "X-Redirect-Uploads": "1",
         }
         try:
-            resp = self.client._http.request(
+            resp = self.client.send_once(
                 "PATCH",
                 up.location,
-                headers=self.client._headers(headers),
+                headers=headers,
                 content=self.reader.iter(start, n, self.tally.counter(start), md5),
             )
         except httpx.TransportError as exc:
-            raise _PartFailed(repr(exc)) from exc
+            raise _PartFailed(server_text(repr(exc))) from exc
         if resp.status_code == 307:  # ollama.com: PUT this part to presigned storage
             target = urljoin(str(resp.request.url), resp.headers.get("location", ""))
             md5hex = self._put_to_storage(target, start, n)
             parts = [*up.parts, [start, n, md5hex]]
             return _Upload(upload_location(resp), start + n, parts, True)
         if resp.status_code == 401:  # token expired mid-upload: new token, same part, same URL
-            self.client._authenticate(resp)
+            self.client.authenticate(resp)
             raise _PartFailed("HTTP 401: token expired, fetched a new one", resend_now=True)
         if resp.status_code in (404, 416):  # the session is gone or holds other bytes
             raise _PartFailed(f"PATCH: HTTP {resp.status_code}", session_lost=True)
         if not ok(resp):
-            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {resp.text[:200].strip()}")
+            raise _PartFailed(f"PATCH: HTTP {resp.status_code} {server_text(resp.text)}")
         offset = _range_end(resp.headers.get("range"), default=start + n)
         if offset != start + n:
             raise _PartFailed(
@@ -224,25 +330,26 @@ class BlobUpload:
         for attempt in range(self.client.part_tries):
             md5 = hashlib.md5(usedforsecurity=False)
             try:
-                resp = self.client._http.request(
+                resp = self.client.send_once(
                     "PUT",
                     target,
                     headers={"Content-Type": "application/octet-stream", "Content-Length": str(n)},
                     content=self.reader.iter(start, n, self.tally.counter(start), md5),
+                    authorized=False,
                 )
                 if ok(resp):
                     return md5.hexdigest()
-                last = f"HTTP {resp.status_code} {resp.text[:200].strip()}"
+                last = f"HTTP {resp.status_code} {server_text(resp.text)}"
             except httpx.TransportError as exc:
-                last = repr(exc)
+                last = server_text(repr(exc))
             if attempt + 1 < self.client.part_tries:
-                self.client._sleep(attempt)
+                self.client.sleep_before_retry(attempt)
         raise _PartFailed(
             f"storage PUT failed {self.client.part_tries} times: {last}", session_lost=True
         )
 
     def _commit(self, up: _Upload) -> None:
-        """`PUT ?digest=&etag=` with no read timeout (the registry may hash many GB first); if
+        """`PUT ?digest=&etag=` with a long read timeout (the registry may hash many GB first); if
         it still fails, a blob the registry holds all the same counts as landed."""
         digest = self.digest
         params = {"digest": digest}
@@ -250,16 +357,16 @@ class BlobUpload:
             params["etag"] = _multipart_etag(up.parts, self.reader)
         sep = "&" if urlsplit(up.location).query else "?"
         try:
-            resp = self.client._request(
+            resp = self.client.request(
                 "PUT",
                 f"{up.location}{sep}{urlencode(params)}",
                 headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
                 content=b"",
-                timeout=self.client._commit_timeout,
+                timeout=self.client.commit_timeout,
             )
             if ok(resp):
                 return
-            problem: PublisherError = self.client._fail(resp, f"complete upload of {digest}")
+            problem: PublisherError = self.client.failure(resp, f"complete upload of {digest}")
             definitive = 400 <= resp.status_code < 500
         except TargetUnavailable as exc:
             problem, definitive = exc, False
@@ -289,7 +396,7 @@ class _Tally:
     """Bytes of one blob handed to the transport (resends included), added to the client's
     `bytes_sent` as they go (so a failed push still reports them), and its progress report."""
 
-    def __init__(self, client: RegistryClient, total: int, progress: Progress | None) -> None:
+    def __init__(self, client: RegistryChannel, total: int, progress: Progress | None) -> None:
         self.client, self.total, self.progress, self.sent = client, total, progress, 0
 
     def counter(self, start: int) -> Callable[[int], None]:

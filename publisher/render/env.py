@@ -2,7 +2,8 @@
 
 StrictUndefined turns a misspelt variable into an error instead of an empty string; autoescape
 is off because the outputs are markdown and Modelfiles, not HTML; trailing newlines are kept so
-a rendered file ends exactly as its template does.
+a rendered file ends exactly as its template does. Manifest text goes through the filter of
+where it lands: `cell` in a table, `code_line` in a code block (issue 21 item 9).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import jinja2
 
+from publisher.remote_text import one_line
 from publisher.render import numbers
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -30,8 +32,21 @@ def environment() -> jinja2.Environment:
     )
     env.filters["score"] = numbers.format_score
     env.filters["size"] = numbers.format_size
+    env.filters["cell"] = cell
+    env.filters["code_line"] = code_line
     env.globals["UNKNOWN"] = numbers.UNKNOWN
     return env
+
+
+def cell(value: object) -> str:
+    """Text for a Markdown table cell: one line, and a `|` that cannot end the cell."""
+    return one_line(str(value)).replace("|", "\\|")
+
+
+def code_line(value: object) -> str:
+    """Text for one line of a fenced code block: no line break (the block must never gain a
+    line) and no backtick (no fence can open or close)."""
+    return one_line(str(value)).replace("`", "'")
 
 
 def render(template_name: str, **context: object) -> str:

@@ -17,6 +17,7 @@ from publisher.manifest import Release, Tag
 from publisher.ollama.smoke.cases import Case
 from publisher.ollama.smoke.checks import check_reply, check_show
 from publisher.ollama.smoke.report import CaseReport, Failure, Run, TagReport
+from publisher.remote_text import server_text
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_SEED = 42
@@ -72,7 +73,7 @@ def chat_once(
     try:
         return dict(_plain(client.chat(**kwargs)))
     except ollama.ResponseError as exc:
-        raise ChatError(f"Ollama answered {exc.status_code}: {exc.error}") from None
+        raise ChatError(f"Ollama answered {exc.status_code}: {server_text(exc.error)}") from None
     except (ConnectionError, httpx.HTTPError) as exc:  # the daemon went away mid-run
         raise ChatError(f"no answer from Ollama: {type(exc).__name__}: {exc}") from None
 
@@ -183,11 +184,11 @@ def show_json(client: ChatClient, model: str) -> dict[str, Any]:
             error = resp.json().get("error") or resp.text
         except (ValueError, AttributeError):
             error = resp.text
-        raise ChatError(f"Ollama answered {resp.status_code}: {str(error).strip()[:300]}")
+        raise ChatError(f"Ollama answered {resp.status_code}: {server_text(str(error))}")
     try:
         show = resp.json()
     except ValueError:
-        raise ChatError(f"/api/show answered non-JSON: {resp.text[:200]!r}") from None
+        raise ChatError(f"/api/show answered non-JSON: {server_text(resp.text)}") from None
     if not isinstance(show, dict):
         raise ChatError(f"/api/show answered {type(show).__name__}, not an object")
     return show
