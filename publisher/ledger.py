@@ -39,6 +39,7 @@ class _Facts(BaseModel):
     at: str
     tool: str | None = None
     repo: str | None = None
+    endpoint: str | None = None  # the Hub a `file:` entry is on (HF_ENDPOINT / manifest)
     registry: str | None = None
     manifest_digest: str | None = None  # the tag's manifest in the registry, either Ollama path
     manifest: str | None = None  # its old name on the daemon path (renamed on read)

@@ -40,7 +40,26 @@ def release(
     keep_local: Annotated[
         bool, typer.Option("--keep-local", help="Keep models in the local Ollama store.")
     ] = False,
-    prune: Annotated[bool, typer.Option("--prune", help="Delete HF files no tag lists.")] = False,
+    present: Annotated[
+        bool,
+        typer.Option("--present", help="Only the tags whose GGUFs are here; report the others."),
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="I/N",
+            help="Tags at manifest position k with k mod N = I (0-based; a CI matrix or a "
+            "Kubernetes Indexed Job's $JOB_COMPLETION_INDEX).",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete HF files no manifest tag names (manifest-wide, whatever is selected).",
+        ),
+    ] = False,
     create_pr: Annotated[
         bool, typer.Option("--create-pr", help="Open an HF pull request.")
     ] = False,
@@ -59,6 +78,7 @@ def release(
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
     from publisher.pipeline.release import ReleaseOptions, normalize_only, run_releases
+    from publisher.pipeline.selection import Shard
 
     console.state.quiet = console.state.quiet or quiet
     console.state.progress = not json_output  # a script reads this terminal: no bars on it
@@ -77,6 +97,8 @@ def release(
         prune=prune,
         create_pr=create_pr,
         ollama_registry=ollama_registry,
+        present=present,
+        shard=Shard.parse(shard) if shard is not None else None,
         out_dir=out,
         confirm=_ask if sys.stdin.isatty() else None,
     )
@@ -108,9 +130,36 @@ def print_run(run: VariantRun, *, verbose: bool = False, dry_run: bool = False) 
     if run.results and not run.error:
         outcome = "published" if run.ok else "FAILED"
         console.out.print(f"{title}: {outcome}, {run.bytes_uploaded:,} bytes uploaded")
+    for line in completeness_lines(run, dry_run=dry_run):
+        console.out.print(line, soft_wrap=True)
     page = run.page_json()
     if page is not None and not run.error:
         console.out.print(page["apply"], soft_wrap=True)
+
+
+def completeness_lines(run: VariantRun, *, dry_run: bool) -> list[str]:
+    """What this run left out and whether the release as a whole is published yet."""
+    if run.release is None or run.error:
+        return []
+    lines = []
+    selection = run.selection
+    if selection is not None and selection.partial and (selection.shard or selection.present):
+        left = ", ".join(f"{tag} ({why})" for tag, why in selection.left_out.items())
+        lines.append(f"Not in this run: {left}.")
+    if run.prune_note:
+        lines.append(run.prune_note)
+    total = len(run.release.tags)
+    if dry_run or run.complete is None:
+        return lines
+    if run.complete:
+        lines.append(f"The release is complete: all {total} tags are published.")
+    else:
+        missing = run.missing_tags
+        lines.append(
+            f"The release is not yet complete: {len(missing)} of {total} tags are not published "
+            f"yet ({', '.join(missing)}); `publish status` exits 1 until they are."
+        )
+    return lines
 
 
 def print_plan(run: VariantRun, *, dry_run: bool) -> None:

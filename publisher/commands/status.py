@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -69,7 +70,8 @@ def status(
         rows.extend(target.status(payload))
         # every ledger section against its remote: a stale entry is as wrong as a stale tag
         rows.extend(target.ledger_status(ledger.data["targets"].get(target.name, {})))
-    rows.extend(ledger_rows(payload, ledger))
+    rebuilt = rebuild_ledger(payload, ledger, rows)
+    rows.extend(ledger_rows(payload, ledger, rebuilt))
     result = {
         "variant": release.model.variant,
         "ledger": str(ledger.path),
@@ -85,20 +87,66 @@ def status(
         raise typer.Exit(EXIT_FAILED)
 
 
-def ledger_rows(payload: ReleasePayload, ledger: Ledger) -> list[TagStatus]:
-    """Each tag's local files against what the ledger says was published from them."""
+def rebuild_ledger(payload: ReleasePayload, ledger: Ledger, rows: list[TagStatus]) -> set[str]:
+    """The ledger is this machine's record: when it is absent, the tags whose GGUFs are here and
+    which every target already holds with these very bytes (the rows compared the sha256) are
+    recorded from the remotes. Written only when no run holds the variant's lock; returns the
+    tags rebuilt (in memory at least)."""
+    from publisher.errors import UsageError
+    from publisher.lock import release_lock
+
+    if ledger.path.exists():
+        return set()
+    up = {(row.target, row.tag) for row in rows if row.state == "up-to-date"}
+    rebuilt = set()
+    for tp in payload.tags:
+        if tp.files and all((target, tp.tag.tag) in up for target in tp.tag.targets):
+            facts = {
+                "tag": tp.tag.tag,
+                "files": [
+                    {"path": str(f.path), "size": f.size, "sha256": f.sha256} for f in tp.files
+                ],
+                "size": sum(f.size for f in tp.files),
+                "sha256": tp.files[0].sha256 if len(tp.files) == 1 else None,
+                "outcome": "rebuilt from the remotes",
+            }
+            ledger.data["tags"][tp.tag.tag] = {**facts, "at": "rebuilt"}
+            rebuilt.add(tp.tag.tag)
+    if rebuilt:
+        variant = payload.release.model.variant
+        try:
+            with release_lock(ledger.path.with_name(f".{variant}.publish.lock")):
+                if not ledger.path.exists():
+                    for tag in rebuilt:
+                        ledger.record_tag(tag, ledger.data["tags"][tag])
+        except UsageError:
+            pass  # a release of this variant is running: it writes the ledger itself
+    return rebuilt
+
+
+def ledger_rows(
+    payload: ReleasePayload, ledger: Ledger, rebuilt: AbstractSet[str] = frozenset()
+) -> list[TagStatus]:
+    """Each local tag's files against what this machine's ledger says was published from them
+    (a tag whose GGUF is not here has nothing of this machine's to compare: the remotes' rows
+    say where it stands)."""
     from publisher.targets.base import TagStatus
 
     rows = []
     for tp in payload.tags:
         recorded = ledger.data["tags"].get(tp.tag.tag)
+        now = [f.sha256 for f in tp.files]
+        if not now:
+            if recorded is not None:
+                detail = f"recorded {recorded['at']}; GGUF no longer here: not compared"
+                rows.append(TagStatus("ledger", tp.tag.tag, "up-to-date", detail))
+            continue
         if recorded is None:
             rows.append(TagStatus("ledger", tp.tag.tag, "missing", "never recorded as published"))
             continue
         was = [f.get("sha256") for f in recorded.get("files", [])]
-        now = [f.sha256 for f in tp.files]
-        if not now:
-            rows.append(TagStatus("ledger", tp.tag.tag, "unknown", "GGUF not present locally"))
+        if tp.tag.tag in rebuilt and was == now:
+            rows.append(TagStatus("ledger", tp.tag.tag, "up-to-date", "rebuilt from the remotes"))
         elif was == now:
             rows.append(
                 TagStatus("ledger", tp.tag.tag, "up-to-date", f"published {recorded['at']}")

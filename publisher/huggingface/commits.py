@@ -254,7 +254,7 @@ class HubCommitter:
         commits.append(entry)
         for op in batch:
             if op.action == "delete-file":
-                record(f"file:{op.subject}", {"repo": self.repo_id, "removed": True, "commit": oid})
+                record(f"file:{op.subject}", {**self._where(), "removed": True, "commit": oid})
                 continue
             facts = self.file_facts(op, plan)
             record(f"file:{op.subject}", {**facts, "commit": oid})
@@ -267,7 +267,7 @@ class HubCommitter:
         store as plain git blobs (not LFS) — generated ones, small extra files — the git blob id
         it reports for them, which is what `ledger_status` compares such a file by."""
         sha256, size = sent(op, plan)
-        facts: dict[str, Any] = {"repo": self.repo_id, "sha256": sha256, "size": size}
+        facts: dict[str, Any] = {**self._where(), "sha256": sha256, "size": size}
         content = plan.contents.get(op.subject)
         kind = op.details.get("kind")
         if content is not None and kind not in ("gguf", "extra"):
@@ -275,6 +275,11 @@ class HubCommitter:
         elif kind == "extra" and size < REGULAR_BLOB_LIMIT and op.subject in plan.locals:
             facts["blob_id"] = git_blob_sha1_file(plan.locals[op.subject])
         return facts
+
+    def _where(self) -> dict[str, str]:
+        """Which Hub and repo a ledger entry is about: the same repo name on another endpoint
+        (a mirror, a test Hub) is another remote, so `ledger_status` must not compare them."""
+        return {"repo": self.repo_id, "endpoint": self.session.endpoint}
 
 
 def sent(op: Operation, plan: HubPlan) -> tuple[str | None, int]:

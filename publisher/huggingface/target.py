@@ -38,6 +38,7 @@ from publisher.huggingface.plan import (
 from publisher.huggingface.readback import HubReadBack
 from publisher.huggingface.seal import HubSeal
 from publisher.huggingface.session import (
+    CARD,
     TARGET,
     ApiFactory,
     HubSession,
@@ -310,7 +311,8 @@ class HuggingFaceTarget:
             if TARGET not in tag_payload.tag.targets:
                 continue
             tag_wants = [w for w in wants if w.tag == tag_payload.tag.tag and w.kind == "gguf"]
-            states.append(self._tag_status(tag_payload.tag.tag, tag_wants, remote))
+            here = bool(tag_payload.files)
+            states.append(self._tag_status(tag_payload.tag.tag, tag_wants, remote, here=here))
         wanted = {w.path_in_repo for w in wants}
         for path in sorted(remote.paths - wanted):
             if path.endswith(".gguf"):
@@ -343,7 +345,9 @@ class HuggingFaceTarget:
         files = {
             key.partition(":")[2]: entry
             for key, entry in steps.items()
-            if key.startswith("file:") and entry.get("repo") == self.repo_id
+            if key.startswith("file:")
+            and entry.get("repo") == self.repo_id
+            and entry.get("endpoint", self.endpoint) == self.endpoint  # none: an older ledger
         }
         if not files:
             return []
@@ -354,6 +358,10 @@ class HuggingFaceTarget:
             if entry.get("removed"):
                 state = "up-to-date" if info is None else "drifted"
                 rows.append(TagStatus(f"ledger/{TARGET}", path, state, "deleted by a prune"))
+            elif info is not None and release_wide(path) and info.blob_id != entry.get("blob_id"):
+                # any machine's seal rewrites the card and side files: a later one is no drift
+                detail = "release-wide: rewritten by a later seal (publish seal checks it)"
+                rows.append(TagStatus(f"ledger/{TARGET}", path, "up-to-date", detail))
             elif info is not None and info.lfs is None:
                 rows.append(ledger_row(TARGET, path, entry.get("blob_id"), info.blob_id))
             else:
@@ -361,7 +369,9 @@ class HuggingFaceTarget:
                 rows.append(ledger_row(TARGET, path, entry.get("sha256"), remote_sha))
         return rows
 
-    def _tag_status(self, tag: str, wants: list[Want], remote: Remote) -> TagStatus:
+    def _tag_status(
+        self, tag: str, wants: list[Want], remote: Remote, *, here: bool = True
+    ) -> TagStatus:
         present = [w for w in wants if w.path_in_repo in remote.info]
         if not present:
             return TagStatus(TARGET, tag, "missing", f"{wants[0].path_in_repo} is not on the Hub")
@@ -369,6 +379,10 @@ class HuggingFaceTarget:
             absent = ", ".join(w.path_in_repo for w in wants if w not in present)
             return TagStatus(TARGET, tag, "drifted", f"missing on the Hub: {absent}")
         unknown = [w for w in wants if w.sha256 is None]
+        if not here:
+            # another machine's tag: the Hub holds its file(s), which is what published means
+            detail = f"{len(wants)} file(s) on the Hub (GGUF not here: not compared)"
+            return TagStatus(TARGET, tag, "up-to-date", detail)
         if unknown:
             return TagStatus(TARGET, tag, "unknown", "no local sha256 to compare with the Hub")
         info = remote.info
@@ -383,3 +397,9 @@ class HuggingFaceTarget:
 def _side_files(payload: ReleasePayload) -> dict[str, str]:
     """The rendered template/params/system of the payload (rendered from the manifest)."""
     return {name: text for name, text in payload.hf_files.items() if name in SIDE_FILES}
+
+
+def release_wide(path: str) -> bool:
+    """A file the seal writes from the whole release (card, side files, benchmark results),
+    not a tag's: whichever machine sealed last wrote the version the Hub holds."""
+    return path == CARD or path in SIDE_FILES or path.startswith(".eval_results/")

@@ -429,8 +429,13 @@ class OllamaTarget:
     def _status_one(self, tp: TagPayload, tag: str) -> TagStatus:
         if self.skip_remote_verify:
             return TagStatus(self.name, tag, "unknown", "remote reading is off")
-        if not tp.present:
-            return TagStatus(self.name, tag, "unknown", "GGUF missing locally: nothing to compare")
+        if not tp.present:  # another machine's tag: published when the registry holds it
+            digest = self.remote().manifest_digest(tag)
+            if digest is None:
+                return TagStatus(self.name, tag, "missing", "no manifest in the registry")
+            return TagStatus(
+                self.name, tag, "up-to-date", f"{digest} (GGUF not here: not compared)"
+            )
         check = self._remote_check(tp, tag)
         state = check.state if check.state in ("up-to-date", "missing", "drifted") else "unknown"
         return TagStatus(self.name, tag, state, check.detail)  # type: ignore[arg-type]

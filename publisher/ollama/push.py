@@ -380,6 +380,10 @@ class OllamaRegistryTarget:
         remote = self.client.manifest_digest(tag)
         if remote is None:
             return TagStatus(self.name, tag, "missing", "no manifest in the registry")
+        if item.image is None and not item.payload.files:  # another machine's tag: published
+            return TagStatus(
+                self.name, tag, "up-to-date", f"{remote} (GGUF not here: not compared)"
+            )
         if item.image is None:
             return TagStatus(self.name, tag, "unknown", item.problem or "GGUF not measured")
         if remote == item.image.manifest_digest:

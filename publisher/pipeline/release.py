@@ -29,6 +29,7 @@ from publisher.ledger import Ledger, ledger_path
 from publisher.lock import destination_locks, release_lock
 from publisher.manifest import Release, Tag, load
 from publisher.pipeline.plan_view import SENDING
+from publisher.pipeline.selection import Selection, Shard, select
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.render.modelfile import template_text
 from publisher.render.page import how_to_apply
@@ -65,6 +66,8 @@ class ReleaseOptions:
     prune: bool = False
     create_pr: bool = False
     ollama_registry: str | None = None
+    present: bool = False  # only the tags whose GGUFs are here; the others are reported
+    shard: Shard | None = None  # a deterministic share of the manifest's tags (--shard I/N)
     out_dir: Path | None = None
     confirm: Callable[[VariantRun, str], bool] | None = None  # shows the plan, asks the question
 
@@ -107,6 +110,10 @@ class VariantRun:
     ollama_page: Path | None = None  # the rendered ollama.com page, for a person to paste
     plan_shown: bool = False  # the confirmation prompt already showed the plan
     log_path: Path | None = None  # this run's log under build/<variant>/runs/, once written
+    selection: Selection | None = None  # the tags of this run and why the others are left out
+    complete: bool | None = None  # every manifest tag published everywhere (None: not known)
+    missing_tags: list[str] = field(default_factory=list)  # tags not yet published everywhere
+    prune_note: str = ""  # what --prune deletes when the run publishes part of the manifest
 
     @property
     def ok(self) -> bool:
@@ -143,6 +150,10 @@ class VariantRun:
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_hashed": self.bytes_hashed,
             "ollama_page": self.page_json(),
+            "selection": self.selection.to_json() if self.selection else None,
+            "complete": self.complete,
+            "missing_tags": list(self.missing_tags),
+            "prune_scope": "manifest" if self.prune_note else None,
         }
 
     def page_json(self) -> dict[str, str] | None:
@@ -216,6 +227,9 @@ def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> N
     _write_run_log(run, options, finished=False)
     # targets first: a bad --ollama-registry, OLLAMA_HOST or HF_ENDPOINT is a usage error before
     # any GGUF is hashed (constructing a target touches no remote)
+    if not selected:
+        _nothing_selected(run, release, options)
+        return
     targets = make_targets(release, selected, options)
     if options.dry_run:
         payload = local_steps(run, release, selected, options, cache)
@@ -271,6 +285,7 @@ def _publish(
             if report.tag in published:
                 ledger.record_tag(report.tag, tag_json(report))
         step.detail = f"{len(published)} of {len(run.reports)} tags recorded in {ledger.path}"
+    _complete(run, release, options, published)
 
 
 def _plan(run: VariantRun, targets: list[Target], payload: ReleasePayload, *, online: bool) -> None:
@@ -313,11 +328,71 @@ def prepare(
 
 def load_step(run: VariantRun, options: ReleaseOptions) -> tuple[Release, list[Tag]]:
     """Load the manifest and select the tags named on the command line."""
-    with _step(run, "load"):
-        release = load(run.manifest, gguf_dir=options.gguf_dir)
+    with _step(run, "load") as step:
+        release = with_registry(load(run.manifest, gguf_dir=options.gguf_dir), options)
         run.release = release
         _check_only(options.only)
-        return release, release.select(list(options.tags) or None)
+        run.selection = select(release, options.tags, shard=options.shard, present=options.present)
+        step.detail = _selection_summary(run.selection, len(release.tags))
+        if options.prune and run.selection.partial:
+            run.prune_note = (
+                f"--prune is manifest-wide: it deletes only files that none of the manifest's "
+                f"{len(release.tags)} tags names, whichever {len(run.selection.tags)} this run "
+                "publishes."
+            )
+        return release, run.selection.tags
+
+
+def with_registry(release: Release, options: ReleaseOptions) -> Release:
+    """The release as this run publishes it: `--ollama-registry` replaces `[ollama] registry`,
+    so every line that names the registry names the one actually used."""
+    if not options.ollama_registry or release.ollama is None:
+        return release
+    ollama = release.ollama.model_copy(update={"registry": options.ollama_registry})
+    return release.model_copy(update={"ollama": ollama})
+
+
+def _selection_summary(selection: Selection, total: int) -> str:
+    how = [f"shard {selection.shard}"] if selection.shard else []
+    how += ["--present"] if selection.present else []
+    text = f"{len(selection.tags)} of {total} tags selected"
+    return text + (f" ({', '.join(how)})" if how else "")
+
+
+def _nothing_selected(run: VariantRun, release: Release, options: ReleaseOptions) -> None:
+    """A run whose selection holds no tag (a shard past the ladder's end, nothing here yet)
+    publishes nothing and is not an error; a real run still says whether the release is done."""
+    with _step(run, "select") as step:
+        step.status = "skipped"
+        step.detail = "no tag of the manifest in this run: nothing to publish"
+    if not options.dry_run:
+        _complete(run, release, options, set())
+
+
+def _complete(
+    run: VariantRun, release: Release, options: ReleaseOptions, published: set[str]
+) -> None:
+    """Whether the release as a whole is published: the tags this run published, and the
+    others as the remotes hold them (read-only; a remote that cannot be read leaves it unknown,
+    never fails the run: this run's own work is done)."""
+    from publisher.pipeline.completeness import unpublished_tags
+
+    with _step(run, "complete") as step:
+        try:
+            run.missing_tags = unpublished_tags(release, options, published)
+        except Exception as exc:  # read-only and informational: this run's work is done
+            step.status = "skipped"
+            step.detail = f"not known: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+            return
+        run.complete = not run.missing_tags
+        total = len(release.tags)
+        if run.complete:
+            step.detail = f"the release is complete: all {total} tags are published"
+        else:
+            step.detail = (
+                f"the release is not yet complete: {len(run.missing_tags)} of {total} tags "
+                f"not published yet ({', '.join(run.missing_tags)})"
+            )
 
 
 def local_steps(
@@ -346,6 +421,7 @@ def local_steps(
             raise CheckFailed(
                 f"{len(missing)} GGUF file(s) missing: "
                 + ", ".join(f"{r.tag} ({_first_path(r)})" for r in missing)
+                + "; --present publishes the tags whose GGUFs are here and reports the others"
             )
     if check_template:
         with _step(run, "check-template") as step:
