@@ -5,7 +5,6 @@ client) — incrementally, two at once, with the owner's edit landing between a 
 its commit, with `--prune` on a partial run, and from a fresh machine. Every test asserts the
 end state of both remotes, not an exit code alone."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 from doubles.hf_double import FakeHub
-from doubles.registry_server import docker_registry  # noqa: F401
 from support.machines import Fleet, before_hub_commits, wire_hub
 
 from publisher.ollama.registry import RegistryClient

@@ -24,7 +24,6 @@ from doubles.hf_double import (
     target,
     write_gguf,
 )
-from doubles.registry_server import docker_registry  # noqa: F401
 
 from publisher.huggingface.records import record_path
 from publisher.manifest import load
@@ -361,7 +360,7 @@ def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
 
 def test_registry_latest_waits_for_its_source_then_is_the_source_s_manifest(
     tmp_path,
-    docker_registry: str,  # noqa: F811  (the imported fixture, by name)
+    docker_registry: str,
 ):
     from doubles.ollama_standin import make_payload
 

@@ -15,10 +15,10 @@ from publisher.manifest import Release
 from publisher.targets import TARGETS
 
 if TYPE_CHECKING:
-    from publisher.pipeline.release import ReleaseOptions
+    from publisher.targets.base import TargetOptions
 
 
-def unpublished_tags(release: Release, options: ReleaseOptions, published: set[str]) -> list[str]:
+def unpublished_tags(release: Release, options: TargetOptions, published: set[str]) -> list[str]:
     """The manifest tags (manifest order) not yet published on every target they go to."""
     rest = [tag for tag in release.tags if tag.tag not in published]
     if not rest:
@@ -27,6 +27,6 @@ def unpublished_tags(release: Release, options: ReleaseOptions, published: set[s
     for name, entry in TARGETS.items():
         if getattr(release, entry.table) is None or not any(name in t.targets for t in rest):
             continue
-        target = entry.factory(release, options.target_options())
+        target = entry.factory(release, options)
         held |= {(name, row.tag) for row in target.remote_tags() if row.published}
     return [tag.tag for tag in rest if not all((t, tag.tag) in held for t in tag.targets)]

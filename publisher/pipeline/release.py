@@ -379,7 +379,7 @@ def _complete(
 
     with _step(run, "complete") as step:
         try:
-            run.missing_tags = unpublished_tags(release, options, published)
+            run.missing_tags = unpublished_tags(release, options.target_options(), published)
         except Exception as exc:  # read-only and informational: this run's work is done
             step.status = "skipped"
             step.detail = f"not known: {(str(exc).splitlines() or [type(exc).__name__])[0]}"

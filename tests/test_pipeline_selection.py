@@ -1,8 +1,7 @@
 """Selection for runners (`--present`, `--shard I/N`), the release's completeness in the summary
 and `--json`, and the registry the summary names: against the real docker-registry and the
-strict Hub double (the `world` of test_release.py)."""
+strict Hub double (the `world` fixture of support/release_world.py)."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from doubles.registry_server import docker_registry  # noqa: F401
-from test_release import World, runner, world  # noqa: F401  (the fixture)
+from support.release_world import World, runner
 
 from publisher.cli import app
 from publisher.errors import UsageError
