@@ -397,3 +397,36 @@ def test_a_failed_seal_withholds_no_tag_from_the_ledger():
     assert _published_tags(run, release, {"huggingface"}) == {"Q4_K_M"}  # type: ignore[arg-type]
     run.results["huggingface"] = ApplyResult(failures={"*": "creating the repo: HTTP 403"})
     assert _published_tags(run, release, {"huggingface"}) == set()  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# status checks what the seal writes
+
+
+def _not_up_to_date(release, hub: FakeHub) -> dict[str, str]:
+    tgt, _ = target(release, hub)
+    rows = tgt.status(payload(release, SIDE))  # every tag, GGUF here or not
+    return {r.tag: r.state for r in rows if r.state != "up-to-date"}
+
+
+def test_status_says_a_lost_or_stale_card_until_the_seal_restores_it(tmp_path):
+    """The card is the seal's: a run killed before its seal, `--create-pr`, or a seal that gave
+    up leaves it missing or stale, and status must not call that up to date (MUST-1 of f1)."""
+    a = machine(tmp_path / "a", ("Q4_K_M", "Q5_K_M", "Q6_K"))
+    hub = new_hub()
+    assert publish(a, hub, *TAGS)[0].ok
+    fresh = machine(tmp_path / "fresh", ())  # status from a machine without any GGUF
+    assert _not_up_to_date(fresh, hub) == {}
+    hub.apply_commit(
+        REPO, None, create_pr=False, message="card lost", description="",
+        added={}, deleted=["README.md"],
+    )  # fmt: skip
+    assert _not_up_to_date(fresh, hub) == {"README.md": "missing"}
+    assert seal(fresh, hub)[0].ok
+    assert _not_up_to_date(fresh, hub) == {}
+    stale = card(hub).replace(sha(a.tag("Q6_K").path.read_bytes()), "0" * 64)
+    hub.apply_commit(
+        REPO, None, create_pr=False, message="stale", description="",
+        added={"README.md": stale.encode()}, deleted=[],
+    )  # fmt: skip
+    assert _not_up_to_date(fresh, hub) == {"README.md": "drifted"}
