@@ -29,7 +29,7 @@ from publisher.ollama.daemon_api import DaemonAPI
 from publisher.ollama.daemon_steps import DaemonSteps
 from publisher.ollama.readback import RemoteCheck, RemoteReader
 from publisher.ollama.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
-from publisher.ollama.registry import is_ollama_host, repository_of
+from publisher.ollama.registry import alias_state, is_ollama_host, repository_of
 from publisher.ollama.show import parse_version
 from publisher.targets.base import (
     ApplyResult,
@@ -429,6 +429,9 @@ class OllamaTarget:
     def _status_one(self, tp: TagPayload, tag: str) -> TagStatus:
         if self.skip_remote_verify:
             return TagStatus(self.name, tag, "unknown", "remote reading is off")
+        if not tp.present and tag != tp.tag.tag:  # `latest`: the source's manifest, or drifted
+            state, detail = alias_state(self.remote().client, tag, tp.tag.tag)
+            return TagStatus(self.name, tag, state, detail)  # type: ignore[arg-type]
         if not tp.present:  # another machine's tag: published when the registry holds it
             digest = self.remote().manifest_digest(tag)
             if digest is None:
