@@ -113,7 +113,6 @@ class HuggingFaceTarget:
         self.planner = HubPlanner(
             self.session,
             extra_files=[release.gguf_dir / Path(p) for p in declared],
-            prune=prune,
             force=force,
             digests=digests,
         )
