@@ -75,6 +75,34 @@ def test_the_indexed_job_passes_its_index_as_the_shard() -> None:
     assert seal["spec"]["template"]["spec"]["containers"][0]["command"][:2] == ["publish", "seal"]
 
 
+def _volume_of(pod: dict, container: dict, path: str) -> dict:
+    """The volume `path` lies on in `container` (the longest mount path that holds it), which
+    must not be mounted read-only."""
+    mounts = {m["mountPath"].rstrip("/"): m for m in container["volumeMounts"]}
+    where = max((p for p in mounts if path == p or path.startswith(p + "/")), key=len)
+    assert not mounts[where].get("readOnly"), where
+    return next(v for v in pod["volumes"] if v["name"] == mounts[where]["name"])
+
+
+def test_every_job_runs_where_it_can_write() -> None:
+    """A run writes beside its manifest (ledger, lock) and in its working directory (build/):
+    a ConfigMap mount is read-only, so each Job's manifest and workingDir must be on a writable
+    emptyDir, filled by an init container from the ConfigMap (f1 MUST-3)."""
+    import yaml
+
+    for job in yaml.safe_load_all(JOBS.read_text()):
+        pod = job["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        line = " ".join([*container["command"], *container.get("args", [])]).split()
+        manifest = next(word for word in line if word.endswith(".toml"))
+        assert "emptyDir" in _volume_of(pod, container, manifest), manifest
+        assert "emptyDir" in _volume_of(pod, container, container["workingDir"])
+        (init,) = pod["initContainers"]
+        folder = manifest.rsplit("/", 1)[0]
+        assert "emptyDir" in _volume_of(pod, init, folder)  # the copy lands where the run reads
+        assert f"{folder}/" in " ".join(init["command"])
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [

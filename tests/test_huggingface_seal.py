@@ -397,3 +397,74 @@ def test_a_failed_seal_withholds_no_tag_from_the_ledger():
     assert _published_tags(run, release, {"huggingface"}) == {"Q4_K_M"}  # type: ignore[arg-type]
     run.results["huggingface"] = ApplyResult(failures={"*": "creating the repo: HTTP 403"})
     assert _published_tags(run, release, {"huggingface"}) == set()  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# status checks what the seal writes
+
+
+def _not_up_to_date(release, hub: FakeHub) -> dict[str, str]:
+    tgt, _ = target(release, hub)
+    rows = tgt.status(payload(release, SIDE))  # every tag, GGUF here or not
+    return {r.tag: r.state for r in rows if r.state != "up-to-date"}
+
+
+def test_status_says_a_lost_or_stale_card_until_the_seal_restores_it(tmp_path):
+    """The card is the seal's: a run killed before its seal, `--create-pr`, or a seal that gave
+    up leaves it missing or stale, and status must not call that up to date (MUST-1 of f1)."""
+    a = machine(tmp_path / "a", ("Q4_K_M", "Q5_K_M", "Q6_K"))
+    hub = new_hub()
+    assert publish(a, hub, *TAGS)[0].ok
+    fresh = machine(tmp_path / "fresh", ())  # status from a machine without any GGUF
+    assert _not_up_to_date(fresh, hub) == {}
+    hub.apply_commit(
+        REPO, None, create_pr=False, message="card lost", description="",
+        added={}, deleted=["README.md"],
+    )  # fmt: skip
+    assert _not_up_to_date(fresh, hub) == {"README.md": "missing"}
+    assert seal(fresh, hub)[0].ok
+    assert _not_up_to_date(fresh, hub) == {}
+    stale = card(hub).replace(sha(a.tag("Q6_K").path.read_bytes()), "0" * 64)
+    hub.apply_commit(
+        REPO, None, create_pr=False, message="stale", description="",
+        added={"README.md": stale.encode()}, deleted=[],
+    )  # fmt: skip
+    assert _not_up_to_date(fresh, hub) == {"README.md": "drifted"}
+
+
+def test_publish_status_exits_1_after_the_card_is_lost_and_0_after_publish_seal(
+    tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from publisher import targets
+    from publisher.cli import app
+    from publisher.huggingface.target import HuggingFaceTarget
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
+    a = machine(tmp_path / "a", TAGS)
+    hub = new_hub()
+    assert publish(a, hub, *TAGS)[0].ok
+    fresh = machine(tmp_path / "fresh", ())
+
+    def hub_target(release, options):
+        return HuggingFaceTarget(release, api_factory=hub.api, token_provider=lambda: TOKEN)
+
+    entry = replace(targets.TARGETS["huggingface"], factory=hub_target)
+    monkeypatch.setitem(targets.TARGETS, "huggingface", entry)
+
+    def status() -> tuple[int, dict[str, str]]:
+        done = CliRunner().invoke(app, ["status", str(fresh.source), "--json"])
+        rows = json.loads(done.stdout)["targets"]
+        return done.exit_code, {r["tag"]: r["state"] for r in rows if r["state"] != "up-to-date"}
+
+    assert status() == (0, {})
+    hub.apply_commit(
+        REPO, None, create_pr=False, message="card lost", description="",
+        added={}, deleted=["README.md"],
+    )  # fmt: skip
+    assert status() == (1, {"README.md": "missing"})
+    sealed = CliRunner().invoke(app, ["seal", str(fresh.source), "--yes"])
+    assert sealed.exit_code == 0, sealed.output
+    assert status() == (0, {})

@@ -495,3 +495,29 @@ def test_the_stand_ins_show_is_built_as_ollama_builds_it(
     assert "tokenizer.chat_template" not in show["model_info"]
     assert show["tensors"] and {"name", "type", "shape"} == set(show["tensors"][0])
     assert show["capabilities"] == ["completion", "tools", "thinking"]  # the gemma4 parser's
+
+
+def test_plan_all_reads_the_daemon_and_registry_once_and_warns_once(
+    standin: OllamaStandIn, docker_registry: str, tmp_path: Path, capsys: Any
+) -> None:
+    """plan_tags and plan_seal are two views of one plan: a run reads each tag's registry
+    manifest once, and a partial run says once that `latest` is not among its tags."""
+    from dataclasses import replace
+
+    payload = make_payload(tmp_path)
+    partial = replace(payload, tags=[tp for tp in payload.tags if tp.tag.tag == "Q6_K"])
+    t = OllamaTarget(payload.release, host=standin.url, registry=docker_registry)
+    reader, checked = t.remote(), []
+    check = reader.check
+
+    def counted(tp: Any, tag: str | None = None) -> Any:
+        checked.append(tag or tp.tag.tag)
+        return check(tp, tag)
+
+    reader.check = counted  # type: ignore[method-assign]
+    plan_all(t, partial, online=True)
+    assert checked == ["Q6_K"]
+    assert capsys.readouterr().err.count("is not among this run's Ollama tags") == 1
+    t.plan_seal(partial, online=True)  # a seal alone plans afresh
+    assert checked == ["Q6_K", "Q6_K"]
+    t.close()

@@ -182,3 +182,84 @@ def test_a_registry_that_reserialises_manifests_keeps_ledger_and_skips_honest(
     assert second.failures == {} and second.bytes_uploaded == 0
     assert {r.state for r in t.ledger_status(steps)} == {"up-to-date"}
     t.close()
+
+
+def _elsewhere(payload: Any) -> Any:
+    """The same release on a machine that holds none of its GGUFs."""
+    from dataclasses import replace
+
+    return replace(payload, tags=[replace(tp, files=[]) for tp in payload.tags])
+
+
+def _move_latest(client: RegistryClient, to: str) -> None:
+    body, media = client.manifest_bytes(to) or (b"", "")
+    client.put_manifest("latest", body, media)
+
+
+def test_status_of_latest_without_its_gguf_compares_it_with_its_source_daemon(
+    standin: OllamaStandIn,
+    docker_registry: str,
+    tmp_path: Path,
+) -> None:
+    """Any `latest` is not good enough: on a machine without the source's GGUF, status compares
+    the registry's `latest` with the registry's manifest of the source tag (f1 MUST-2)."""
+    payload = make_payload(tmp_path, model=f"ns/fam{next(_names)}")
+    first, _ = publish(standin, payload, docker_registry)
+    assert first.failures == {}
+    t = OllamaTarget(payload.release, host=standin.url, registry=docker_registry)
+    elsewhere = _elsewhere(payload)
+    assert {s.tag: s.state for s in t.status(elsewhere)}["latest"] == "up-to-date"
+    _move_latest(t.remote().client, "Q6_K")  # a wrong tag's manifest under latest
+    row = {s.tag: s for s in t.status(elsewhere)}["latest"]
+    assert row.state == "drifted" and "Q4_K_M" in row.detail
+    t.close()
+
+
+def test_status_of_latest_without_its_gguf_compares_it_with_its_source_registry(
+    docker_registry: str,
+    tmp_path: Path,
+) -> None:
+    from publisher.ollama.push import OllamaRegistryTarget
+
+    payload = make_payload(tmp_path, model=f"ns/sealed{next(_names)}", renderer=None)
+    t = OllamaRegistryTarget(payload.release, docker_registry)
+    with t.client:
+        assert apply_all(t, payload, plan_all(t, payload, online=True), _noop).ok
+        elsewhere = _elsewhere(payload)
+        assert {s.tag: s.state for s in t.status(elsewhere)}["latest"] == "up-to-date"
+        _move_latest(t.client, "Q6_K")
+        row = {s.tag: s for s in t.status(elsewhere)}["latest"]
+        assert row.state == "drifted" and "Q4_K_M" in row.detail
+
+
+def test_latest_re_serialised_is_still_its_source(docker_registry: str) -> None:
+    """A registry may store `latest` as other JSON bytes of the source's manifest: the same
+    config and layers is the source; another set of layers is not."""
+    import hashlib
+    import json
+
+    from publisher.ollama.registry import alias_state
+
+    with RegistryClient(docker_registry, f"ns/alias{next(_names)}", insecure=True) as client:
+        descriptors = []
+        for media, data in (("config", b"{}"), ("model", b"model bytes")):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            client.upload_blob(data, digest, len(data))
+            descriptors.append({"mediaType": media, "digest": digest, "size": len(data)})
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                **descriptors[0],
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+            },
+            "layers": [{**descriptors[1], "mediaType": "application/vnd.ollama.image.model"}],
+        }
+        client.put_manifest("Q4_K_M", json.dumps(manifest).encode())
+        assert alias_state(client, "latest", "Q4_K_M")[0] == "missing"
+        client.put_manifest("latest", json.dumps(manifest, indent=2).encode())  # other bytes
+        state, detail = alias_state(client, "latest", "Q4_K_M")
+        assert state == "up-to-date" and "re-serialised" in detail, detail
+        manifest["layers"] = []
+        client.put_manifest("latest", json.dumps(manifest, indent=1).encode())
+        assert alias_state(client, "latest", "Q4_K_M")[0] == "drifted"

@@ -195,7 +195,7 @@ def print_summary(release: Release, manifest: Path, rows: list[TagStatus], ledge
             cells = [Text(s, style=_COLOURS.get(s, "white")) for s in states]
             table.add_row(", ".join(tags), *cells)
         console.out.print(table)
-    console.out.print(_sentence(rows, manifest), soft_wrap=True)
+    console.out.print(_sentence(rows, manifest, release), soft_wrap=True)
 
 
 def _where(release: Release, target: str, ledger: Path) -> str:
@@ -219,18 +219,24 @@ def _groups(rows: list[TagStatus], targets: list[str]) -> dict[tuple[str, ...], 
     return groups
 
 
-def _sentence(rows: list[TagStatus], manifest: Path) -> str:
-    """One sentence: tags behind on a target, and ledger entries (rows `ledger/<target>`, one per
+def _sentence(rows: list[TagStatus], manifest: Path, release: Release | None = None) -> str:
+    """One sentence: tags behind on a target, other entries (the release-wide files the seal
+    writes, extras) not as they should be, and ledger entries (rows `ledger/<target>`, one per
     recorded step, not per tag) that no longer match their remote."""
-    tag_rows = [row for row in rows if not row.target.startswith("ledger/")]
+    names = None if release is None else {t.tag for t in release.tags} | {"latest"}
+    remote = [row for row in rows if not row.target.startswith("ledger/")]
+    tag_rows = [row for row in remote if names is None or row.tag in names]
+    others = sorted({r.tag for r in remote if r not in tag_rows and r.state != "up-to-date"})
     stale = [row for row in rows if row.target.startswith("ledger/") and row.state != "up-to-date"]
     behind = sorted({row.tag for row in tag_rows if row.state != "up-to-date"})
     tags = {row.tag for row in tag_rows}
-    if not behind and not stale:
+    if not behind and not stale and not others:
         return f"All {len(tags)} tags are up to date on every target, and the ledger agrees."
     parts = []
     if behind:
         parts.append(f"{len(behind)} of {len(tags)} tags are not up to date somewhere")
+    if others:
+        parts.append(f"{len(others)} other entries (release-wide files, extras) are not up to date")
     if stale:
         parts.append(f"{len(stale)} ledger entries do not match their remote")
     return (

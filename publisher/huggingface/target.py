@@ -113,7 +113,6 @@ class HuggingFaceTarget:
         self.planner = HubPlanner(
             self.session,
             extra_files=[release.gguf_dir / Path(p) for p in declared],
-            prune=prune,
             force=force,
             digests=digests,
         )
@@ -302,7 +301,8 @@ class HuggingFaceTarget:
     # Status
 
     def status(self, payload: ReleasePayload) -> list[TagStatus]:
-        """Per tag: up-to-date / missing / drifted on the Hub; GGUFs the manifest lacks: extra."""
+        """Per tag: up-to-date / missing / drifted on the Hub; GGUFs the manifest lacks: extra;
+        then each release-wide file the seal would change (none when the seal is done)."""
         api = self.session.client(require_token=False)
         wants = self.planner.wants(payload)
         remote = self.session.remote(api, [w.path_in_repo for w in wants if w.kind == "gguf"])
@@ -317,7 +317,19 @@ class HuggingFaceTarget:
         for path in sorted(remote.paths - wanted):
             if path.endswith(".gguf"):
                 states.append(TagStatus(TARGET, path, "extra", "on the Hub, not in the manifest"))
-        return states
+        return states + self._seal_status(api, payload)
+
+    def _seal_status(self, api: Any, payload: ReleasePayload) -> list[TagStatus]:
+        """The release-wide files (card, side files, results) against what the seal would write
+        from the repo as it is now: a lost or stale card (a run killed before its seal, a
+        `--create-pr` run, a seal given up after 412s) is a row that is not up to date."""
+        rows = []
+        for op in self.sealer.plan(api, _side_files(payload)).ops:
+            if op.action in ("upload-file", "update-card"):
+                state = "missing" if op.details.get("remote") == "absent" else "drifted"
+                detail = f"{op.reason}: `publish seal` writes it"
+                rows.append(TagStatus(TARGET, op.subject, state, detail))
+        return rows
 
     def remote_tags(self) -> list[RemoteTag]:
         """Per manifest tag sent to the Hub: does `main` hold its GGUF (every shard)? Read from

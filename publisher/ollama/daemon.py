@@ -29,7 +29,7 @@ from publisher.ollama.daemon_api import DaemonAPI
 from publisher.ollama.daemon_steps import DaemonSteps
 from publisher.ollama.readback import RemoteCheck, RemoteReader
 from publisher.ollama.registry import DEFAULT_HOST as DEFAULT_REGISTRY_HOST
-from publisher.ollama.registry import is_ollama_host, repository_of
+from publisher.ollama.registry import alias_state, is_ollama_host, repository_of
 from publisher.ollama.show import parse_version
 from publisher.targets.base import (
     ApplyResult,
@@ -94,6 +94,8 @@ class OllamaTarget:
         self.api = DaemonAPI(self.host, timeout)
         self.steps = DaemonSteps(self, self.api)
         self._remote: RemoteReader | None = None
+        # plan_tags' whole plan, which plan_seal right after it takes its share of (plan_all)
+        self._planned: tuple[ReleasePayload, bool, list[Operation]] | None = None
 
     @classmethod
     def from_options(cls, release: Release, options: TargetOptions) -> OllamaTarget:
@@ -193,14 +195,21 @@ class OllamaTarget:
     def plan_tags(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
         """Operations per tag in apply order; online it asks the daemon and the registry."""
         self.check_daemon_can_honour(payload)
-        return [op for op in self._plan(payload, online=online) if op.kind == "tag"]
+        ops = self._plan(payload, online=online)
+        self._planned = (payload, online, ops)
+        return [op for op in ops if op.kind == "tag"]
 
     def plan_seal(self, payload: ReleasePayload, *, online: bool) -> list[Operation]:
         """`latest`, moved only after its source tag is published (apply checks the source's
         push; a source that failed leaves `latest` where it was), then the daemon's store freed.
         The daemon builds `latest` from the source's GGUF, so a seal without it moves nothing."""
         self.check_daemon_can_honour(payload)
-        return [op for op in self._plan(payload, online=online) if op.kind == "seal"]
+        planned, self._planned = self._planned, None
+        if planned is not None and planned[0] is payload and planned[1] == online:
+            ops = planned[2]  # plan_tags just read the daemon and the registry: not twice
+        else:
+            ops = self._plan(payload, online=online)
+        return [op for op in ops if op.kind == "seal"]
 
     def describe(self, plan: list[Operation]) -> dict[str, Any]:
         """The model and every planned operation, for `--json`."""
@@ -429,6 +438,9 @@ class OllamaTarget:
     def _status_one(self, tp: TagPayload, tag: str) -> TagStatus:
         if self.skip_remote_verify:
             return TagStatus(self.name, tag, "unknown", "remote reading is off")
+        if not tp.present and tag != tp.tag.tag:  # `latest`: the source's manifest, or drifted
+            state, detail = alias_state(self.remote().client, tag, tp.tag.tag)
+            return TagStatus(self.name, tag, state, detail)  # type: ignore[arg-type]
         if not tp.present:  # another machine's tag: published when the registry holds it
             digest = self.remote().manifest_digest(tag)
             if digest is None:

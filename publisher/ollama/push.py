@@ -29,6 +29,7 @@ from publisher.ollama.image import (
 )
 from publisher.ollama.registry import (
     RegistryClient,
+    alias_state,
     check_pushed,
     is_ollama_host,
     push_warning,
@@ -380,6 +381,10 @@ class OllamaRegistryTarget:
         remote = self.client.manifest_digest(tag)
         if remote is None:
             return TagStatus(self.name, tag, "missing", "no manifest in the registry")
+        if tag != item.payload.tag.tag and item.image is None and not item.payload.files:
+            # `latest` of a source whose GGUF is elsewhere: the source's manifest, or drifted
+            state, detail = alias_state(self.client, tag, item.payload.tag.tag)
+            return TagStatus(self.name, tag, state, detail)  # type: ignore[arg-type]
         if item.image is None and not item.payload.files:  # another machine's tag: published
             return TagStatus(
                 self.name, tag, "up-to-date", f"{remote} (GGUF not here: not compared)"

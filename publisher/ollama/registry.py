@@ -497,6 +497,29 @@ def check_pushed(client: RegistryClient, tag: str, image: OllamaImage) -> str:
     return remote or served
 
 
+def alias_state(client: RegistryClient, alias: str, source: str) -> tuple[str, str]:
+    """(state, detail) of `alias` (`latest`) against its source tag, read from the registry
+    alone (no GGUF needed): up to date only when it is the source's manifest — the same digest,
+    or the same config and layers where the registry re-serialises the JSON."""
+    from publisher.ollama.image import index_layers
+
+    got = client.get_manifest(alias)
+    if got is None:
+        return "missing", "no manifest in the registry"
+    want = client.get_manifest(source)
+    if want is None:
+        return "drifted", f"{got[1]}, but its source {source} is not in the registry"
+    if got[1] == want[1]:
+        return "up-to-date", f"{got[1]} = {source} (GGUF not here: compared in the registry)"
+
+    def content(manifest: dict) -> tuple[object, ...]:
+        return index_layers([manifest.get("config")]), index_layers(manifest.get("layers"))
+
+    if content(got[0]) == content(want[0]):
+        return "up-to-date", f"{got[1]} (the content of {source}, re-serialised)"
+    return "drifted", f"registry {alias} {got[1][:19]}, {source} {want[1][:19]}"
+
+
 def push_warning(base_url: str) -> str | None:
     """The warning the CLI prints before a direct push, or None where direct push is proven."""
     return EXPERIMENTAL_OLLAMA_PUSH_WARNING if is_ollama_host(base_url) else None
