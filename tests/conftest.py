@@ -1,7 +1,8 @@
 """Test-session hygiene: the suite gives the same result whatever the user's shell exported.
 
-Every variable the tool or its libraries read is cleared, or pinned to a session value, before
-any test module is imported (huggingface_hub and ollama read theirs at import):
+Every variable the tool or its libraries read is cleared, or pinned to a session value, in this
+module's own code, before its plugins or any test module is imported (huggingface_hub and ollama
+read theirs at import):
 - the tool's own `PUBLISHER_*` (cache folder pinned to a session folder, so the Go renderer is
   built once and nothing lands in ~/.cache);
 - huggingface_hub's `HF_*` / `HUGGINGFACE_*` (huggingface_hub/constants.py: HF_HUB_OFFLINE turns
@@ -19,12 +20,34 @@ what the live tests need: the daemon and Hub addresses, tokens, test repos, HOME
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 import pytest
-from support.session_env import LIVE_NAMES, read_by_the_tool, selects_live
+from support.session_env import LIVE_NAMES, markexpr_from, read_by_the_tool, selects_live
+
+# Module code, not a hook: pytest imports the plugins named in `pytest_plugins` below right after
+# this module body runs and before `pytest_configure`; they import huggingface_hub, whose
+# constants.py reads HF_HUB_OFFLINE, HF_ENDPOINT, HF_HOME… once, at import. Cleared any later,
+# the user's shell values would stay frozen in the library for the whole session.
+_SAVED = dict(os.environ)
+_LIVE = selects_live(markexpr_from(sys.argv[1:], os.environ.get("PYTEST_ADDOPTS", "")))
+for _name in list(os.environ):
+    if read_by_the_tool(_name):
+        del os.environ[_name]
+_SESSION = tempfile.mkdtemp(prefix="publisher-test-session-")
+atexit.register(shutil.rmtree, _SESSION, ignore_errors=True)
+os.makedirs(os.path.join(_SESSION, "home"))
+os.environ["HOME"] = os.path.join(_SESSION, "home")
+os.environ["PUBLISHER_CACHE_DIR"] = os.path.join(_SESSION, "cache")
+if _LIVE:
+    for _name in LIVE_NAMES:
+        for _spelling in (_name, _name.lower()):
+            if _spelling in _SAVED:
+                os.environ[_spelling] = _SAVED[_spelling]
 
 # Fixtures every test file may use by name, never by import (an imported fixture is an unused
 # import to linters and is shadowed by the test's parameter): the session's docker-registry,
@@ -38,19 +61,10 @@ pytest_plugins = [
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Clear or pin the environment before test modules (and their libraries) are imported."""
-    saved = dict(os.environ)
-    for name in list(os.environ):
-        if read_by_the_tool(name):
-            del os.environ[name]
-    session = tempfile.mkdtemp(prefix="publisher-test-session-")
-    config.add_cleanup(lambda: shutil.rmtree(session, ignore_errors=True))
-    home = os.path.join(session, "home")
-    os.makedirs(home)
-    os.environ["HOME"] = home
-    os.environ["PUBLISHER_CACHE_DIR"] = os.path.join(session, "cache")
-    if selects_live(str(config.option.markexpr or "")):
-        for name in LIVE_NAMES:
-            for spelling in (name, name.lower()):
-                if spelling in saved:
-                    os.environ[spelling] = saved[spelling]
+    """Refuse a run whose mark expression the module code above read differently from pytest
+    (e.g. `pytest.main(["-m", "live"])` in-process): its environment would be the wrong one."""
+    if selects_live(str(config.option.markexpr or "")) != _LIVE:
+        raise pytest.UsageError(
+            "tests/conftest.py: give the -m mark expression on the command line or in "
+            "PYTEST_ADDOPTS (it decides, before plugins load, whether live variables are kept)"
+        )

@@ -45,7 +45,7 @@ from support.release_fixtures import fam_gguf
 from publisher.errors import ManifestError
 from publisher.manifest import load
 from publisher.manifest.schema import TABLE_MODELS, path_keys
-from publisher.render.outputs import RECORD_NAME
+from publisher.render.outputs import RECORD_NAME, remove_stale
 from publisher.scaffold.writer import comment, toml_value
 
 KEY_MARK = "sentinelKEYmaterial0123"
@@ -440,6 +440,23 @@ def test_render_removes_only_what_it_wrote_and_nobody_edited(root: Path) -> None
     edit('[[tags]]\ntag = "Q8_0"\n', "")(root)
     assert _render(root).code == 0
     assert (ollama / "Q8_0.Modelfile").read_text() == "FROM mine\n"
+
+
+def test_a_recorded_file_behind_a_linked_folder_is_not_removed(tmp_path: Path) -> None:
+    """`out/ollama` replaced by a link to a folder holding a file with the recorded bytes (a copy
+    of the old outputs, say): a render that writes nothing there must not delete through it."""
+    out, theirs = tmp_path / "out", tmp_path / "theirs"
+    out.mkdir()
+    theirs.mkdir()
+    (theirs / "Q8_0.Modelfile").write_text("FROM x\n")
+    (out / "ollama").symlink_to(theirs, target_is_directory=True)
+    record = {"ollama/Q8_0.Modelfile": hashlib.sha256(b"FROM x\n").hexdigest()}
+    assert remove_stale(out, record, set()) == []
+    assert (theirs / "Q8_0.Modelfile").read_text() == "FROM x\n"
+    (out / "ollama").unlink()  # a real folder: the tool's own stale output goes
+    (out / "ollama").mkdir()
+    (out / "ollama" / "Q8_0.Modelfile").write_text("FROM x\n")
+    assert remove_stale(out, record, set()) == [out / "ollama" / "Q8_0.Modelfile"]
 
 
 def test_a_forged_record_removes_nothing_outside(root: Path) -> None:

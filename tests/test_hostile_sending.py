@@ -222,6 +222,33 @@ def test_the_hf_co_read_back_reads_bounded_and_shows_one_clean_line(
     assert "\n" not in got.problem and "\x1b" not in got.problem and len(got.problem) < 400
 
 
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("trickle-ok", "too slowly"), ("redirect-endless", "HTTP 302"), ("endless-ok", "larger")],
+)
+def test_the_side_layer_read_is_bounded(
+    mode: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A params layer that differs is read to compare it as JSON: a blob trickling a byte every
+    2 s, redirecting to itself with endless bodies, or never ending ends in bounded time as a
+    differing layer, never a hang (issue 21 item 7)."""
+    import httpx
+
+    from publisher.huggingface.readback import Resolution, SideCheck
+
+    monkeypatch.setattr(http_limits, "GRACE", 1.0)
+    digest = "sha256:" + "0" * 64
+    start = time.monotonic()
+    with hostile_registry(Hostility(mode)) as url, httpx.Client(timeout=10) as client:
+        check = SideCheck(
+            url, "me/fam", {"params": b'{"temperature": 1}'}, token="t", client=client
+        )
+        problems = check.problems(Resolution("Q4_K_M", sha256="0" * 64, side={"params": digest}))
+    assert time.monotonic() - start < 20
+    assert len(problems) == 1 and "is not the repo's `params` file" in problems[0]
+    assert expected in str(check.blobs[digest])
+
+
 def test_every_client_has_a_read_timeout() -> None:
     """No client waits for ever on a silent peer: the registry's, the daemon's, the commit's."""
     from publisher.ollama.daemon_api import DaemonAPI

@@ -331,6 +331,51 @@ def test_card_metadata_the_hub_refuses_is_a_failure_line(tmp_path, hub):
     assert release.tag("Q4_K_M").path.name in hub.files(REPO)  # the GGUF's commit landed
 
 
+# A Hub answer made to attack the terminal and the logs: colour, an OSC window title, a forged
+# `error:` line after a newline, and 2,000 characters (issue 21 item 6).
+HOSTILE = "\x1b[31mInvalid metadata\x1b]0;owned\x07 " + "A" * 2000 + "\nerror: forged"
+
+
+def assert_one_safe_line(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text and "owned" not in text
+    assert "\n" not in text and "forged" not in text
+    assert len(text) < 500
+
+
+def test_hub_error_text_is_one_bounded_line_without_escape_codes():
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from publisher.huggingface.session import HubSession, server_message
+
+    url = f"https://huggingface.co/api/models/{REPO}"
+    response = httpx2.Response(500, request=httpx2.Request("GET", url))
+    exc = HfHubHTTPError(HOSTILE, response=response, server_message=HOSTILE)
+    line = HubSession("https://huggingface.co", REPO).explain(exc, "listing the repo")
+    assert_one_safe_line(line)
+    assert "HTTP 500, Invalid metadata AAA" in line and line.endswith("…")
+    assert_one_safe_line(server_message(HfHubHTTPError(HOSTILE, response=response)))
+    unreachable = HubSession("https://huggingface.co", REPO).explain(OSError(HOSTILE), "listing")
+    assert_one_safe_line(unreachable)
+    assert "cannot reach the Hub: OSError: Invalid metadata" in unreachable
+
+
+def test_a_refused_commit_is_one_bounded_line_without_escape_codes(tmp_path, hub, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ValueError(HOSTILE)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit", refuse)
+    release = ladder(tmp_path, ("Q4_K_M",))
+    cache = DigestCache(tmp_path / "digests.json")
+    data = measured(release, cache)
+    tgt, _ = target(release, hub, digests=cache)
+    result = apply_all(tgt, data, plan_all(tgt, data, online=True), Records())
+    assert result.failures
+    for line in result.failures.values():
+        assert_one_safe_line(line)
+    assert any("the Hub refused" in line for line in result.failures.values())
+
+
 def test_a_retried_lfs_upload_counts_its_bytes_once(tmp_path, hub, monkeypatch):
     """huggingface_hub re-sends a PUT the storage answered 503 (its own backoff), reading the
     file again through our seam: the board must not count those bytes twice (a bar past 100 %)."""

@@ -528,3 +528,40 @@ def test_bad_case_file_names_file_and_field(manifest, daemon, tmp_path) -> None:
     )
     assert result.exit_code == 2
     assert "broken.json" in result.output and "'nope', not in 'tools'" in result.output
+
+
+# A daemon's error made to attack the terminal: colour, an OSC title, a forged line, 2,000 chars.
+HOSTILE_ERROR = "\x1b[31mbusy\x1b]0;owned\x07 " + "A" * 2000 + "\nerror: forged"
+
+
+def _assert_one_safe_line(message: str) -> None:
+    assert "\x1b" not in message and "\x07" not in message and "owned" not in message
+    assert "\n" not in message and "forged" not in message and len(message) < 500
+
+
+def test_a_daemon_error_reaches_the_console_as_one_safe_line(monkeypatch) -> None:
+    """`exc.error` is the daemon's words: through remote_text.server_text, like every server's."""
+    from types import SimpleNamespace
+
+    import ollama
+
+    from publisher.commands import smoke as command
+    from publisher.errors import TargetUnavailable
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ollama.ResponseError(HOSTILE_ERROR, 500)
+
+    monkeypatch.setattr(ollama.Client, "list", refuse)
+    with pytest.raises(TargetUnavailable) as listed:
+        command._client("http://127.0.0.1:9")
+    _assert_one_safe_line(str(listed.value))
+    assert "answered 500: busy AAA" in str(listed.value)
+    release = SimpleNamespace(ollama=SimpleNamespace(model="me/fam"))
+    client = SimpleNamespace(show=refuse)
+    with (
+        pytest.raises(TargetUnavailable) as shown,
+        command._model(release, SimpleNamespace(tag="Q4_K_M"), "http://127.0.0.1:9", False, client),
+    ):
+        pass
+    _assert_one_safe_line(str(shown.value))
+    assert "show me/fam:Q4_K_M: Ollama answered 500: busy AAA" in str(shown.value)

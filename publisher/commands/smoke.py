@@ -12,6 +12,7 @@ from rich.text import Text
 
 from publisher import console
 from publisher.errors import CheckFailed, TargetUnavailable, UsageError
+from publisher.remote_text import server_text
 from publisher.urls import daemon_host, import_ollama
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def _client(host: str) -> Any:
         ) from None
     except ollama.ResponseError as exc:
         raise TargetUnavailable(
-            f"Ollama at {host} answered {exc.status_code}: {exc.error}"
+            f"Ollama at {host} answered {exc.status_code}: {server_text(exc.error)}"
         ) from None
     return client
 
@@ -148,7 +149,7 @@ def _model(release: Release, tag: Tag, host: str, create: bool, client: Any) -> 
                 f"GGUF with --create, or `ollama pull {name}`"
             ) from None
         raise TargetUnavailable(
-            f"show {name}: Ollama answered {exc.status_code}: {exc.error}"
+            f"show {name}: Ollama answered {exc.status_code}: {server_text(exc.error)}"
         ) from None
     yield name
 

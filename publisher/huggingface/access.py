@@ -2,8 +2,8 @@
 
 `whoami` tells the token's role and its user's organisations: a read-only token, a fine-grained
 token without `repo.write` on the owner, or a user who is not the owner nor a writing member of
-its organisation is refused with exit 3 before a byte is sent (failure 13 of the prior
-workflow); the Hub's own write check (`auth_check`) decides the rest.
+its organisation is refused with exit 3 before a byte is sent, not after a long upload; the
+Hub's own write check (`auth_check`) decides the rest.
 """
 
 from __future__ import annotations

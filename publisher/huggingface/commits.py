@@ -25,6 +25,7 @@ from publisher.huggingface.progress import library_progress
 from publisher.huggingface.session import (
     TARGET,
     HubSession,
+    first_line,
     http_status,
     is_repo_not_found,
     remote_errors,
@@ -162,7 +163,7 @@ class HubCommitter:
                     raise exc.__cause__ from None
                 raise
             except ValueError as exc:  # README.md metadata the Hub refused, a bad LFS answer
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                first = first_line(str(exc)) or type(exc).__name__
                 raise Refused(f"the Hub refused {message}: {first}") from None
 
         return self.session.retrying(f"commit ({message})", call)

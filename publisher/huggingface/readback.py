@@ -193,21 +193,20 @@ class SideCheck:
             return False
 
     def _blob(self, digest: str) -> bytes | str:
+        """The blob's bytes, or why not: read through http_limits.fetch like every other reply
+        (bounded size, a minimum rate, redirects followed without reading their bodies)."""
         if digest not in self.blobs:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            request = self.client.build_request("GET", self.url + digest, headers=headers)
             try:
-                with self.client.stream(
-                    "GET", self.url + digest, headers=headers, follow_redirects=True
-                ) as response:
-                    body = b""
-                    for piece in response.iter_bytes():
-                        body += piece
-                        if len(body) > SIDE_BLOB_LIMIT:
-                            break
-                    ok = response.status_code == 200 and len(body) <= SIDE_BLOB_LIMIT
-                    self.blobs[digest] = body if ok else f"HTTP {response.status_code}"
+                response = fetch(self.client, request, follow_redirects=True, limit=SIDE_BLOB_LIMIT)
+            except BodyLimit as exc:
+                self.blobs[digest] = str(exc)
             except httpx.HTTPError as exc:
                 self.blobs[digest] = type(exc).__name__
+            else:
+                ok = response.status_code == 200
+                self.blobs[digest] = response.content if ok else f"HTTP {response.status_code}"
         return self.blobs[digest]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from publisher import console
 from publisher.errors import TargetUnavailable, UsageError
+from publisher.remote_text import server_text
 from publisher.urls import check_hub_endpoint, import_hub
 
 TARGET = "huggingface"
@@ -145,8 +146,7 @@ class HubSession:
         elif status is not None:
             line = f"HTTP {status}, {server_message(exc)}"
         else:
-            first = (str(exc).strip().splitlines() or [""])[0]
-            line = f"cannot reach the Hub: {type(exc).__name__}: {first}"
+            line = f"cannot reach the Hub: {type(exc).__name__}: {first_line(str(exc))}"
         return self.redact(head + line)
 
     def remote(self, api: Any, wanted: Iterable[str], revision: str | None = None) -> Remote:
@@ -251,9 +251,16 @@ def retry_after(exc: BaseException) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def first_line(text: str) -> str:
+    """The first line of a library's or the Hub's text that says something, made safe to print
+    and store (remote_text.server_text: no escape codes, no credential, bounded)."""
+    for line in text.splitlines():
+        if safe := server_text(line):
+            return safe
+    return ""
+
+
 def server_message(exc: BaseException) -> str:
+    """The Hub's own words for a failed request, as one safe line (issue 21 item 6)."""
     message = getattr(exc, "server_message", None)
-    if message:
-        return str(message).splitlines()[0]
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return first_line(str(message or "")) or first_line(str(exc)) or type(exc).__name__

@@ -3,11 +3,11 @@
 What it owns in the repo: every GGUF (each shard) under its file name with a `<file>.sha256`
 sidecar, the side files `template` / `params` / `system` that `ollama run hf.co/…` reads, optional
 extra files (an `imatrix.dat`), and the generated sections of `README.md` (hand-written sections
-of the Hub's card survive: failure 10 of the prior workflow). A file whose bytes the Hub already
-holds is never sent again (failure 11). The token comes from `HF_TOKEN` or huggingface_hub's
-token store and goes nowhere but the HTTP client (failure 12); preflight asks `whoami` before any
-upload (13). This module is the `Target` itself — construction, apply's order, status; each
-step lives in its own module (`session`, `access`, `plan`, `commits`, `readback`).
+of the Hub's card survive an update). A file whose bytes the Hub already holds is never sent
+again. The token comes from `HF_TOKEN` or huggingface_hub's token store and goes nowhere but
+the HTTP client; preflight asks `whoami` before any upload. This module is the `Target` itself
+— construction, apply's order, status; each step lives in its own module (`session`, `access`,
+`plan`, `commits`, `readback`).
 """
 
 from __future__ import annotations

@@ -210,7 +210,7 @@ class Files(_Strict):
 
 
 class Checks(_Strict):
-    """Release-wide pins checked in every GGUF (failure 9 of the prior workflow)."""
+    """Release-wide pins checked in every GGUF (a wrong eos token leaks control tokens)."""
 
     eos_token_id: int | None = None
     chat_template_sha256: str | None = None

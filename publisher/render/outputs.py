@@ -143,6 +143,8 @@ def remove_stale(out_dir: Path, record: dict[str, str], produced: set[str]) -> l
         if name in produced:
             continue
         path = out_dir / name
+        if not _in_real_folders(out_dir, name):
+            continue  # `ollama/` may now be a link: the recorded file is not behind it
         try:
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 continue  # a link or FIFO now stands there: not what the tool wrote
@@ -154,3 +156,16 @@ def remove_stale(out_dir: Path, record: dict[str, str], produced: set[str]) -> l
             path.unlink()
         removed.append(path)
     return removed
+
+
+def _in_real_folders(out_dir: Path, name: str) -> bool:
+    """Every folder between --out and the recorded file is a real folder (check_output_dir):
+    through a linked folder, a path the tool once wrote may name someone else's file."""
+    folder = out_dir
+    for part in Path(name).parts[:-1]:
+        folder = folder / part
+        try:
+            check_output_dir(folder)
+        except UsageError:
+            return False
+    return True

@@ -18,7 +18,8 @@ revision R a seal reads at) answers R's files even after `main` moved. `create_c
 `parentCommit` in the NDJSON commit header (`_commit_api.py` `_prepare_commit_payload`, lines
 929-931 of huggingface_hub 2.4.0; `hf_api.py` `create_commit` lines 5096-5102 document it and
 5138-5141 check its form), and the Hub refuses with HTTP 412 when the branch head is no longer
-that commit (`/work/shared/reference/huggingface-facts.md`: "A commit has happened since").
+that commit, "A commit has happened since. Please refresh and try again." (huggingface_hub's own
+live test `tests/test_hf_api.py` `test_create_commit_conflict` asserts that status and text).
 
 `hub.serve()` adds the HTTP front (tests/doubles/hub_http.py): from then on `create_commit` is the
 real

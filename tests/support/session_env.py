@@ -5,6 +5,8 @@ imports another, and conftest is not a module to import)."""
 
 from __future__ import annotations
 
+import shlex
+
 CLEARED_PREFIXES = ("PUBLISHER_", "HF_", "HUGGINGFACE_", "OLLAMA_", "XDG_", "GO", "CGO_")
 CLEARED_NAMES = frozenset(
     {
@@ -70,3 +72,27 @@ def read_by_the_tool(name: str) -> bool:
 def selects_live(markexpr: str) -> bool:
     """`-m live`, `-m "live and …"`: a run meant for the live tests, not the default one."""
     return "live" in markexpr and "not live" not in markexpr
+
+
+def markexpr_from(argv: list[str], addopts: str = "") -> str:
+    """The `-m` expression pytest will use, read before pytest has parsed its options.
+
+    conftest.py must clear the environment in its module code (its plugins import huggingface_hub,
+    which freezes HF_* at import), before `config.option.markexpr` exists. pytest reads the ini's
+    addopts, then PYTEST_ADDOPTS, then the command line, and the last `-m` wins; the ini's
+    `-m 'not live'` is the default, so only the other two can select `live`. Forms: `-m EXPR`,
+    `-mEXPR`, `-m=EXPR`; nothing after `--` is an option."""
+    found = ""
+    for args in (shlex.split(addopts), argv):
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg == "--":
+                break
+            if arg == "-m" and index + 1 < len(args):
+                found = args[index + 1]
+                index += 1
+            elif arg.startswith("-m") and not arg.startswith("--") and len(arg) > 2:
+                found = arg[3:] if arg[2] == "=" else arg[2:]
+            index += 1
+    return found
