@@ -38,6 +38,7 @@ label rule of huggingface.js `gguf.ts`); the product's own copy of that rule is 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -100,6 +101,9 @@ class HubHTTP:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.refusals: list[tuple[int, str]] = []  # (status, path) of every HubRefusal answered
         self.configs: dict[str, bytes] = {}  # config blobs of the manifests served, by digest
+        self._meeting: threading.Barrier | None = None  # see meet_before_cas_commits
+        self._meeting_seats = 0
+        self._meeting_lock = threading.Lock()
         # Xet needs a CAS server: while this serves, the real client uploads through LFS
         self._xet_was_off = constants.HF_HUB_DISABLE_XET
         constants.HF_HUB_DISABLE_XET = True
@@ -113,6 +117,23 @@ class HubHTTP:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+
+    def meet_before_cas_commits(self, parties: int, timeout: float = 120) -> None:
+        """Hold the next `parties` commits that carry a `parentCommit` until all of them have
+        arrived, then apply them in turn: runs in separate processes then race for real — every
+        one read the branch before any of them moved it, so all but the first are refused 412
+        and must read again. A scheduling control only: what each commit is answered is the
+        Hub's rule in `FakeHub.apply_commit`. Past `timeout` (a party never came) they go on."""
+        self._meeting = threading.Barrier(parties, timeout=timeout)
+        self._meeting_seats = parties
+
+    def _meet(self) -> None:
+        with self._meeting_lock:
+            seat = self._meeting_seats > 0
+            self._meeting_seats -= 1
+        if seat and self._meeting is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self._meeting.wait()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -309,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise AssertionError(f"unexpected commit line {line!r}")
         # `parentCommit` in the header (huggingface_hub `_commit_api.py` lines 929-931): the
         # Hub commits only while the branch head is that commit, else HTTP 412
+        if header["value"].get("parentCommit"):
+            self.state._meet()
         oid, pr_url, _ = self.state.hub.apply_commit(
             repo_id,
             None if revision == "main" else revision,
