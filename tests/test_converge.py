@@ -3,7 +3,9 @@ each with its own HOME, cache, ledger and only its own GGUFs, publish into the r
 docker-registry and the strict Hub double (commits over HTTP through the real huggingface_hub
 client) — incrementally, two at once, with the owner's edit landing between a run's read and
 its commit, with `--prune` on a partial run, and from a fresh machine. Every test asserts the
-end state of both remotes, not an exit code alone."""
+end state of both remotes, not an exit code alone. The scenarios that lay one run inside another
+at an exact point (a hook before a Hub commit) run the machines in this process; the race of
+machines as separate OS processes (every Hub call over HTTP) is its own scenario."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from doubles.hf_double import FakeHub
-from support.machines import Fleet, before_hub_commits, wire_hub
+from support.machines import Fleet, before_hub_commits, finish, wire_hub
 
 from publisher.ollama.registry import RegistryClient
 
@@ -268,3 +270,36 @@ def test_a_fresh_machine_sees_the_release_and_seals_it(fleet: Fleet) -> None:
     assert code == 0, output
     assert len(fleet.hub.commits(fleet.hf_repo)) == commits + 1  # nothing changed: no commit
     assert data.get("bytes_uploaded", 0) == 0
+
+
+def test_machines_as_processes_two_at_once_converge(fleet: Fleet) -> None:
+    """Three machines, each a separate OS process with its own HOME, cache, ledger and GGUFs,
+    every Hub read and write over loopback HTTP (HF_ENDPOINT, HF_TOKEN): two started together
+    race their seal commits (the double holds each until both have read and sent theirs, so one
+    is refused 412 and reads again), the third completes the release; both remotes end exactly
+    as the manifest says, and every machine's `status` says so."""
+    a = fleet.machine("a", ["Q4_K_M", "Q6_K"])
+    b = fleet.machine("b", ["Q5_K_M", "F16"])
+    c = fleet.machine("c", ["Q3_K_M"])
+
+    fleet.hub.http.meet_before_cas_commits(2)  # the two seals' commits arrive together
+    together = [a.spawn("release", "--present", "--yes"), b.spawn("release", "--present", "--yes")]
+    for machine, (code, data, output) in zip((a, b), [finish(p) for p in together], strict=True):
+        assert code == 0, (machine.name, output)
+        assert data["missing_tags"] and "Q3_K_M" in data["missing_tags"], output
+    assert_converged(fleet, {"Q4_K_M", "Q5_K_M", "Q6_K", "F16"})
+    # both seals read the Hub before either committed: one landed, the other was refused 412
+    # (parentCommit), read again and committed a card with both machines' rows or found it there
+    raced = [path for status, path in fleet.hub.http.refusals if status == 412]
+    assert raced == [f"/api/models/{fleet.hf_repo}/commit/main"], fleet.hub.http.refusals
+
+    code, data, output = c.run("release", "--present", "--yes")
+    assert code == 0, output
+    assert data["complete"] is True and data["missing_tags"] == []
+    assert_converged(fleet, set(fleet.tags))
+    for machine in (a, b, c):
+        code, data, output = machine.run("status")
+        states = {row["state"] for row in data.get("targets", [])}
+        assert code == 0 and states == {"up-to-date"}, output
+    reads = {path for method, path in fleet.hub.http.requests if method in ("GET", "HEAD")}
+    assert any("/tree/" in p for p in reads) and any("/resolve/" in p for p in reads)

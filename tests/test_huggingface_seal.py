@@ -207,6 +207,31 @@ def test_a_second_seal_makes_no_commit(tmp_path):
     assert len(hub.commits(REPO)) == commits
 
 
+def test_the_seal_reads_the_card_and_the_records_side_by_side(tmp_path, monkeypatch):
+    """Each file read is a HEAD + GET round trip: the card and the facts records are read at
+    once (the no-op seal's cost against `status`, bench/converge.py), and the card the seal
+    renders is the same as when read one after another."""
+    import threading
+
+    from publisher.huggingface.session import HubSession
+
+    a = machine(tmp_path / "a", ("Q4_K_M", "Q6_K"))
+    hub = new_hub()
+    assert publish(a, hub, "Q4_K_M", "Q6_K")[0].ok
+    text, commits = card(hub), len(hub.commits(REPO))
+    meeting = threading.Barrier(3, timeout=10)  # the card and both records, all in flight
+    original = HubSession.read_bytes
+
+    def read_bytes(self, api, path, revision=None):
+        meeting.wait()  # BrokenBarrierError (after 10 s) when the reads come one by one
+        return original(self, api, path, revision)
+
+    monkeypatch.setattr(HubSession, "read_bytes", read_bytes)
+    result, _ = seal(a, hub)
+    assert result.ok and result.bytes_uploaded == 0
+    assert len(hub.commits(REPO)) == commits and card(hub) == text
+
+
 def test_eval_results_wait_for_their_measured_on_tag(tmp_path):
     a = machine(tmp_path / "a", ("Q4_K_M", "Q6_K"), bench=True)
     hub = new_hub()

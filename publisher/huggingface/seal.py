@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from publisher.render.hub_labels import quant_label
 from publisher.targets.base import SEAL_FAILURE, ApplyResult, Operation, Record
 
 MAX_SEAL_TRIES = 6  # one read-render-commit, and five more after a 412
+PARALLEL_READS = 8  # card and facts records read side by side (each a HEAD + GET round trip)
 OWNED_ELSEWHERE = frozenset({".gitattributes"})  # the Hub's own files: never pruned
 
 
@@ -98,25 +100,32 @@ class HubSeal:
             info=self.session.paths_info(api, sorted(tree.paths), revision),
             revision=revision,
         )
-        card = self.session.hub_card(api, revision) if CARD in remote.paths else None
-        read = SealRead(revision, remote, card)
+        read = SealRead(revision, remote)
         for tag in self._hub_tags():
             paths = tag_paths(tag.file, remote.paths)
             if complete(paths) and all(_lfs(remote, p) for p in paths):
                 read.published[tag.tag] = paths
-        for tag in read.published:
-            path = record_path(tag)
-            if path in remote.paths:
-                trusted = self._trusted(api, read, tag, path)
-                if trusted is not None:
-                    read.records[tag] = trusted
+        wanted = [t for t in read.published if record_path(t) in remote.paths]
+        # the card and the records are independent reads at R: made side by side, each one
+        # round trips (HEAD + GET) rather than all of them one after another
+        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+            card = (
+                pool.submit(self.session.hub_card, api, revision) if CARD in remote.paths else None
+            )
+            raw = pool.map(lambda t: self.session.read_bytes(api, record_path(t), revision), wanted)
+            records = dict(zip(wanted, raw, strict=True))
+            read.card = card.result() if card is not None else None
+        for tag, data in records.items():
+            trusted = self._trusted(read, tag, data)
+            if trusted is not None:
+                read.records[tag] = trusted
         return read
 
-    def _trusted(self, api: Any, read: SealRead, tag: str, path: str) -> dict[str, Any] | None:
+    def _trusted(self, read: SealRead, tag: str, raw: bytes) -> dict[str, Any] | None:
         """A record is believed only when each file it names is at R with that very sha256 and
         size (the Hub's LFS facts): a stale record never describes other bytes."""
         try:
-            data = json.loads(self.session.read_bytes(api, path, read.revision))
+            data = json.loads(raw)
         except ValueError:
             return None
         if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA:

@@ -70,6 +70,26 @@ def lfs_by_sample(path: str, sample: bytes, size: int) -> bool:
     return path.endswith(LFS_SUFFIXES) or b"\0" in sample[:512] or size >= LFS_SIZE
 
 
+def entry_fields(path: str, data: bytes, expand: bool) -> dict[str, Any]:
+    """One file as the Hub's tree and paths-info routes describe it (the JSON `RepoFile(**…)`
+    reads, huggingface_hub hf_api.py `RepoFile.__init__`): `oid` the git blob id (of the LFS
+    pointer for an LFS file), `lfs` {size, oid = sha256, pointerSize}, `lastCommit` if expanded."""
+    fields: dict[str, Any] = {"type": "file", "path": path, "size": len(data)}
+    if is_lfs(path, data):
+        pointer = _lfs_pointer(data)
+        fields["oid"] = git_hash(pointer)
+        fields["lfs"] = {
+            "size": len(data),
+            "oid": hashlib.sha256(data).hexdigest(),
+            "pointerSize": len(pointer),
+        }
+    else:
+        fields["oid"] = git_hash(data)
+    if expand:
+        fields["lastCommit"] = {"id": "0" * 40, "title": "seed", "date": "2026-01-01T00:00:00.000Z"}
+    return fields
+
+
 @dataclass
 class RecordedCommit:
     """One create_commit the double accepted: what it added (with sha256) and deleted."""
@@ -427,24 +447,7 @@ class FakeHfApi:
         return RepoUrl(f"{self.hub.endpoint}/{repo_id}", endpoint=self.hub.endpoint)
 
     def _entry(self, path: str, data: bytes, expand: bool) -> RepoFile:
-        fields: dict[str, Any] = {"type": "file", "path": path, "size": len(data)}
-        if is_lfs(path, data):
-            pointer = _lfs_pointer(data)
-            fields["oid"] = git_hash(pointer)
-            fields["lfs"] = {
-                "size": len(data),
-                "oid": hashlib.sha256(data).hexdigest(),
-                "pointerSize": len(pointer),
-            }
-        else:
-            fields["oid"] = git_hash(data)
-        if expand:
-            fields["lastCommit"] = {
-                "id": "0" * 40,
-                "title": "seed",
-                "date": "2026-01-01T00:00:00.000Z",
-            }
-        return RepoFile(**fields)
+        return RepoFile(**entry_fields(path, data, expand))
 
     @_strict
     def get_paths_info(self, a: dict[str, Any]) -> list[RepoFile | RepoFolder]:

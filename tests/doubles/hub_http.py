@@ -1,5 +1,15 @@
-"""The strict HF double over loopback HTTP: the routes a real `HfApi.create_commit` and
-`ollama pull hf.co/…` use, served from a `FakeHub`'s state.
+"""The strict HF double over loopback HTTP: the routes the real `HfApi` calls of
+publisher/huggingface/ and `ollama pull hf.co/…` use, served from a `FakeHub`'s state — so a
+`publish` in another process (HF_ENDPOINT at `url`) sees the same Hub as the test.
+
+- reads (each cited to huggingface_hub 2.4.0 beside its handler): `GET /api/whoami-v2`,
+  `GET /api/models/<repo>[/revision/<rev>]` (`sha`), `GET /api/models/<repo>/auth-check[/write]`,
+  `GET /api/models/<repo>/tree/<rev>[/<path>]` (`recursive`, `expand`, Link-header paging),
+  `POST /api/models/<repo>/paths-info/<rev>`, `POST /api/repos/create`,
+  `HEAD`/`GET /<repo>/resolve/<rev>/<path>` (`X-Repo-Commit`, `ETag`, `X-Linked-Etag`,
+  `X-Linked-Size`); refused as the Hub refuses: 401 without a token where one is needed or with
+  an unknown one, 404 `RepoNotFound` (also for a private repo the caller may not see), 404
+  `RevisionNotFound`, 404 `EntryNotFound`, 403 without write access, 409 for a repo that exists;
 
 - upload (huggingface_hub's LFS protocol; Xet, which needs a CAS server, is off while serving):
   `POST /api/models/<repo>/preupload/<rev>`, `POST /<repo>.git/info/lfs/objects/batch`,
@@ -28,6 +38,7 @@ label rule of huggingface.js `gguf.ts`); the product's own copy of that rule is 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -39,7 +50,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from huggingface_hub import constants
 from huggingface_hub.utils.sha import git_hash
 
-from doubles.hf_double import FakeHub, HubRefusal, lfs_by_sample
+from doubles.hf_double import FakeHub, FakeRepo, HubRefusal, entry_fields, is_lfs, lfs_by_sample
 from publisher.render.hub_labels import quant_label
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -88,7 +99,11 @@ class HubHTTP:
     def __init__(self, hub: FakeHub) -> None:
         self.hub = hub
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self.refusals: list[tuple[int, str]] = []  # (status, path) of every HubRefusal answered
         self.configs: dict[str, bytes] = {}  # config blobs of the manifests served, by digest
+        self._meeting: threading.Barrier | None = None  # see meet_before_cas_commits
+        self._meeting_seats = 0
+        self._meeting_lock = threading.Lock()
         # Xet needs a CAS server: while this serves, the real client uploads through LFS
         self._xet_was_off = constants.HF_HUB_DISABLE_XET
         constants.HF_HUB_DISABLE_XET = True
@@ -102,6 +117,23 @@ class HubHTTP:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+
+    def meet_before_cas_commits(self, parties: int, timeout: float = 120) -> None:
+        """Hold the next `parties` commits that carry a `parentCommit` until all of them have
+        arrived, then apply them in turn: runs in separate processes then race for real — every
+        one read the branch before any of them moved it, so all but the first are refused 412
+        and must read again. A scheduling control only: what each commit is answered is the
+        Hub's rule in `FakeHub.apply_commit`. Past `timeout` (a party never came) they go on."""
+        self._meeting = threading.Barrier(parties, timeout=timeout)
+        self._meeting_seats = parties
+
+    def _meet(self) -> None:
+        with self._meeting_lock:
+            seat = self._meeting_seats > 0
+            self._meeting_seats -= 1
+        if seat and self._meeting is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self._meeting.wait()
 
     def close(self) -> None:
         self._server.shutdown()
@@ -131,9 +163,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
-        self.wfile.write(raw)
+        if self.command != "HEAD":  # a HEAD answer has the GET's headers and no body
+            self.wfile.write(raw)
 
     def _refuse(self, refusal: HubRefusal, message: str = "") -> None:
+        self.state.refusals.append((refusal.status, urlsplit(self.path).path))
         self._send(
             refusal.status,
             {"error": message or str(refusal)},
@@ -185,7 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
                         self._body()
                         self._send(failure.status, {"error": "injected"}, headers=failure.headers)
                         return
-                    handler(self, *[unquote(g) for g in match.groups()], query=query)
+                    groups = [None if g is None else unquote(g) for g in match.groups()]
+                    handler(self, *groups, query=query)
                     return
             self._send(404, {"error": f"no route {method} {url.path}"})
         except HubRefusal as refusal:
@@ -199,6 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._route("PUT")
+
+    def do_HEAD(self) -> None:
+        self._route("HEAD")
 
     # --- upload -------------------------------------------------------------------------------
 
@@ -292,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise AssertionError(f"unexpected commit line {line!r}")
         # `parentCommit` in the header (huggingface_hub `_commit_api.py` lines 929-931): the
         # Hub commits only while the branch head is that commit, else HTTP 412
+        if header["value"].get("parentCommit"):
+            self.state._meet()
         oid, pr_url, _ = self.state.hub.apply_commit(
             repo_id,
             None if revision == "main" else revision,
@@ -314,22 +354,138 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def model_info(self, repo_id: str, revision: str, *, query: dict[str, list[str]]) -> None:
-        """`GET /api/models/<repo>/revision/<rev>` (`HfApi.model_info`): the real client asks it
-        when every operation of a commit turned out to be a no-op (hf_api.py `create_commit`,
-        lines 5256-5262 of huggingface_hub 2.4.0: "Skipping to prevent empty commit") — and
-        then commits nothing, whatever `parentCommit` said."""
+    # --- reads (what publisher/huggingface/ asks through HfApi) -----------------------------------
+    # Line numbers are those of huggingface_hub 2.4.0 as installed in the venv.
+
+    def _readable_repo(self, repo_id: str) -> FakeRepo:
+        """The repo if the caller may read it: a private one only with write access (the tokens
+        the tests make), else 404 `RepoNotFound` — 401 without a token (the Hub hides what the
+        caller may not see; as hf_double.FakeHfApi._repo)."""
         me = self._identity()
         repo = self.state.hub.repos.get(repo_id)
-        if repo is None or (repo.private and me is None):
+        if repo is None or (repo.private and not _may_write(me, repo_id)):
             raise HubRefusal(404 if me else 401, f"/api/models/{repo_id}", "RepoNotFound")
+        return repo
+
+    def _at(self, repo: FakeRepo, repo_id: str, revision: str) -> tuple[str, dict[str, bytes]]:
+        """(commit sha, files) at a branch or commit sha; 404 `RevisionNotFound` otherwise."""
         if revision in repo.snapshots:
-            sha = revision
-        elif revision in repo.heads:
-            sha = repo.heads[revision]
-        else:
-            raise HubRefusal(404, f"/api/models/{repo_id}/revision/{revision}", "RevisionNotFound")
+            return revision, repo.snapshots[revision]
+        if revision in repo.refs:
+            return repo.heads[revision], repo.refs[revision]
+        raise HubRefusal(404, f"/api/models/{repo_id}/revision/{revision}", "RevisionNotFound")
+
+    def whoami(self, *, query: dict[str, list[str]]) -> None:
+        """`GET /api/whoami-v2` (hf_api.py 2260-2264 `_inner_whoami`): a token is required."""
+        me = self._identity()
+        if me is None:
+            raise HubRefusal(401, "/api/whoami-v2")
+        self._send(200, me)
+
+    def auth_check(self, repo_id: str, write: str | None, *, query: dict[str, list[str]]) -> None:
+        """`GET /api/models/<repo>/auth-check[/write]` (hf_api.py 12116-12119 `auth_check`)."""
+        self._readable_repo(repo_id)
+        if write and not _may_write(self._identity(), repo_id):
+            raise HubRefusal(403, f"/api/models/{repo_id}/auth-check/write")
+        self._send(200, {})
+
+    def model_info(
+        self, repo_id: str, revision: str | None = None, *, query: dict[str, list[str]]
+    ) -> None:
+        """`GET /api/models/<repo>` or `…/revision/<rev>` (hf_api.py 3202-3224 `model_info`,
+        which `repo_info` and `repo_exists` (3715-3721) call): `ModelInfo(**json)`, whose `sha`
+        is the revision's head commit — the R a seal reads at. The real client also asks it when
+        every operation of a commit turned out to be a no-op (hf_api.py `create_commit`,
+        5256-5262: "Skipping to prevent empty commit") — and then commits nothing."""
+        repo = self._readable_repo(repo_id)
+        sha, _ = self._at(repo, repo_id, revision or "main")
         self._send(200, {"id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private})
+
+    def tree(
+        self, repo_id: str, revision: str, path: str | None = None, *, query: dict[str, list[str]]
+    ) -> None:
+        """`GET /api/models/<repo>/tree/<rev>[/<path>]?recursive=&expand=` (hf_api.py 4023-4025
+        `_iter_repo_tree_pages`), paged by a `Link: <…>; rel="next"` header (utils/_pagination.py
+        41-53, 69-70); the Hub caps a page at 1000 entries, 50 when expanded (hf_api.py
+        4009-4010). The cursor in the next link is this double's own."""
+        repo = self._readable_repo(repo_id)
+        _, files = self._at(repo, repo_id, revision)
+        recursive = _flag(query, "recursive")
+        expand = _flag(query, "expand")
+        prefix = f"{path.strip('/')}/" if path else ""
+        if path and not any(p.startswith(prefix) for p in files):
+            raise HubRefusal(404, f"/api/models/{repo_id}/tree/{revision}/{path}", "EntryNotFound")
+        entries: list[dict[str, Any]] = []
+        below = sorted(p.removeprefix(prefix) for p in files if p.startswith(prefix))
+        folders = sorted({p.rsplit("/", 1)[0] for p in below if "/" in p})
+        for folder in folders if recursive else sorted({p.split("/")[0] for p in folders}):
+            oid = hashlib.sha1(folder.encode()).hexdigest()
+            entries.append({"type": "directory", "path": prefix + folder, "oid": oid})
+        for name in below:
+            if recursive or "/" not in name:
+                entries.append(entry_fields(prefix + name, files[prefix + name], expand))
+        size = 50 if expand else 1000
+        start = int(query.get("cursor", ["0"])[0])
+        page, headers = entries[start : start + size], {}
+        if start + size < len(entries):
+            flags = f"recursive={str(recursive).lower()}&expand={str(expand).lower()}"
+            url = f"{self.state.url}{urlsplit(self.path).path}?{flags}&cursor={start + size}"
+            headers["Link"] = f'<{url}>; rel="next"'
+        self._send(200, page, headers=headers)
+
+    def paths_info(self, repo_id: str, revision: str, *, query: dict[str, list[str]]) -> None:
+        """`POST /api/models/<repo>/paths-info/<rev>`, a form body `paths=…&paths=…&expand=…`
+        (hf_api.py 4331-4337 `get_paths_info`): the entries of the paths that exist, as in the
+        tree listing."""
+        repo = self._readable_repo(repo_id)
+        _, files = self._at(repo, repo_id, revision)
+        form = parse_qs(self._body().decode(), keep_blank_values=True)
+        expand = _flag(form, "expand")
+        self._send(200, [entry_fields(p, files[p], expand) for p in form["paths"] if p in files])
+
+    def create_repo(self, *, query: dict[str, list[str]]) -> None:
+        """`POST /api/repos/create` {name, organization, visibility?, type} (hf_api.py 4663,
+        4700-4708, 4750-4786 `create_repo`): 401 without a token, 403 without write access to
+        the namespace, 409 when it exists (the client takes 409 as done under `exist_ok`);
+        answers {"url"}."""
+        payload = json.loads(self._body())
+        assert payload.get("type", "model") == "model", payload
+        repo_id = f"{payload['organization'] or ''}/{payload['name']}"
+        me = self._identity()
+        if me is None:
+            raise HubRefusal(401, "/api/repos/create")
+        if "/" not in repo_id.strip("/") or not _may_write(me, repo_id):
+            raise HubRefusal(403, "/api/repos/create")
+        if repo_id in self.state.hub.repos:  # the client reads `url` from the 409 too (4785)
+            url = f"{self.state.url}/{repo_id}"
+            self._send(409, {"error": "You already created this model repo", "url": url})
+            return
+        self.state.hub.seed(repo_id, {}, private=payload.get("visibility") == "private")
+        self._send(200, {"url": f"{self.state.url}/{repo_id}", "name": repo_id})
+
+    def resolve(self, repo_id: str, revision: str, path: str, *, query: dict[str, list[str]]):
+        """`HEAD`/`GET /<repo>/resolve/<rev>/<path>` (constants.py 70; file_download.py
+        1660-1690 `get_hf_file_metadata`, 1750-1800): `X-Repo-Commit` (required, 1790-1796),
+        `ETag` (the git blob id; for an LFS file `X-Linked-Etag` = its sha256 and
+        `X-Linked-Size`). A missing file is 404 `EntryNotFound` with `X-Repo-Commit`
+        (1770-1776). Not reproduced: the real Hub redirects an LFS file to its CDN; this double
+        serves the bytes itself."""
+        repo = self._readable_repo(repo_id)
+        sha, files = self._at(repo, repo_id, revision)
+        if path not in files:
+            self._send(
+                404,
+                {"error": "Entry not found"},
+                headers={"X-Error-Code": "EntryNotFound", "X-Repo-Commit": sha},
+            )
+            return
+        data = files[path]
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{git_hash(data)}"'}
+        headers["Content-Type"] = "application/octet-stream"
+        if is_lfs(path, data):
+            headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
+            headers["X-Linked-Size"] = str(len(data))
+        self._send(200, data, headers=headers)
 
     # --- the Ollama registry route ------------------------------------------------------------
 
@@ -368,10 +524,31 @@ def _layer(media_type: str, data: bytes) -> dict[str, Any]:
     }
 
 
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    """A boolean query/form field as httpx sends a Python bool: `true`/`false`."""
+    value = query.get(name, ["false"])[0]
+    assert value in ("true", "false", "True", "False"), (name, value)
+    return value.lower() == "true"
+
+
+def _may_write(me: dict[str, Any] | None, repo_id: str) -> bool:
+    if me is None or me["auth"]["accessToken"].get("role") == "read":
+        return False
+    owner = repo_id.split("/")[0]
+    return me["name"] == owner or any(
+        o["name"] == owner and o["roleInOrg"] in ("admin", "write") for o in me["orgs"]
+    )
+
+
 _REPO = r"([\w.-]+/[\w.-]+)"
 _ROUTES: dict[str, list[tuple[str, Any]]] = {
     "GET": [
+        (r"/api/whoami-v2", _Handler.whoami),
+        (rf"/api/models/{_REPO}/auth-check(/write)?", _Handler.auth_check),
+        (rf"/api/models/{_REPO}", _Handler.model_info),
         (rf"/api/models/{_REPO}/revision/([^/]+)", _Handler.model_info),
+        (rf"/api/models/{_REPO}/tree/([^/]+)(?:/(.+))?", _Handler.tree),
+        (rf"/{_REPO}/resolve/([^/]+)/(.+)", _Handler.resolve),
         (rf"/v2/{_REPO}/manifests/([^/]+)", _Handler.manifest),
         (rf"/v2/{_REPO}/blobs/(sha256:[0-9a-f]{{64}})", _Handler.blob),
     ],
@@ -381,6 +558,9 @@ _ROUTES: dict[str, list[tuple[str, Any]]] = {
         (rf"/{_REPO}\.git/info/lfs/objects/batch", _Handler.lfs_batch),
         (r"/_lfs/([0-9a-f]{64})/verify", _Handler.lfs_verify),
         (rf"/api/models/{_REPO}/commit/([^/]+)", _Handler.commit),
+        (rf"/api/models/{_REPO}/paths-info/([^/]+)", _Handler.paths_info),
+        (r"/api/repos/create", _Handler.create_repo),
     ],
     "PUT": [(r"/_lfs/([0-9a-f]{64})", _Handler.lfs_put)],
+    "HEAD": [(rf"/{_REPO}/resolve/([^/]+)/(.+)", _Handler.resolve)],
 }

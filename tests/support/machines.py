@@ -7,10 +7,18 @@ huggingface_hub client).
     a = fleet.machine("a", tags=["Q4_K_M"])
     code, data = a.release("--present", "--yes")
 
-A machine runs `publish` in this process through typer's CliRunner, with its environment
-(HOME, PUBLISHER_CACHE_DIR) and working directory swapped in for the length of the command —
-so one machine's run may be started from inside another's (a hook before a Hub commit), which
-is how a test lays two runs over each other at the exact point it wants. Only the template
+A machine runs `publish` in one of two ways:
+
+- `machine.release(…)`, `machine.publish(…)`: in this process through typer's CliRunner, with its
+  environment (HOME, PUBLISHER_CACHE_DIR) and working directory swapped in for the length of the
+  command — so one machine's run may be started from inside another's (a hook before a Hub
+  commit), which is how a test lays two runs over each other at the exact point it wants;
+- `machine.spawn(…)` / `machine.run(…)`: a separate OS process (`python -c "from publisher.cli
+  import app; app()"`, as tests/test_cli.py runs it) with its own HOME, PUBLISHER_CACHE_DIR and
+  working directory, `HF_ENDPOINT` at the Hub double's HTTP front and `HF_TOKEN` in its
+  environment (never argv): every Hub read and write crosses loopback HTTP through the real
+  huggingface_hub client, as on a real machine.
+ Only the template
 renderer, a compiled program the tool builds once per source hash, is shared between the caches
 (linked): building it once per machine would test Go's compiler, not publishing.
 """
@@ -21,6 +29,8 @@ import contextlib
 import inspect
 import json
 import os
+import subprocess
+import sys
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -146,6 +156,43 @@ class Machine:
     def release(self, *args: str) -> tuple[int, dict[str, Any], str]:
         return self.publish("release", *args)
 
+    def environment(self) -> dict[str, str]:
+        """This machine's process environment: its own HOME and cache, the Hub double's HTTP
+        front as `HF_ENDPOINT`, the token in `HF_TOKEN`; nothing of the test process's Hub or
+        publisher settings leaks in. Xet needs a CAS server the double lacks: uploads go by LFS."""
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("HF_", "PUBLISHER_", "OLLAMA"))
+        }
+        env.update(
+            HOME=str(self.root / "home"),
+            PUBLISHER_CACHE_DIR=str(self.root / "cache"),
+            HF_ENDPOINT=self.fleet.hub.http.url,
+            HF_TOKEN=self.fleet.token,
+            HF_HUB_DISABLE_XET="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            NO_COLOR="1",
+        )
+        return env
+
+    def spawn(self, command: str, *args: str) -> subprocess.Popen[str]:
+        """`publish <command> <manifest> --json <args>` as a separate process on this machine."""
+        argv = [sys.executable, "-c", "from publisher.cli import app; app()"]
+        return subprocess.Popen(
+            [*argv, command, str(self.manifest), "--json", *args],
+            cwd=self.root,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(
+        self, command: str, *args: str, timeout: float = 300
+    ) -> tuple[int, dict[str, Any], str]:
+        """`spawn`, then wait: exit code, JSON, text (stdout + stderr)."""
+        return finish(self.spawn(command, *args), timeout)
+
     def status(self) -> tuple[int, dict[tuple[str, str], str], str]:
         code, data, output = self.publish("status")
         rows = {(r["target"], r["tag"]): r["state"] for r in data.get("targets", [])}
@@ -166,6 +213,7 @@ class Fleet:
         self.repository = f"test/converge-{uuid.uuid4().hex[:8]}"
         self.hf_repo = f"{HF_USER}/tiny-GGUF"
         self.hub = hub
+        self.token = HF_TOKEN  # the write token wire_hub gives HF_USER
         self.tags = tags
         self.text = manifest_text(registry, self.repository, self.hf_repo, tags)
         self.machines: dict[str, Machine] = {}
@@ -196,6 +244,20 @@ class Fleet:
 
     def gguf_bytes(self, tag: str) -> bytes:
         return self._ggufs[tag]
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, dict[str, Any], str]:
+    """Wait for a spawned `publish` (killed past `timeout`): exit code, JSON, stdout + stderr."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    try:
+        data = json.loads(stdout)
+    except json.JSONDecodeError:
+        data = {}
+    return process.returncode, data, stdout + stderr
 
 
 def _renderer_dirs() -> list[Path]:
