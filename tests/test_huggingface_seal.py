@@ -387,7 +387,8 @@ def test_registry_latest_waits_for_its_source_then_is_the_source_s_manifest(
 def test_a_failed_seal_withholds_no_tag_from_the_ledger():
     from types import SimpleNamespace
 
-    from publisher.pipeline.release import VariantRun, _published_tags
+    from publisher.pipeline.release import _published_tags
+    from publisher.pipeline.run import VariantRun
     from publisher.targets.base import SEAL_FAILURE, ApplyResult
 
     run = VariantRun(manifest=Path("m.toml"))
