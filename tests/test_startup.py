@@ -37,7 +37,8 @@ for argv in runs:
         codes.append(exc.code)
 tops = {name.split(".")[0] for name in sys.modules} - {"gguf"}  # gguf.constants alone is fine
 loaded = sorted((tops & set(%r)) | ({"gguf"} & set(sys.modules)))
-print(json.dumps({"codes": codes, "loaded": loaded, "runs": runs}))
+quant = "publisher.gguf.quant_layout" in sys.modules  # llama.cpp's tables (~30 ms)
+print(json.dumps({"codes": codes, "loaded": loaded, "runs": runs, "quant_layout": quant}))
 """
 
 
@@ -91,3 +92,12 @@ def test_validate_loads_pydantic_but_not_gguf_numpy_or_network_clients() -> None
     result = _probe([["validate", "manifests/v3.toml"]])
     assert result["codes"] == [0]
     assert result["loaded"] == ["pydantic"], f"validate loaded {result['loaded']}"
+
+
+def test_validate_of_a_manifest_without_recipes_reads_no_quant_tables() -> None:
+    """The manifest imports `gguf.quant_layout` (llama.cpp's tables and ggml's constants, ~30 ms
+    of a ~0.3 s start) only to check and resolve a declared `[recipes]` entry: v3 declares none."""
+    assert "[recipes" not in (ROOT / "manifests/v3.toml").read_text(encoding="utf-8")
+    result = _probe([["validate", "manifests/v3.toml"]])
+    assert result["codes"] == [0]
+    assert result["quant_layout"] is False

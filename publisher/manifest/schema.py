@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from publisher.gguf.quant_layout import parse_tensor_type, parse_type
 from publisher.licenses import HUB_LICENSES, unknown_license_message
 from publisher.manifest.names import (
     check_bare_file_name,
@@ -393,6 +392,8 @@ class QuantRecipe(_Strict):
     @field_validator("tensor_types")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
+        from publisher.gguf.quant_layout import parse_tensor_type  # only when a recipe is declared
+
         for text in value:
             parse_tensor_type(text)
         return value
@@ -401,6 +402,8 @@ class QuantRecipe(_Strict):
     @classmethod
     def _ggml_type(cls, value: str | None) -> str | None:
         if value is not None:
+            from publisher.gguf.quant_layout import parse_type  # only when a recipe is declared
+
             parse_type(value)
         return value
 
