@@ -200,10 +200,11 @@ class Fleet:
 
 def _renderer_dirs() -> list[Path]:
     """The session cache's built template renderer (built now if it is not yet)."""
-    from publisher.chat.gorender import binary_path, cache_root
+    from publisher.chat.gorender import binary_path
+    from publisher.statefile import cache_dir
 
     binary_path()
-    return sorted(cache_root().glob("gotmpl-*"))
+    return sorted(cache_dir().glob("gotmpl-*"))
 
 
 def before_hub_commits(
