@@ -61,8 +61,10 @@ def test_version_and_the_apps_help_import_no_heavy_module() -> None:
 
 
 def test_every_commands_help_imports_nothing_heavy_but_typers_own_pydantic() -> None:
-    """typer (0.29) coerces every parameter through a pydantic TypeAdapter, built when a command
-    parses its line (typer/_coercion.py `build_runtime_param`): that import is typer's, not ours."""
+    """typer (0.29.2) coerces the app's own `--help` flag, unset (`None`) when only the command's
+    `--help` is given, through a pydantic TypeAdapter (typer/core.py `process_value` →
+    typer/_coercion.py `build_runtime_param` → typer/_adapters.py line 10): that import is
+    typer's, not ours, and no typer option avoids it (bench/README.md)."""
     result = _probe("every --help")
     runs = result["runs"]
     assert isinstance(runs, list) and ["validate", "--help"] in runs and len(runs) >= 10
