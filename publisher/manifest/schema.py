@@ -59,7 +59,6 @@ class PathKey:
 # each to its manifest table and factory, and checks at import that it has exactly these keys.
 TARGET_NAMES: tuple[str, ...] = ("ollama", "huggingface")
 TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
-ALL_TARGETS: tuple[str, ...] = TARGET_NAMES
 
 
 class _Strict(BaseModel):
@@ -344,7 +343,7 @@ class TagSpec(_Strict):
     vram: str | None = None
     note: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
-    targets: list[TargetName] = Field(default_factory=lambda: list(ALL_TARGETS))
+    targets: list[TargetName] = Field(default_factory=lambda: list(TARGET_NAMES))
 
     @field_validator("vram", "note")
     @classmethod
