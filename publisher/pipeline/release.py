@@ -217,7 +217,10 @@ def _selection_summary(selection: Selection, total: int) -> str:
 
 def _nothing_selected(run: VariantRun, release: Release, options: ReleaseOptions) -> None:
     """A run whose selection holds no tag (a shard past the ladder's end, nothing here yet)
-    publishes nothing and is not an error; a real run still says whether the release is done."""
+    publishes nothing and is not an error; a real run still says whether the release is done.
+    No seal either: with no tag of its own the run takes no lock and asks nothing, and no
+    remote is written (tests/test_pipeline_selection.py, a shard past the ladder's end); the
+    fan-in `publish seal` seals."""
     with timed_step(run, "select") as step:
         step.status = "skipped"
         step.detail = "no tag of the manifest in this run: nothing to publish"
