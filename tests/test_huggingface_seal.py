@@ -321,9 +321,9 @@ def test_the_seal_gives_up_after_bounded_412s(tmp_path, served):
 def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from publisher import targets
     from publisher.cli import app
     from publisher.huggingface.target import HuggingFaceTarget
+    from publisher.pipeline import targets
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))

@@ -55,7 +55,7 @@ class PathKey:
     builtin: bool = False
 
 
-# The names of the destinations; `publisher.targets.TARGETS` (a feature above this room) maps
+# The names of the destinations; `publisher.pipeline.targets.TARGETS` (a feature above) maps
 # each to its manifest table and factory, and checks at import that it has exactly these keys.
 TARGET_NAMES: tuple[str, ...] = ("ollama", "huggingface")
 TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]

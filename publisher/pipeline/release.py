@@ -29,11 +29,11 @@ from publisher.pipeline.run import (
     write_run_log,
 )
 from publisher.pipeline.selection import Selection, select
+from publisher.pipeline.targets import TARGETS
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.render.modelfile import template_text
 from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
 from publisher.statefile import cache_dir
-from publisher.targets import TARGETS
 from publisher.targets.base import (
     SEAL_FAILURE,
     ApplyResult,
