@@ -19,10 +19,10 @@ no two modules import each other, even through others.
      Hub's reading of file names in `render/hub_labels.py`);
    - `targets` (the interface, `targets/base.py`): manifest;
    - `ollama` and `huggingface`, the destinations: every room above, never each other.
-3. The features, on top: they may import every room. `publisher/targets/__init__.py`, the table
-   of target factories, is one (it names every destination); `pipeline` (release, plan view)
-   may use that table; `scaffold` (`publish init`) uses only rooms; `commands` may use all of
-   them; `cli` uses the commands and holds no logic.
+3. The features, on top: they may import every room. `pipeline` (release, seal, plan view and
+   `pipeline/targets.py`, the table of target factories, which names every destination);
+   `scaffold` (`publish init`) uses only rooms; `commands` may use all of them; `cli` uses the
+   commands and holds no logic.
 
 Inside a package, a module imports a sibling by its module path (`publisher.render.numbers`),
 never through the package's `__init__`, which may still be importing it.

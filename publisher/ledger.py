@@ -60,7 +60,7 @@ class _File(BaseModel):
 
 
 class _Tag(BaseModel):
-    """A tag's record as `pipeline.release.tag_json` writes it (a verified tag's shapes:
+    """A tag's record as `pipeline.run.tag_json` writes it (a verified tag's shapes:
     `publisher.gguf.checks.TagReport`)."""
 
     model_config = ConfigDict(extra="allow", strict=True)

@@ -31,10 +31,9 @@ ROOMS: dict[str, tuple[str, ...]] = {
 _ALL_ROOMS = tuple(ROOMS)
 # Features may import every room; among themselves only what is listed.
 FEATURES: dict[str, tuple[str, ...]] = {
-    "target-table": _ALL_ROOMS,
-    "pipeline": (*_ALL_ROOMS, "target-table"),
+    "pipeline": _ALL_ROOMS,
     "scaffold": _ALL_ROOMS,
-    "commands": (*_ALL_ROOMS, "target-table", "pipeline", "scaffold"),
+    "commands": (*_ALL_ROOMS, "pipeline", "scaffold"),
     "cli": (*_ALL_ROOMS, "commands"),
 }
 # Single modules a lower room may read. Each imports nothing from publisher but the kernel and
@@ -104,9 +103,7 @@ def _imports(name: str) -> tuple[tuple[str, int, str], ...]:
 
 def unit_of(module: str) -> str:
     """`kernel`, a room or a feature: the package under publisher/, or the kernel for a
-    top-level module; the package `publisher.targets` itself is the table of target factories."""
-    if module == "publisher.targets":
-        return "target-table"
+    top-level module."""
     parts = module.split(".")
     if module == "publisher.cli":
         return "cli"

@@ -33,7 +33,7 @@ from rich.console import Console
 from support.release_fixtures import HF_REPO, fam_gguf, fam_manifest, huggingface_tags
 from typer.testing import CliRunner
 
-import publisher.targets as targets
+import publisher.pipeline.targets as targets
 from publisher import console
 from publisher.cli import app
 from publisher.digest import DigestCache, bytes_hashed_total, sha256_file

@@ -24,7 +24,7 @@ from doubles.hf_double import (
 from doubles.hub_http import NO_SUCH_TAG, hub_quant_label, resolve_tag
 from support.go_program import needs_go
 
-import publisher.targets as targets
+import publisher.pipeline.targets as targets
 from publisher.huggingface.readback import MANIFEST_ACCEPT, SETTLE, read_back, resolve
 from publisher.targets.base import Operation, TargetOptions, apply_all, plan_all
 

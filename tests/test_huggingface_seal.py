@@ -346,9 +346,9 @@ def test_the_seal_gives_up_after_bounded_412s(tmp_path, served):
 def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from publisher import targets
     from publisher.cli import app
     from publisher.huggingface.target import HuggingFaceTarget
+    from publisher.pipeline import targets
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
@@ -412,7 +412,8 @@ def test_registry_latest_waits_for_its_source_then_is_the_source_s_manifest(
 def test_a_failed_seal_withholds_no_tag_from_the_ledger():
     from types import SimpleNamespace
 
-    from publisher.pipeline.release import VariantRun, _published_tags
+    from publisher.pipeline.release import _published_tags
+    from publisher.pipeline.run import VariantRun
     from publisher.targets.base import SEAL_FAILURE, ApplyResult
 
     run = VariantRun(manifest=Path("m.toml"))

@@ -37,7 +37,8 @@ for argv in runs:
         codes.append(exc.code)
 tops = {name.split(".")[0] for name in sys.modules} - {"gguf"}  # gguf.constants alone is fine
 loaded = sorted((tops & set(%r)) | ({"gguf"} & set(sys.modules)))
-print(json.dumps({"codes": codes, "loaded": loaded, "runs": runs}))
+quant = "publisher.gguf.quant_layout" in sys.modules  # llama.cpp's tables (~30 ms)
+print(json.dumps({"codes": codes, "loaded": loaded, "runs": runs, "quant_layout": quant}))
 """
 
 
@@ -60,8 +61,10 @@ def test_version_and_the_apps_help_import_no_heavy_module() -> None:
 
 
 def test_every_commands_help_imports_nothing_heavy_but_typers_own_pydantic() -> None:
-    """typer (0.29) coerces every parameter through a pydantic TypeAdapter, built when a command
-    parses its line (typer/_coercion.py `build_runtime_param`): that import is typer's, not ours."""
+    """typer (0.29.2) coerces the app's own `--help` flag, unset (`None`) when only the command's
+    `--help` is given, through a pydantic TypeAdapter (typer/core.py `process_value` →
+    typer/_coercion.py `build_runtime_param` → typer/_adapters.py line 10): that import is
+    typer's, not ours, and no typer option avoids it (bench/README.md)."""
     result = _probe("every --help")
     runs = result["runs"]
     assert isinstance(runs, list) and ["validate", "--help"] in runs and len(runs) >= 10
@@ -91,3 +94,12 @@ def test_validate_loads_pydantic_but_not_gguf_numpy_or_network_clients() -> None
     result = _probe([["validate", "manifests/v3.toml"]])
     assert result["codes"] == [0]
     assert result["loaded"] == ["pydantic"], f"validate loaded {result['loaded']}"
+
+
+def test_validate_of_a_manifest_without_recipes_reads_no_quant_tables() -> None:
+    """The manifest imports `gguf.quant_layout` (llama.cpp's tables and ggml's constants, ~30 ms
+    of a ~0.3 s start) only to check and resolve a declared `[recipes]` entry: v3 declares none."""
+    assert "[recipes" not in (ROOT / "manifests/v3.toml").read_text(encoding="utf-8")
+    result = _probe([["validate", "manifests/v3.toml"]])
+    assert result["codes"] == [0]
+    assert result["quant_layout"] is False

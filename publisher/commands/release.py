@@ -12,7 +12,7 @@ from publisher import console
 from publisher.errors import UsageError
 
 if TYPE_CHECKING:
-    from publisher.pipeline.release import VariantRun
+    from publisher.pipeline.run import VariantRun
 
 
 def release(
@@ -77,7 +77,8 @@ def release(
     ] = False,
 ) -> None:
     """Verify every GGUF, render Modelfiles and cards, plan, then publish to Ollama and HF."""
-    from publisher.pipeline.release import ReleaseOptions, normalize_only, run_releases
+    from publisher.pipeline.release import normalize_only, run_releases
+    from publisher.pipeline.run import ReleaseOptions
     from publisher.pipeline.selection import Shard
 
     console.state.quiet = console.state.quiet or quiet
@@ -100,7 +101,7 @@ def release(
         present=present,
         shard=Shard.parse(shard) if shard is not None else None,
         out_dir=out,
-        confirm=_ask if sys.stdin.isatty() else None,
+        confirm=ask_to_publish if sys.stdin.isatty() else None,
     )
     runs = run_releases(manifests, options)
     if json_output:
@@ -111,13 +112,13 @@ def release(
     else:
         for run in runs:
             print_run(run, verbose=verbose, dry_run=dry_run)
-    _exit(runs)
+    exit_with_runs(runs)
 
 
 def print_run(run: VariantRun, *, verbose: bool = False, dry_run: bool = False) -> None:
     """The plan in one screen (every tag and operation with --verbose) and the outcome."""
     from publisher.pipeline import plan_view
-    from publisher.pipeline.release import tag_json
+    from publisher.pipeline.run import tag_json
 
     title = run.release.model.title if run.release else str(run.manifest)
     if verbose and run.reports:
@@ -193,7 +194,7 @@ def print_errors(run: VariantRun) -> None:
         console.error(run.error)
 
 
-def _ask(run: VariantRun, question: str) -> bool:
+def ask_to_publish(run: VariantRun, question: str) -> bool:
     """Show the plan, then ask; end of input or Ctrl-C at the prompt is a no."""
     import click
 
@@ -205,7 +206,7 @@ def _ask(run: VariantRun, question: str) -> bool:
         return False
 
 
-def _exit(runs: list[VariantRun]) -> None:
+def exit_with_runs(runs: list[VariantRun]) -> None:
     """The first failing run's exit code: 2 bad manifest, 3 unreachable target, 1 failed step."""
     codes = [run.exit_code for run in runs if run.exit_code]
     if codes:

@@ -25,8 +25,14 @@ def seal(
 ) -> None:
     """The card, side files, results, `latest` and --prune, from what the remotes hold (no GGUF
     needed): what every `release` ends with, and the last job of a CI matrix."""
-    from publisher.commands.release import _ask, _exit, print_errors, print_run, run_json
-    from publisher.pipeline.release import ReleaseOptions
+    from publisher.commands.release import (
+        ask_to_publish,
+        exit_with_runs,
+        print_errors,
+        print_run,
+        run_json,
+    )
+    from publisher.pipeline.run import ReleaseOptions
     from publisher.pipeline.seal import run_seal
 
     console.state.progress = not json_output
@@ -34,7 +40,7 @@ def seal(
         yes=yes,
         prune=prune,
         ollama_registry=ollama_registry,
-        confirm=_ask if sys.stdin.isatty() else None,
+        confirm=ask_to_publish if sys.stdin.isatty() else None,
     )
     run = run_seal(manifest, options)
     if json_output:
@@ -42,4 +48,4 @@ def seal(
         print_errors(run)
     else:
         print_run(run)
-    _exit([run])
+    exit_with_runs([run])

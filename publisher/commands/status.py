@@ -42,13 +42,8 @@ def status(
     """
     from publisher.digest import DigestCache
     from publisher.ledger import Ledger, ledger_path
-    from publisher.pipeline.release import (
-        ReleaseOptions,
-        VariantRun,
-        make_targets,
-        normalize_only,
-        prepare,
-    )
+    from publisher.pipeline.release import make_targets, normalize_only, prepare
+    from publisher.pipeline.run import ReleaseOptions, VariantRun
 
     options = ReleaseOptions(
         dry_run=True,  # missing GGUFs are reported, not fatal

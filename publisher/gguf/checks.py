@@ -70,7 +70,7 @@ class TagReport:
       duck-typed, since render sits below gguf;
     - `targets.base.TagPayload`: what a target sends — the manifest's tag, its files as
       measured (`LocalFile`: path, size, sha256), the rendered Modelfile and chat settings;
-    - `pipeline.release.tag_json`: the tag in `publish release --json`, the tags table and the
+    - `pipeline.run.tag_json`: the tag in `publish release --json`, the tags table and the
       ledger's `tags.<tag>` record (one JSON for the three, so they cannot disagree);
     - `ledger._Tag`: the schema that ledger record is validated with when read back.
     `to_dict` is verify's own `--json`, with every check's result.

@@ -19,7 +19,6 @@ from publisher.manifest.names import (
 from publisher.manifest.resolve import GGUF_DIR_ENV, TEMPLATES_DIR
 from publisher.manifest.resolved import OllamaConfig, Release, Tag
 from publisher.manifest.schema import (
-    ALL_TARGETS,
     BENCHMARK_LIMIT,
     SOURCE_WEIGHTS,
     TARGET_NAMES,
@@ -30,7 +29,6 @@ from publisher.manifest.schema import (
 )
 
 __all__ = [
-    "ALL_TARGETS",
     "BENCHMARK_LIMIT",
     "GGUF_DIR_ENV",
     "SOURCE_WEIGHTS",

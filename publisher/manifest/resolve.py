@@ -18,7 +18,6 @@ from publisher.files import (
     read_bytes,
     real_path,
 )
-from publisher.gguf.quant_layout import Recipe, parse_tensor_type_file
 from publisher.licenses import builtin_text
 from publisher.manifest.confine import tree_of
 from publisher.manifest.cross_checks import recipe_key
@@ -28,6 +27,7 @@ from publisher.manifest.schema import ManifestDocument, Ollama, QuantRecipe
 from publisher.secret_text import SecretInText, refuse_secret, refuse_secret_file
 
 if TYPE_CHECKING:
+    from publisher.gguf.quant_layout import Recipe
     from publisher.manifest.source import Source
 
 TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
@@ -128,6 +128,8 @@ def _recipe_for(tag: str, recipes: dict[str, QuantRecipe], chain: list[Source]) 
     key = recipe_key(tag, recipes)
     if key is None:
         return None
+    from publisher.gguf.quant_layout import Recipe, parse_tensor_type_file  # llama.cpp's tables
+
     spec = recipes[key]
     patterns = spec.tensor_types
     if spec.tensor_type_file:

@@ -5,14 +5,13 @@ with its template found and licence read. Frozen: nothing downstream edits the m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from publisher.architectures import DEFAULT_EOS
 from publisher.errors import UsageError
 from publisher.field_errors import did_you_mean
-from publisher.gguf.quant_layout import Recipe
 from publisher.manifest.schema import (
     Benchmarks,
     Checks,
@@ -23,6 +22,14 @@ from publisher.manifest.schema import (
     Related,
     TargetName,
 )
+
+if TYPE_CHECKING:
+    from publisher.gguf.quant_layout import Recipe
+else:
+    # Only resolve.py makes a Tag's recipe, from a declared `[recipes]` entry: pydantic takes it
+    # as it is, so loading a manifest without recipes never imports llama.cpp's quant tables
+    # (issue 23: `validate` no slower than `hf version`).
+    Recipe = Any
 
 
 class Tag(BaseModel):

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from publisher.gguf.quant_layout import parse_tensor_type, parse_type
 from publisher.licenses import HUB_LICENSES, unknown_license_message
 from publisher.manifest.names import (
     check_bare_file_name,
@@ -56,11 +55,10 @@ class PathKey:
     builtin: bool = False
 
 
-# The names of the destinations; `publisher.targets.TARGETS` (a feature above this room) maps
+# The names of the destinations; `publisher.pipeline.targets.TARGETS` (a feature above) maps
 # each to its manifest table and factory, and checks at import that it has exactly these keys.
 TARGET_NAMES: tuple[str, ...] = ("ollama", "huggingface")
 TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
-ALL_TARGETS: tuple[str, ...] = TARGET_NAMES
 
 
 class _Strict(BaseModel):
@@ -345,7 +343,7 @@ class TagSpec(_Strict):
     vram: str | None = None
     note: str | None = None
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
-    targets: list[TargetName] = Field(default_factory=lambda: list(ALL_TARGETS))
+    targets: list[TargetName] = Field(default_factory=lambda: list(TARGET_NAMES))
 
     @field_validator("vram", "note")
     @classmethod
@@ -393,6 +391,8 @@ class QuantRecipe(_Strict):
     @field_validator("tensor_types")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
+        from publisher.gguf.quant_layout import parse_tensor_type  # only when a recipe is declared
+
         for text in value:
             parse_tensor_type(text)
         return value
@@ -401,6 +401,8 @@ class QuantRecipe(_Strict):
     @classmethod
     def _ggml_type(cls, value: str | None) -> str | None:
         if value is not None:
+            from publisher.gguf.quant_layout import parse_type  # only when a recipe is declared
+
             parse_type(value)
         return value
 

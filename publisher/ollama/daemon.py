@@ -99,7 +99,7 @@ class OllamaTarget:
 
     @classmethod
     def from_options(cls, release: Release, options: TargetOptions) -> OllamaTarget:
-        """The factory of the table of targets (publisher/targets/__init__.py)."""
+        """The factory of the table of targets (publisher/pipeline/targets.py)."""
         return cls(
             release,
             keep_local=options.keep_local,

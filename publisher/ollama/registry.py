@@ -39,9 +39,9 @@ from publisher.ollama.upload import (
     MAX_PART_TRIES,
     MAX_RESTARTS,
     MAX_SLEEP,
+    BlobSource,
     BlobUpload,
     Progress,
-    Source,
     UploadSessions,
     ok,
     upload_location,
@@ -436,7 +436,7 @@ class RegistryClient:
             if progress:
                 progress(size, size)
             return 0
-        reader = Source(source, size)
+        reader = BlobSource(source, size)
         try:
             return BlobUpload(self, digest, reader, progress).run()
         finally:

@@ -183,7 +183,7 @@ class BlobUpload:
     """One blob, from the saved or a new session to the commit."""
 
     def __init__(
-        self, client: RegistryChannel, digest: str, reader: Source, progress: Progress | None
+        self, client: RegistryChannel, digest: str, reader: BlobSource, progress: Progress | None
     ) -> None:
         self.client, self.digest, self.reader = client, digest, reader
         self.key = f"{client.base_url}/{client.repository}@{digest}"
@@ -420,7 +420,7 @@ def _regular_fd(path: str | Path) -> int:
         return os.dup(handle.fileno())
 
 
-class Source:
+class BlobSource:
     """A file (read with pread, 1 MiB at a time) or bytes, served as part iterators."""
 
     def __init__(self, source: str | Path | bytes, size: int) -> None:
@@ -472,7 +472,7 @@ def _range_end(header: str | None, default: int = 0) -> int:
     return 0 if last == 0 and default == 0 else last + 1
 
 
-def _multipart_etag(parts: list[list], reader: Source) -> str:
+def _multipart_etag(parts: list[list], reader: BlobSource) -> str:
     """md5 of the parts' md5s + "-<count>", as server/upload.go `Run` sends in `etag`."""
     h = hashlib.md5(usedforsecurity=False)
     for offset, size, md5hex in parts:

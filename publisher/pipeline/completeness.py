@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from publisher.manifest import Release
-from publisher.targets import TARGETS
+from publisher.pipeline.targets import TARGETS
 
 if TYPE_CHECKING:
     from publisher.targets.base import TargetOptions

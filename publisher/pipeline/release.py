@@ -8,19 +8,8 @@ operations built first and executed second; every finished step lands in the led
 from __future__ import annotations
 
 import functools
-import json
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from rich.text import Text
-
-from publisher import console
 from publisher.chat.gorender import GoUnavailable
 from publisher.digest import DigestCache, bytes_hashed_total
 from publisher.errors import EXIT_FAILED, EXIT_INTERRUPTED, CheckFailed, PublisherError, UsageError
@@ -29,139 +18,31 @@ from publisher.ledger import Ledger, ledger_path
 from publisher.lock import destination_locks, release_lock
 from publisher.manifest import Release, Tag, load
 from publisher.pipeline.plan_view import SENDING
-from publisher.pipeline.selection import Selection, Shard, select
+from publisher.pipeline.run import (
+    ReleaseOptions,
+    StepResult,
+    VariantRun,
+    first_path,
+    local_files,
+    tag_json,
+    timed_step,
+    write_run_log,
+)
+from publisher.pipeline.selection import Selection, select
+from publisher.pipeline.targets import TARGETS
 from publisher.render import RenderedRelease, render_release, write_rendered
 from publisher.render.modelfile import template_text
-from publisher.render.page import how_to_apply
 from publisher.render.rendered import OLLAMA_DIR, PAGE_NAME
-from publisher.statefile import cache_dir, write_private
-from publisher.targets import TARGETS
+from publisher.statefile import cache_dir
 from publisher.targets.base import (
     SEAL_FAILURE,
     ApplyResult,
-    LocalFile,
     Operation,
     ReleasePayload,
     TagPayload,
     Target,
-    TargetOptions,
     plan_all,
 )
-from publisher.urls import redact_data
-
-
-@dataclass(frozen=True)
-class ReleaseOptions:
-    """Everything the command line can say about one run."""
-
-    dry_run: bool = False
-    only: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    gguf_dir: Path | None = None
-    yes: bool = False
-    force: bool = False
-    digest: bool = True
-    skip_remote_verify: bool = False
-    keep_local: bool = False
-    prune: bool = False
-    create_pr: bool = False
-    ollama_registry: str | None = None
-    present: bool = False  # only the tags whose GGUFs are here; the others are reported
-    shard: Shard | None = None  # a deterministic share of the manifest's tags (--shard I/N)
-    out_dir: Path | None = None
-    confirm: Callable[[VariantRun, str], bool] | None = None  # shows the plan, asks the question
-
-    def target_options(self) -> TargetOptions:
-        """What of this run the targets are told."""
-        return TargetOptions(
-            force=self.force,
-            prune=self.prune,
-            create_pr=self.create_pr,
-            skip_remote_verify=self.skip_remote_verify,
-            keep_local=self.keep_local,
-            ollama_registry=self.ollama_registry,
-        )
-
-
-@dataclass
-class StepResult:
-    """One named step of the pipeline as it ran."""
-
-    name: str
-    status: str = "ok"  # ok | failed | skipped
-    detail: str = ""
-    seconds: float = 0.0
-
-
-@dataclass
-class VariantRun:
-    """The outcome of one manifest's release: steps, reports, plan and what apply did."""
-
-    manifest: Path
-    release: Release | None = None
-    steps: list[StepResult] = field(default_factory=list)
-    reports: list[TagReport] = field(default_factory=list)
-    plan: dict[str, list[Operation]] = field(default_factory=dict)
-    described: dict[str, dict[str, Any]] = field(default_factory=dict)  # each target's own view
-    results: dict[str, ApplyResult] = field(default_factory=dict)
-    error: str | None = None
-    error_exit_code: int = 0
-    bytes_hashed: int = 0  # bytes read to hash GGUFs in this run (0 when the cache knew them all)
-    ollama_page: Path | None = None  # the rendered ollama.com page, for a person to paste
-    plan_shown: bool = False  # the confirmation prompt already showed the plan
-    log_path: Path | None = None  # this run's log under build/<variant>/runs/, once written
-    selection: Selection | None = None  # the tags of this run and why the others are left out
-    complete: bool | None = None  # every manifest tag published everywhere (None: not known)
-    missing_tags: list[str] = field(default_factory=list)  # tags not yet published everywhere
-    prune_note: str = ""  # what --prune deletes when the run publishes part of the manifest
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(r.ok for r in self.results.values())
-
-    @property
-    def exit_code(self) -> int:
-        """0, or the exit code of what stopped the run (1 when a publish step failed)."""
-        return self.error_exit_code or (0 if self.ok else EXIT_FAILED)
-
-    @property
-    def bytes_uploaded(self) -> int:
-        return sum(r.bytes_uploaded for r in self.results.values())
-
-    def to_json(self) -> dict[str, Any]:
-        """The machine-readable summary (`--json`)."""
-        plan = {name: [op.to_json() for op in ops] for name, ops in self.plan.items()}
-        return {
-            "manifest": str(self.manifest),
-            "variant": self.release.model.variant if self.release else None,
-            "ok": self.ok,
-            "error": self.error,
-            "steps": [vars(step) for step in self.steps],
-            "tags": [tag_json(report) for report in self.reports],
-            "ollama": self.described.get(
-                "ollama", {"model": _ollama_model(self.release), "operations": []}
-            ),
-            "huggingface": self.described.get(
-                "huggingface", {"repo": _hf_repo(self.release), "files": []}
-            ),
-            "plan": plan,
-            "failures": {n: r.failures for n, r in self.results.items() if r.failures},
-            "facts": {n: r.facts for n, r in self.results.items() if r.facts},
-            "bytes_uploaded": self.bytes_uploaded,
-            "bytes_hashed": self.bytes_hashed,
-            "ollama_page": self.page_json(),
-            "selection": self.selection.to_json() if self.selection else None,
-            "complete": self.complete,
-            "missing_tags": list(self.missing_tags),
-            "prune_scope": "manifest" if self.prune_note else None,
-        }
-
-    def page_json(self) -> dict[str, str] | None:
-        """Where the rendered ollama.com page is and what to do with it (a person pastes it)."""
-        if self.ollama_page is None or self.release is None or self.release.ollama is None:
-            return None
-        model = self.release.ollama.model
-        return {"path": str(self.ollama_page), "apply": how_to_apply(self.ollama_page, model)}
 
 
 def run_releases(manifests: list[Path], options: ReleaseOptions) -> list[VariantRun]:
@@ -193,38 +74,13 @@ def run_release(manifest: Path, options: ReleaseOptions, cache: DigestCache) -> 
         raise
     finally:
         run.bytes_hashed = bytes_hashed_total() - hashed_before  # every target's hashing too
-        _write_run_log(run, options, finished=True)
+        write_run_log(run, options, finished=True)
     return run
-
-
-_UNFINISHED = "did not finish: the process was killed, or it is still running"
-
-
-def _write_run_log(run: VariantRun, options: ReleaseOptions, *, finished: bool) -> None:
-    """`build/<variant>/runs/<time>-<pid>-release.json`: what this run did, for later reading (no
-    secrets: the summary holds digests, sizes, remote ids and messages only). Written once when
-    the run starts (ok: false, "did not finish") and replaced when it ends, so no log ever says
-    a run succeeded that did not."""
-    if run.release is None:
-        return
-    data = run.to_json()
-    data["finished"] = finished
-    if not finished:
-        data.update(ok=False, error=_UNFINISHED)
-    if run.log_path is None:
-        folder = (options.out_dir or Path("build") / run.release.model.variant) / "runs"
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
-        kind = "dry-run" if options.dry_run else "release"
-        run.log_path = folder / f"{stamp}-{os.getpid()}-{kind}.json"
-    try:
-        write_private(run.log_path, json.dumps(redact_data(data), indent=2, default=str) + "\n")
-    except OSError as exc:
-        console.warn(f"could not write the run log in {run.log_path.parent}: {exc.strerror}")
 
 
 def _pipeline(run: VariantRun, options: ReleaseOptions, cache: DigestCache) -> None:
     release, selected = load_step(run, options)
-    _write_run_log(run, options, finished=False)
+    write_run_log(run, options, finished=False)
     # targets first: a bad --ollama-registry, OLLAMA_HOST or HF_ENDPOINT is a usage error before
     # any GGUF is hashed (constructing a target touches no remote)
     if not selected:
@@ -260,13 +116,13 @@ def _publish(
     """Verify, plan, confirm, apply and record, holding the run's locks."""
     ledger = Ledger(ledger_file, release.model.variant)
     payload = local_steps(run, release, selected, options, cache)
-    with _step(run, "preflight") as step:
+    with timed_step(run, "preflight") as step:
         for target in targets:
             target.preflight()
         step.detail = ", ".join(t.name for t in targets)
     _plan(run, targets, payload, online=True)
-    _confirm(run, options)
-    with _step(run, "apply") as step:
+    confirm(run, options)
+    with timed_step(run, "apply") as step:
         for target in targets:
             record = functools.partial(ledger.record, target.name)
             result = run.results[target.name] = ApplyResult()  # counts even if interrupted
@@ -279,7 +135,7 @@ def _publish(
         step.detail = f"{run.bytes_uploaded:,} bytes uploaded"
         if any(not result.ok for result in run.results.values()):
             step.status = "failed"
-    with _step(run, "record") as step:
+    with timed_step(run, "record") as step:
         published = _published_tags(run, release, {t.name for t in targets})
         for report in run.reports:
             if report.tag in published:
@@ -289,7 +145,7 @@ def _publish(
 
 
 def _plan(run: VariantRun, targets: list[Target], payload: ReleasePayload, *, online: bool) -> None:
-    with _step(run, "plan") as step:
+    with timed_step(run, "plan") as step:
         for target in targets:
             run.plan[target.name] = plan_all(target, payload, online=online)
             run.described[target.name] = target.describe(run.plan[target.name])
@@ -328,7 +184,7 @@ def prepare(
 
 def load_step(run: VariantRun, options: ReleaseOptions) -> tuple[Release, list[Tag]]:
     """Load the manifest and select the tags named on the command line."""
-    with _step(run, "load") as step:
+    with timed_step(run, "load") as step:
         release = with_registry(load(run.manifest, gguf_dir=options.gguf_dir), options)
         run.release = release
         _check_only(options.only)
@@ -361,8 +217,11 @@ def _selection_summary(selection: Selection, total: int) -> str:
 
 def _nothing_selected(run: VariantRun, release: Release, options: ReleaseOptions) -> None:
     """A run whose selection holds no tag (a shard past the ladder's end, nothing here yet)
-    publishes nothing and is not an error; a real run still says whether the release is done."""
-    with _step(run, "select") as step:
+    publishes nothing and is not an error; a real run still says whether the release is done.
+    No seal either: with no tag of its own the run takes no lock and asks nothing, and no
+    remote is written (tests/test_pipeline_selection.py, a shard past the ladder's end); the
+    fan-in `publish seal` seals."""
+    with timed_step(run, "select") as step:
         step.status = "skipped"
         step.detail = "no tag of the manifest in this run: nothing to publish"
     if not options.dry_run:
@@ -377,7 +236,7 @@ def _complete(
     never fails the run: this run's own work is done)."""
     from publisher.pipeline.completeness import unpublished_tags
 
-    with _step(run, "complete") as step:
+    with timed_step(run, "complete") as step:
         try:
             run.missing_tags = unpublished_tags(release, options.target_options(), published)
         except Exception as exc:  # read-only and informational: this run's work is done
@@ -406,7 +265,7 @@ def local_steps(
     check_template: bool = True,
 ) -> ReleasePayload:
     """Verify, check the template and render: everything that needs no remote."""
-    with _step(run, "verify") as step:
+    with timed_step(run, "verify") as step:
         hashed_before = bytes_hashed_total()
         run.reports = verify_release(
             release, [t.tag for t in selected], digest=options.digest, cache=cache
@@ -420,18 +279,18 @@ def local_steps(
         if missing and not options.dry_run:
             raise CheckFailed(
                 f"{len(missing)} GGUF file(s) missing: "
-                + ", ".join(f"{r.tag} ({_first_path(r)})" for r in missing)
+                + ", ".join(f"{r.tag} ({first_path(r)})" for r in missing)
                 + "; --present publishes the tags whose GGUFs are here and reports the others"
             )
     if check_template:
-        with _step(run, "check-template") as step:
+        with timed_step(run, "check-template") as step:
             try:
                 step.detail = _check_template(release)
             except GoUnavailable as exc:
                 if not options.dry_run:
                     raise  # a release never skips a check it cannot run
                 step.status, step.detail = "skipped", str(exc).splitlines()[0]
-    with _step(run, "render") as step:
+    with timed_step(run, "render") as step:
         rendered = render_release(release, run.reports)
         if write:
             out_dir = options.out_dir or Path("build") / release.model.variant
@@ -455,7 +314,7 @@ def build_payload(
         tags.append(
             TagPayload(
                 tag=tag,
-                files=_local_files(report),
+                files=local_files(report),
                 parameters=release.parameters_for(tag),
                 modelfile=rendered.modelfiles.get(tag.tag, ""),
                 template=template,
@@ -502,39 +361,6 @@ def make_targets(release: Release, selected: list[Tag], options: ReleaseOptions)
 # helpers
 
 
-@contextmanager
-def _step(run: VariantRun, name: str) -> Iterator[StepResult]:
-    """Time a named step, report it as it finishes, and mark it failed if it raises."""
-    step = StepResult(name)
-    run.steps.append(step)
-    started = time.perf_counter()
-    try:
-        yield step
-    except PublisherError as exc:
-        step.status = "failed"
-        step.detail = step.detail or str(exc).splitlines()[0]
-        raise
-    except BaseException:
-        step.status = "failed"
-        raise
-    finally:
-        step.seconds = round(time.perf_counter() - started, 3)
-        _report_step(step)
-
-
-def _report_step(step: StepResult) -> None:
-    colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[step.status]
-    console.info(
-        Text.assemble(
-            ("  • ", colour),
-            f"{step.name:<15} ",
-            (step.status, colour),
-            f"  {step.detail}  ",
-            (f"({step.seconds:.2f} s)", "dim"),
-        )
-    )
-
-
 _TARGET_ALIASES = {"hf": "huggingface", "huggingface": "huggingface", "ollama": "ollama"}
 
 
@@ -563,7 +389,7 @@ def _check_template(release: Release) -> str:
     return f"{len(report.renders)} conversations rendered by Go's text/template"
 
 
-def _confirm(run: VariantRun, options: ReleaseOptions) -> None:
+def confirm(run: VariantRun, options: ReleaseOptions) -> None:
     """Ask before sending bytes unless --yes; never hang waiting on a closed stdin."""
     if options.yes:
         return
@@ -574,35 +400,6 @@ def _confirm(run: VariantRun, options: ReleaseOptions) -> None:
         raise UsageError("no terminal to confirm on: pass --yes to publish without a prompt")
     if not options.confirm(run, question):
         raise UsageError("not confirmed; nothing was sent")
-
-
-def _local_files(report: TagReport) -> list[LocalFile]:
-    if report.missing:
-        return []
-    return [
-        LocalFile(path=path, size=path.stat().st_size, sha256=report.sha256.get(path.name))
-        for path in report.files
-    ]
-
-
-def _first_path(report: TagReport) -> str:
-    return str(report.files[0]) if report.files else report.tag
-
-
-def tag_json(report: TagReport) -> dict[str, Any]:
-    """One tag as the JSON summary, the tags table and the ledger show it (a verified tag's
-    shapes: `publisher.gguf.checks.TagReport`)."""
-    files = _local_files(report)
-    return {
-        "tag": report.tag,
-        "file": _first_path(report),
-        "files": [{"path": str(f.path), "size": f.size, "sha256": f.sha256} for f in files],
-        "size": report.size if not report.missing else None,
-        "sha256": files[0].sha256 if len(files) == 1 else None,
-        "quant": report.quant,
-        "experts": report.experts,
-        "status": report.status,
-    }
 
 
 def _verify_summary(reports: list[TagReport]) -> str:
@@ -627,11 +424,3 @@ def _plan_summary(plan: dict[str, list[Operation]]) -> str:
             f"{name}: {len(ops)} operations, {sum(op.size for op in sending):,} bytes to send"
         )
     return "; ".join(parts) or "nothing to do"
-
-
-def _ollama_model(release: Release | None) -> str | None:
-    return release.ollama.model if release and release.ollama else None
-
-
-def _hf_repo(release: Release | None) -> str | None:
-    return release.huggingface.repo if release and release.huggingface else None

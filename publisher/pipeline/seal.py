@@ -14,15 +14,8 @@ from pathlib import Path
 from publisher.errors import PublisherError
 from publisher.ledger import Ledger, ledger_path
 from publisher.lock import destination_locks, release_lock
-from publisher.pipeline.release import (
-    ReleaseOptions,
-    VariantRun,
-    _confirm,
-    _step,
-    build_payload,
-    load_step,
-    make_targets,
-)
+from publisher.pipeline.release import build_payload, confirm, load_step, make_targets
+from publisher.pipeline.run import ReleaseOptions, VariantRun, timed_step
 from publisher.render import render_release
 from publisher.statefile import cache_dir
 from publisher.targets.base import ApplyResult
@@ -42,7 +35,7 @@ def run_seal(manifest: Path, options: ReleaseOptions) -> VariantRun:
 def _seal(run: VariantRun, options: ReleaseOptions) -> None:
     release, _ = load_step(run, options)
     targets = make_targets(release, release.tags, options)
-    with _step(run, "render") as step:
+    with timed_step(run, "render") as step:
         payload = build_payload(release, [], render_release(release))
         step.detail = "card, side files and results are rendered from the remotes at apply"
     ledger_file = ledger_path(release.source, release.model.variant)
@@ -50,11 +43,11 @@ def _seal(run: VariantRun, options: ReleaseOptions) -> None:
         release_lock(ledger_file.with_name(f".{release.model.variant}.publish.lock")),
         destination_locks([t.destination for t in targets], cache_dir() / "locks"),
     ):
-        with _step(run, "preflight") as step:
+        with timed_step(run, "preflight") as step:
             for target in targets:
                 target.preflight()
             step.detail = ", ".join(t.name for t in targets)
-        with _step(run, "plan") as step:
+        with timed_step(run, "plan") as step:
             for target in targets:
                 run.plan[target.name] = target.plan_seal(payload, online=True)
                 run.described[target.name] = target.describe(run.plan[target.name])
@@ -62,9 +55,9 @@ def _seal(run: VariantRun, options: ReleaseOptions) -> None:
                 1 for ops in run.plan.values() for op in ops if not op.action.startswith("skip")
             )
             step.detail = f"{changes} change(s) planned"
-        _confirm(run, options)
+        confirm(run, options)
         ledger = Ledger(ledger_file, release.model.variant)
-        with _step(run, "seal") as step:
+        with timed_step(run, "seal") as step:
             for target in targets:
                 record = functools.partial(ledger.record, target.name)
                 result = run.results[target.name] = ApplyResult()

@@ -14,9 +14,9 @@ Two kinds of work, so many runs on many machines converge (issue 20):
   results, `latest`, `--prune`. Idempotent: a second seal changes nothing.
 
 `plan_all` / `apply_all` run both kinds in order (per-tag first). `describe(plan)` is the
-target's own JSON view of its plan, `remote_tags(release)` says per manifest tag whether the
-remote holds it (no local GGUF needed). `TargetOptions` is what the command line says to every
-target; the table of targets is `publisher.targets.TARGETS`.
+target's own JSON view of its plan, `remote_tags()` says per manifest tag whether the remote
+holds it (no local GGUF needed). `TargetOptions` is what the command line says to every
+target; the table of targets is `publisher.pipeline.targets.TARGETS`.
 Adding a destination means one new module with one class implementing `Target`, plus one row.
 """
 

@@ -299,7 +299,7 @@ def wire_hub(monkeypatch: Any, hub: Any, token: str = HF_TOKEN) -> None:
     commits over HTTP through the real client) with a write token of HF_USER's."""
     from dataclasses import replace
 
-    import publisher.targets as targets
+    import publisher.pipeline.targets as targets
     from publisher.huggingface.target import HuggingFaceTarget
 
     hub.add_token(token, user=HF_USER)

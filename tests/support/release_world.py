@@ -21,7 +21,7 @@ import pytest
 from doubles.hf_double import FakeHub
 from typer.testing import CliRunner
 
-import publisher.targets as targets
+import publisher.pipeline.targets as targets
 from publisher.cli import app
 from publisher.huggingface.target import HuggingFaceTarget
 from publisher.ollama.registry import RegistryClient
