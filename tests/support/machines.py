@@ -51,12 +51,13 @@ LADDER = ("Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "F16")
 _runner = CliRunner()
 
 
-def manifest_text(registry: str, repository: str, hf_repo: str, tags: tuple[str, ...]) -> str:
-    """The release every machine holds (the same text): Ollama by direct push, and the Hub."""
-    head = f"""
+def manifest_head(registry: str, repository: str, hf_repo: str, variant: str = VARIANT) -> str:
+    """The tiny release's tables above its tags (Ollama by direct push, and the Hub): the one
+    text the fleet's machines and the release world share."""
+    return f"""
 [model]
 family = "tiny"
-variant = "{VARIANT}"
+variant = "{variant}"
 title = "Tiny gemma4 98e"
 base_model = "google/gemma-4-26B-A4B-it"
 parameters = "20.8B"
@@ -84,6 +85,11 @@ stop = ["<turn|>", "<|tool_response>"]
 [huggingface]
 repo = "{hf_repo}"
 """
+
+
+def manifest_text(registry: str, repository: str, hf_repo: str, tags: tuple[str, ...]) -> str:
+    """The release every machine holds (the same text): Ollama by direct push, and the Hub."""
+    head = manifest_head(registry, repository, hf_repo)
     body = []
     for tag in tags:
         body += ["", "[[tags]]", f'tag = "{tag}"']

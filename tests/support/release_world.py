@@ -26,6 +26,7 @@ from publisher.cli import app
 from publisher.huggingface.target import HuggingFaceTarget
 from publisher.ollama.registry import RegistryClient
 from support.gguf_factory import write_gemma4_gguf
+from support.machines import manifest_head
 
 TOKEN = "hf_release_test_token"
 FTYPES = {"Q4_K_M": 15, "Q6_K": 18, "F16": 1}
@@ -60,49 +61,22 @@ class World:
 
 
 def write_manifest(root: Path, registry: str, repository: str, hf_repo: str) -> Path:
-    text = f"""
-[model]
-family = "tiny"
-variant = "t1"
-title = "Tiny gemma4 98e"
-base_model = "google/gemma-4-26B-A4B-it"
-parameters = "20.8B"
-experts = 98
-experts_base = 128
-
-[files]
-gguf_dir = "gguf"
-name = "tiny-{{tag}}.gguf"
-
-[ollama]
-model = "{repository}"
-latest = "Q4_K_M"
-template = "gemma4-tools.gotmpl"
-parser = "gemma4"
-license = "gemma-terms"
-registry = "{registry}"
-
-[ollama.parameters]
-temperature = 0.6
-top_p = 0.95
-num_ctx = 256000
-stop = ["<turn|>", "<|tool_response>"]
-
-[huggingface]
-repo = "{hf_repo}"
-
+    text = (
+        manifest_head(registry, repository, hf_repo, variant="t1")
+        + """
 [[tags]]
 tag = "Q4_K_M"
 vram = "≈14 GB"
 
 [[tags]]
 tag = "Q6_K"
-parameters = {{ temperature = 0.8 }}
+parameters = { temperature = 0.8 }
 
 [[tags]]
 tag = "F16"
 targets = ["huggingface"]
 """
+    )
     path = root / "tiny.toml"
     path.write_text(text, encoding="utf-8")
     return path
