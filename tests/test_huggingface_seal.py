@@ -463,9 +463,9 @@ def test_publish_status_exits_1_after_the_card_is_lost_and_0_after_publish_seal(
 ):
     from typer.testing import CliRunner
 
-    from publisher.pipeline import targets
     from publisher.cli import app
     from publisher.huggingface.target import HuggingFaceTarget
+    from publisher.pipeline import targets
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PUBLISHER_CACHE_DIR", str(tmp_path / "cache"))
