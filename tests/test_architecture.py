@@ -13,6 +13,8 @@ import ast
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "publisher"
 TESTS = ROOT / "tests"
@@ -133,6 +135,7 @@ def test_the_room_table_is_ordered_bottom_up():
         assert all(order.index(other) < order.index(feature) for other in lower), feature
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_no_module_imports_upward():
     wrong = []
     for module in _modules():
@@ -227,6 +230,7 @@ def test_the_root_package_imports_nothing_of_its_own():
     assert _imports("publisher") == ()
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_no_test_file_imports_another():
     """What tests share lives in tests/support/ (helpers) or tests/doubles/ (stand-ins);
     fixtures reach test files through conftest.py's pytest_plugins, never by import."""

@@ -31,6 +31,7 @@ def checks_of(report: TemplateReport) -> set[str]:
     return {f.check for f in report.failures}
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_name_field_is_caught_statically_and_when_a_tool_result_renders() -> None:
     text = broken("$name := $m.ToolName", "$name := $m.Name")
     report = check_template(text, parser="gemma4", stop=STOP)

@@ -283,6 +283,7 @@ RUNS = [(case, command) for case in READING for command in case.commands]
 
 
 @pytest.mark.parametrize(("case", "command"), RUNS, ids=[f"{c.name}-{cmd}" for c, cmd in RUNS])
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_hostile_read_is_refused_in_one_line(case: Case, command: str, root: Path) -> None:
     case.plant(root)
     before, sentinel, planted = snapshot(root), _sentinel(root), _secret_files(root)
@@ -535,6 +536,7 @@ def _sigterm_when_changed(watch: Path) -> Callable[[], None]:
     return start
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_sigterm_mid_render_leaves_the_previous_card_whole(root: Path) -> None:
     assert _render(root).code == 0
     card = root / "build" / "v1" / "huggingface" / "README.md"

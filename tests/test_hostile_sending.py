@@ -136,6 +136,7 @@ COMMAND = {
     REGISTRY_CASES,
     ids=[f"{m}-at-{a}-{c}" for m, a, c, _, _ in REGISTRY_CASES],
 )
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_hostile_registry_is_one_clean_line_with_no_secret(
     go_renderer_built: None,
     mode: str,
@@ -162,6 +163,7 @@ def test_a_hostile_registry_is_one_clean_line_with_no_secret(
         assert logs and all(json.loads(p.read_text())["ok"] is False for p in logs)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_trickling_body_is_cut_by_the_default_limits_in_bounded_time(
     go_renderer_built: None, tmp_path: Path
 ) -> None:
@@ -174,6 +176,7 @@ def test_a_trickling_body_is_cut_by_the_default_limits_in_bounded_time(
     assert outcome.seconds < http_limits.GRACE + 20, f"took {outcome.seconds:.1f} s"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_silent_body_ends_at_the_read_timeout(tmp_path: Path) -> None:
     """Headers, then silence: the client's read timeout ends the request, with no retry loop."""
     from publisher.errors import TargetUnavailable
@@ -202,6 +205,7 @@ def test_a_silent_body_ends_at_the_read_timeout(tmp_path: Path) -> None:
         ("trickle-ok", "too slowly"),
     ],
 )
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_hf_co_read_back_reads_bounded_and_shows_one_clean_line(
     mode: str, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,6 +230,7 @@ def test_the_hf_co_read_back_reads_bounded_and_shows_one_clean_line(
     ("mode", "expected"),
     [("trickle-ok", "too slowly"), ("redirect-endless", "HTTP 302"), ("endless-ok", "larger")],
 )
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_side_layer_read_is_bounded(
     mode: str, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,6 +40,7 @@ def test_whoami_needs_a_known_token(served: tuple[FakeHub, str]) -> None:
     assert refused.value.response.status_code == 401
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_create_repo_then_info_tree_paths_and_download(
     served: tuple[FakeHub, str], tmp_path: Path
 ) -> None:

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import importlib, pkgutil, sys
 import publisher
@@ -21,6 +23,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_no_publisher_module_imports_huggingface_hub_when_loaded():
     env = {**os.environ, "HF_ENDPOINT": "http://[::1"}
     done = subprocess.run(

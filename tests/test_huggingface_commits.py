@@ -109,6 +109,7 @@ def measured(release, cache: DigestCache, side: dict[str, str] | None = None) ->
 SIDE = {"template": "{{ .Prompt }}", "params": '{"temperature": 0.6}\n', "README.md": "# tiny\n"}
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_real_client_hashes_no_gguf_byte_a_second_time(tmp_path, hub, monkeypatch):
     release = ladder(tmp_path)
     cache = DigestCache(tmp_path / "digests.json")
@@ -134,6 +135,7 @@ def test_real_client_hashes_no_gguf_byte_a_second_time(tmp_path, hub, monkeypatc
     assert bytes_hashed_total() == hashed_before_apply  # nor did our own code hash anything
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_without_the_cache_vouching_the_library_hashes_and_the_upload_still_lands(
     tmp_path, hub, monkeypatch
 ):
@@ -163,6 +165,7 @@ def test_a_file_rewritten_in_place_since_the_plan_is_refused(tmp_path, hub):
     assert path.name not in hub.files(REPO)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_release_hashes_each_gguf_byte_once_and_says_so(tmp_path, hub, monkeypatch):
     """`publish release` end to end (HF only): the summary's bytes_hashed is every GGUF byte once
     (verify's read); the upload hashes none again; a re-run hashes nothing at all."""
@@ -229,6 +232,7 @@ def recording_progress(description: str, total: int) -> Iterator[RecordingTransf
     yield RecordingTransfers(description, total)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_upload_progress_is_reported_in_bytes_per_file_while_it_is_sent(
     tmp_path, hub, monkeypatch, capfd
 ):
@@ -305,6 +309,7 @@ def test_xet_reports_reach_the_board_through_the_library_s_own_lookup(tmp_path):
     assert reporting.XetUploadProgressReporter is original  # put back after the commit
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_refused_lfs_upload_fails_its_batch_in_one_line_and_the_rest_goes_on(tmp_path, hub):
     """huggingface_hub wraps a failed LFS upload in RuntimeError: the target reports the HTTP
     cause on the tag (never a traceback) and commits the other batches."""
@@ -376,6 +381,7 @@ def test_a_refused_commit_is_one_bounded_line_without_escape_codes(tmp_path, hub
     assert any("the Hub refused" in line for line in result.failures.values())
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_retried_lfs_upload_counts_its_bytes_once(tmp_path, hub, monkeypatch):
     """huggingface_hub re-sends a PUT the storage answered 503 (its own backoff), reading the
     file again through our seam: the board must not count those bytes twice (a bar past 100 %)."""

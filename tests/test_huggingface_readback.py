@@ -164,6 +164,7 @@ def publish(tmp_path, hub: FakeHub, **kw):
     return release, apply_all(tgt, data, plan_all(tgt, data, online=True), Records()), sleeps
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_release_reads_back_each_file_name_tag_through_hf_co(tmp_path, served):
     release, result, sleeps = publish(tmp_path, served)
     assert result.ok, result.failures
@@ -172,6 +173,7 @@ def test_release_reads_back_each_file_name_tag_through_hf_co(tmp_path, served):
     assert sleeps == []
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, monkeypatch):
     """As if the Hub resolved Q6_K's file name to the Q4_K_M file: asked three times (the route
     may lag behind the commit), then the tag fails with both sha256s named."""
@@ -193,6 +195,7 @@ def test_a_file_name_tag_reaching_other_bytes_fails_its_tag(tmp_path, served, mo
     assert sleeps == [SETTLE, SETTLE]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_an_hf_co_answer_echoing_the_token_is_redacted(tmp_path, served, monkeypatch, capsys):
     """The route's error text goes into the failure line (ledger, run log, screen) and its
     warnings to the screen: a server or proxy that echoes the Authorization header must not
@@ -208,6 +211,7 @@ def test_an_hf_co_answer_echoing_the_token_is_redacted(tmp_path, served, monkeyp
     assert TOKEN not in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_hub_without_the_route_is_a_warning_not_a_failure(tmp_path, served, capsys):
     served.fail("manifest", 404, times=2)
     _, result, _ = publish(tmp_path, served)
@@ -392,6 +396,7 @@ def test_a_side_layer_that_is_not_the_repos_file_fails_the_tag(hub, side, words)
     assert sleeps == [SETTLE, SETTLE]  # asked again: the route may lag behind the commit
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_release_read_back_checks_the_template_and_params_it_committed(
     tmp_path, served, monkeypatch
 ):

@@ -279,6 +279,7 @@ def _interleave(tgt, between) -> None:
     tgt.sealer.plan = plan_then_interfere
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_two_seals_racing_meet_a_412_and_both_machines_rows_survive(tmp_path, served):
     """A reads the repo at R (Q4_K_M only); B publishes Q6_K and seals before A commits: A's
     commit with parent_commit=R is refused (412) by the double through the real client; A reads
@@ -306,6 +307,7 @@ def test_two_seals_racing_meet_a_412_and_both_machines_rows_survive(tmp_path, se
         assert sha(release.tag(tag).path.read_bytes()) in row(text, tag)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_an_owner_s_card_edit_between_read_and_commit_survives(tmp_path, served):
     a = machine(tmp_path / "a", ("Q4_K_M",))
     hub = served
@@ -327,6 +329,7 @@ def test_an_owner_s_card_edit_between_read_and_commit_survives(tmp_path, served)
     assert sha(b"GGUF\x03\x00\x00\x00Q6_K from a") in row(text, "Q6_K")  # and the seal's rows
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_seal_gives_up_after_bounded_412s(tmp_path, served):
     a = machine(tmp_path / "a", ("Q4_K_M",))
     ta, sleeps = target(a, served)
@@ -383,6 +386,7 @@ def test_publish_seal_on_a_machine_without_any_gguf(tmp_path, monkeypatch):
 # The registry's `latest`, and what a failed seal withholds
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_registry_latest_waits_for_its_source_then_is_the_source_s_manifest(
     tmp_path,
     docker_registry: str,

@@ -175,6 +175,7 @@ def test_extra_file_goes_first(tmp_path, monkeypatch):
     assert hub.files(REPO)["imatrix.dat"] == b"\0imatrix"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_commits_hold_at_most_100_operations_and_keep_sidecars_with_their_gguf(tmp_path):
     tags = [f"Q{i}" for i in range(130)]
     release = release_with_files(tmp_path, tags)

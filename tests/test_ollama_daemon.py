@@ -61,6 +61,7 @@ def gguf_bytes(payload: ReleasePayload) -> int:
 # ---- the happy path ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_publishes_every_tag_in_order_and_leaves_the_store_empty(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -91,6 +92,7 @@ def test_publishes_every_tag_in_order_and_leaves_the_store_empty(
     assert result.facts["remote_verify"] == "skipped"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_create_sends_exactly_the_payload_parameters(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -107,6 +109,7 @@ def test_create_sends_exactly_the_payload_parameters(
     assert standin.find("ns/fam:latest") is not None
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_second_run_of_unchanged_release_sends_zero_blob_bytes(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -148,6 +151,7 @@ def test_offline_plan_assumes_nothing_and_lists_every_step(tmp_path: Path) -> No
 # ---- what read-back must catch ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -166,6 +170,7 @@ def test_template_with_parser_only_is_caught_because_ollama_adds_a_renderer(
     assert standin.models == {}  # and what was created is cleaned up
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_stop_added_by_ollama_is_caught(standin: OllamaStandIn, tmp_path: Path) -> None:
     payload = make_payload(
         tmp_path,
@@ -182,6 +187,7 @@ def test_stop_added_by_ollama_is_caught(standin: OllamaStandIn, tmp_path: Path) 
     assert "parser is 'gemma4', declared None" in line
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_expert_count_is_checked(standin: OllamaStandIn, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, gguf_experts=128, tags={"Q4_K_M": {}}, latest=None)
     result, _ = run(target(standin, payload), payload)
@@ -257,6 +263,7 @@ def test_compare_show_flags_type_and_value_differences(tmp_path: Path) -> None:
         ),
     ],
 )
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_failing_tag_is_reported_and_the_others_go_on(
     standin: OllamaStandIn, tmp_path: Path, fault: Fault, expected: str
 ) -> None:
@@ -287,6 +294,7 @@ def test_connection_reset_mid_upload(standin: OllamaStandIn, tmp_path: Path) -> 
     assert result.bytes_uploaded == payload.payload("Q4_K_M").files[0].size + sent
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_models_this_run_did_not_create_are_never_touched(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -318,6 +326,7 @@ def test_preflight_unreachable_daemon_says_what_to_do(tmp_path: Path) -> None:
     assert info.value.exit_code == 3
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_preflight_refuses_a_daemon_too_old_for_renderer_and_gemma4(tmp_path: Path) -> None:
     payload = make_payload(tmp_path, tags={"Q4_K_M": {}})
     for version, needed in (("0.11.4", "0.12.0"), ("0.19.9", "0.20.0")):
@@ -327,6 +336,7 @@ def test_preflight_refuses_a_daemon_too_old_for_renderer_and_gemma4(tmp_path: Pa
                 t.preflight()
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_preflight_wants_a_namespace_for_ollama_com(standin: OllamaStandIn, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, model="fam", tags={"Q4_K_M": {}})
     t = OllamaTarget(payload.release, host=standin.url, skip_remote_verify=True)
@@ -337,6 +347,7 @@ def test_preflight_wants_a_namespace_for_ollama_com(standin: OllamaStandIn, tmp_
 # ---- the stand-in is strict ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_standin_is_strict(standin: OllamaStandIn, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, tags={"Q4_K_M": {}})
     f = payload.payload("Q4_K_M").files[0]
@@ -366,6 +377,7 @@ def test_standin_is_strict(standin: OllamaStandIn, tmp_path: Path) -> None:
         assert http.request("DELETE", "/api/delete", json={"model": "a/b:c"}).status_code == 404
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_standin_drains_only_the_unread_body(standin: OllamaStandIn) -> None:
     """A handler that read all, part or none of a body is answered at once, on one connection."""
     from doubles.ollama_standin import Request, Response
@@ -409,6 +421,7 @@ def test_read_back_of_a_non_json_show_reply_is_one_failed_step(tmp_path: Path) -
     t.api.http.close()
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_an_already_published_tag_is_recorded_with_the_registry_digest(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -445,6 +458,7 @@ def test_requires_goes_to_create_and_is_read_back(standin: OllamaStandIn, tmp_pa
     assert json.loads(standin.blob_path(model.config.digest).read_bytes())["requires"] == "0.30.0"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_bytes_a_create_uploads_count_when_the_create_then_fails(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -467,6 +481,7 @@ def test_bytes_a_create_uploads_count_when_the_create_then_fails(
     assert result.bytes_uploaded == gguf.size
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_stand_ins_show_is_built_as_ollama_builds_it(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -497,6 +512,7 @@ def test_the_stand_ins_show_is_built_as_ollama_builds_it(
     assert show["capabilities"] == ["completion", "tools", "thinking"]  # the gemma4 parser's
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_plan_all_reads_the_daemon_and_registry_once_and_warns_once(
     standin: OllamaStandIn, docker_registry: str, tmp_path: Path, capsys: Any
 ) -> None:

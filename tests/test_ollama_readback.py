@@ -37,6 +37,7 @@ def publish(standin: OllamaStandIn, payload: Any, registry: str) -> tuple[Any, l
     return apply_all(t, payload, plan, _noop), plan
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_push_is_read_back_and_a_second_run_sends_nothing(
     standin: OllamaStandIn,
     docker_registry: str,
@@ -59,6 +60,7 @@ def test_push_is_read_back_and_a_second_run_sends_nothing(
     assert len(standin.pushes) == pushes
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_changed_parameters_are_drift_and_get_republished(
     standin: OllamaStandIn,
     docker_registry: str,
@@ -81,6 +83,7 @@ def test_changed_parameters_are_drift_and_get_republished(
     assert t.status(changed)[2].state == "up-to-date"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_registry_manifest_that_differs_fails_the_tag(
     standin: OllamaStandIn,
     docker_registry: str,
@@ -107,6 +110,7 @@ def test_a_registry_manifest_that_differs_fails_the_tag(
     assert status["Q4_K_M"].state == "up-to-date"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_unreachable_registry_stops_preflight_unless_skipped(
     standin: OllamaStandIn, tmp_path: Path
 ) -> None:
@@ -196,6 +200,7 @@ def _move_latest(client: RegistryClient, to: str) -> None:
     client.put_manifest("latest", body, media)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_status_of_latest_without_its_gguf_compares_it_with_its_source_daemon(
     standin: OllamaStandIn,
     docker_registry: str,
@@ -215,6 +220,7 @@ def test_status_of_latest_without_its_gguf_compares_it_with_its_source_daemon(
     t.close()
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_status_of_latest_without_its_gguf_compares_it_with_its_source_registry(
     docker_registry: str,
     tmp_path: Path,

@@ -49,6 +49,7 @@ def _random_blob(tmp_path: Path, size: int) -> tuple[Path, str]:
     return path, "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_push_read_back_http_and_skopeo(docker_registry: str, tmp_path: Path) -> None:
     image = oi.build_image(image_inputs(tmp_path))
     with _client(docker_registry, "mannix/gemma4-98e") as client:
@@ -155,6 +156,7 @@ def test_transient_failure_resumes_from_registry_offset(
         assert client.has_blob(digest)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_killed_upload_resumes_in_a_new_run(docker_registry: str, tmp_path: Path) -> None:
     path, digest = _random_blob(tmp_path, 8 * CHUNK)
     size = path.stat().st_size

@@ -161,6 +161,7 @@ def _image(tmp_path: Path) -> oi.OllamaImage:
     )
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_signed_token_flow_pushes_and_reads(front: tuple[AuthFront, Path], tmp_path: Path) -> None:
     server, key_path = front
     image = _image(tmp_path)
@@ -181,6 +182,7 @@ def test_signed_token_flow_pushes_and_reads(front: tuple[AuthFront, Path], tmp_p
     assert anon.status_code == 401 and "realm=" in anon.headers["www-authenticate"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_unknown_key_is_refused_with_a_hint(front: tuple[AuthFront, Path], tmp_path: Path) -> None:
     server, _ = front
     other = tmp_path / "other_key"

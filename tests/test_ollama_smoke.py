@@ -167,6 +167,7 @@ def only_failure(report: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 # passing runs
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_good_model_passes_every_case_with_the_release_parameters(manifest, daemon) -> None:
     create(daemon, manifest)
     code, report = smoke(manifest, daemon)
@@ -217,6 +218,7 @@ def test_good_model_passes_every_case_with_the_release_parameters(manifest, daem
     assert all(m["done_reason"] == "stop" for m in nested if m["role"] == "assistant")
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_correct_tag_with_requires_passes_the_show_check(manifest, daemon) -> None:
     """Issue 22: a daemon that honours `requires` reports it only in show's `requires` field
     (routes.go GetModelInfo; the modelfile has no REQUIRES line). Read through the ollama
@@ -239,6 +241,7 @@ def test_a_correct_tag_with_requires_passes_the_show_check(manifest, daemon) -> 
     )
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_tag_override_parameters_are_the_ones_sent(manifest, daemon) -> None:
     create(daemon, manifest, "Q8_0")
     code, report = smoke(manifest, daemon, "--tag", "Q8_0")
@@ -246,6 +249,7 @@ def test_tag_override_parameters_are_the_ones_sent(manifest, daemon) -> None:
     assert {c["options"]["temperature"] for c in daemon.chats} == {0.3}
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_create_makes_a_scratch_tag_and_deletes_it(manifest, daemon) -> None:
     code, report = smoke(manifest, daemon, "--create")
     assert code == 0, report
@@ -256,6 +260,7 @@ def test_create_makes_a_scratch_tag_and_deletes_it(manifest, daemon) -> None:
     assert not any(daemon.blobs.iterdir())
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_repeat_reports_pass_rates_over_seeds(manifest, daemon) -> None:
     create(daemon, manifest)
 
@@ -343,6 +348,7 @@ def test_repeat_reports_pass_rates_over_seeds(manifest, daemon) -> None:
         ),
     ],
 )
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_each_check_fails_its_case_with_the_reason(
     manifest, daemon, conversation, outputs, case, code, words
 ) -> None:
@@ -355,6 +361,7 @@ def test_each_check_fails_its_case_with_the_reason(
     assert words in failure["message"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_parameter_drift_fails_the_show_case(manifest, daemon) -> None:
     create(
         daemon,
@@ -387,6 +394,7 @@ def template_manifest(manifest: Path) -> Path:
     return manifest
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_renderer_set_by_ollama_itself_is_caught(template_manifest, daemon) -> None:
     # TEMPLATE + PARSER, no RENDERER: like Ollama's createModel for a gemma4 GGUF, the stand-in
     # sets renderer gemma4 by itself, so the published template would be ignored.
@@ -399,6 +407,7 @@ def test_renderer_set_by_ollama_itself_is_caught(template_manifest, daemon) -> N
     assert "Ollama ignores the TEMPLATE when a renderer is set" in failures[0]["message"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_create_refuses_a_template_release_ollama_would_give_its_own_renderer(
     template_manifest, daemon
 ) -> None:
@@ -417,6 +426,7 @@ def test_create_refuses_a_template_release_ollama_would_give_its_own_renderer(
     assert daemon.models == {}
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_template_is_compared_exactly(template_manifest, daemon) -> None:
     create(daemon, template_manifest)
     stored = next(iter(daemon.models.values()))
@@ -431,6 +441,7 @@ def test_template_is_compared_exactly(template_manifest, daemon) -> None:
     assert "gemma4-tools.gotmpl" in failures[0]["message"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_without_a_parser_calls_stay_text_and_fail(template_manifest, daemon) -> None:
     """A model whose output is not parsed leaks the call syntax instead of making tool calls.
     It takes tools only through a TEMPLATE that reads .Tools: a renderer without a parser
@@ -456,6 +467,7 @@ def test_without_a_parser_calls_stay_text_and_fail(template_manifest, daemon) ->
     assert failure["code"] == "ollama-error" and "does not support tools" in failure["message"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_ollama_refusing_a_chat_fails_the_case_with_its_words(manifest, daemon) -> None:
     create(daemon, manifest)
     daemon.script = Script({k: v for k, v in GOOD.outputs.items() if k != "Ada Lovelace"})
@@ -469,6 +481,7 @@ def test_ollama_refusing_a_chat_fails_the_case_with_its_words(manifest, daemon) 
 # the command around it
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_human_report_has_the_table_and_the_failing_transcript(manifest, daemon) -> None:
     create(daemon, manifest)
     daemon.script = GOOD.replace("weather in Paris", ["No idea.<turn|>"])
@@ -479,6 +492,7 @@ def test_human_report_has_the_table_and_the_failing_transcript(manifest, daemon)
     assert "1 smoke case(s) failed: Q4_K_M/single-tool-call" in result.output
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_missing_model_without_create_is_a_usage_error(manifest, daemon) -> None:
     result = runner.invoke(app, ["smoke", str(manifest), "--host", daemon.url])
     assert result.exit_code == 2
@@ -490,6 +504,7 @@ def test_unreachable_daemon_exits_3(manifest) -> None:
     assert result.exit_code == 3 and "not reachable at http://127.0.0.1:9" in result.output
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_extra_cases_dir_adds_a_case(manifest, daemon, tmp_path) -> None:
     extra = tmp_path / "cases"
     extra.mkdir()
@@ -511,6 +526,7 @@ def test_extra_cases_dir_adds_a_case(manifest, daemon, tmp_path) -> None:
     assert code == 0 and cases_of(report)["greeting"]["ok"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_bad_case_file_names_file_and_field(manifest, daemon, tmp_path) -> None:
     extra = tmp_path / "cases"
     extra.mkdir()

@@ -137,6 +137,7 @@ def test_push_lands_through_expiring_tokens_and_redirected_parts(
 
 
 @pytest.mark.parametrize("site", [{"storage_failures": 3}], indirect=True)
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_refused_storage_puts_are_retried_on_the_same_url(site: Site, tmp_path: Path) -> None:
     path, digest = _blob(tmp_path, 4 * PART)
     with site.client("mannix/t-storage") as client:
@@ -147,6 +148,7 @@ def test_refused_storage_puts_are_retried_on_the_same_url(site: Site, tmp_path: 
 
 
 @pytest.mark.parametrize("site", [{"drop_commit_reply": True}], indirect=True)
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_lost_commit_reply_with_the_blob_landed_is_success(site: Site, tmp_path: Path) -> None:
     path, digest = _blob(tmp_path, 2 * PART)
     with site.client("mannix/t-lost", retries=0) as client:
@@ -155,6 +157,7 @@ def test_a_lost_commit_reply_with_the_blob_landed_is_success(site: Site, tmp_pat
     assert site.standin.counts["commit"] == 1  # not committed twice
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_part_that_never_lands_gives_up_with_bounded_bytes(site: Site, tmp_path: Path) -> None:
     site.standin.storage_failures = 10**6  # storage refuses everything, forever
     path, digest = _blob(tmp_path, 3 * PART)

@@ -185,6 +185,7 @@ def test_dry_run_without_go_skips_the_template_check_but_a_release_refuses(
     assert world.manifest_digest("Q4_K_M") is None
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_ledger_records_only_tags_that_were_published(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +204,7 @@ def test_ledger_records_only_tags_that_were_published(
     assert "Q6_K" not in ledger["tags"]  # never claim what did not happen
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_plan_counts_a_shared_blob_once_and_matches_what_was_sent(world: World) -> None:
     code, data, output = world.run("--yes", "--only", "ollama")
     assert code == 0, output
@@ -211,6 +213,7 @@ def test_plan_counts_a_shared_blob_once_and_matches_what_was_sent(world: World) 
     assert sum(op["size"] for op in uploads) == data["bytes_uploaded"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_each_run_leaves_a_log_without_secrets(world: World) -> None:
     assert world.run("--dry-run")[0] == 0
     assert world.run("--yes")[0] == 0
@@ -298,6 +301,7 @@ def test_a_dry_run_never_reads_a_remote(world: World) -> None:
     assert data["ollama"]["operations"] and world.hub.calls == []
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_only_one_target_records_only_the_tags_it_completes(world: World) -> None:
     code, _, output = world.run("--yes", "--only", "ollama")
     assert code == 0, output
@@ -309,6 +313,7 @@ def test_only_one_target_records_only_the_tags_it_completes(world: World) -> Non
     assert sorted(ledger["tags"]) == ["F16", "Q4_K_M", "Q6_K"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_target_no_selected_tag_goes_to_is_never_contacted(world: World) -> None:
     code, data, output = world.run(
         "--yes", "--tag", "F16", "--ollama-registry", "http://127.0.0.1:9"

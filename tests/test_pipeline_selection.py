@@ -49,6 +49,7 @@ def test_n_shards_cover_every_tag_exactly_once(world: World) -> None:
     }
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_present_publishes_what_is_here_and_reports_the_rest(world: World) -> None:
     q6 = world.gguf_dir / "tiny-Q6_K.gguf"
     kept = q6.read_bytes()
@@ -72,6 +73,7 @@ def test_present_publishes_what_is_here_and_reports_the_rest(world: World) -> No
     assert world.manifest_digest("Q6_K") is not None
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_shards_publish_the_release_between_them(world: World) -> None:
     code, data, output = world.run("--yes", "--shard", "0/2")
     assert code == 0, output
@@ -115,6 +117,7 @@ def test_prune_with_a_partial_selection_says_it_is_manifest_wide(world: World) -
     assert "--prune is manifest-wide: it deletes only files that none of the manifest's 3" in text
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_summary_names_the_registry_actually_used(world: World) -> None:
     """`--ollama-registry` overrides `[ollama] registry`: every line names the override."""
     override = world.registry.replace("127.0.0.1", "localhost")
@@ -131,6 +134,7 @@ def _text_run(world: World, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_fresh_machine_sees_published_tags_as_published(
     world: World, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,6 +163,7 @@ def test_a_fresh_machine_sees_published_tags_as_published(
     assert not (fresh / "t1.lock.json").exists()
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_status_rebuilds_an_absent_ledger_from_the_remotes(world: World) -> None:
     assert world.run("--yes")[0] == 0
     ledger = world.manifest.parent / "t1.lock.json"

@@ -200,6 +200,7 @@ def test_no_derivative_caveat_where_ollama_keeps_the_template(tmp_path: Path) ->
 PASTE = "publish does not upload it; paste it into the model page editor on ollama.com"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_render_and_release_say_how_to_apply_the_ollama_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

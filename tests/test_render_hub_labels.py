@@ -175,6 +175,7 @@ def _ladder(tmp_path: Path, count: int) -> Path:
     return manifest
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_label_matching_is_linear_in_the_number_of_tags(tmp_path: Path) -> None:
     """Issue 21 item 12: 50,000 tags took 112 s (every tag compared with every other, every
     warning naming all the others). Twice the tags must cost about twice, not four times."""

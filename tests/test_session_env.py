@@ -23,6 +23,7 @@ def test_huggingface_hub_froze_the_defaults_not_the_shell() -> None:
     assert "hostile" not in str(hub_constants.HF_HOME)
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_a_hostile_shell_does_not_reach_the_library() -> None:
     """The probe above, in a session started under HF_HUB_OFFLINE=1 and a dead HF_ENDPOINT."""
     env = {

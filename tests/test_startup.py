@@ -60,6 +60,7 @@ def test_version_and_the_apps_help_import_no_heavy_module() -> None:
     assert result["loaded"] == [], f"loaded at start-up: {result['loaded']}"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_every_commands_help_imports_nothing_heavy_but_typers_own_pydantic() -> None:
     """typer (0.29.2) coerces the app's own `--help` flag, unset (`None`) when only the command's
     `--help` is given, through a pydantic TypeAdapter (typer/core.py `process_value` →
@@ -73,6 +74,7 @@ def test_every_commands_help_imports_nothing_heavy_but_typers_own_pydantic() -> 
 
 
 @pytest.mark.parametrize("heavy", HEAVY)
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_the_probe_sees_a_heavy_import(heavy: str) -> None:
     """The probe is not blind: a module that imports `heavy` at start-up is reported."""
     source = PROBE % (HEAVY,)
@@ -90,12 +92,14 @@ def test_the_probe_sees_a_heavy_import(heavy: str) -> None:
     assert heavy in json.loads(done.stdout.strip().splitlines()[-1])["loaded"]
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_validate_loads_pydantic_but_not_gguf_numpy_or_network_clients() -> None:
     result = _probe([["validate", "manifests/v3.toml"]])
     assert result["codes"] == [0]
     assert result["loaded"] == ["pydantic"], f"validate loaded {result['loaded']}"
 
 
+@pytest.mark.slow  # ≥ 0.3 s: kept out of the fast subset
 def test_validate_of_a_manifest_without_recipes_reads_no_quant_tables() -> None:
     """The manifest imports `gguf.quant_layout` (llama.cpp's tables and ggml's constants, ~30 ms
     of a ~0.3 s start) only to check and resolve a declared `[recipes]` entry: v3 declares none."""
