@@ -24,17 +24,15 @@ from pathlib import Path
 import pytest
 from support.forked_cli import (
     BOUND,
-    MANIFEST,
     SHARED_CACHE,
-    TEMPLATE,
     Outcome,
     assert_nothing_written,
     closed_world,
     edit,
     run,
     snapshot,
+    write_healthy_release,
 )
-from support.release_fixtures import fam_gguf
 
 OWN_CACHE = {"PUBLISHER_CACHE_DIR": "cache"}  # relative: the workspace's own digest cache
 SECRET = "hunter2"  # the password in credentialed URLs: it must never be printed
@@ -213,14 +211,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     with contextlib.suppress(GoUnavailable):  # without Go, check-template says so in one line
         binary_path()
-    root = tmp_path_factory.mktemp("pristine")
-    (root / "m.toml").write_text(MANIFEST)
-    (root / "fam.gotmpl").write_text(TEMPLATE)
-    (root / "LICENSE.txt").write_text("Apache-2.0\n")
-    fam_gguf(root / "gguf", "Q4_K_M")
-    fam_gguf(root / "gguf", "Q8_0", file_type=7)
+    root = write_healthy_release(tmp_path_factory.mktemp("pristine"))
     (root / "cache").mkdir()
-    (root / "home").mkdir()
     return root
 
 

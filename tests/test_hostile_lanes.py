@@ -33,14 +33,13 @@ import tomli_w
 from support.forked_cli import (
     BOUND,
     MANIFEST,
-    TEMPLATE,
     Outcome,
     assert_nothing_written,
     edit,
     run,
     snapshot,
+    write_healthy_release,
 )
-from support.release_fixtures import fam_gguf
 
 from publisher.errors import ManifestError
 from publisher.manifest import load
@@ -69,15 +68,7 @@ G = "gguf/fam-v1-Q4_K_M.gguf"
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A healthy release folder (test_hostile's), in `work/`, with `outside/` beside it."""
     top = tmp_path_factory.mktemp("lanes")
-    root = top / "work"
-    root.mkdir()
-    (root / "m.toml").write_text(MANIFEST)
-    (root / "fam.gotmpl").write_text(TEMPLATE)
-    (root / "LICENSE.txt").write_text("Apache-2.0\n")
-    fam_gguf(root / "gguf", "Q4_K_M")
-    fam_gguf(root / "gguf", "Q8_0", file_type=7)
-    (root / "home").mkdir()
-    return root
+    return write_healthy_release(top / "work")
 
 
 @pytest.fixture

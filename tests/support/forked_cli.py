@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publisher.cli import app
+from support.release_fixtures import fam_gguf
 
 # the session's cache (conftest): the Go renderer is built once for every run, not once per run
 SHARED_CACHE = os.environ["PUBLISHER_CACHE_DIR"]
@@ -194,3 +195,16 @@ def assert_nothing_written(before: dict[str, tuple[int, int]], root: Path) -> No
     assert not changed, f"written: {sorted(changed)}"
     for log in root.glob("build/*/runs/*.json"):
         assert json.loads(log.read_text())["ok"] is False, log
+
+
+def write_healthy_release(root: Path) -> Path:
+    """The healthy release the hostile suites start from: manifest, its template and licence,
+    two tiny GGUFs and an empty HOME, in `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "m.toml").write_text(MANIFEST)
+    (root / "fam.gotmpl").write_text(TEMPLATE)
+    (root / "LICENSE.txt").write_text("Apache-2.0\n")
+    fam_gguf(root / "gguf", "Q4_K_M")
+    fam_gguf(root / "gguf", "Q8_0", file_type=7)
+    (root / "home").mkdir()
+    return root
